@@ -1,0 +1,104 @@
+"""`deconv-arena`: train, evaluate and serve. Errors a user can cause print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
+
+
+class UserError(Exception):
+    """Printed as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer (≥ 1)")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from training.config import PROFILES, VARIANTS
+
+    p = sub.add_parser("train", help="train generator variants and install them into the models store")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--variant", choices=sorted(VARIANTS), help="the variant to train")
+    which.add_argument("--all", action="store_true", help="train all four variants, VAEs first (they are quick)")
+    p.add_argument("--profile", choices=PROFILES, default="paper", help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)")
+    p.add_argument("--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)")
+    p.add_argument("--batch-size", type=_positive_int, help="override the profile's batch size (GAN 256, VAE 32)")
+    p.add_argument("--learning-rate", type=_positive_float, help="override Adam's learning rate (1e-4)")
+    p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 1234)")
+    p.add_argument("--train-limit", type=_positive_int, help="train on only the first N training images")
+    p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store to install into (default: models_store)")
+    p.add_argument("--workdir", type=Path, default=Path("runs"), help="where checkpoints, progress grids and TensorBoard logs go (default: runs)")
+    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --workdir, with the same data order and noise")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from training.config import VARIANTS, profile_config
+    from training.data import DataError, load_mnist
+    from training.runner import TrainingError, train_variant
+
+    names = ["vae_transpose", "vae_upsample", "gan_upsample", "gan_transpose"] if args.all else [args.variant]
+    try:
+        data = load_mnist(args.data)
+        for name in names:
+            variant = VARIANTS[name]
+            config = profile_config(args.profile, variant.family).replace(
+                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, train_limit=args.train_limit
+            )
+            path = train_variant(variant, config, data, args.store, args.workdir, resume=args.resume)
+            print(f"{name}: installed {path}")
+    except (DataError, TrainingError) as e:
+        raise UserError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deconv-arena", description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []
+COMMANDS = {"train": cmd_train}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"deconv-arena {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deconv-arena {args.command}: interrupted; nothing was installed for the unfinished variant", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pieces shared by training, evaluation and the service: latents, grids, manifests."""

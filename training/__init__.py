@@ -1,0 +1,1 @@
+"""Offline jobs: train the report's four generators and evaluate them."""

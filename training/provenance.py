@@ -1,0 +1,79 @@
+"""Facts about how and where a model was made, for its manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import keras
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
+
+
+def hardware() -> dict[str, Any]:
+    import tensorflow as tf
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    import os
+
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus, "machine": platform.machine(), "system": platform.system()}
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _shape(shape: Any) -> list[int | None]:
+    return [None if d is None else int(d) for d in shape]
+
+
+def layer_table(model: keras.Model) -> list[dict[str, Any]]:
+    """Each layer's class, key settings, output shape and parameter count."""
+    keys = ("units", "filters", "kernel_size", "strides", "padding", "use_bias", "activation", "size", "target_shape", "rate", "interpolation")
+    rows = []
+    for layer in model.layers:
+        cfg = layer.get_config()
+        rows.append(
+            {
+                "name": layer.name,
+                "class": type(layer).__name__,
+                "config": {k: cfg[k] for k in keys if k in cfg},
+                "output_shape": _shape(layer.output.shape),
+                "params": int(layer.count_params()),
+            }
+        )
+    return rows
+
+
+def param_counts(model: keras.Model) -> dict[str, int]:
+    trainable = sum(int(v.numpy().size) for v in model.trainable_variables)
+    total = int(model.count_params())
+    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}

@@ -1,0 +1,228 @@
+"""The epoch loop shared by both families: checkpoints, progress grids, TensorBoard, atomic export."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from app.core.images import render_grid, save_gif, to_unit
+from app.core.latents import latents_from_seed
+from app.core.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from training import provenance
+from training.config import TrainConfig, Variant
+from training.data import Mnist
+
+CHECKPOINT = "checkpoint.npz"
+RECON_COUNT = 16
+
+
+class TrainingError(Exception):
+    """A problem the user can fix (bad checkpoint, unwritable store); the message says how."""
+
+
+def make_job(variant: Variant, config: TrainConfig):
+    if variant.family == "gan":
+        from training.gan import GanJob
+
+        return GanJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size)
+    from training.vae import VaeJob
+
+    return VaeJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size)
+
+
+def check_writable(store: Path) -> None:
+    """Fail before training, not after, when the store cannot take a model."""
+    try:
+        probe = staging_dir(store, "probe")
+        probe.rmdir()
+    except OSError as e:
+        raise TrainingError(f"models store {store} is not writable ({e.strerror}); pass --store DIR to a writable folder") from None
+
+
+def train_variant(
+    variant: Variant,
+    config: TrainConfig,
+    data: Mnist,
+    store: Path,
+    workdir: Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train one variant, checkpointing each epoch, then install it into `store/<name>/`."""
+    store, run_dir = Path(store), Path(workdir) / variant.name
+    check_writable(store)
+    keras.utils.set_random_seed(config.seed)
+    job = make_job(variant, config)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume:
+        start, history = _restore(job, run_dir, config)
+        log(f"{variant.name}: resuming after epoch {start} of {config.epochs}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    (run_dir / "progress").mkdir(parents=True, exist_ok=True)
+
+    x_train = job.preprocess(data.x_train[: config.train_limit])
+    x_test = job.preprocess(data.x_test[: config.test_limit])
+    fixed = latents_from_seed(config.progress_seed, config.progress_count, config.latent_dim)
+    if start == 0:
+        _save_progress(job, fixed, run_dir, 0)
+    writer = _summary_writer(run_dir)
+
+    for epoch in range(start + 1, config.epochs + 1):
+        record = run_epoch(job, x_train, config, epoch)
+        record.update(job.end_of_epoch(x_test, np.random.default_rng([config.seed, epoch, 2])))
+        history.append(record)
+        _save_progress(job, fixed, run_dir, epoch)
+        _log_scalars(writer, record)
+        _save_checkpoint(job, run_dir, config, epoch, history)
+        log(f"{variant.name} epoch {epoch}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
+
+    return export(job, variant, config, data, store, run_dir, history, fixed)
+
+
+def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict[str, Any]:
+    """One pass over a full shuffle (buffer = dataset); the data order and noise derive from (seed, epoch)."""
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
+    noise_rng = np.random.default_rng([config.seed, epoch, 1])
+    steps = -(-len(order) // config.batch_size)
+    bar = keras.utils.Progbar(steps, verbose=1 if sys.stderr.isatty() else 0, unit_name="batch")
+    losses: dict[str, list] = {}
+    t0 = time.perf_counter()
+    for i in range(steps):
+        batch = x_train[order[i * config.batch_size : (i + 1) * config.batch_size]]
+        for k, v in job.train_batch(batch, noise_rng).items():
+            losses.setdefault(k, []).append(v)
+        if i % 20 == 19 or i == steps - 1:
+            bar.update(i + 1)
+    seconds = time.perf_counter() - t0
+    record: dict[str, Any] = {"epoch": epoch, "seconds": round(seconds, 3), "steps": steps}
+    record.update({k: float(np.mean([float(t) for t in v])) for k, v in losses.items()})
+    return record
+
+
+def _save_progress(job, fixed: np.ndarray, run_dir: Path, epoch: int) -> None:
+    images = to_unit(job.sample(fixed), job.output)
+    render_grid(images, nrow=4, scale=2, padding=2).save(run_dir / "progress" / f"epoch_{epoch:04d}.png")
+
+
+def _summary_writer(run_dir: Path):
+    import tensorflow as tf
+
+    return tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+
+
+def _log_scalars(writer, record: dict[str, Any]) -> None:
+    import tensorflow as tf
+
+    with writer.as_default(step=record["epoch"]):
+        for k, v in record.items():
+            if k not in ("epoch", "steps"):
+                tf.summary.scalar(k, v)
+    writer.flush()
+
+
+def _save_checkpoint(job, run_dir: Path, config: TrainConfig, epoch: int, history: list) -> None:
+    arrays = {f"{group}/{i}": v.numpy() for group, vs in job.stateful().items() for i, v in enumerate(vs)}
+    meta = {"epoch": epoch, "history": history, "config": config.as_dict()}
+    tmp = run_dir / f".{CHECKPOINT}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, run_dir / CHECKPOINT)
+
+
+def _restore(job, run_dir: Path, config: TrainConfig) -> tuple[int, list]:
+    path = run_dir / CHECKPOINT
+    fix = f"delete {run_dir} and train without --resume"
+    if not path.is_file():
+        raise TrainingError(f"--resume: no checkpoint at {path}; train without --resume first")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["__meta__"]))
+            arrays = {k: f[k] for k in f.files if k != "__meta__"}
+    except Exception as e:
+        raise TrainingError(f"--resume: checkpoint {path} is corrupt ({type(e).__name__}); {fix}") from None
+    saved = {k: v for k, v in meta["config"].items() if k != "epochs"}
+    wanted = {k: v for k, v in config.as_dict().items() if k != "epochs"}
+    if saved != wanted:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} → {wanted.get(k)!r}" for k in wanted if saved.get(k) != wanted.get(k))
+        raise TrainingError(f"--resume: checkpoint {path} was made with other settings ({diff}); use the same settings or {fix}")
+    for group, variables in job.stateful().items():
+        for i, v in enumerate(variables):
+            value = arrays.get(f"{group}/{i}")
+            if value is None or value.shape != tuple(v.shape):
+                raise TrainingError(f"--resume: checkpoint {path} does not fit this network ({group}/{i}); {fix}")
+            v.assign(value)
+    if meta["epoch"] > config.epochs:
+        raise TrainingError(f"--resume: the checkpoint is at epoch {meta['epoch']}, past --epochs {config.epochs}; ask for more epochs")
+    return int(meta["epoch"]), list(meta["history"])
+
+
+def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path, run_dir: Path, history: list, fixed: np.ndarray) -> Path:
+    """Write the generator and its manifest into a staging folder, then swap it into `store/<name>`."""
+    staging = staging_dir(store, variant.name)
+    try:
+        job.generator.save(staging / GENERATOR)
+        np.save(staging / "fixed_latents.npy", fixed)
+        shutil.copytree(run_dir / "progress", staging / "progress")
+        frames = sorted((staging / "progress").glob("epoch_*.png"))
+        from PIL import Image
+
+        save_gif([Image.open(p) for p in frames], str(staging / "progress.gif"))
+        extra = _export_vae_extras(job, data, staging) if variant.family == "vae" else {}
+        manifest = build_manifest(job, variant, config, data, history, extra)
+        manifest["files"] = {p: sha256_file(staging / p) for p in [GENERATOR, "fixed_latents.npy", *extra.get("files", [])]}
+        write_json_atomic(staging / MANIFEST, manifest)
+        install_dir(staging, store / variant.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return store / variant.name
+
+
+def _export_vae_extras(job, data: Mnist, staging: Path) -> dict[str, Any]:
+    """The encoder, plus the fixed test digits and their encodings for `mode=reconstruct`."""
+    job.encoder.save(staging / "encoder.keras")
+    digits = data.x_test[:RECON_COUNT]
+    means = job.encode_mean(job.preprocess(digits)).astype(np.float32)
+    np.save(staging / "reconstruction_digits.npy", digits)
+    np.save(staging / "reconstruction_latents.npy", means)
+    return {"files": ["encoder.keras", "reconstruction_digits.npy", "reconstruction_latents.npy"], "reconstruction": {"test_indices": list(range(RECON_COUNT))}}
+
+
+def build_manifest(job, variant: Variant, config: TrainConfig, data: Mnist, history: list, extra: dict) -> dict[str, Any]:
+    seconds = [h["seconds"] for h in history]
+    others = {k: {"params": provenance.param_counts(m), "layers": provenance.layer_table(m)} for k, m in job.extra_models().items()}
+    return {
+        "name": variant.name,
+        "family": variant.family,
+        "upsampling": variant.upsampling,
+        "output": job.output,
+        "latent_dim": config.latent_dim,
+        "layers": provenance.layer_table(job.generator),
+        "params": provenance.param_counts(job.generator),
+        "other_networks": others,
+        "config": config.as_dict(),
+        "epochs_done": len(history),
+        "epochs_planned": config.epochs,
+        "paper_epochs": 50 if variant.family == "gan" else 10,
+        "seconds_per_epoch_mean": round(float(np.mean(seconds)), 3) if seconds else None,
+        "history": history,
+        "dataset": {"source": data.source, "sha256": data.checksums(), "n_train": len(data.x_train[: config.train_limit]), "n_test": len(data.x_test[: config.test_limit])},
+        "seeds": {"init_and_order": config.seed, "progress_latents": config.progress_seed},
+        "versions": provenance.versions(),
+        "hardware": provenance.hardware(),
+        "git_commit": provenance.git_commit(),
+        "created_at": provenance.now_iso(),
+        **{k: v for k, v in extra.items() if k != "files"},
+    }
