@@ -66,7 +66,7 @@ def layer_table(model: keras.Model) -> list[dict[str, Any]]:
                 "name": layer.name,
                 "class": type(layer).__name__,
                 "config": {k: cfg[k] for k in keys if k in cfg},
-                "output_shape": _shape(layer.output.shape),
+                "output_shape": _shape(layer.output.shape) if layer._inbound_nodes else None,
                 "params": int(layer.count_params()),
             }
         )

@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny MNIST-shaped data and a models store trained on it with the smoke profile."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+from training.data import Mnist, load_mnist, save_npz, synthetic_mnist
+
+REAL_MNIST = os.environ.get("MNIST_NPZ") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> Mnist:
+    return synthetic_mnist(n_train=256, n_test=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory, tiny_data) -> Path:
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    save_npz(tiny_data, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_mnist() -> Mnist:
+    if not Path(REAL_MNIST).is_file():
+        pytest.skip(f"the full MNIST is not at {REAL_MNIST}; set MNIST_NPZ to run this test")
+    return load_mnist(REAL_MNIST)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_data) -> Path:
+    """All four variants trained for 2 smoke epochs on synthetic digits, in the real on-disk format."""
+    from training.config import VARIANTS, profile_config
+    from training.runner import train_variant
+
+    store = tmp_path_factory.mktemp("models_store")
+    work = tmp_path_factory.mktemp("runs")
+    for variant in VARIANTS.values():
+        config = profile_config("smoke", variant.family)
+        train_variant(variant, config, tiny_data, store, work, log=lambda _: None)
+    return store

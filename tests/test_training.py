@@ -1,0 +1,193 @@
+"""The report's networks, the training job, its checkpoints and its atomic export."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import keras
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.manifest import read_manifest, sha256_file, verify_files
+from training import runner
+from training.config import VARIANTS, profile_config
+from training.data import DataError, load_mnist, save_npz, synthetic_mnist
+from training.gan import build_discriminator, build_generator
+from training.vae import build_decoder, build_encoder
+
+
+@pytest.mark.parametrize(
+    ("build", "params", "in_shape", "out_shape"),
+    [
+        (lambda: build_generator("transpose"), 2_330_944, (100,), (28, 28, 1)),
+        (lambda: build_generator("resize"), 1_452_864, (100,), (28, 28, 1)),
+        (lambda: build_decoder("transpose", 2), 41_953, (2,), (28, 28, 1)),
+        (lambda: build_decoder("resize", 2), 41_952, (2,), (28, 28, 1)),
+        (build_discriminator, 212_865, (28, 28, 1), (1,)),
+        (lambda: build_encoder(2), 28_036, (28, 28, 1), (4,)),
+    ],
+    ids=["gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample", "discriminator", "encoder"],
+)
+def test_network_matches_report(build, params, in_shape, out_shape):
+    model = build()
+    assert model.count_params() == params
+    assert tuple(model(np.zeros((3, *in_shape), np.float32)).shape) == (3, *out_shape)
+
+
+def test_gan_generators_end_in_tanh_and_vae_decoders_in_logits():
+    for up in ("transpose", "resize"):
+        assert build_generator(up).layers[-1].get_config()["activation"] == "tanh"
+        assert build_decoder(up, 2).layers[-1].get_config()["activation"] == "linear"
+
+
+def test_upsample_variants_use_nearest_neighbour_resize():
+    layers = [l for l in build_generator("resize").layers if type(l).__name__ == "UpSampling2D"]
+    assert len(layers) == 2 and all(l.get_config()["interpolation"] == "nearest" for l in layers)
+
+
+def test_smoke_store_has_complete_manifests(tiny_store):
+    for name, variant in VARIANTS.items():
+        model_dir = tiny_store / name
+        manifest = read_manifest(model_dir)
+        verify_files(model_dir, manifest)
+        assert manifest["files"]["generator.keras"] == sha256_file(model_dir / "generator.keras")
+        assert manifest["family"] == variant.family and manifest["upsampling"] == variant.upsampling
+        assert manifest["epochs_done"] == 2 == len(manifest["history"])
+        for key in ("layers", "params", "config", "dataset", "versions", "hardware", "created_at", "seeds", "git_commit"):
+            assert key in manifest, key
+        assert all(h["seconds"] > 0 for h in manifest["history"])
+        assert (model_dir / "progress" / "epoch_0002.png").is_file() and (model_dir / "progress.gif").is_file()
+        if variant.family == "vae":
+            assert all(np.isfinite(h["test_elbo"]) for h in manifest["history"])
+        restored = keras.saving.load_model(model_dir / "generator.keras", compile=False)
+        assert restored.count_params() == manifest["params"]["total"]
+        assert not any(p.name.startswith(".") for p in tiny_store.iterdir()), "staging folders left behind"
+
+
+def _train(variant_name, data, store, work, epochs, resume=False):
+    variant = VARIANTS[variant_name]
+    config = profile_config("smoke", variant.family).replace(epochs=epochs)
+    return runner.train_variant(variant, config, data, store, work, resume=resume, log=lambda _: None)
+
+
+@pytest.mark.parametrize("name", ["gan_transpose", "vae_upsample"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_data, name):
+    _train(name, tiny_data, tmp_path / "a", tmp_path / "wa", epochs=2)
+    _train(name, tiny_data, tmp_path / "b", tmp_path / "wb", epochs=1)
+    _train(name, tiny_data, tmp_path / "b", tmp_path / "wb", epochs=2, resume=True)
+    a = keras.saving.load_model(tmp_path / "a" / name / "generator.keras", compile=False)
+    b = keras.saving.load_model(tmp_path / "b" / name / "generator.keras", compile=False)
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6)
+    hist = read_manifest(tmp_path / "b" / name)["history"]
+    assert [h["epoch"] for h in hist] == [1, 2]
+
+
+def test_failed_export_leaves_the_installed_model_intact(tmp_path, tiny_data, monkeypatch):
+    _train("vae_transpose", tiny_data, tmp_path / "store", tmp_path / "w", epochs=1)
+    before = sha256_file(tmp_path / "store" / "vae_transpose" / "generator.keras")
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "write_json_atomic", disk_full)
+    with pytest.raises(OSError):
+        _train("vae_transpose", tiny_data, tmp_path / "store", tmp_path / "w", epochs=2)
+    model_dir = tmp_path / "store" / "vae_transpose"
+    verify_files(model_dir, read_manifest(model_dir))
+    assert sha256_file(model_dir / "generator.keras") == before
+    assert [p.name for p in (tmp_path / "store").iterdir()] == ["vae_transpose"]
+
+
+def test_loader_reads_keras_layout_and_checksums(tiny_npz, tiny_data):
+    data = load_mnist(tiny_npz)
+    assert data.x_train.shape == (256, 28, 28) and data.checksums() == tiny_data.checksums()
+
+
+def test_real_mnist_matches_published_checksums(real_mnist):
+    assert real_mnist.checksums()["x_train"] == "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"
+    assert np.bincount(real_mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(4, np.uint8)}, "lacks x_test, y_test"),
+        ({"x_train": np.zeros((4, 28, 27), np.uint8), "y_train": np.zeros(4, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "has shape (4, 28, 27)"),
+        ({"x_train": np.zeros((4, 28, 28), np.float32), "y_train": np.zeros(4, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "dtype float32"),
+        ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(3, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "4 images but y_train has 3"),
+    ],
+)
+def test_loader_rejects_malformed_files(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_mnist(path)
+
+
+def test_loader_errors_say_how_to_fix(tmp_path):
+    with pytest.raises(DataError, match="does not exist; pass --data PATH"):
+        load_mnist(tmp_path / "nope.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        load_mnist(tmp_path / "junk.npz")
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["train", "--variant", "gan_bogus"], "invalid choice: 'gan_bogus'"),
+        (["train", "--all", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["train", "--all", "--epochs", "0"], "0 must be a positive integer"),
+        (["train", "--all", "--epochs", "-3"], "-3 must be a positive integer"),
+        (["train", "--all", "--learning-rate", "abc"], "'abc' is not a number"),
+    ],
+)
+def test_cli_rejects_bad_flags(capsys, argv, needle):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_cli_missing_data_file_is_one_line_exit_2(capsys, tmp_path):
+    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tmp_path / "x.npz"), "--store", str(tmp_path / "s"))
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_cli_unwritable_store_is_exit_2(capsys, tmp_path, tiny_npz):
+    store = tmp_path / "ro"
+    store.mkdir()
+    store.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(store))
+    assert code == 2 and "not writable" in err
+
+
+def test_cli_store_that_is_a_file_is_exit_2(capsys, tmp_path, tiny_npz):
+    (tmp_path / "file").write_text("x")
+    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "file"))
+    assert code == 2 and "not writable" in err and "--store" in err
+
+
+def test_cli_corrupt_checkpoint_on_resume_is_exit_2(capsys, tmp_path, tiny_npz):
+    args = ["train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]
+    assert _cli(capsys, *args, "--epochs", "1")[0] == 0
+    (tmp_path / "w" / "vae_transpose" / "checkpoint.npz").write_bytes(b"garbage")
+    code, err = _cli(capsys, *args, "--epochs", "2", "--resume")
+    assert code == 2 and "corrupt" in err and "without --resume" in err
+    assert read_manifest(tmp_path / "s" / "vae_transpose")["epochs_done"] == 1
+
+
+def test_cli_resume_with_other_settings_is_refused(capsys, tmp_path, tiny_npz):
+    args = ["train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]
+    assert _cli(capsys, *args, "--epochs", "1")[0] == 0
+    code, err = _cli(capsys, *args, "--epochs", "2", "--resume", "--learning-rate", "0.01")
+    assert code == 2 and "learning_rate: 0.0001 → 0.01" in err
