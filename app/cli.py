@@ -83,8 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list = []
-COMMANDS = {"train": cmd_train}
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the dashboard and API with uvicorn (settings from ARENA_* variables)")
+    p.add_argument("--host", help="address to bind (ARENA_HOST, default 127.0.0.1; use 0.0.0.0 in a container)")
+    p.add_argument("--port", type=_positive_int, help="port (ARENA_PORT, default 8000)")
+    p.add_argument("--store", type=Path, help="models store (ARENA_MODELS_STORE, default models_store)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (ARENA_LOG_LEVEL, default info)")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from app.core.settings import Settings
+    from app.main import create_app
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "models_store": args.store, "log_level": args.log_level}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UserError(f"setting {'.'.join(map(str, first['loc']))}={first.get('input')!r}: {first['msg']}") from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then runs the lifespan exit.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=20)
+
+
+_EXTRA_COMMANDS: list = [_add_serve]
+COMMANDS = {"train": cmd_train, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,3 +46,32 @@ def tiny_store(tmp_path_factory, tiny_data) -> Path:
         config = profile_config("smoke", variant.family)
         train_variant(variant, config, tiny_data, store, work, log=lambda _: None)
     return store
+
+
+def wait_ready(client, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("service never became ready")
+
+
+def make_client(store: Path, tmp_path: Path | None = None, **settings):
+    from fastapi.testclient import TestClient
+
+    from app.core.settings import Settings
+    from app.main import create_app
+
+    db = f"sqlite:///{tmp_path / 'arena.db'}" if tmp_path else "sqlite://"
+    app = create_app(Settings(models_store=store, database_url=db, **settings))
+    return TestClient(app)
+
+
+@pytest.fixture(scope="session")
+def client(tiny_store, tmp_path_factory):
+    with make_client(tiny_store, tmp_path_factory.mktemp("db")) as c:
+        wait_ready(c)
+        yield c

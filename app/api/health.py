@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import MetricsDep, RegistryDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="200 while the process lives")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="503 until every loadable model is warm, then 200", responses={503: {"description": "still loading"}})
+def readyz(registry: RegistryDep) -> JSONResponse:
+    models: dict[str, Any] = {n: {"status": e.status, "reason": e.reason} for n, e in registry.entries.items()}
+    ready = registry.ready
+    return JSONResponse({"ready": ready, "models": models}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(registry: RegistryDep, m: MetricsDep) -> Response:
+    for status in ("loading", "ready", "unavailable"):
+        m.models.labels(status).set(sum(e.status == status for e in registry.entries.values()))
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,24 @@
+"""`GET /api/models` and `GET /api/models/{name}`: what is served, how it was made, how it scores."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+
+from app.api.deps import RegistryDep
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+@router.get("", summary="Every model with its status, manifest summary and metrics")
+def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
+    return [e.summary() for e in registry.entries.values()]
+
+
+@router.get("/{name}", summary="One model's whole manifest", responses={404: {"description": "unknown model"}})
+def get_model(registry: RegistryDep, name: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    if name not in registry.entries:
+        raise HTTPException(404, f"unknown model {name!r}; models: {', '.join(registry.entries)}")
+    entry = registry.get(name)
+    return {**entry.summary(), "manifest": entry.manifest or None}

@@ -1,0 +1,108 @@
+"""Pure ASGI middleware: body size limit, security headers, access log and request metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.metrics import Metrics
+
+access_log = logging.getLogger("arena.access")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+]
+
+
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """413 for a body over `max_bytes`, whether or not it declares its length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        limit = f"request body is over the limit of {self.max_bytes} bytes"
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await _reply(send, 413, f"{limit} (Content-Length {int(declared)})")
+        seen, exceeded, replied = 0, False, False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                # Frameworks turn errors raised here into their own 400; end the body and answer 413 in send.
+                exceeded = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal replied
+            if not exceeded:
+                return await send(message)
+            if not replied:
+                replied = True
+                await _reply(send, 413, limit)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+class Observe:
+    """Security headers on every response; one JSON access-log line and metrics per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, known_models: set[str]):
+        self.app, self.metrics, self.known = app, metrics, known_models
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = 500
+
+        async def wrapped(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            self._record(scope, status, time.perf_counter() - t0)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        model = (scope.get("path_params") or {}).get("name") or _query_model(scope)
+        model = model if model in self.known else "-"
+        self.metrics.requests.labels(route, model, str(status)).inc()
+        self.metrics.latency.labels(route, model).observe(seconds)
+        access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "route": route, "model": model, "status": status, "ms": round(seconds * 1000, 2)}))
+
+
+def _query_model(scope: Scope) -> str | None:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
+    return values[0] if values else None

@@ -1,0 +1,111 @@
+"""From a grid request to PNG bytes: latents, batched decode, render, cache. Used by the API and the pages."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from app.core.cache import ByteLRU
+from app.core.images import png_bytes, render_grid
+from app.core.latents import latents_from_seed, latents_from_seeds, lerp, slerp
+from app.core.metrics import Metrics
+from app.registry import ModelEntry
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """What to draw; `source` is hashable and fully determines the latents."""
+
+    source: tuple
+    nrow: int | None = None
+    scale: int = 4
+    padding: int = 2
+    latents: np.ndarray | None = field(default=None, compare=False, hash=False)
+
+    def key(self, entry: ModelEntry) -> tuple:
+        return (entry.name, entry.version, self.source, self.nrow, self.scale, self.padding)
+
+    def etag(self, entry: ModelEntry) -> str:
+        return '"' + hashlib.sha256(repr(self.key(entry)).encode()).hexdigest()[:32] + '"'
+
+
+def seed_spec(seed: int, n: int, **layout) -> GridSpec:
+    return GridSpec(("seed", seed, n), **layout)
+
+
+def seeds_spec(seeds: list[int], **layout) -> GridSpec:
+    return GridSpec(("seeds", tuple(seeds)), **layout)
+
+
+def latents_spec(latents: np.ndarray, **layout) -> GridSpec:
+    digest = hashlib.sha256(np.ascontiguousarray(latents, np.float32).tobytes()).hexdigest()
+    return GridSpec(("latents", digest, latents.shape), latents=latents, **layout)
+
+
+def reconstruct_spec(n: int, **layout) -> GridSpec:
+    return GridSpec(("reconstruct", n), **layout)
+
+
+def interpolation_spec(seed_a: int, seed_b: int, steps: int, **layout) -> GridSpec:
+    return GridSpec(("interpolate", seed_a, seed_b, steps), nrow=steps, **layout)
+
+
+def manifold_spec(size: int, **layout) -> GridSpec:
+    return GridSpec(("manifold", size), nrow=size, **layout)
+
+
+def latents_for(entry: ModelEntry, spec: GridSpec) -> np.ndarray:
+    kind, *args = spec.source
+    d = entry.latent_dim
+    if kind == "seed":
+        return latents_from_seed(args[0], args[1], d)
+    if kind == "seeds":
+        return latents_from_seeds(list(args[0]), d)
+    if kind == "latents":
+        return spec.latents
+    if kind == "reconstruct":
+        if entry.recon_latents is None:
+            raise HTTPException(400, f"mode=reconstruct needs a VAE with shipped test digits; {entry.name!r} is a {entry.family.upper()}")
+        return entry.recon_latents[: args[0]]
+    if kind == "interpolate":
+        a, b = latents_from_seed(args[0], 1, d)[0], latents_from_seed(args[1], 1, d)[0]
+        # Gaussian latents in 100-d live near a sphere: slerp keeps the norm; the 2-d VAE plane uses a line.
+        return slerp(a, b, args[2]) if entry.family == "gan" else lerp(a, b, args[2])
+    if kind == "manifold":
+        from scipy.stats import norm
+
+        if d != 2:
+            raise HTTPException(400, f"the latent manifold needs a 2-d latent space; {entry.name!r} has {d}")
+        g = norm.ppf(np.linspace(0.05, 0.95, args[0]))  # as the CVAE tutorial plots it
+        return np.array([[x, y] for y in g[::-1] for x in g], np.float32)
+    raise ValueError(kind)
+
+
+@dataclass
+class Grid:
+    png: bytes
+    cached: bool
+    decode_ms: float
+    render_ms: float
+    latents: np.ndarray | None
+
+
+async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:
+    key = spec.key(entry)
+    hit = cache.get(key)
+    metrics.cache.labels("hit" if hit is not None else "miss").inc()
+    if hit is not None:
+        return Grid(hit, True, 0.0, 0.0, None)
+    latents = latents_for(entry, spec)
+    t0 = time.perf_counter()
+    images = await entry.batcher.decode(latents)
+    t1 = time.perf_counter()
+    png = await run_in_threadpool(lambda: png_bytes(render_grid(images, spec.nrow, spec.scale, spec.padding)))
+    t2 = time.perf_counter()
+    cache.put(key, png)
+    return Grid(png, False, (t1 - t0) * 1000, (t2 - t1) * 1000, latents)

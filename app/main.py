@@ -1,0 +1,77 @@
+"""Builds the FastAPI app: lifespan (model loading), routers, middleware, error format."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api import generate, health, models
+from app.core.cache import ByteLRU
+from app.core.metrics import Metrics
+from app.core.middleware import BodyLimit, Observe
+from app.core.settings import Settings
+from app.registry import Registry
+
+VERSION = "0.1.0"
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's error list, with each message naming the parameter and the value that was sent."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        value = err.get("input")
+        shown = value if isinstance(value, str) else repr(value) if not isinstance(value, (dict, list)) else f"{type(value).__name__} of {len(value)}"
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        msg = f"{where}={shown}: {err.get('msg')}" if "input" in err else f"{where}: {err.get('msg')}"
+        out.append({"loc": err.get("loc"), "msg": msg, "type": err.get("type")})
+    return jsonable_encoder(out)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        registry = Registry(settings.models_store, settings.decode_chunk, settings.batch_window_ms / 1000, settings.max_batch, observe=lambda m, n: metrics.batch_size.labels(m).observe(n))
+        app.state.registry = registry
+        # Load in the background so /healthz answers and /readyz can say 503 while models warm up.
+        loading = asyncio.get_running_loop().run_in_executor(registry.executor, registry.load_all)
+        try:
+            yield
+        finally:
+            await loading
+            registry.close()
+
+    app = FastAPI(
+        title="deconv-arena",
+        version=VERSION,
+        description="Transposed vs resize-convolution generators on MNIST: sample grids, comparisons and human ratings.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings, app.state.metrics = settings, metrics
+    app.state.cache = ByteLRU(settings.cache_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
+
+    for router in (generate.router, models.router, health.router):
+        app.include_router(router)
+    known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics, known_models=known)
+    return app
+
+
