@@ -9,10 +9,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pathlib import Path
 
-from app.api import generate, health, models
+from app.api import generate, health, models, pages
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, Observe
@@ -67,8 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
 
-    for router in (generate.router, models.router, health.router):
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404 and "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api"):
+            return pages.render(request, "error.html", {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."}, status=404)
+        return await http_exception_handler(request, exc)
+
+    for router in (generate.router, models.router, health.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)

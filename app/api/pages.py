@@ -1,0 +1,153 @@
+"""Server-rendered pages: the comparison, a page per model, About and the API reference."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import RegistryDep, SettingsDep
+from app.core.images import png_bytes, render_grid
+from app.core.latents import MAX_SEED
+from app.figures import figures_for, legend
+
+ROOT = Path(__file__).resolve().parents[2]
+templates = Jinja2Templates(directory=str(ROOT / "templates"))
+router = APIRouter(include_in_schema=False)
+
+N_CHOICES = (4, 9, 16, 25, 36, 64)
+ZOOM_CHOICES = (1, 2, 3, 4, 6, 8)
+GROUPS = (
+    ("gan", "DCGAN: transposed vs resize-convolution", "GAN", ("gan_transpose", "gan_upsample")),
+    ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE", ("vae_transpose", "vae_upsample")),
+)
+# Files of a model folder that pages may link to; nothing else in the store is served.
+SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    registry = request.app.state.registry
+    base = {"version": request.app.version, "nav_models": list(registry.entries), "notices": [], "has_rating": getattr(request.app.state, "ratings", None) is not None}
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def parse_int(raw: str | None, name: str, default: int, lo: int, hi: int, notices: list[str], choices: tuple[int, ...] | None = None) -> int:
+    """A page's query value, or the default with a notice saying what was wrong (pages never 422)."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        notices.append(f"{name} {raw[:40]!r} is not a whole number; showing {name} {default} instead (accepted: {lo} … {hi}).")
+        return default
+    if not lo <= value <= hi or (choices and value not in choices):
+        accepted = ", ".join(map(str, choices)) if choices else f"{lo} … {hi}"
+        notices.append(f"{name} {value} is out of range; showing {name} {default} instead (accepted: {accepted}).")
+        return default
+    return value
+
+
+@router.get("/", response_class=HTMLResponse)
+def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
+    q, notices = request.query_params, []
+    if q.get("random"):
+        return RedirectResponse(f"/?seed={secrets.randbelow(MAX_SEED + 1)}&n={q.get('n', 16)}&zoom={q.get('zoom', 3)}", status_code=303)
+    seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
+    n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
+    zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
+    groups = []
+    for family, title, label, names in GROUPS:
+        models = []
+        for name in names:
+            e = registry.entries.get(name)
+            if e is None:
+                continue
+            models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or ("transpose" if "transpose" in name else "resize"), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
+        groups.append({"family": family, "title": title, "family_label": label, "models": models})
+    ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
+    return render(request, "index.html", ctx)
+
+
+def not_found(request: Request, name: str) -> HTMLResponse:
+    known = ", ".join(request.app.state.registry.entries)
+    return render(request, "error.html", {"nav": "", "title": "No such model", "message": f"There is no model called “{name[:64]}”. The models are: {known}."}, status=404)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, name: str, registry: RegistryDep, settings: SettingsDep) -> Response:
+    if name not in registry.entries:
+        return not_found(request, name)
+    e, notices = registry.get(name), []
+    q = request.query_params
+    seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
+    seed_a = parse_int(q.get("a"), "a", 1, 0, MAX_SEED, notices)
+    seed_b = parse_int(q.get("b"), "b", 2, 0, MAX_SEED, notices)
+    manifest = e.manifest or None
+    frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
+    plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
+    history_keys = [k for k in (manifest or {}).get("history", [{}])[0] if k not in ("epoch", "seconds", "steps")] if manifest and manifest.get("history") else []
+    ctx = {
+        "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
+        "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,
+    }
+    return render(request, "model.html", ctx)
+
+
+@router.get("/models/{name}/files/{path:path}")
+def model_file(request: Request, name: str, path: str, registry: RegistryDep) -> Response:
+    parts = Path(path).parts
+    allowed = path in SERVABLE or (len(parts) == 2 and parts[0] in ("progress", "report") and parts[1].endswith(".png") and ".." not in parts)
+    file = registry.store / name / path
+    if name not in registry.entries or not allowed or not file.is_file():
+        return Response('{"detail": "no such file"}', status_code=404, media_type="application/json")
+    return FileResponse(file, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/models/{name}/test_digits.png")
+def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
+    e = registry.entries.get(name)
+    if e is None or e.recon_digits is None:
+        return Response('{"detail": "this model has no shipped test digits (VAEs only)"}', status_code=404, media_type="application/json")
+    png = png_bytes(render_grid(e.recon_digits.astype("float32") / 255.0, nrow=8, scale=2, padding=2))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/about", response_class=HTMLResponse)
+def about(request: Request) -> Response:
+    return render(request, "about.html", {"nav": "about", "legend": legend()})
+
+
+def _type(schema: dict[str, Any]) -> str:
+    if "anyOf" in schema:
+        return " or ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null")
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    return schema.get("type", "object")
+
+
+def _accepted(schema: dict[str, Any]) -> str:
+    for s in schema.get("anyOf", [schema]):
+        lo, hi = s.get("minimum"), s.get("maximum")
+        if lo is not None or hi is not None:
+            return f"{lo if lo is not None else '…'} … {hi if hi is not None else '…'}"
+    return "" if schema.get("default") is None else f"default {schema['default']}"
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    spec = request.app.openapi()
+    ops = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            params = [
+                {"name": p["name"], "in": p["in"], "required": p.get("required", False), "type": _type(p.get("schema", {})), "accepted": _accepted(p.get("schema", {})), "description": p.get("description", "")}
+                for p in op.get("parameters", [])
+            ]
+            body = op.get("requestBody", {}).get("description") or ("JSON" if "requestBody" in op else "")
+            responses = [(code, r.get("description", "")) for code, r in op.get("responses", {}).items()]
+            ops.append({"id": op.get("operationId", path), "method": method.upper(), "path": path, "summary": op.get("summary"), "description": op.get("description"), "params": params, "body": body, "responses": responses})
+    return render(request, "api_docs.html", {"nav": "docs", "operations": ops})

@@ -1,0 +1,67 @@
+"""Server-rendered pages with the tiny test models."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_comparison_page_shows_four_grids_from_one_seed(client):
+    r = client.get("/?seed=77&n=9&zoom=2")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    srcs = re.findall(r'src="(/models/[a-z_]+/grid\.png[^"]*)"', r.text)
+    assert len(srcs) == 4 and all("seed=77&amp;n=9&amp;scale=2" in s for s in srcs)
+    assert r.text.index("gan_transpose") < r.text.index("gan_upsample") < r.text.index("vae_transpose")
+    assert "Epochs trained" in r.text and "Seconds / epoch" in r.text
+    for s in srcs:
+        assert client.get(s.replace("&amp;", "&")).status_code == 200
+
+
+def test_bad_seed_in_query_falls_back_with_a_notice(client):
+    for raw, needle in (("abc", "&#39;abc&#39; is not a whole number"), ("-5", "seed -5 is out of range"), ("99999999999", "out of range")):
+        r = client.get(f"/?seed={raw}")
+        assert r.status_code == 200 and needle in r.text and "seed=2023" in r.text
+    r = client.get("/?n=7")
+    assert r.status_code == 200 and "n 7 is out of range" in r.text
+
+
+def test_random_redirects_to_a_shareable_url(client):
+    r = client.get("/?random=1&n=4", follow_redirects=False)
+    assert r.status_code == 303 and re.match(r"^/\?seed=\d+&n=4&zoom=3$", r.headers["location"])
+
+
+def test_model_page_shows_provenance_and_interpolation(client):
+    r = client.get("/models/gan_transpose?a=5&b=6")
+    assert r.status_code == 200
+    assert "Conv2DTranspose" in r.text and "2,330,944" in r.text and "interpolate.png?seed_a=5&amp;seed_b=6" in r.text
+    assert "the report's protocol: 50" in r.text
+    v = client.get("/models/vae_upsample").text
+    assert "manifold.png" in v and "mode=reconstruct" in v and "test_digits.png" in v
+    assert client.get("/models/vae_upsample/test_digits.png").headers["content-type"] == "image/png"
+
+
+def test_model_files_are_served_only_from_the_allow_list(client):
+    assert client.get("/models/gan_upsample/files/progress.gif").status_code == 200
+    assert client.get("/models/gan_upsample/files/progress/epoch_0001.png").status_code == 200
+    assert client.get("/models/gan_upsample/files/generator.keras").status_code == 404
+    assert client.get("/models/gan_upsample/files/../vae_upsample/manifest.json").status_code == 404
+
+
+def test_unknown_model_page_is_a_friendly_404(client):
+    r = client.get("/models/<img src=x onerror=alert(1)>")
+    assert r.status_code == 404 and "No such model" in r.text and "<img src=x" not in r.text and "&lt;img src=x" in r.text
+    r = client.get("/no/such/page", headers={"accept": "text/html"})
+    assert r.status_code == 404 and "Page not found" in r.text
+    assert client.get("/no/such/page", headers={"accept": "application/json"}).json() == {"detail": "Not Found"}
+
+
+def test_about_and_api_reference(client):
+    assert "Odena" in client.get("/about").text
+    docs = client.get("/docs").text
+    assert "/generate" in docs and "nearest-neighbour enlargement" in docs and "0 … 4294967295" in docs
+
+
+def test_pages_send_a_strict_csp_and_use_no_inline_script(client):
+    r = client.get("/")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert not re.search(r"<script(?![^>]*\bsrc=)", r.text) and " onclick=" not in r.text
+    assert not re.search(r'(src|href)="https?://', r.text), "external assets"
