@@ -111,8 +111,57 @@ def cmd_serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=20)
 
 
-_EXTRA_COMMANDS: list = [_add_serve]
-COMMANDS = {"train": cmd_train, "serve": cmd_serve}
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from training.config import VARIANTS
+
+    p = sub.add_parser("evaluate", help="measure every generator (Fréchet distance, KID, PRDC, legibility, checkerboard, cost)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--variant", choices=sorted(VARIANTS), help="evaluate one model")
+    which.add_argument("--all", action="store_true", help="evaluate every model in the store")
+    p.add_argument("--samples", type=_positive_int, default=10_000, help="samples per model, and real test images (default 10000)")
+    p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
+
+    t = sub.add_parser("train-evaluator", help="train the MNIST classifier whose features the metrics use (≥ 99%% test accuracy)")
+    t.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default 4)")
+    t.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
+    t.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.config import VARIANTS
+    from training.data import DataError, load_mnist
+    from training.evaluate import EvaluationError, evaluate_all
+    from training.evaluator import EvaluatorError
+
+    if args.all:
+        names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()]
+        if not names:
+            raise UserError(f"no trained models in {args.store}; run `deconv-arena train --all` first")
+    else:
+        names = [args.variant]
+        if not (args.store / args.variant / "manifest.json").is_file():
+            raise UserError(f"{args.variant} is not in {args.store}; train it first (`deconv-arena train --variant {args.variant}`)")
+    try:
+        evaluate_all(names, args.store, load_mnist(args.data), n=args.samples)
+    except (DataError, EvaluationError, EvaluatorError) as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_train_evaluator(args: argparse.Namespace) -> None:
+    from training.data import DataError, load_mnist
+    from training.evaluator import train_evaluator
+
+    try:
+        manifest = train_evaluator(load_mnist(args.data), args.store, epochs=args.epochs)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    if manifest["test_accuracy"] < 0.99:
+        raise UserError(f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs")
+
+
+_EXTRA_COMMANDS: list = [_add_serve, _add_evaluate]
+COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator}
 
 
 def main(argv: list[str] | None = None) -> int:

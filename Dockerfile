@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Build: the project and its dependencies into a virtual environment. The plain `tensorflow` wheel
+# runs on the CPU and brings no CUDA libraries (those come only with `tensorflow[and-cuda]`).
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY training ./training
+# The README's install (make install): the project from pyproject.toml.
+RUN pip install .
+
+# Run: slim image, non-root user, shipped models read-only.
+FROM python:3.11-slim-bookworm
+# PYTHONPATH: import app/ and training/ from /app, beside templates/ and models_store/, as in a checkout.
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 \
+    ARENA_HOST=0.0.0.0 ARENA_PORT=8000 ARENA_MODELS_STORE=/app/models_store ARENA_DATABASE_URL=sqlite:////data/arena.db
+RUN useradd --create-home --uid 10001 arena && mkdir -p /data && chown arena /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY templates ./templates
+COPY app ./app
+COPY training ./training
+COPY models_store ./models_store
+USER arena
+EXPOSE 8000
+VOLUME ["/data"]
+# Model loading and warm-up take ~10-30 s on a small CPU; readiness is /readyz.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status == 200 else 1)"
+# uvicorn handles SIGTERM: stop accepting, finish in-flight requests, run the lifespan shutdown.
+STOPSIGNAL SIGTERM
+CMD ["deconv-arena", "serve"]

@@ -1,0 +1,35 @@
+# The two commands of the README. Both work on a fresh machine with Python 3.10+.
+PYTHON ?= python3
+VENV ?= .venv
+PIP = $(VENV)/bin/pip
+BIN = $(VENV)/bin
+
+.PHONY: run test install install-dev bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make run: install, then serve the dashboard on the shipped models at http://127.0.0.1:8000
+run: install
+	$(BIN)/deconv-arena serve
+
+## make test: install with the dev extra, then run the whole test suite
+test: install-dev
+	$(BIN)/python -m pytest
+
+bench: install-dev
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/train_step.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

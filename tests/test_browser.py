@@ -1,0 +1,120 @@
+"""In a real browser: Playwright driving Debian's Chromium against a live server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny_store, tmp_path_factory):
+    import httpx
+    import uvicorn
+
+    from app.core.settings import Settings
+    from app.main import create_app
+
+    port = _free_port()
+    db = tmp_path_factory.mktemp("browser-db") / "arena.db"
+    app = create_app(Settings(models_store=tiny_store, database_url=f"sqlite:///{db}", port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise AssertionError("live server never became ready")
+    yield base
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.errors = errors
+    yield pg
+    context.close()
+
+
+def _loaded_widths(page) -> list[int]:
+    return page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+
+
+def test_comparison_page_seed_change_and_model_page(live_server, page):
+    page.goto(live_server + "/")
+    page.wait_for_function("() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)")
+    assert len(_loaded_widths(page)) == 4 and all(w > 0 for w in _loaded_widths(page))
+    before = page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.src)")
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    page.fill("#seed", "31337")
+    page.press("#seed", "Enter")
+    page.wait_for_function("() => location.search.includes('seed=31337')")
+    after = page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.src)")
+    assert all("seed=31337" in s for s in after) and set(after).isdisjoint(before)
+    page.wait_for_function("() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)")
+    assert "seed=31337" in page.url
+    page.reload()
+    assert page.input_value("#seed") == "31337"
+
+    page.click("a[href='/models/gan_upsample'] >> nth=0")
+    page.wait_for_selector("#interp-row")
+    page.wait_for_function("() => { const i = document.getElementById('interp-row'); return i.complete && i.naturalWidth > 0; }")
+    assert page.eval_on_selector("#interp-row", "i => i.naturalWidth") == 10 * 28 * 3 + 11 * 2
+    page.screenshot(path=str(ARTIFACTS / "model_page.png"), full_page=True)
+    assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
+
+
+def test_works_without_javascript(live_server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    pg = context.new_page()
+    pg.goto(live_server + "/")
+    pg.fill("#seed", "4242")
+    pg.click("button[type=submit]:not([name])")
+    pg.wait_for_load_state()
+    assert "seed=4242" in pg.url
+    srcs = [el.get_attribute("src") for el in pg.query_selector_all("img.grid")]
+    assert len(srcs) == 4 and all("seed=4242" in s for s in srcs)
+    context.close()

@@ -1,0 +1,89 @@
+"""The evaluation measures on inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training import metrics
+
+
+@pytest.fixture(scope="module")
+def feats():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(2000, 16)) @ rng.normal(size=(16, 16))
+
+
+def test_frechet_of_a_set_with_itself_is_zero_and_symmetric(feats):
+    assert metrics.frechet_of(feats, feats) == pytest.approx(0.0, abs=1e-6)
+    other = feats[::-1] * 1.3 + 0.5
+    assert metrics.frechet_of(feats, other) == pytest.approx(metrics.frechet_of(other, feats), rel=1e-9)
+
+
+def test_frechet_grows_with_noise(feats):
+    rng = np.random.default_rng(1)
+    values = [metrics.frechet_of(feats, feats + rng.normal(scale=s, size=feats.shape)) for s in (0.1, 0.5, 1.0, 2.0)]
+    assert values == sorted(values) and values[0] > 0
+
+
+def test_frechet_matches_closed_form_for_diagonal_gaussians():
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 1.0, 9.0])
+    expected = 5.0 + sum((np.sqrt(a) - np.sqrt(b)) ** 2 for a, b in [(1, 4), (4, 1), (9, 9)])
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected)
+
+
+def test_kid_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(3000, 8)), rng.normal(size=(3000, 8))
+    same, _ = metrics.kid(a, b, subsets=20, subset_size=500)
+    diff, _ = metrics.kid(a, b + 1.0, subsets=20, subset_size=500)
+    assert abs(same) < 0.01 and diff > 0.1
+
+
+def test_prdc_identical_and_far_apart(feats):
+    same = metrics.prdc(feats[:500], feats[:500], k=5)
+    assert same["precision"] == 1 and same["recall"] == 1 and same["coverage"] == 1 and same["density"] >= 1.0  # each point also counts itself: (k + 1) / k at most
+    far = metrics.prdc(feats[:500], feats[:500] + 1e4, k=5)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_checkerboard_index_of_pure_checkerboard_and_smooth_blob():
+    i, j = np.mgrid[0:28, 0:28]
+    board = ((-1.0) ** (i + j) + 1) / 2
+    assert metrics.checkerboard_index(board[None]) == pytest.approx(1.0)
+    blob = np.exp(-((i - 14) ** 2 + (j - 14) ** 2) / 30.0)
+    assert metrics.checkerboard_index(blob[None]) < 1e-3
+
+
+def test_nearest_neighbour_upsampled_noise_has_no_nyquist_energy():
+    noise = np.random.default_rng(3).random((50, 14, 14))
+    up = noise.repeat(2, axis=1).repeat(2, axis=2)
+    assert metrics.checkerboard_index(up) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.checkerboard_index(np.random.default_rng(3).random((50, 28, 28))) > 0.05
+
+
+def test_period4_lines_and_radial_spectrum_sum_to_one():
+    i, j = np.mgrid[0:28, 0:28]
+    stripes = np.cos(2 * np.pi * j / 4)[None]
+    assert metrics.period4_index(stripes) == pytest.approx(1.0)
+    freqs, spectrum = metrics.radial_spectrum(np.random.default_rng(4).random((10, 28, 28)))
+    assert spectrum.sum() == pytest.approx(1.0) and spectrum[0] == 0 and len(freqs) == len(spectrum)
+
+
+def test_polyphase_sums_detect_uneven_kernels():
+    even = np.ones((4, 4, 1, 1))
+    assert metrics.polyphase_sums(even)["cv_flat_input_mean"] == pytest.approx(0.0)
+    odd = np.ones((5, 5, 1, 1))  # 5×5 at stride 2: phases get 9, 6, 6, 4 taps
+    result = metrics.polyphase_sums(odd)
+    assert sorted(result["phase_sums_total"]) == [4, 6, 6, 9] and result["cv_flat_input_mean"] > 0.2
+
+
+def test_legibility_and_coverage():
+    confident = np.eye(10)[np.arange(1000) % 10]
+    r = metrics.legibility(confident)
+    assert r["mean_top_probability"] == 1 and r["share_confident"] == 1 and r["class_entropy_normalised"] == pytest.approx(1.0) and r["smallest_class_share"] == pytest.approx(0.1)
+    collapsed = np.full((100, 10), 0.01)
+    collapsed[:, 3] = 0.91
+    r = metrics.legibility(collapsed)
+    assert r["class_entropy_normalised"] == 0 and r["smallest_class_share"] == 0

@@ -1,0 +1,204 @@
+"""`deconv-arena evaluate`: the same measurements for every generator, written beside it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.core.images import render_grid, to_unit
+from app.core.latents import latents_from_seed
+from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
+from training import metrics
+from training.evaluator import Evaluator, load_evaluator
+
+EVAL_SEED = 20230214  # the report's date: one fixed seed for every model
+N_SAMPLES = 10_000
+
+
+class EvaluationError(Exception):
+    pass
+
+
+def _decoder(model_dir: Path, manifest: dict[str, Any]):
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(model_dir / GENERATOR, compile=False)
+    fn = tf.function(lambda z: model(z, training=False), input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)], autograph=False)
+    return model, fn
+
+
+def _generate(fn, latents: np.ndarray, output: str, batch: int = 500) -> np.ndarray:
+    return np.concatenate([to_unit(fn(latents[i : i + batch]).numpy(), output) for i in range(0, len(latents), batch)])
+
+
+def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:
+    z = latents_from_seed(1, batch, latent_dim)
+    fn(z)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn(z).numpy()
+    return (time.perf_counter() - t0) / (repeats * batch) * 1000.0
+
+
+def _weight_check(model) -> list[dict[str, Any]]:
+    out = []
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv2DTranspose" and tuple(layer.strides) == (2, 2):
+            out.append({"layer": layer.name, "kernel_size": list(layer.kernel_size), **metrics.polyphase_sums(layer.kernel.numpy())})
+    return out
+
+
+def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features: np.ndarray, evaluator: Evaluator, ev_manifest: dict, reference: dict, n: int = N_SAMPLES) -> dict[str, Any]:
+    """Every figure for one model; writes only inside `store/<name>/`."""
+    model_dir = Path(store) / name
+    try:
+        manifest = read_manifest(model_dir)
+        verify_files(model_dir, manifest)
+    except ManifestError as e:
+        raise EvaluationError(f"{name}: {e}") from None
+    model, fn = _decoder(model_dir, manifest)
+    t0 = time.perf_counter()
+    samples = _generate(fn, latents_from_seed(EVAL_SEED, n, manifest["latent_dim"]), manifest["output"])
+    feats, probs = evaluator.features_and_probs(samples)
+    real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])
+    cb, p4 = metrics.checkerboard_index(samples), metrics.period4_index(samples)
+    kid_mean, kid_std = metrics.kid(real_features, feats, subsets=100, subset_size=min(1000, n))
+    freqs, spectrum = metrics.radial_spectrum(samples)
+    result = {
+        "model": name,
+        "generator_sha256": manifest["files"][GENERATOR],
+        "samples": n,
+        "seed": EVAL_SEED,
+        "evaluator_sha256": ev_manifest["files"]["classifier.keras"],
+        "evaluator_test_accuracy": ev_manifest["test_accuracy"],
+        "frechet": {"distance": metrics.frechet_distance(*metrics.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]), "noise_floor": float(reference["noise_floor_frechet"])},
+        "kid": {"mean": kid_mean, "std": kid_std, "subsets": 100, "subset_size": min(1000, n)},
+        "prdc": {**metrics.prdc(real_features, feats, k=5), "k": 5},
+        "legibility": metrics.legibility(probs),
+        "checkerboard": {
+            "nyquist_index": cb, "nyquist_index_real": real_cb, "nyquist_ratio": cb / real_cb,
+            "period4_index": p4, "period4_index_real": real_p4, "period4_ratio": p4 / real_p4,
+            "crop_pixels": 2, "transposed_kernels": _weight_check(model),
+        },
+        "cost": {
+            "params": manifest["params"]["total"],
+            "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
+            "ms_per_image_batch1": _time_per_image(fn, manifest["latent_dim"], 1, 20),
+            "ms_per_image_batch64": _time_per_image(fn, manifest["latent_dim"], 64, 5),
+            "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
+            "epochs_done": manifest.get("epochs_done"),
+            "test_elbo": (manifest.get("history") or [{}])[-1].get("test_elbo"),
+        },
+        "radial_spectrum": {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()},
+    }
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    _write_report(model_dir, result, samples, manifest, fn)
+    return result
+
+
+def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, manifest: dict, fn) -> None:
+    """Plots into report/ and metrics.json, each replaced atomically; nothing outside this model's folder."""
+    report = model_dir / "report"
+    tmp = model_dir / ".report.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    render_grid(samples[:64], nrow=8, scale=2).save(tmp / "samples.png")
+    _plot_spectrum(result, tmp / "radial_spectrum.png")
+    if (model_dir / "reconstruction_latents.npy").is_file():
+        digits = np.load(model_dir / "reconstruction_digits.npy").astype(np.float32) / 255.0
+        recon = to_unit(fn(np.load(model_dir / "reconstruction_latents.npy")).numpy(), manifest["output"])
+        render_grid(np.concatenate([digits, recon]), nrow=len(digits), scale=2).save(tmp / "reconstructions.png")
+    old = model_dir / ".report.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if report.exists():
+        report.rename(old)
+    tmp.rename(report)
+    shutil.rmtree(old, ignore_errors=True)
+    write_json_atomic(model_dir / "metrics.json", result)
+
+
+def _plot_spectrum(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rs = result["radial_spectrum"]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.semilogy(rs["freqs"][1:], rs["real"][1:], label="real MNIST (test)", color="black")
+    ax.semilogy(rs["freqs"][1:], rs["model"][1:], label=result["model"], color="tab:red")
+    ax.axvline(12, ls=":", color="grey")
+    ax.text(12, ax.get_ylim()[1], " Nyquist", va="top", fontsize=8, color="grey")
+    ax.set_xlabel("radial frequency (cycles per 24-pixel crop)")
+    ax.set_ylabel("share of non-DC power")
+    ax.set_title(f"Radial power spectrum: {result['model']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=print) -> dict[str, Any]:
+    evaluator, ev_manifest, reference = load_evaluator(store)
+    real = data.x_test[:n].astype(np.float32) / 255.0
+    real_features = evaluator.features(real)
+    results = {}
+    t0 = time.perf_counter()
+    for name in names:
+        results[name] = evaluate_model(name, store, real, real_features, evaluator, ev_manifest, reference, n)
+        r = results[name]
+        log(f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s")
+    summary = _update_summary(store, results, ev_manifest)
+    _plot_comparison(store, summary)
+    log(f"evaluated {len(names)} model(s) in {time.perf_counter() - t0:.0f} s")
+    return results
+
+
+def _update_summary(store: Path, results: dict[str, Any], ev_manifest: dict) -> dict[str, Any]:
+    """Merge into models_store/summary.json so evaluating one model keeps the others' rows."""
+    import json
+
+    path = Path(store) / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        summary = {"models": {}}
+    for name, r in results.items():
+        summary["models"][name] = {
+            "frechet": r["frechet"]["distance"], "kid": r["kid"]["mean"], "legibility": r["legibility"]["mean_top_probability"],
+            "share_confident": r["legibility"]["share_confident"], "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
+            "period4_ratio": r["checkerboard"]["period4_ratio"], **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
+            "params": r["cost"]["params"], "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"], "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
+            "epochs_done": r["cost"]["epochs_done"], "generator_sha256": r["generator_sha256"],
+        }
+    summary["noise_floor_frechet"] = ev_manifest.get("noise_floor_frechet")
+    summary["evaluator_sha256"] = ev_manifest["files"]["classifier.keras"]
+    write_json_atomic(path, summary)
+    return summary
+
+
+def _plot_comparison(store: Path, summary: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(summary["models"])
+    rows = [("legibility", "legibility (mean top-class prob.)"), ("checkerboard_ratio", "checkerboard index (× real)"), ("frechet", "Fréchet distance (features)"), ("seconds_per_epoch", "seconds per epoch")]
+    fig, axes = plt.subplots(1, len(rows), figsize=(14, 3.2), dpi=100)
+    colors = ["tab:red" if "transpose" in n else "tab:blue" for n in names]
+    for ax, (key, label) in zip(axes, rows):
+        values = [summary["models"][n].get(key) or 0 for n in names]
+        ax.barh(names, values, color=colors)
+        ax.set_xlabel(label)
+        if key == "checkerboard_ratio":
+            ax.axvline(1.0, ls=":", color="black")
+    fig.suptitle("deconv-arena: red = transposed convolution, blue = resize-convolution")
+    fig.tight_layout()
+    fig.savefig(Path(store) / "comparison.png")
+    plt.close(fig)

@@ -1,0 +1,138 @@
+"""Our own MNIST feature network: a LeNet-style classifier whose penultimate layer gives the features."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+from app.core.manifest import MANIFEST, install_dir, read_manifest, sha256_file, staging_dir, verify_files, write_json_atomic
+from training import metrics, provenance
+from training.data import Mnist
+
+NAME = "_evaluator"
+MODEL_FILE = "classifier.keras"
+REFERENCE = "reference.npz"
+FEATURE_LAYER = "features"
+
+
+class EvaluatorError(Exception):
+    pass
+
+
+def build_classifier() -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            layers.Conv2D(32, 5, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 5, activation="relu", padding="same"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu", name=FEATURE_LAYER),
+            layers.Dropout(0.4),
+            layers.Dense(10, name="logits"),
+        ],
+        name="lenet_evaluator",
+    )
+
+
+def unit_images(x_uint8: np.ndarray) -> np.ndarray:
+    return (x_uint8.astype(np.float32) / 255.0)[..., None]
+
+
+def train_evaluator(data: Mnist, store: Path, epochs: int = 4, seed: int = 7, log=print) -> dict[str, Any]:
+    """Train, check ≥ 99 % test accuracy, cache the real-data reference statistics, install atomically."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    x, xt = unit_images(data.x_train), unit_images(data.x_test)
+    t0 = time.perf_counter()
+    model.fit(x, data.y_train.astype(np.int64), batch_size=128, epochs=epochs, verbose=2, shuffle=True)
+    seconds = time.perf_counter() - t0
+    _, accuracy = model.evaluate(xt, data.y_test.astype(np.int64), batch_size=1000, verbose=0)
+    log(f"evaluator: test accuracy {accuracy:.4f} after {epochs} epochs ({seconds:.0f} s)")
+    staging = staging_dir(store, NAME)
+    try:
+        model.save(staging / MODEL_FILE)
+        feats = Evaluator(model)
+        reference = reference_statistics(feats, data)
+        np.savez(staging / REFERENCE, **reference)
+        manifest = {
+            "name": NAME, "family": "classifier", "upsampling": None, "latent_dim": None, "output": "logits",
+            "layers": provenance.layer_table(model), "params": provenance.param_counts(model),
+            "config": {"epochs": epochs, "batch_size": 128, "optimizer": "Adam 1e-3", "seed": seed},
+            "test_accuracy": float(accuracy), "train_seconds": round(seconds, 1),
+            "noise_floor_frechet": float(reference["noise_floor_frechet"]),
+            "dataset": {"source": data.source, "sha256": data.checksums()},
+            "versions": provenance.versions(), "hardware": provenance.hardware(), "git_commit": provenance.git_commit(), "created_at": provenance.now_iso(),
+        }
+        manifest["files"] = {MODEL_FILE: sha256_file(staging / MODEL_FILE), REFERENCE: sha256_file(staging / REFERENCE)}
+        write_json_atomic(staging / MANIFEST, manifest)
+        install_dir(staging, Path(store) / NAME)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def reference_statistics(ev: "Evaluator", data: Mnist, n: int = 10000) -> dict[str, np.ndarray]:
+    """Real-data figures every evaluation compares against, computed once."""
+    test = data.x_test[:n].astype(np.float32) / 255.0
+    train = data.x_train[:n].astype(np.float32) / 255.0
+    f_test, f_train = ev.features(test), ev.features(train)
+    mu, sigma = metrics.gaussian_stats(f_test)
+    freqs, spectrum = metrics.radial_spectrum(test)
+    return {
+        "test_mu": mu, "test_sigma": sigma,
+        "noise_floor_frechet": np.array(metrics.frechet_of(f_train, f_test)),
+        "checkerboard_index": np.array(metrics.checkerboard_index(test)),
+        "period4_index": np.array(metrics.period4_index(test)),
+        "radial_freqs": freqs, "radial_spectrum": spectrum,
+    }
+
+
+class Evaluator:
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.feature_model = keras.Model(model.inputs, [model.get_layer(FEATURE_LAYER).output, model.output])
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        feats, logits = self.feature_model.predict(x, batch_size=1000, verbose=0)
+        return feats, logits
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images)[0]
+
+    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feats, logits = self._run(images)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return feats, e / e.sum(1, keepdims=True)
+
+
+def load_evaluator(store: Path) -> tuple[Evaluator, dict[str, Any], dict[str, np.ndarray]]:
+    folder = Path(store) / NAME
+    if not (folder / MANIFEST).is_file():
+        raise EvaluatorError(f"no evaluator in {folder}; run `deconv-arena train-evaluator` first")
+    from app.core.manifest import ManifestError
+
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        verify_files(folder, manifest)
+    except (ManifestError, ValueError) as e:
+        raise EvaluatorError(f"evaluator in {folder} is damaged ({e}); run `deconv-arena train-evaluator` again") from None
+    model = keras.saving.load_model(folder / MODEL_FILE, compile=False)
+    with np.load(folder / REFERENCE) as f:
+        reference = {k: f[k] for k in f.files}
+    return Evaluator(model), manifest, reference
+
+
+__all__ = ["train_evaluator", "load_evaluator", "Evaluator", "EvaluatorError", "read_manifest"]
