@@ -178,7 +178,8 @@ class Registry:
         if entry.manifest["name"] != entry.name:
             raise ModelUnavailable(f"manifest names {entry.manifest['name']!r}, folder is {entry.name!r}")
         verify_files(model_dir, entry.manifest)
-        entry.metrics = _read_optional_json(model_dir / "metrics.json")
+        metrics = _read_optional_json(model_dir / "metrics.json")
+        entry.metrics = metrics if metrics and metrics.get("generator_sha256") == entry.manifest["files"].get(GENERATOR) else None
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")

@@ -25,21 +25,17 @@ class EvaluatorError(Exception):
     pass
 
 
-def build_classifier() -> keras.Sequential:
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1), name="image"),
-            layers.Conv2D(32, 5, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 5, activation="relu", padding="same"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu", name=FEATURE_LAYER),
-            layers.Dropout(0.4),
-            layers.Dense(10, name="logits"),
-        ],
-        name="lenet_evaluator",
-    )
+def build_classifier() -> keras.Model:
+    """Functional, so the penultimate layer's output can be read directly."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = layers.Conv2D(32, 5, activation="relu", padding="same")(image)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 5, activation="relu", padding="same")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
+    logits = layers.Dense(10, name="logits")(layers.Dropout(0.4)(features))
+    return keras.Model(image, logits, name="lenet_evaluator")
 
 
 def unit_images(x_uint8: np.ndarray) -> np.ndarray:

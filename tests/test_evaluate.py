@@ -1,0 +1,86 @@
+"""The evaluation job end to end on tiny models, its files, and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from training.evaluator import NAME, load_evaluator, train_evaluator
+
+
+@pytest.fixture(scope="module")
+def evaluated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
+    store = tmp_path_factory.mktemp("eval") / "store"
+    shutil.copytree(tiny_store, store)
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    assert main(["evaluate", "--all", "--samples", "64", "--data", str(tiny_npz), "--store", str(store)]) == 0
+    return store
+
+
+def test_metrics_files_are_complete(evaluated_store):
+    for name in ("gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"):
+        m = json.loads((evaluated_store / name / "metrics.json").read_text())
+        assert m["samples"] == 64 and m["seed"] and m["evaluator_sha256"]
+        assert m["frechet"]["distance"] >= 0 and m["frechet"]["noise_floor"] >= 0
+        assert set(m["prdc"]) >= {"precision", "recall", "density", "coverage"}
+        assert 0 <= m["legibility"]["mean_top_probability"] <= 1
+        assert m["checkerboard"]["nyquist_ratio"] > 0 and m["cost"]["ms_per_image_batch64"] > 0
+        assert (evaluated_store / name / "report" / "radial_spectrum.png").is_file()
+        if name.startswith("vae"):
+            assert (evaluated_store / name / "report" / "reconstructions.png").is_file() and m["cost"]["test_elbo"] < 0
+        kernels = m["checkerboard"]["transposed_kernels"]
+        assert (len(kernels) == 2) if name == "gan_transpose" else (len(kernels) == 2 if name == "vae_transpose" else not kernels)
+    summary = json.loads((evaluated_store / "summary.json").read_text())
+    assert set(summary["models"]) == {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
+    assert (evaluated_store / "comparison.png").is_file()
+
+
+def test_evaluating_one_model_leaves_the_others_alone(evaluated_store, tiny_npz):
+    before = (evaluated_store / "gan_transpose" / "metrics.json").read_bytes()
+    assert main(["evaluate", "--variant", "vae_upsample", "--samples", "32", "--data", str(tiny_npz), "--store", str(evaluated_store)]) == 0
+    assert (evaluated_store / "gan_transpose" / "metrics.json").read_bytes() == before
+    summary = json.loads((evaluated_store / "summary.json").read_text())
+    assert len(summary["models"]) == 4
+
+
+def test_service_shows_metrics_when_present(evaluated_store, tmp_path):
+    from tests.conftest import make_client, wait_ready
+
+    with make_client(evaluated_store, tmp_path) as c:
+        wait_ready(c)
+        m = {x["name"]: x for x in c.get("/api/models").json()}
+        assert m["gan_upsample"]["metrics"]["samples"] in (32, 64)
+        page = c.get("/").text
+        assert "Legibility" in page and "× real" in page
+        assert "radial_spectrum.png" in c.get("/models/gan_upsample").text
+
+
+def test_errors_are_one_line_exit_2(evaluated_store, tiny_npz, tmp_path, capsys):
+    store = tmp_path / "s"
+    shutil.copytree(evaluated_store, store)
+    with open(store / "gan_upsample" / "generator.keras", "r+b") as f:
+        f.seek(500)
+        f.write(b"\xff" * 16)
+    assert main(["evaluate", "--variant", "gan_upsample", "--data", str(tiny_npz), "--store", str(store)]) == 2
+    assert "checksum" in capsys.readouterr().err
+    shutil.rmtree(store / NAME)
+    assert main(["evaluate", "--variant", "vae_upsample", "--data", str(tiny_npz), "--store", str(store)]) == 2
+    assert "train-evaluator" in capsys.readouterr().err
+    shutil.rmtree(store / "vae_upsample")
+    assert main(["evaluate", "--variant", "vae_upsample", "--data", str(tiny_npz), "--store", str(store)]) == 2
+    assert "not in" in capsys.readouterr().err
+
+
+def test_shipped_evaluator_reaches_99_percent(real_mnist):
+    from tests.conftest import ROOT
+
+    if not (ROOT / "models_store" / NAME / "manifest.json").is_file():
+        pytest.skip("no shipped evaluator in models_store/")
+    ev, manifest, _ = load_evaluator(ROOT / "models_store")
+    _, probs = ev.features_and_probs(real_mnist.x_test.astype(np.float32) / 255.0)
+    accuracy = float((probs.argmax(1) == real_mnist.y_test).mean())
+    assert accuracy >= 0.99 and accuracy == pytest.approx(manifest["test_accuracy"], abs=1e-4)
