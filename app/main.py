@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pathlib import Path
 
-from app.api import generate, health, models, pages
+from app.api import generate, health, models, pages, ratings
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, Observe
@@ -40,6 +41,22 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     return jsonable_encoder(out)
 
 
+def _open_ratings(settings: Settings) -> ratings.Ratings | None:
+    """Migrate and open the vote store; if that fails, rating answers 503 and everything else still serves."""
+    from app.store import VoteStore, migrate
+
+    try:
+        migrate(settings.database_url)
+        store = VoteStore(settings.database_url)
+    except Exception as e:  # a bad URL, an unreachable server, a read-only folder
+        logging.getLogger("arena").error(json.dumps({"event": "ratings_disabled", "reason": f"{type(e).__name__}: {str(e)[:200]}"}))
+        return None
+    result = ratings.Ratings(settings, store)
+    if result.ephemeral_key:
+        logging.getLogger("arena").warning(json.dumps({"event": "ephemeral_secret_key", "hint": "set ARENA_SECRET_KEY so rater cookies survive restarts"}))
+    return result
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
@@ -50,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         # Load in the background so /healthz answers and /readyz can say 503 while models warm up.
         loading = asyncio.get_running_loop().run_in_executor(registry.executor, registry.load_all)
+        app.state.ratings = _open_ratings(settings)
         try:
             yield
         finally:
@@ -77,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return pages.render(request, "error.html", {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."}, status=404)
         return await http_exception_handler(request, exc)
 
-    for router in (generate.router, models.router, health.router, pages.router):
+    for router in (generate.router, models.router, health.router, pages.router, ratings.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}

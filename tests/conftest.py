@@ -66,7 +66,8 @@ def make_client(store: Path, tmp_path: Path | None = None, **settings):
     from app.main import create_app
 
     db = f"sqlite:///{tmp_path / 'arena.db'}" if tmp_path else "sqlite://"
-    app = create_app(Settings(models_store=store, database_url=db, **settings))
+    settings.setdefault("database_url", db)
+    app = create_app(Settings(models_store=store, **settings))
     return TestClient(app)
 
 

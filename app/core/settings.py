@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="token for admin actions (export, delete, pause); unset = admin disabled")
     secret_key: SecretStr | None = Field(None, description="key that signs rater cookies and tasks; unset = a random key per process")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body accepted")
+    rate_n: int = Field(9, ge=1, le=64, description="images per grid in a rating task")
+    task_ttl_s: int = Field(900, ge=10, description="seconds a rating task stays answerable")
+    undo_window_s: int = Field(30, ge=0, description="seconds during which a rater may undo their last vote")
+    votes_per_minute: int = Field(40, ge=1, description="most votes one rater may cast in a minute")
+    gold_rate: float = Field(0.1, ge=0, le=1, description="share of tasks that pit real digits against an untrained generator")
+    four_rate: float = Field(0.1, ge=0, le=1, description="share of tasks that show all four models and ask for the best")
+    repeat_rate: float = Field(0.2, ge=0, le=1, description="share of pair tasks that repeat another rater's item (for agreement)")
+    report_pair_weight: float = Field(3.0, ge=1, description="how much more often the report's two comparisons are scheduled")
+    exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
+    bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")
     default_seed: int = Field(2023, ge=0, le=2**32 - 1, description="seed the comparison page opens with")
 
 

@@ -48,5 +48,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); if (window.arenaRate) window.arenaRate(); });
+  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); });
 })();

@@ -1,0 +1,138 @@
+"""Bradley–Terry ratings with bootstrap intervals, rater agreement, and human-vs-metric rank correlation."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import spearmanr
+
+ELO_SCALE, ELO_BASE = 400.0, 1000.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One pairwise outcome: `score` is 1 if a won, 0 if b won, 0.5 for a tie."""
+
+    a: str
+    b: str
+    score: float
+    item: Any = None
+
+
+def comparisons_from_vote(models: list[str], kind: str, answer: str) -> list[Comparison]:
+    """A pair vote gives one comparison; a best-of-four vote gives the winner a win over each other model."""
+    labels = "ABCD"[: len(models)]
+    if answer in ("both_bad", "all_bad"):
+        return []
+    if answer == "tie":
+        return [Comparison(a, b, 0.5) for a, b in itertools.combinations(models, 2)]
+    winner = models[labels.index(answer)]
+    return [Comparison(winner, m, 1.0) for m in models if m != winner]
+
+
+def fit_bradley_terry(comparisons: list[Comparison], models: list[str], l2: float = 1e-4) -> np.ndarray:
+    """Maximum-likelihood strengths r (base-10 logistic, mean 0): P(i beats j) = 1 / (1 + 10^(r_j − r_i)).
+
+    A tiny ridge keeps the fit finite when a model never loses.
+    """
+    index = {m: i for i, m in enumerate(models)}
+    a = np.array([index[c.a] for c in comparisons], int)
+    b = np.array([index[c.b] for c in comparisons], int)
+    s = np.array([c.score for c in comparisons], float)
+    ln10 = np.log(10.0)
+
+    def nll(r: np.ndarray) -> tuple[float, np.ndarray]:
+        d = (r[a] - r[b]) * ln10
+        p = 1.0 / (1.0 + np.exp(-d))
+        eps = 1e-12
+        loss = -np.sum(s * np.log(p + eps) + (1 - s) * np.log(1 - p + eps)) + l2 * np.sum(r**2)
+        g_d = (p - s) * ln10
+        grad = np.bincount(a, g_d, len(models)) - np.bincount(b, g_d, len(models)) + 2 * l2 * r
+        return loss, grad
+
+    if not comparisons:
+        return np.zeros(len(models))
+    result = minimize(nll, np.zeros(len(models)), jac=True, method="L-BFGS-B")
+    return result.x - result.x.mean()
+
+
+def elo(r: np.ndarray) -> np.ndarray:
+    return ELO_SCALE * r + ELO_BASE
+
+
+def bootstrap(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> np.ndarray:
+    """Ratings refitted on `resamples` resamples (with replacement) of the comparisons: (resamples, models)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((resamples, len(models)))
+    for i in range(resamples):
+        pick = rng.integers(0, len(comparisons), len(comparisons))
+        out[i] = elo(fit_bradley_terry([comparisons[j] for j in pick], models))
+    return out
+
+
+def shared_ranks(lower: np.ndarray, upper: np.ndarray) -> list[int]:
+    """Chatbot Arena's rule: 1 + the number of models whose lower bound is above this model's upper bound."""
+    return [1 + int(np.sum(lower > upper[i])) for i in range(len(lower))]
+
+
+def rank_table(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+    if not comparisons:
+        return [{"model": m, "rating": None, "lower": None, "upper": None, "rank": None, "comparisons": 0} for m in models]
+    point = elo(fit_bradley_terry(comparisons, models))
+    boots = bootstrap(comparisons, models, resamples, seed)
+    lower, upper = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
+    ranks = shared_ranks(lower, upper)
+    counts = {m: sum(c.a == m or c.b == m for c in comparisons) for m in models}
+    rows = [{"model": m, "rating": round(float(point[i]), 1), "lower": round(float(lower[i]), 1), "upper": round(float(upper[i]), 1), "rank": ranks[i], "comparisons": counts[m]} for i, m in enumerate(models)]
+    return sorted(rows, key=lambda r: -r["rating"])
+
+
+def win_matrix(comparisons: list[Comparison], models: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """For each ordered pair: the share of comparisons the row model won (ties half) and the count."""
+    out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in models}
+    for x, y in itertools.permutations(models, 2):
+        scores = [c.score if c.a == x else 1 - c.score for c in comparisons if {c.a, c.b} == {x, y}]
+        out[x][y] = {"win_rate": round(float(np.mean(scores)), 3) if scores else None, "count": len(scores)}
+    return out
+
+
+def krippendorff_alpha_nominal(units: Iterable[list[str]]) -> float | None:
+    """Krippendorff's alpha for nominal labels; each unit is the list of labels raters gave one item."""
+    units = [u for u in units if len(u) >= 2]
+    if not units:
+        return None
+    labels = sorted({v for u in units for v in u})
+    idx = {v: i for i, v in enumerate(labels)}
+    o = np.zeros((len(labels), len(labels)))
+    for u in units:
+        counts = np.bincount([idx[v] for v in u], minlength=len(labels)).astype(float)
+        o += (np.outer(counts, counts) - np.diag(counts)) / (len(u) - 1)
+    n_c = o.sum(1)
+    n = n_c.sum()
+    observed = o.sum() - np.trace(o)
+    expected = (n * n - np.sum(n_c**2)) / (n - 1)
+    if expected == 0:
+        return 1.0 if observed == 0 else None
+    return float(1 - observed / expected)
+
+
+def percent_agreement(units: Iterable[list[str]]) -> float | None:
+    agree = total = 0
+    for u in units:
+        for x, y in itertools.combinations(u, 2):
+            agree += x == y
+            total += 1
+    return agree / total if total else None
+
+
+def rank_correlation(human: dict[str, float], metric: dict[str, float], higher_is_better: bool) -> dict[str, Any]:
+    common = sorted(set(human) & set(metric))
+    if len(common) < 3:
+        return {"spearman": None, "models": len(common)}
+    sign = 1 if higher_is_better else -1
+    rho = spearmanr([human[m] for m in common], [sign * metric[m] for m in common]).statistic
+    return {"spearman": None if np.isnan(rho) else round(float(rho), 3), "models": len(common)}

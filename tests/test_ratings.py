@@ -1,0 +1,325 @@
+"""Rating: the Bradley–Terry analysis, the vote store's integrity, concurrency, admin and failure modes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import sqlite3
+
+import numpy as np
+import pytest
+
+from app.ranking import Comparison, comparisons_from_vote, fit_bradley_terry, krippendorff_alpha_nominal, percent_agreement, rank_table
+from app.store import Task, VoteStore, migrate
+from tests.conftest import make_client, wait_ready
+
+PLAIN = {"gold_rate": 0.0, "four_rate": 0.0, "repeat_rate": 0.0}
+
+
+def test_bradley_terry_recovers_known_strengths_with_covering_intervals():
+    models = ["a", "b", "c", "d"]
+    true = np.array([0.6, 0.2, -0.1, -0.7])  # base-10 strengths
+    rng = np.random.default_rng(5)
+    comps = []
+    for _ in range(3000):
+        i, j = rng.choice(4, 2, replace=False)
+        p = 1 / (1 + 10 ** (true[j] - true[i]))
+        u = rng.random()
+        comps.append(Comparison(models[i], models[j], 0.5 if abs(u - p) < 0.03 else float(u < p)))
+    fitted = fit_bradley_terry(comps, models)
+    np.testing.assert_allclose(fitted, true - true.mean(), atol=0.06)
+    table = {r["model"]: r for r in rank_table(comps, models, resamples=200, seed=1)}
+    for m, t in zip(models, 400 * (true - true.mean()) + 1000):
+        assert table[m]["lower"] <= t <= table[m]["upper"], (m, t, table[m])
+    assert [table[m]["rank"] for m in models] == [1, 2, 3, 4]
+
+
+def test_overlapping_intervals_share_a_rank():
+    comps = [Comparison("a", "b", s) for s in [1, 0] * 20] + [Comparison("a", "c", 1)] * 40 + [Comparison("b", "c", 1)] * 40
+    ranks = {r["model"]: r["rank"] for r in rank_table(comps, ["a", "b", "c"], resamples=200)}
+    assert ranks["a"] == ranks["b"] == 1 and ranks["c"] == 3
+
+
+def test_vote_to_comparisons():
+    assert comparisons_from_vote(["x", "y"], "pair", "B") == [Comparison("y", "x", 1.0)]
+    assert comparisons_from_vote(["x", "y"], "pair", "tie") == [Comparison("x", "y", 0.5)]
+    assert comparisons_from_vote(["x", "y"], "pair", "both_bad") == []
+    assert len(comparisons_from_vote(["w", "x", "y", "z"], "four", "C")) == 3
+
+
+def test_agreement_measures():
+    assert krippendorff_alpha_nominal([["a", "a"], ["b", "b"], ["a", "a"]]) == pytest.approx(1.0)
+    # Krippendorff's worked example for nominal data with no missing values in pairs
+    units = [["a", "b"], ["a", "a"], ["b", "b"], ["b", "a"]]
+    # coincidences o_aa = o_bb = o_ab = o_ba = 2, n = 8: alpha = 1 - 4 / ((64 - 32) / 7) = 0.125
+    assert krippendorff_alpha_nominal(units) == pytest.approx(0.125)
+    assert percent_agreement([["a", "a", "b"]]) == pytest.approx(1 / 3)
+
+
+@pytest.fixture()
+def rating_client(tiny_store, tmp_path):
+    with make_client(tiny_store, tmp_path, admin_token="tok-123", secret_key="k" * 32, **PLAIN) as c:
+        wait_ready(c)
+        yield c
+
+
+def join(c, name="rater"):
+    r = c.post("/rate/start", data={"consent": "yes", "display_name": name}, follow_redirects=False)
+    assert r.status_code == 303
+    return r.cookies.get("arena_rater") or c.cookies.get("arena_rater")
+
+
+def answer(c, task_id, ans="A", **extra):
+    return c.post("/api/rate/votes", json={"task_id": task_id, "overall": ans, "legibility": ans, "noise": ans, **extra})
+
+
+def stored_votes(c) -> int:
+    return len(c.app.state.ratings.store.votes())
+
+
+def test_consent_is_required_and_names_are_escaped(rating_client):
+    c = rating_client
+    assert c.post("/rate/start", data={"display_name": "x"}).status_code == 400
+    join(c, "<script>alert(1)</script>")
+    page = c.get("/rate").text
+    assert "<script>alert(1)" not in page
+
+
+def test_task_images_are_anonymous_and_private(rating_client):
+    c = rating_client
+    join(c)
+    task = c.post("/api/rate/tasks").json()
+    assert all("gan" not in i["src"] and "vae" not in i["src"] for i in task["images"])
+    assert c.get(task["images"][0]["src"]).headers["content-type"] == "image/png"
+    c.cookies.clear()
+    assert c.get(task["images"][0]["src"]).status_code == 401
+
+
+def test_one_vote_per_task_undo_and_ownership(rating_client):
+    c = rating_client
+    join(c, "first")
+    task = c.post("/api/rate/tasks").json()
+    assert answer(c, task["task_id"]).status_code == 201
+    assert answer(c, task["task_id"]).status_code == 409
+    other_cookie = c.cookies.get("arena_rater")
+    c.cookies.clear()
+    join(c, "second")
+    assert answer(c, task["task_id"]).status_code == 403
+    assert c.post("/api/rate/undo").status_code == 404  # the second rater has nothing to undo
+    c.cookies.clear()
+    c.cookies.set("arena_rater", other_cookie)
+    assert c.post("/api/rate/undo").status_code == 200
+    assert stored_votes(c) == 0
+    assert answer(c, task["task_id"], "B").status_code == 201
+
+
+def test_undo_only_within_the_window(tiny_store, tmp_path):
+    with make_client(tiny_store, tmp_path, undo_window_s=0, **PLAIN) as c:
+        wait_ready(c)
+        join(c)
+        task = c.post("/api/rate/tasks").json()
+        answer(c, task["task_id"])
+        r = c.post("/api/rate/undo")
+        assert r.status_code == 409 and "0 s" in r.json()["detail"]
+        assert stored_votes(c) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"task_id": "0" * 32, "overall": "A", "legibility": "A", "noise": "A"}, 404),
+        ({"task_id": "zz-not-hex", "overall": "A", "legibility": "A", "noise": "A"}, 422),
+        ({"task_id": "a" * 65, "overall": "A", "legibility": "A", "noise": "A"}, 422),
+        ({"overall": "A", "legibility": "A", "noise": "A"}, 422),
+        ({"task_id": "ab", "overall": "maybe", "legibility": "A", "noise": "A"}, 422),
+        ({"task_id": "ab", "overall": "A", "legibility": "A", "noise": "A", "elapsed_ms": -5}, 422),
+        ([1, 2, 3], 422),
+    ],
+)
+def test_bad_votes_are_4xx_and_store_nothing(rating_client, body, status):
+    c = rating_client
+    join(c)
+    c.post("/api/rate/tasks")
+    r = c.post("/api/rate/votes", json=body)
+    assert r.status_code == status, r.text
+    assert stored_votes(c) == 0
+
+
+def test_pair_task_rejects_four_model_answers(rating_client):
+    c = rating_client
+    join(c)
+    task = c.post("/api/rate/tasks").json()
+    r = answer(c, task["task_id"], "C")
+    assert r.status_code == 422 and "accepted: A, B, tie, both_bad" in r.json()["detail"]
+
+
+def test_expired_task_is_410(rating_client):
+    c = rating_client
+    join(c)
+    task = c.post("/api/rate/tasks").json()
+    store = c.app.state.ratings.store
+    with store.session() as s, s.begin():
+        s.get(Task, task["task_id"]).expires_at = dt.datetime(2000, 1, 1)
+    assert answer(c, task["task_id"]).status_code == 410 and stored_votes(c) == 0
+
+
+def test_tampered_cookie_is_no_session(rating_client):
+    c = rating_client
+    join(c)
+    c.cookies.set("arena_rater", c.cookies.get("arena_rater")[:-2] + "xx")
+    assert c.post("/api/rate/tasks").status_code == 401
+
+
+def test_rate_limit(tiny_store, tmp_path):
+    with make_client(tiny_store, tmp_path, votes_per_minute=3, **PLAIN) as c:
+        wait_ready(c)
+        join(c)
+        codes = [answer(c, c.post("/api/rate/tasks").json()["task_id"]).status_code for _ in range(5)]
+        assert codes == [201, 201, 201, 429, 429] and stored_votes(c) == 3
+
+
+def test_admin_requires_the_token(rating_client, tiny_store, tmp_path):
+    c = rating_client
+    assert c.get("/api/admin/export").status_code == 401
+    assert c.get("/api/admin/export", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = {"Authorization": "Bearer tok-123"}
+    join(c)
+    answer(c, c.post("/api/rate/tasks").json()["task_id"])
+    rows = c.get("/api/admin/export", headers=ok).json()["votes"]
+    assert len(rows) == 1 and set(rows[0]) >= {"models", "seed", "n", "overall", "elapsed_ms", "user_agent", "app_version"}
+    assert c.get("/api/admin/export?format=csv", headers=ok).text.startswith("id,task_id,rater_id")
+    assert c.post("/api/admin/pause?paused=true", headers=ok).json() == {"paused": True}
+    assert c.post("/api/rate/tasks").status_code == 503
+    c.post("/api/admin/pause?paused=false", headers=ok)
+    assert c.post(f"/api/admin/raters/{rows[0]['rater_id']}/delete", headers=ok).json() == {"deleted_votes": 1}
+    assert stored_votes(c) == 0
+    with make_client(tiny_store, tmp_path / "noadmin") as c2:
+        assert c2.get("/api/admin/export", headers=ok).status_code == 403
+
+
+def test_failing_gold_flags_the_rater_and_excludes_them(tiny_store, tmp_path):
+    with make_client(tiny_store, tmp_path, gold_rate=1.0, four_rate=0.0, repeat_rate=0.0) as c:
+        wait_ready(c)
+        join(c)
+        task = c.post("/api/rate/tasks").json()
+        models = c.app.state.ratings.store.task(task["task_id"]).models
+        wrong = "AB"[models.index("untrained_noise")]
+        answer(c, task["task_id"], wrong)
+        rater = c.app.state.ratings.store.raters()[0]
+        assert rater.flagged and rater.gold_failed == 1
+        assert c.get("/api/results").json()["counts"]["gold_failure_rate"] == 1.0
+
+
+def test_results_page_and_api(rating_client):
+    c = rating_client
+    for k in range(3):
+        c.cookies.clear()
+        join(c, f"r{k}")
+        for _ in range(6):
+            answer(c, c.post("/api/rate/tasks").json()["task_id"], "A")
+    res = c.get("/api/results").json()
+    assert res["counts"]["votes"] == 18 and res["questions"]["overall"]["comparisons"] == 18
+    assert all(r["lower"] <= r["rating"] <= r["upper"] for r in res["questions"]["overall"]["ratings"] if r["rating"] is not None)
+    page = c.get("/results").text
+    assert "Bradley" in page and "Krippendorff" in page and "<svg" in page
+
+
+def test_read_only_database_rejects_votes_with_503(tiny_store, tmp_path):
+    db = tmp_path / "ro.db"
+    with make_client(tiny_store, tmp_path, database_url=f"sqlite:///{db}", **PLAIN) as c:
+        wait_ready(c)
+        join(c)
+        task = c.post("/api/rate/tasks").json()
+        # Reopen the store read-only, as a full or read-only volume would leave it.
+        ro = VoteStore(f"sqlite:///file:{db}?mode=ro&uri=true")
+        c.app.state.ratings.store = ro
+        r = answer(c, task["task_id"])
+        assert r.status_code == 503 and "database" in r.json()["detail"] and "generation still works" in r.json()["detail"]
+        assert c.post("/generate", params={"model": "gan_upsample", "seed": 1, "n": 1}).status_code == 200
+    assert sqlite3.connect(db).execute("select count(*) from votes").fetchone()[0] == 0
+
+
+def test_schema_is_made_by_alembic(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate(url)
+    migrate(url)  # idempotent
+    con = sqlite3.connect(tmp_path / "m.db")
+    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+    assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):
+    import httpx
+
+    from tests.test_browser import _free_port
+
+    import threading
+    import time
+
+    import uvicorn
+
+    from app.core.settings import Settings
+    from app.main import create_app
+
+    port = _free_port()
+    app = create_app(Settings(models_store=tiny_store, database_url=f"sqlite:///{tmp_path / 'c.db'}", votes_per_minute=100, **PLAIN))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(base + "/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+    async def rater(k: int) -> tuple[list[str], list[int]]:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            await client.post("/rate/start", data={"consent": "yes", "display_name": f"sim{k}"})
+            tasks = [(await client.post("/api/rate/tasks")).json()["task_id"] for _ in range(10)]
+            body = lambda t: {"task_id": t, "overall": "A", "legibility": "B", "noise": "tie"}
+            first = await asyncio.gather(*(client.post("/api/rate/votes", json=body(t)) for t in tasks))
+            dupes = await asyncio.gather(*(client.post("/api/rate/votes", json=body(t)) for t in tasks[:3]))
+            accepted = [t for t, r in zip(tasks, first) if r.status_code == 201]
+            return accepted, [r.status_code for r in dupes]
+
+    async def all_raters():
+        return await asyncio.gather(*(rater(k) for k in range(20)))
+
+    try:
+        results = asyncio.run(all_raters())
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    accepted = [t for a, _ in results for t in a]
+    assert len(accepted) == 200
+    assert all(code == 409 for _, dupes in results for code in dupes)
+    store = VoteStore(f"sqlite:///{tmp_path / 'c.db'}")
+    task_ids = [v.task_id for v in store.votes()]
+    assert sorted(task_ids) == sorted(accepted) and len(set(task_ids)) == 200
+
+
+PG = os.environ.get("ARENA_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not PG, reason="set ARENA_TEST_POSTGRES_URL (started by .ci/run) to run the store tests on PostgreSQL")
+def test_store_on_postgresql():
+    from sqlalchemy import text
+
+    migrate(PG)
+    store = VoteStore(PG)
+    with store.engine.begin() as con:
+        con.execute(text("delete from votes; delete from tasks; delete from raters; delete from settings"))
+    rid = store.new_rater("pg")
+    task = store.issue(rid, "pair", ["gan_transpose", "gan_upsample"], 2**32 - 1, 9, 60)
+    store.cast(rid, task.id, {"overall": "A", "legibility": "B", "noise": "tie"}, 5, "x", "0.1.0", 10)
+    from app.store import StoreError
+
+    with pytest.raises(StoreError) as e:
+        store.cast(rid, task.id, {"overall": "A", "legibility": "B", "noise": "tie"}, 5, "x", "0.1.0", 10)
+    assert e.value.status == 409
+    assert [v.seed for v in store.votes()] == [2**32 - 1]
+    store.undo_last(rid, 60)
+    assert store.votes() == []
