@@ -118,3 +118,24 @@ def test_works_without_javascript(live_server, browser):
     srcs = [el.get_attribute("src") for el in pg.query_selector_all("img.grid")]
     assert len(srcs) == 4 and all("seed=4242" in s for s in srcs)
     context.close()
+
+
+def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server, page):
+    page.goto(live_server + "/rate")
+    page.check("input[name=consent]")
+    page.click("text=Start rating")
+    page.wait_for_selector("#vote-form")
+    for expected in ("1", "2", "3"):
+        page.wait_for_function("() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)")
+        before = page.get_attribute("#vote-form", "data-task")
+        for key in ("a", "b", "t"):
+            page.keyboard.press(key)
+        page.wait_for_function(f"() => document.getElementById('progress').textContent === '{expected}'")
+        page.wait_for_function(f"() => document.getElementById('vote-form').dataset.task !== '{before}'")
+    page.wait_for_function("() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "rate.png"), full_page=True)
+    page.keyboard.press("u")
+    page.wait_for_function("() => document.getElementById('progress').textContent === '2'")
+    page.goto(live_server + "/results")
+    assert "2 votes from 1 raters" in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=True)
