@@ -304,22 +304,47 @@ def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):
 PG = os.environ.get("ARENA_TEST_POSTGRES_URL")
 
 
-@pytest.mark.skipif(not PG, reason="set ARENA_TEST_POSTGRES_URL (started by .ci/run) to run the store tests on PostgreSQL")
-def test_store_on_postgresql():
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same store tests on the embedded default and, when .ci/run started one, PostgreSQL."""
     from sqlalchemy import text
 
-    migrate(PG)
-    store = VoteStore(PG)
-    with store.engine.begin() as con:
-        con.execute(text("delete from votes; delete from tasks; delete from raters; delete from settings"))
-    rid = store.new_rater("pg")
-    task = store.issue(rid, "pair", ["gan_transpose", "gan_upsample"], 2**32 - 1, 9, 60)
-    store.cast(rid, task.id, {"overall": "A", "legibility": "B", "noise": "tie"}, 5, "x", "0.1.0", 10)
+    if request.param == "postgresql":
+        if not PG:
+            pytest.skip("set ARENA_TEST_POSTGRES_URL (.ci/run starts Debian's PostgreSQL) to run the store tests on PostgreSQL")
+        url = PG
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate(url)
+    s = VoteStore(url)
+    with s.engine.begin() as con:
+        for table in ("votes", "tasks", "raters", "settings"):
+            con.execute(text(f"delete from {table}"))
+    yield s
+    s.engine.dispose()
+
+
+def test_store_integrity(store):
     from app.store import StoreError
 
-    with pytest.raises(StoreError) as e:
-        store.cast(rid, task.id, {"overall": "A", "legibility": "B", "noise": "tie"}, 5, "x", "0.1.0", 10)
-    assert e.value.status == 409
+    ans = {"overall": "A", "legibility": "B", "noise": "tie"}
+    rid, other = store.new_rater("one"), store.new_rater(None)
+    task = store.issue(rid, "pair", ["gan_transpose", "gan_upsample"], 2**32 - 1, 9, 60)
+    store.cast(rid, task.id, ans, 5, "x", "0.1.0", 10)
+    for who, tid, status in ((rid, task.id, 409), (other, task.id, 403), (rid, "f" * 32, 404)):
+        with pytest.raises(StoreError) as e:
+            store.cast(who, tid, ans, 5, "x", "0.1.0", 10)
+        assert e.value.status == status
     assert [v.seed for v in store.votes()] == [2**32 - 1]
+    with pytest.raises(StoreError):
+        store.undo_last(other, 60)
     store.undo_last(rid, 60)
     assert store.votes() == []
+    store.cast(rid, task.id, ans, 5, "x", "0.1.0", 10)
+    expired = store.issue(rid, "pair", ["gan_transpose", "gan_upsample"], 1, 9, -1)
+    with pytest.raises(StoreError) as e:
+        store.cast(rid, expired.id, ans, 5, "x", "0.1.0", 10)
+    assert e.value.status == 410 and len(store.votes()) == 1
+    store.set_paused(True)
+    assert store.paused()
+    assert store.delete_rater(rid) == 1 and store.votes() == []

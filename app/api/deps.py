@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import BaseModel
 
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
@@ -45,3 +46,29 @@ def resolve_model(registry: Registry, name: str) -> ModelEntry:
     if entry.status != "ready":
         raise HTTPException(503, f"model {name!r} is unavailable: {entry.reason}")
     return entry
+
+
+class ErrorOut(BaseModel):
+    """Every error: `detail` names the value and what is accepted (a list for request validation errors)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_MEANING = {
+    304: "not modified (If-None-Match matched the ETag)",
+    400: "a request that cannot apply to this model",
+    401: "no rater session, or a missing/wrong admin token",
+    403: "not yours, or admin disabled",
+    404: "no such model, task, rater or file",
+    409: "already done (one vote per task) or too late to undo",
+    410: "the task expired",
+    413: "body over the size limit",
+    422: "a parameter or body field out of range or malformed",
+    429: "too many votes a minute",
+    503: "model unavailable or loading, collection paused, or database unavailable",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes, all with the ErrorOut body."""
+    return {code: {"model": ErrorOut, "description": _MEANING[code]} for code in codes}

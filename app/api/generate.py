@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
-from app.api.deps import CacheDep, MetricsDep, RegistryDep, resolve_model
+from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_model
 from app.core.latents import MAX_ABS_LATENT, MAX_SEED
 from app.grids import GridSpec, interpolation_spec, latents_spec, make_grid, manifold_spec, reconstruct_spec, seed_spec, seeds_spec
 from app.registry import ModelEntry
@@ -60,12 +60,7 @@ class GridJSON(BaseModel):
 
 
 PNG_OR_JSON = {200: {"content": {"image/png": {}, "application/json": {"schema": GridJSON.model_json_schema()}}, "description": "the grid"}}
-ERRORS = {
-    400: {"description": "a request that cannot apply to this model"},
-    404: {"description": "unknown model (the detail lists the models)"},
-    413: {"description": "body over the size limit"},
-    503: {"description": "model unavailable or still loading (the detail says why)"},
-}
+ERRORS = errors(400, 404, 413, 422, 503)
 
 
 def _layout(nrow: int | None, scale: int, padding: int) -> dict:

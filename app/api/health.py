@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import MetricsDep, RegistryDep
+from app.api.deps import MetricsDep, RegistryDep, errors
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=errors(413))
 
 
 @router.get("/healthz", summary="200 while the process lives")

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
-from app.api.deps import RegistryDep
+from app.api.deps import RegistryDep, errors
 
-router = APIRouter(prefix="/api/models", tags=["models"])
+router = APIRouter(prefix="/api/models", tags=["models"], responses=errors(413, 422))
 
 
 @router.get("", summary="Every model with its status, manifest summary and metrics")
@@ -16,7 +16,7 @@ def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     return [e.summary() for e in registry.entries.values()]
 
 
-@router.get("/{name}", summary="One model's whole manifest", responses={404: {"description": "unknown model"}})
+@router.get("/{name}", summary="One model's whole manifest", responses=errors(404))
 def get_model(registry: RegistryDep, name: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
     if name not in registry.entries:
         raise HTTPException(404, f"unknown model {name!r}; models: {', '.join(registry.entries)}")

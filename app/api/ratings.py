@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field, ValidationError
 
-from app.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep
+from app.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, errors
 from app.api.pages import render
 from app.core.images import png_bytes, render_grid
 from app.core.latents import MAX_SEED
@@ -25,7 +25,7 @@ from app.grids import make_grid, seed_spec
 from app.ranking import comparisons_from_vote, krippendorff_alpha_nominal, percent_agreement, rank_correlation, rank_table, win_matrix
 from app.store import QUESTIONS, StoreError, StoreUnavailable, VoteStore
 
-router = APIRouter(tags=["rating"])
+router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 COOKIE = "arena_rater"
 PAIR_ANSWERS = ("A", "B", "tie", "both_bad")
 FOUR_ANSWERS = ("A", "B", "C", "D", "tie", "all_bad")
@@ -208,7 +208,7 @@ def rate_undo_form(request: Request, ratings: RatingsDep) -> Response:
     return RedirectResponse("/rate?done=undone", status_code=303)
 
 
-@router.get("/rate/tasks/{task_id}/{label}.png", responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such task for this rater"}})
+@router.get("/rate/tasks/{task_id}/{label}.png", responses={200: {"content": {"image/png": {}}}, **errors(404)})
 async def task_image(request: Request, ratings: RatingsDep, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, task_id: Annotated[str, PathParam(max_length=64)], label: Literal["A", "B", "C", "D"]) -> Response:
     """The anonymised grid shown as `label` in one of your tasks."""
     rid = require_rater(request, ratings)
@@ -245,7 +245,7 @@ class VoteOut(BaseModel):
     votes_so_far: int
 
 
-@router.post("/api/rate/tasks", summary="Issue a rating task to the rater in the cookie", responses={401: {"description": "no rater session"}, 503: {"description": "paused or not enough models"}})
+@router.post("/api/rate/tasks", summary="Issue a rating task to the rater in the cookie", responses=errors(401, 503))
 def api_task(request: Request, ratings: RatingsDep, registry: RegistryDep) -> dict[str, Any]:
     return issue_task(ratings, registry, require_rater(request, ratings))
 
@@ -270,10 +270,7 @@ def cast(request: Request, ratings: Ratings, metrics, body: VoteIn) -> VoteOut:
     return VoteOut(vote_id=vote.id, votes_so_far=ratings.store.vote_count(rid))
 
 
-@router.post("/api/rate/votes", status_code=201, summary="Vote on a task issued to you", responses={
-    401: {"description": "no rater session"}, 403: {"description": "the task belongs to another rater"}, 404: {"description": "the task was never issued"},
-    409: {"description": "the task already has a vote"}, 410: {"description": "the task expired"}, 429: {"description": "too many votes a minute"},
-    503: {"description": "collection paused or database unavailable"}})
+@router.post("/api/rate/votes", status_code=201, summary="Vote on a task issued to you", responses=errors(401, 403, 404, 409, 410, 422, 429, 503))
 def api_vote(request: Request, ratings: RatingsDep, metrics: MetricsDep, body: VoteIn) -> VoteOut:
     return cast(request, ratings, metrics, body)
 
@@ -284,7 +281,7 @@ def undo(request: Request, ratings: Ratings) -> dict[str, Any]:
     return {"undone_task_id": vote.task_id, "votes_so_far": ratings.store.vote_count(rid)}
 
 
-@router.post("/api/rate/undo", summary="Undo your own last vote (within the undo window)", responses={401: {"description": "no rater session"}, 404: {"description": "nothing to undo"}, 409: {"description": "too late to undo"}})
+@router.post("/api/rate/undo", summary="Undo your own last vote (within the undo window)", responses=errors(401, 404, 409, 503))
 def api_undo(request: Request, ratings: RatingsDep) -> dict[str, Any]:
     return undo(request, ratings)
 
@@ -373,7 +370,7 @@ def require_admin(settings: SettingsDep, authorization: Annotated[str | None, He
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
-ADMIN_ERRORS = {401: {"description": "missing or wrong token"}, 403: {"description": "admin disabled (no ARENA_ADMIN_TOKEN)"}}
+ADMIN_ERRORS = errors(401, 403)
 EXPORT_FIELDS = ("id", "task_id", "rater_id", "kind", "models", "seed", "n", "overall", "legibility", "noise", "elapsed_ms", "user_agent", "app_version", "created_at", "rater_flagged")
 
 
@@ -393,7 +390,7 @@ def admin_export(_: AdminDep, ratings: RatingsDep, format: Annotated[Literal["js
     return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": "attachment; filename=votes.csv"})
 
 
-@router.post("/api/admin/raters/{rid}/delete", summary="Delete a rater and all their votes", responses={**ADMIN_ERRORS, 404: {"description": "no such rater"}})
+@router.post("/api/admin/raters/{rid}/delete", summary="Delete a rater and all their votes", responses={**ADMIN_ERRORS, **errors(404)})
 def admin_delete_rater(_: AdminDep, ratings: RatingsDep, rid: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
     return {"deleted_votes": _store_call(ratings.store.delete_rater, rid)}
 
