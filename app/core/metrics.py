@@ -16,4 +16,5 @@ class Metrics:
         self.batch_size = Histogram("arena_batch_latents", "latents per model call", ["model"], registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
         self.cache = Counter("arena_grid_cache_total", "grid cache lookups", ["result"], registry=self.registry)
         self.models = Gauge("arena_models", "models by status", ["status"], registry=self.registry)
+        self.in_flight = Gauge("arena_in_flight_requests", "HTTP requests being handled", registry=self.registry)
         self.votes = Counter("arena_votes_total", "votes by outcome", ["outcome"], registry=self.registry)

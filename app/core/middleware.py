@@ -87,9 +87,11 @@ class Observe:
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, wrapped)
         finally:
+            self.metrics.in_flight.dec()
             self._record(scope, status, time.perf_counter() - t0)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

@@ -1,0 +1,61 @@
+"""What can be checked of the container setup without a Docker engine."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_parses_and_serves_the_app_port():
+    c = compose()
+    web = c["services"]["web"]
+    assert web["ports"] == ["8000:8000"]
+    assert web["environment"]["ARENA_PORT"] == "8000" and "EXPOSE 8000" in dockerfile()
+    assert any(v.startswith("votes:") for v in web["volumes"]) and "votes" in c["volumes"]
+    assert "./models_store:/app/models_store:ro" in web["volumes"]
+    assert c["services"]["train"]["profiles"] == ["train"] and c["services"]["postgres"]["profiles"] == ["postgres"]
+    assert "healthcheck" in c["services"]["postgres"]
+
+
+def test_compose_names_only_files_and_commands_that_exist():
+    from app.cli import build_parser
+
+    c = compose()
+    for service in c["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists() or source == "./runs", source
+        if "build" in service:
+            assert (ROOT / service["build"] / "Dockerfile").is_file()
+    train = c["services"]["train"]
+    build_parser().parse_args(train["entrypoint"][1:] + train["command"])  # exits on an unknown flag
+
+
+def test_dockerfile_install_and_start_are_the_readmes():
+    d, readme, makefile = dockerfile(), (ROOT / "README.md").read_text(), (ROOT / "Makefile").read_text()
+    assert "pip install ." in d and "$(PIP) install -e ." in makefile and "make run" in readme
+    cmd = re.search(r'^CMD \[(.*)\]$', d, re.M).group(1)
+    assert shlex.split(cmd.replace(",", " ")) == ["deconv-arena", "serve"]
+    assert "$(BIN)/deconv-arena serve" in makefile
+    assert re.search(r"^USER (?!root)\w+", d, re.M) and "HEALTHCHECK" in d and "/readyz" in d and "--start-period" in d
+    assert "STOPSIGNAL SIGTERM" in d and d.count("FROM ") == 2
+    for path in re.findall(r"^COPY (?!--from)(\S+)", d, re.M):
+        assert (ROOT / path).exists(), path
+
+
+def test_ci_runs_the_readme_test_command():
+    ci, readme = (ROOT / ".ci" / "run").read_text(), (ROOT / "README.md").read_text()
+    assert "make test" in ci and "make test" in readme and "apt-get install -y -q chromium" in ci
