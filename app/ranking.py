@@ -34,30 +34,42 @@ def comparisons_from_vote(models: list[str], kind: str, answer: str) -> list[Com
     return [Comparison(winner, m, 1.0) for m in models if m != winner]
 
 
-def fit_bradley_terry(comparisons: list[Comparison], models: list[str], l2: float = 1e-4) -> np.ndarray:
-    """Maximum-likelihood strengths r (base-10 logistic, mean 0): P(i beats j) = 1 / (1 + 10^(r_j − r_i)).
-
-    A tiny ridge keeps the fit finite when a model never loses.
-    """
+def _encode(comparisons: list[Comparison], models: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each comparison as (ordered-pair code a·M + b, score)."""
     index = {m: i for i, m in enumerate(models)}
-    a = np.array([index[c.a] for c in comparisons], int)
-    b = np.array([index[c.b] for c in comparisons], int)
-    s = np.array([c.score for c in comparisons], float)
+    codes = np.array([index[c.a] * len(models) + index[c.b] for c in comparisons], int)
+    return codes, np.array([c.score for c in comparisons], float)
+
+
+def _fit_counts(wins: np.ndarray, counts: np.ndarray, m: int, l2: float = 1e-4) -> np.ndarray:
+    """MLE on aggregated outcomes: wins[k] of counts[k] for ordered pair k = a·M + b (ties already halved)."""
+    keep = counts > 0
+    a, b = np.divmod(np.flatnonzero(keep), m)
+    w, n = wins[keep], counts[keep]
     ln10 = np.log(10.0)
 
     def nll(r: np.ndarray) -> tuple[float, np.ndarray]:
-        d = (r[a] - r[b]) * ln10
-        p = 1.0 / (1.0 + np.exp(-d))
+        p = 1.0 / (1.0 + np.exp(-(r[a] - r[b]) * ln10))
         eps = 1e-12
-        loss = -np.sum(s * np.log(p + eps) + (1 - s) * np.log(1 - p + eps)) + l2 * np.sum(r**2)
-        g_d = (p - s) * ln10
-        grad = np.bincount(a, g_d, len(models)) - np.bincount(b, g_d, len(models)) + 2 * l2 * r
-        return loss, grad
+        loss = -np.sum(w * np.log(p + eps) + (n - w) * np.log(1 - p + eps)) + l2 * np.sum(r**2)
+        g = (n * p - w) * ln10
+        return loss, np.bincount(a, g, m) - np.bincount(b, g, m) + 2 * l2 * r
 
-    if not comparisons:
-        return np.zeros(len(models))
-    result = minimize(nll, np.zeros(len(models)), jac=True, method="L-BFGS-B")
+    result = minimize(nll, np.zeros(m), jac=True, method="L-BFGS-B")
     return result.x - result.x.mean()
+
+
+def fit_bradley_terry(comparisons: list[Comparison], models: list[str], l2: float = 1e-4) -> np.ndarray:
+    """Maximum-likelihood strengths r (base-10 logistic, mean 0): P(i beats j) = 1 / (1 + 10^(r_j − r_i)).
+
+    Outcomes are aggregated per ordered pair first, so the fit costs the same for 10 or 10⁶ votes.
+    A tiny ridge keeps the fit finite when a model never loses.
+    """
+    m = len(models)
+    if not comparisons:
+        return np.zeros(m)
+    codes, scores = _encode(comparisons, models)
+    return _fit_counts(np.bincount(codes, scores, m * m), np.bincount(codes, minlength=m * m).astype(float), m, l2)
 
 
 def elo(r: np.ndarray) -> np.ndarray:
@@ -67,10 +79,13 @@ def elo(r: np.ndarray) -> np.ndarray:
 def bootstrap(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> np.ndarray:
     """Ratings refitted on `resamples` resamples (with replacement) of the comparisons: (resamples, models)."""
     rng = np.random.default_rng(seed)
-    out = np.empty((resamples, len(models)))
+    m = len(models)
+    codes, scores = _encode(comparisons, models)
+    out = np.empty((resamples, m))
     for i in range(resamples):
-        pick = rng.integers(0, len(comparisons), len(comparisons))
-        out[i] = elo(fit_bradley_terry([comparisons[j] for j in pick], models))
+        pick = rng.integers(0, len(codes), len(codes))
+        wins = np.bincount(codes[pick], scores[pick], m * m)
+        out[i] = elo(_fit_counts(wins, np.bincount(codes[pick], minlength=m * m).astype(float), m))
     return out
 
 
