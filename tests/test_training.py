@@ -73,8 +73,18 @@ def _train(variant_name, data, store, work, epochs, resume=False):
     return runner.train_variant(variant, config, data, store, work, resume=resume, log=lambda _: None)
 
 
+@pytest.fixture()
+def deterministic_ops():
+    """Multithreaded CPU reductions may sum in another order under load; compare runs with deterministic kernels."""
+    from tensorflow.python.framework import config  # the public API has enable_ but no disable_
+
+    config.enable_op_determinism()
+    yield
+    config.disable_op_determinism()
+
+
 @pytest.mark.parametrize("name", ["gan_transpose", "vae_upsample"])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_data, name):
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_data, name, deterministic_ops):
     _train(name, tiny_data, tmp_path / "a", tmp_path / "wa", epochs=2)
     _train(name, tiny_data, tmp_path / "b", tmp_path / "wb", epochs=1)
     _train(name, tiny_data, tmp_path / "b", tmp_path / "wb", epochs=2, resume=True)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Requ
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, errors
@@ -219,14 +220,20 @@ async def task_image(request: Request, ratings: RatingsDep, registry: RegistryDe
     model = task.models[labels.index(label)]
     headers = {"Cache-Control": "private, max-age=3600"}
     if model in GOLD:
-        pool = ratings.gold_digits if model == "real_mnist" else ratings.gold_noise()
-        pick = np.random.default_rng(task.seed).choice(len(pool), task.n, replace=False)
-        return Response(png_bytes(render_grid(pool[pick], 3, 3, 2)), media_type="image/png", headers=headers)
+        # Building the untrained generator and encoding take TensorFlow time: never on the event loop.
+        png = await run_in_threadpool(_gold_png, ratings, model, task.seed, task.n)
+        return Response(png, media_type="image/png", headers=headers)
     from app.api.deps import resolve_model
 
     entry = resolve_model(registry, model)
     grid = await make_grid(entry, seed_spec(task.seed, task.n, nrow=3, scale=3, padding=2), cache, metrics)
     return Response(grid.png, media_type="image/png", headers=headers)
+
+
+def _gold_png(ratings: Ratings, model: str, seed: int, n: int) -> bytes:
+    pool = ratings.gold_digits if model == "real_mnist" else ratings.gold_noise()
+    pick = np.random.default_rng(seed).choice(len(pool), n, replace=False)
+    return png_bytes(render_grid(pool[pick], 3, 3, 2))
 
 
 # ---------------------------------------------------------------- rater API

@@ -100,7 +100,8 @@ class Observe:
         model = model if model in self.known else "-"
         self.metrics.requests.labels(route, model, str(status)).inc()
         self.metrics.latency.labels(route, model).observe(seconds)
-        access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "route": route, "model": model, "status": status, "ms": round(seconds * 1000, 2)}))
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "route": route, "model": model, "status": status, "ms": round(seconds * 1000, 2)}))
 
 
 def _query_model(scope: Scope) -> str | None:
