@@ -81,10 +81,15 @@ class ModelEntry:
 
 
 class Batcher:
-    """Collects concurrent decode requests for one model for a short window and runs them as one call."""
+    """Batches concurrent decode requests for one model into one call.
 
-    def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None]):
+    Everything queued while the executor was busy goes in one batch, and while it is still busy the batch waits up
+    to the window for more (bounded by max_batch); an idle executor gets the request at once.
+    """
+
+    def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
         self.entry, self.executor, self.window_s, self.max_batch, self.observe = entry, executor, window_s, max_batch, observe
+        self.in_flight = in_flight  # decodes running on the shared executor, all models
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
 
@@ -103,6 +108,8 @@ class Batcher:
         total, deadline = len(items[0][0]), loop.time() + self.window_s
         while total < self.max_batch:
             if self._queue.empty():
+                if not self.in_flight[0]:
+                    break  # the executor is idle: waiting for company would only add latency
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -124,6 +131,7 @@ class Batcher:
                 continue
             latents = np.concatenate([z for z, _ in live])
             self.observe(len(latents))
+            self.in_flight[0] += 1
             try:
                 images = await loop.run_in_executor(self.executor, self.entry.decode_now, latents)
             except Exception as e:  # a model failing at run time must not kill the worker
@@ -131,6 +139,8 @@ class Batcher:
                     if not f.done():
                         f.set_exception(e)
                 continue
+            finally:
+                self.in_flight[0] -= 1
             start = 0
             for z, f in live:
                 if not f.done():
@@ -145,6 +155,7 @@ class Registry:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self._observe = observe or (lambda _m, _n: None)
         self.entries: dict[str, ModelEntry] = {}
+        self.in_flight = [0]
         self.loaded = False
         self.discover()
 
@@ -185,7 +196,7 @@ class Registry:
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
         entry._fn = _compiled(model_dir / GENERATOR, entry.latent_dim, self.decode_chunk)
         entry.decode_now(np.zeros((1, entry.latent_dim), np.float32))  # warm-up: traces the one signature
-        entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n))
+        entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
 
     @property
     def ready(self) -> bool:
