@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hmac
 import io
 import itertools
 import random
 import threading
+import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -45,8 +47,9 @@ class Ratings:
         self.settings, self.store = settings, store
         self._gold_noise: np.ndarray | None = None
         self._lock = threading.Lock()
-        self._results_key: tuple | None = None
         self._results: dict[str, Any] | None = None
+        self._results_at = 0.0
+        self._results_lock = threading.Lock()
         from pathlib import Path
 
         with np.load(Path(__file__).resolve().parents[1] / "data" / "gold_digits.npz") as f:
@@ -304,11 +307,24 @@ def _normalised(vote, question: str) -> str:
 
 
 def compute_results(ratings: Ratings, registry) -> dict[str, Any]:
+    """The analysis, recomputed at most every `results_ttl_s` by one thread; others get the last one meanwhile."""
+    now = time.monotonic()
+    cached = ratings._results
+    if cached is not None and now - ratings._results_at < ratings.settings.results_ttl_s:
+        return cached
+    if not ratings._results_lock.acquire(blocking=cached is None):
+        return cached  # another thread is recomputing; the previous result is at most a few seconds old
+    try:
+        result = _analyse(ratings, registry)
+        ratings._results, ratings._results_at = result, time.monotonic()
+        return result
+    finally:
+        ratings._results_lock.release()
+
+
+def _analyse(ratings: Ratings, registry) -> dict[str, Any]:
     votes = ratings.store.votes()
     raters = {r.id: r for r in ratings.store.raters()}
-    key = (len(votes), votes[-1].id if votes else 0, sum(r.flagged for r in raters.values()))
-    if key == ratings._results_key and ratings._results is not None:
-        return ratings._results
     flagged = {rid for rid, r in raters.items() if r.flagged}
     counted = [v for v in votes if v.kind != "gold" and not (ratings.settings.exclude_flagged and v.rater_id in flagged)]
     models = [n for n in registry.entries if any(n in v.models for v in counted)] or list(registry.entries)
@@ -339,7 +355,7 @@ def compute_results(ratings: Ratings, registry) -> dict[str, Any]:
         "human_vs_metrics": correlation,
         "method": f"Bradley–Terry by maximum likelihood (ties count half), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from {ratings.settings.bootstrap_resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound.",
     }
-    ratings._results_key, ratings._results = key, result
+    result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
 
 
@@ -361,7 +377,7 @@ def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -
     results = compute_results(ratings, registry)
     lo = min([r["lower"] for q in results["questions"].values() for r in q["ratings"] if r["lower"] is not None] or [900]) - 20
     hi = max([r["upper"] for q in results["questions"].values() for r in q["ratings"] if r["upper"] is not None] or [1100]) + 20
-    return render(request, "results.html", {"nav": "results", "r": results, "lo": lo, "hi": hi, "labels": {"overall": "Better overall", "legibility": "More legible digits", "noise": "Less noise / fewer artefacts"}})
+    return render(request, "results.html", {"nav": "results", "r": results, "lo": lo, "hi": hi, "ttl": ratings.settings.results_ttl_s, "labels": {"overall": "Better overall", "legibility": "More legible digits", "noise": "Less noise / fewer artefacts"}})
 
 
 # ---------------------------------------------------------------- admin

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     repeat_rate: float = Field(0.2, ge=0, le=1, description="share of pair tasks that repeat another rater's item (for agreement)")
     report_pair_weight: float = Field(3.0, ge=1, description="how much more often the report's two comparisons are scheduled")
     exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
+    results_ttl_s: float = Field(10.0, ge=0, description="seconds a computed ranking is reused before it is recomputed")
     bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")
     default_seed: int = Field(2023, ge=0, le=2**32 - 1, description="seed the comparison page opens with")
 
