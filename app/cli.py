@@ -77,9 +77,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deconv-arena", description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_train(sub)
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    for add in (_add_train, _add_serve, _add_evaluate):
+        add(sub)
     return parser
 
 
@@ -160,7 +159,6 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
         raise UserError(f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs")
 
 
-_EXTRA_COMMANDS: list = [_add_serve, _add_evaluate]
 COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator}
 
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from app.core.manifest import MANIFEST, install_dir, read_manifest, sha256_file, staging_dir, verify_files, write_json_atomic
+from app.core.manifest import MANIFEST, ManifestError, install_dir, sha256_file, staging_dir, verify_files, write_json_atomic
 from training import metrics, provenance
 from training.data import Mnist
 
@@ -118,8 +118,6 @@ def load_evaluator(store: Path) -> tuple[Evaluator, dict[str, Any], dict[str, np
     folder = Path(store) / NAME
     if not (folder / MANIFEST).is_file():
         raise EvaluatorError(f"no evaluator in {folder}; run `deconv-arena train-evaluator` first")
-    from app.core.manifest import ManifestError
-
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         verify_files(folder, manifest)
@@ -130,5 +128,3 @@ def load_evaluator(store: Path) -> tuple[Evaluator, dict[str, Any], dict[str, np
         reference = {k: f[k] for k in f.files}
     return Evaluator(model), manifest, reference
 
-
-__all__ = ["train_evaluator", "load_evaluator", "Evaluator", "EvaluatorError", "read_manifest"]
