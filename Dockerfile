@@ -9,8 +9,8 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
-# The README's install (make install): the project from pyproject.toml.
-RUN pip install .
+# The README's install (make install): the project from pyproject.toml, with the PostgreSQL driver.
+RUN pip install ".[postgres]"
 
 # Run: slim image, non-root user, shipped models read-only.
 FROM python:3.11-slim-bookworm

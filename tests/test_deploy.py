@@ -27,6 +27,9 @@ def test_compose_parses_and_serves_the_app_port():
     assert "./models_store:/app/models_store:ro" in web["volumes"]
     assert c["services"]["train"]["profiles"] == ["train"] and c["services"]["postgres"]["profiles"] == ["postgres"]
     assert "healthcheck" in c["services"]["postgres"]
+    pg_web = c["services"]["web-postgres"]
+    assert pg_web["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert pg_web["environment"]["ARENA_DATABASE_URL"].startswith("postgresql+psycopg://") and "@postgres:5432/" in pg_web["environment"]["ARENA_DATABASE_URL"]
 
 
 def test_compose_names_only_files_and_commands_that_exist():
@@ -46,7 +49,7 @@ def test_compose_names_only_files_and_commands_that_exist():
 
 def test_dockerfile_install_and_start_are_the_readmes():
     d, readme, makefile = dockerfile(), (ROOT / "README.md").read_text(), (ROOT / "Makefile").read_text()
-    assert "pip install ." in d and "$(PIP) install -e ." in makefile and "make run" in readme
+    assert re.search(r'^RUN pip install "?\.(\[postgres\])?"?$', d, re.M) and "$(PIP) install -e ." in makefile and "make run" in readme
     cmd = re.search(r'^CMD \[(.*)\]$', d, re.M).group(1)
     assert shlex.split(cmd.replace(",", " ")) == ["deconv-arena", "serve"]
     assert "$(BIN)/deconv-arena serve" in makefile
