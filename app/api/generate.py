@@ -115,10 +115,9 @@ async def generate(
     elif spec.source[0] == "seeds":
         headers["X-Seed"] = ",".join(map(str, spec.source[1]))
     if format == "json":
-        count = {"seed": lambda s: s[2], "seeds": lambda s: len(s[1]), "latents": lambda s: s[2][0], "reconstruct": lambda s: s[1]}[spec.source[0]](spec.source)
         payload = GridJSON(
             model=entry.name, version=entry.version, seed=used_seed, seeds=list(spec.source[1]) if spec.source[0] == "seeds" else None,
-            n=count, nrow=nrow, scale=scale, padding=padding, mode=mode, png_base64=base64.b64encode(grid.png).decode(), cached=grid.cached,
+            n=spec.count, nrow=nrow, scale=scale, padding=padding, mode=mode, png_base64=base64.b64encode(grid.png).decode(), cached=grid.cached,
             timing_ms={"decode": round(grid.decode_ms, 3), "render": round(grid.render_ms, 3)},
         )
         return Response(payload.model_dump_json(), media_type="application/json", headers=headers)

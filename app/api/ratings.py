@@ -24,6 +24,7 @@ from app.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, errors
 from app.api.pages import render
 from app.core.images import png_bytes, render_grid
 from app.core.latents import MAX_SEED
+from app.figures import dig
 from app.grids import make_grid, seed_spec
 from app.ranking import comparisons_from_vote, krippendorff_alpha_nominal, percent_agreement, rank_correlation, rank_table, win_matrix
 from app.store import QUESTIONS, StoreError, StoreUnavailable, VoteStore
@@ -342,7 +343,7 @@ def _analyse(ratings: Ratings, registry) -> dict[str, Any]:
     agreement = {q: {"percent": percent_agreement(u[q] for u in shared.values()), "krippendorff_alpha": krippendorff_alpha_nominal(u[q] for u in shared.values())} for q in QUESTIONS}
     gold = sum(r.gold_passed + r.gold_failed for r in raters.values())
     human = {r["model"]: r["rating"] for r in per_question["overall"]["ratings"] if r["rating"] is not None}
-    metric = lambda path: {n: _dig(e.metrics, path) for n, e in registry.entries.items() if _dig(e.metrics, path) is not None}
+    metric = lambda path: {n: dig(e.metrics, path) for n, e in registry.entries.items() if dig(e.metrics, path) is not None}
     correlation = {
         "legibility": rank_correlation(human, metric("legibility.mean_top_probability"), True),
         "checkerboard_ratio": rank_correlation(human, metric("checkerboard.nyquist_ratio"), False),
@@ -359,12 +360,6 @@ def _analyse(ratings: Ratings, registry) -> dict[str, Any]:
     return result
 
 
-def _dig(d: dict | None, path: str):
-    for k in path.split("."):
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 @router.get("/api/results", summary="Bradley–Terry ratings with 95% bootstrap intervals, agreement, and metric correlation")
