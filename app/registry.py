@@ -14,11 +14,16 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.images import to_unit
+from app.core.latents import latents_from_seed
 from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_files
 
 log = logging.getLogger("arena.registry")
 
 KNOWN_MODELS = ("gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample")
+
+# Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes: a request is padded to the
+# smallest that holds it, and more than the largest runs in pieces of the largest.
+DEFAULT_BUCKETS = (1, 4, 8, 16, 32, 64)
 
 
 class ModelUnavailable(Exception):
@@ -32,8 +37,9 @@ class ModelEntry:
     reason: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
-    decode_chunk: int = 8
-    _fn: Callable | None = None
+    buckets: tuple[int, ...] = (8,)
+    batch_invariant: bool | None = None
+    _fns: dict[int, Callable] = field(default_factory=dict)
     batcher: "Batcher | None" = None
     recon_latents: np.ndarray | None = None
     recon_digits: np.ndarray | None = None
@@ -53,13 +59,8 @@ class ModelEntry:
         return self.manifest.get("files", {}).get(GENERATOR, "unknown")[:16]
 
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
-        """Images in [0, 1] for latents, always through the same fixed-shape compiled call."""
-        chunk = self.decode_chunk
-        n = len(latents)
-        padded = np.zeros((-(-n // chunk) * chunk, self.latent_dim), np.float32)
-        padded[:n] = latents
-        parts = [self._fn(padded[i : i + chunk]).numpy() for i in range(0, len(padded), chunk)]
-        return to_unit(np.concatenate(parts)[:n], self.manifest["output"])
+        """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
+        return to_unit(_run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
 
     def summary(self) -> dict[str, Any]:
         m = self.manifest
@@ -71,6 +72,7 @@ class ModelEntry:
             "upsampling": m.get("upsampling"),
             "latent_dim": m.get("latent_dim"),
             "version": self.version if m else None,
+            "batch_shapes": list(self.buckets) if self.status == "ready" else None,
             "params": (m.get("params") or {}).get("total"),
             "epochs_done": m.get("epochs_done"),
             "paper_epochs": m.get("paper_epochs"),
@@ -84,7 +86,10 @@ class Batcher:
     """Batches concurrent decode requests for one model into one call.
 
     Everything queued while the executor was busy goes in one batch, and while it is still busy the batch waits up
-    to the window for more (bounded by max_batch); an idle executor gets the request at once.
+    to the window for more (bounded by max_batch); an idle executor gets the request at once. Each request may
+    bring a `finish` step (render and encode its PNG): it runs on the same thread right after the decode, so a
+    request crosses threads once. On two cores the model already keeps both busy, so a second pool for encoding
+    would only add hand-offs, not throughput.
     """
 
     def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
@@ -93,16 +98,17 @@ class Batcher:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
 
-    async def decode(self, latents: np.ndarray) -> np.ndarray:
+    async def decode(self, latents: np.ndarray, finish: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """Images in [0, 1] for `latents`, or what `finish` makes of them."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._queue = asyncio.Queue()
             self._task = loop.create_task(self._run())
         future = loop.create_future()
-        await self._queue.put((latents, future))
+        self._queue.put_nowait((latents, finish, future))
         return await future
 
-    async def _collect(self) -> list[tuple[np.ndarray, asyncio.Future]]:
+    async def _collect(self) -> list[tuple]:
         loop = asyncio.get_running_loop()
         items = [await self._queue.get()]
         total, deadline = len(items[0][0]), loop.time() + self.window_s
@@ -122,36 +128,47 @@ class Batcher:
             total += len(items[-1][0])
         return items
 
+    def _job(self, live: list[tuple]) -> list[tuple[bool, Any]]:
+        """On the model thread: one decode for the batch, then each request's own finish step."""
+        images = self.entry.decode_now(np.concatenate([z for z, _, _ in live]))
+        out, start = [], 0
+        for z, finish, _ in live:
+            part = images[start : start + len(z)]
+            start += len(z)
+            try:
+                out.append((True, finish(part) if finish else part))
+            except Exception as e:  # one request's bad layout must not fail its batch-mates
+                out.append((False, e))
+        return out
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             items = await self._collect()
-            live = [(z, f) for z, f in items if not f.done()]
+            live = [item for item in items if not item[2].done()]
             if not live:
                 continue
-            latents = np.concatenate([z for z, _ in live])
-            self.observe(len(latents))
+            self.observe(sum(len(z) for z, _, _ in live))
             self.in_flight[0] += 1
             try:
-                images = await loop.run_in_executor(self.executor, self.entry.decode_now, latents)
+                results = await loop.run_in_executor(self.executor, self._job, live)
             except Exception as e:  # a model failing at run time must not kill the worker
-                for _, f in live:
-                    if not f.done():
-                        f.set_exception(e)
-                continue
+                results = [(False, e)] * len(live)
             finally:
                 self.in_flight[0] -= 1
-            start = 0
-            for z, f in live:
-                if not f.done():
-                    f.set_result(images[start : start + len(z)])
-                start += len(z)
+            for (_, _, future), (ok, value) in zip(live, results):
+                if not future.done():
+                    future.set_result(value) if ok else future.set_exception(value)
 
 
 class Registry:
-    def __init__(self, store: Path, decode_chunk: int = 8, window_s: float = 0.002, max_batch: int = 64, observe: Callable[[str, int], None] | None = None):
+    def __init__(
+        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, fallback_chunk: int = 8, window_s: float = 0.002, max_batch: int = 64,
+        observe: Callable[[str, int], None] | None = None,
+    ):
         self.store = Path(store)
-        self.decode_chunk, self.window_s, self.max_batch = decode_chunk, window_s, max_batch
+        self.buckets, self.fallback_chunk = tuple(sorted(set(buckets))), fallback_chunk
+        self.window_s, self.max_batch = window_s, max_batch
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self._observe = observe or (lambda _m, _n: None)
         self.entries: dict[str, ModelEntry] = {}
@@ -164,7 +181,7 @@ class Registry:
         names = set(KNOWN_MODELS)
         if self.store.is_dir():
             names |= {p.name for p in self.store.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-        self.entries = {n: ModelEntry(n, decode_chunk=self.decode_chunk) for n in sorted(names)}
+        self.entries = {n: ModelEntry(n) for n in sorted(names)}
 
     def load_all(self) -> None:
         """Load and warm every model; a failure marks that model unavailable and moves on."""
@@ -194,8 +211,15 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        entry._fn = _compiled(model_dir / GENERATOR, entry.latent_dim, self.decode_chunk)
-        entry.decode_now(np.zeros((1, entry.latent_dim), np.float32))  # warm-up: traces the one signature
+        fns = compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets) | {self.fallback_chunk})
+        # Warm-up traces every shape and checks that a row's output does not depend on the shape it ran in.
+        entry.batch_invariant = batch_invariant(fns, entry.latent_dim)
+        if entry.batch_invariant:
+            entry.buckets = self.buckets
+        else:
+            entry.buckets = (self.fallback_chunk,)
+            log.warning(json.dumps({"event": "batch_shapes_disagree", "model": entry.name, "fallback_chunk": self.fallback_chunk}))
+        entry._fns = {b: fns[b] for b in entry.buckets}
         entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
 
     @property
@@ -212,8 +236,48 @@ class Registry:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _compiled(path: Path, latent_dim: int, chunk: int) -> Callable:
-    """A tf.function with one fixed input shape: every row's pixels are independent of what it is batched with."""
+def plan(n: int, buckets: tuple[int, ...]) -> list[int]:
+    """The compiled shapes that decode n latents: whole pieces of the largest, then the smallest that fits the rest."""
+    largest, shapes = buckets[-1], []
+    while n >= largest:
+        shapes.append(largest)
+        n -= largest
+    if n:
+        shapes.append(next(b for b in buckets if b >= n))
+    return shapes
+
+
+def _run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np.ndarray, latent_dim: int) -> np.ndarray:
+    n, start, parts = len(latents), 0, []
+    for shape in plan(n, buckets):
+        piece = np.zeros((shape, latent_dim), np.float32)
+        take = latents[start : start + shape]
+        piece[: len(take)] = take
+        parts.append(np.asarray(fns[shape](piece)))
+        start += shape
+    return np.concatenate(parts)[:n]
+
+
+def batch_invariant(fns: dict[int, Callable], latent_dim: int) -> bool:
+    """Whether every compiled shape gives bit-identical rows for the same latents.
+
+    CPU kernels may pick a different blocking (and so a different summation order) for a different batch size; a
+    kernel's arithmetic depends on shapes, not values, so one probe per shape settles it for this machine. When
+    they disagree the model serves through a single shape, so pixels still never depend on batching.
+    """
+    probe = latents_from_seed(0, max(fns), latent_dim)
+    reference = None
+    for shape in sorted(fns):
+        out = _run_planned(fns, (shape,), probe, latent_dim)
+        if reference is None:
+            reference = out
+        elif not np.array_equal(out, reference):
+            return False
+    return True
+
+
+def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
+    """The model compiled for each batch shape (a tf.function's concrete functions: no retracing, no `predict`)."""
     import keras
     import tensorflow as tf
 
@@ -221,11 +285,10 @@ def _compiled(path: Path, latent_dim: int, chunk: int) -> Callable:
     if tuple(model.input_shape[1:]) != (latent_dim,):
         raise ModelUnavailable(f"generator takes input {model.input_shape}, manifest says latent_dim {latent_dim}")
 
-    @tf.function(input_signature=[tf.TensorSpec([chunk, latent_dim], tf.float32)], autograph=False)
-    def generate(z):
-        return model(z, training=False)
-
-    return generate
+    generate = tf.function(lambda z: model(z, training=False), autograph=False)
+    # One concrete function per shape, each with its fixed input signature, traced here once.
+    concrete = {shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32)) for shape in sorted(shapes)}
+    return {shape: (lambda z, fn=fn: fn(tf.constant(z)).numpy()) for shape, fn in concrete.items()}
 
 
 def _read_optional_json(path: Path) -> dict[str, Any] | None:

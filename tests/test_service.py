@@ -6,14 +6,15 @@ import asyncio
 import base64
 import io
 import shutil
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.images import render_grid
+from app.core.images import png_bytes, render_grid
 from app.core.latents import latents_from_seed
-from app.registry import Registry
+from app.registry import DEFAULT_BUCKETS, Registry, batch_invariant, plan
 from tests.conftest import ROOT, make_client, wait_ready
 
 
@@ -169,9 +170,64 @@ def test_batching_gives_the_same_pixels_as_single_calls(client):
     async def concurrent():
         return await asyncio.gather(*(entry.batcher.decode(latents_from_seed(s, 3, 100)) for s in range(6)))
 
-    batched = client.portal.call(concurrent)
+    sizes, observe = [], entry.batcher.observe
+    entry.batcher.observe = lambda n: (sizes.append(n), observe(n))
+    try:
+        batched = client.portal.call(concurrent)
+    finally:
+        entry.batcher.observe = observe
+    assert max(sizes) > 3, sizes  # requests really were decoded together
     for a, b in zip(singles, batched):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("n", "buckets", "shapes"), [
+    (1, DEFAULT_BUCKETS, [1]), (5, DEFAULT_BUCKETS, [8]), (16, DEFAULT_BUCKETS, [16]), (17, DEFAULT_BUCKETS, [32]),
+    (64, DEFAULT_BUCKETS, [64]), (65, DEFAULT_BUCKETS, [64, 1]), (130, DEFAULT_BUCKETS, [64, 64, 4]), (17, (8,), [8, 8, 8]),
+])
+def test_batch_plan_pads_to_the_smallest_compiled_shape(n, buckets, shapes):
+    assert plan(n, buckets) == shapes
+
+
+def test_batch_invariance_check_catches_shape_dependent_rows():
+    exact = {b: (lambda z: z * 2.0) for b in (1, 4, 8)}
+    drifting = {b: (lambda z, b=b: z * 2.0 + np.float32(1e-6) * b) for b in (1, 4, 8)}
+    assert batch_invariant(exact, 3) and not batch_invariant(drifting, 3)
+
+
+def test_shapes_that_disagree_fall_back_to_one(tiny_store, monkeypatch):
+    monkeypatch.setattr("app.registry.batch_invariant", lambda fns, dim: False)
+    registry = Registry(tiny_store, buckets=(1, 4, 16), fallback_chunk=4)
+    registry.load_all()
+    entry = registry.get("gan_upsample")
+    assert entry.status == "ready" and entry.buckets == (4,) and entry.batch_invariant is False
+    z = latents_from_seed(3, 6, entry.latent_dim)
+    np.testing.assert_array_equal(entry.decode_now(z)[:2], entry.decode_now(z[:2]))
+    registry.close()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (9, 3), (115, 460)])
+def test_png_writer_round_trips_through_pillow(shape):
+    rng = np.random.default_rng(shape[1])
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image[shape[0] // 2 :] = image[shape[0] // 2]  # repeated rows take the Up filter
+    png = png_bytes(image)
+    decoded = Image.open(io.BytesIO(png))
+    assert decoded.mode == "L" and decoded.size == (shape[1], shape[0])
+    np.testing.assert_array_equal(np.asarray(decoded), image)
+
+
+def test_png_writer_filters_repeated_rows_with_up():
+    grid = render_grid(np.random.default_rng(0).random((4, 28, 28)), 2, 4, 2)
+    png = png_bytes(grid)
+    idat = png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8]
+    width = grid.size[0]
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(grid.size[1], width + 1)
+    filters = raw[:, 0]
+    assert set(filters) == {0, 2} and (raw[filters == 2, 1:] == 0).all()
+    assert (filters == 2).sum() >= grid.size[1] * 3 // 4 - 4  # scale 4: three of every four rows repeat
+    with pytest.raises(ValueError, match="2-d grayscale"):
+        png_bytes(np.zeros((2, 2, 3), np.uint8))
 
 
 def test_metrics_exposed(client):

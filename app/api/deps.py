@@ -13,19 +13,20 @@ from app.core.settings import Settings
 from app.registry import ModelEntry, Registry
 
 
-def get_registry(request: Request) -> Registry:
+# Accessors are `async def`: FastAPI runs a plain `def` dependency on its thread pool, one hop each.
+async def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_cache(request: Request) -> ByteLRU:
+async def get_cache(request: Request) -> ByteLRU:
     return request.app.state.cache
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 

@@ -14,13 +14,17 @@ router = APIRouter(tags=["health"], responses=errors(413))
 
 
 @router.get("/healthz", summary="200 while the process lives")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="503 until every loadable model is warm, then 200", responses={503: {"description": "still loading"}})
-def readyz(registry: RegistryDep) -> JSONResponse:
-    models: dict[str, Any] = {n: {"status": e.status, "reason": e.reason} for n, e in registry.entries.items()}
+async def readyz(registry: RegistryDep) -> JSONResponse:
+    """Answered on the event loop, so it stays quick when the thread pool is busy."""
+    models: dict[str, Any] = {
+        n: {"status": e.status, "reason": e.reason, "batch_shapes": list(e.buckets) if e.status == "ready" else None, "batch_invariant": e.batch_invariant}
+        for n, e in registry.entries.items()
+    }
     ready = registry.ready
     return JSONResponse({"ready": ready, "models": models}, status_code=200 if ready else 503)
 

@@ -71,7 +71,7 @@ class Ratings:
             return self._gold_noise
 
 
-def get_ratings(request: Request) -> Ratings:
+async def get_ratings(request: Request) -> Ratings:
     ratings = getattr(request.app.state, "ratings", None)
     if ratings is None:
         raise HTTPException(503, "the rating database is not available; see the server log")
@@ -378,7 +378,7 @@ def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -
 # ---------------------------------------------------------------- admin
 
 
-def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header(description="Bearer ARENA_ADMIN_TOKEN")] = None) -> None:
+async def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header(description="Bearer ARENA_ADMIN_TOKEN")] = None) -> None:
     token = settings.admin_token.get_secret_value() if settings.admin_token else ""
     if not token:
         raise HTTPException(403, "admin actions are disabled: set ARENA_ADMIN_TOKEN on the server")

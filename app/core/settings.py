@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +18,8 @@ class Settings(BaseSettings):
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of rendered PNG grids kept in memory (LRU)")
     batch_window_ms: float = Field(2.0, ge=0, le=100, description="how long a batch waits for more requests to the same model")
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
-    decode_chunk: int = Field(8, ge=1, le=64, description="fixed batch shape every model is compiled for (pixels never depend on batching)")
+    batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field((1, 4, 8, 16, 32, 64), min_length=1, description="batch sizes each model is compiled for; a batch is padded to the smallest that holds it")
+    decode_chunk: int = Field(8, ge=1, le=64, description="the one batch shape used for a model whose compiled shapes do not give bit-identical rows")
     database_url: str = Field("sqlite:///data/arena.db", description="SQLAlchemy URL of the votes database (SQLite file or PostgreSQL)")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$", description="log level")
     admin_token: SecretStr | None = Field(None, description="token for admin actions (export, delete, pause); unset = admin disabled")
