@@ -31,6 +31,8 @@ def test_health_ready_and_models(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["ready"] and set(ready["models"]) == {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
+    for m in ready["models"].values():  # every compiled shape, or the one fallback shape where they disagreed
+        assert m["batch_shapes"] == (list(DEFAULT_BUCKETS) if m["batch_invariant"] else [8]), m
     models = {m["name"]: m for m in client.get("/api/models").json()}
     assert models["gan_transpose"]["params"] == 2_330_944 and models["vae_upsample"]["latent_dim"] == 2
     full = client.get("/api/models/vae_transpose").json()
