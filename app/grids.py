@@ -97,6 +97,12 @@ class Grid:
     render_ms: float
     latents: np.ndarray | None
 
+    def server_timing(self) -> str:
+        """The Server-Timing header: browsers' developer tools show where the time went."""
+        if self.cached:
+            return 'cache;desc="hit"'
+        return f'decode;desc="batched model call";dur={self.decode_ms:.2f}, render;desc="render and PNG";dur={self.render_ms:.2f}'
+
 
 async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:
     key = spec.key(entry)

@@ -44,6 +44,9 @@ def test_generate_png_headers_and_size(client):
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.headers["x-model"] == "gan_upsample" and r.headers["x-seed"] == "7" and r.headers["etag"]
     assert Image.open(io.BytesIO(r.content)).size == (3 * 56 + 4, 2 * 56 + 3)
+    assert "decode;" in r.headers["server-timing"] and "render;" in r.headers["server-timing"]
+    again = client.post("/generate", params={"model": "gan_upsample", "seed": 7, "n": 6, "nrow": 3, "scale": 2, "padding": 1})
+    assert again.headers["server-timing"] == 'cache;desc="hit"' and again.content == r.content
 
 
 def test_same_seed_same_pixels_and_prefix_property(client):

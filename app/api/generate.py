@@ -109,7 +109,10 @@ async def generate(
     entry = resolve_model(registry, model)
     spec, used_seed = _spec(entry, seed, n, mode, body, _layout(nrow, scale, padding))
     grid = await make_grid(entry, spec, cache, metrics)
-    headers = {"X-Model": entry.name, "X-Model-Version": entry.version, "ETag": spec.etag(entry), "Cache-Control": "no-store" if seed is None and mode == "sample" and body is None else "public, max-age=3600"}
+    headers = {
+        "X-Model": entry.name, "X-Model-Version": entry.version, "ETag": spec.etag(entry), "Server-Timing": grid.server_timing(),
+        "Cache-Control": "no-store" if seed is None and mode == "sample" and body is None else "public, max-age=3600",
+    }
     if used_seed is not None:
         headers["X-Seed"] = str(used_seed)
     elif spec.source[0] == "seeds":
@@ -134,7 +137,7 @@ async def _cached_png(request: Request, entry: ModelEntry, spec: GridSpec, cache
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     grid = await make_grid(entry, spec, cache, metrics)
-    return Response(grid.png, media_type="image/png", headers=headers)
+    return Response(grid.png, media_type="image/png", headers={**headers, "Server-Timing": grid.server_timing()})
 
 
 PNG = {200: {"content": {"image/png": {}}, "description": "the grid"}, 304: {"description": "not modified (If-None-Match matched the ETag)"}}
