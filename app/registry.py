@@ -37,7 +37,6 @@ class ModelEntry:
     reason: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
-    buckets: tuple[int, ...] = (8,)
     batch_invariant: bool | None = None
     _fns: dict[int, Callable] = field(default_factory=dict)
     batcher: "Batcher | None" = None
@@ -58,6 +57,11 @@ class ModelEntry:
         """The generator's SHA-256 prefix: a grid for a seed never changes within a version."""
         return self.manifest.get("files", {}).get(GENERATOR, "unknown")[:16]
 
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """The batch shapes this model serves through (none before it is loaded)."""
+        return tuple(sorted(self._fns))
+
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
         return to_unit(_run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
@@ -72,7 +76,7 @@ class ModelEntry:
             "upsampling": m.get("upsampling"),
             "latent_dim": m.get("latent_dim"),
             "version": self.version if m else None,
-            "batch_shapes": list(self.buckets) if self.status == "ready" else None,
+            "batch_shapes": list(self.buckets) or None,
             "params": (m.get("params") or {}).get("total"),
             "epochs_done": m.get("epochs_done"),
             "paper_epochs": m.get("paper_epochs"),
@@ -214,12 +218,9 @@ class Registry:
         fns = compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets) | {self.fallback_chunk})
         # Warm-up traces every shape and checks that a row's output does not depend on the shape it ran in.
         entry.batch_invariant = batch_invariant(fns, entry.latent_dim)
-        if entry.batch_invariant:
-            entry.buckets = self.buckets
-        else:
-            entry.buckets = (self.fallback_chunk,)
+        if not entry.batch_invariant:
             log.warning(json.dumps({"event": "batch_shapes_disagree", "model": entry.name, "fallback_chunk": self.fallback_chunk}))
-        entry._fns = {b: fns[b] for b in entry.buckets}
+        entry._fns = {b: fns[b] for b in (self.buckets if entry.batch_invariant else (self.fallback_chunk,))}
         entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
 
     @property
