@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        registry = Registry(settings.models_store, settings.batch_shapes, settings.decode_chunk, settings.batch_window_ms / 1000, settings.max_batch, observe=lambda m, n: metrics.batch_size.labels(m).observe(n))
+        registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch, observe=lambda m, n: metrics.batch_size.labels(m).observe(n))
         app.state.registry = registry
         # Load in the background so /healthz answers and /readyz can say 503 while models warm up.
         loading = asyncio.get_running_loop().run_in_executor(registry.executor, _load_and_freeze, registry)

@@ -21,9 +21,23 @@ log = logging.getLogger("arena.registry")
 
 KNOWN_MODELS = ("gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample")
 
-# Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes: a request is padded to the
-# smallest that holds it, and more than the largest runs in pieces of the largest.
-DEFAULT_BUCKETS = (1, 4, 8, 16, 32, 64)
+# Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
+# those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
+# largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use.
+DEFAULT_BUCKETS = (1, 4, 8, 12, 16, 24, 32, 48, 64)
+PROBE_SEED = 0x5EED
+CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
+
+
+@dataclass(frozen=True)
+class ShapeCheck:
+    """Which compiled batch shapes a model serves through, and why each other one is not used."""
+
+    serving: tuple[int, ...]
+    rejected: dict[int, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"serving": list(self.serving), "rejected": {str(s): why for s, why in sorted(self.rejected.items())}}
 
 
 class ModelUnavailable(Exception):
@@ -37,7 +51,7 @@ class ModelEntry:
     reason: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
-    batch_invariant: bool | None = None
+    shape_check: ShapeCheck | None = None
     _fns: dict[int, Callable] = field(default_factory=dict)
     batcher: "Batcher | None" = None
     recon_latents: np.ndarray | None = None
@@ -77,6 +91,7 @@ class ModelEntry:
             "latent_dim": m.get("latent_dim"),
             "version": self.version if m else None,
             "batch_shapes": list(self.buckets) or None,
+            "rejected_batch_shapes": self.shape_check.as_dict()["rejected"] if self.shape_check else None,
             "params": (m.get("params") or {}).get("total"),
             "epochs_done": m.get("epochs_done"),
             "paper_epochs": m.get("paper_epochs"),
@@ -167,11 +182,11 @@ class Batcher:
 
 class Registry:
     def __init__(
-        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, fallback_chunk: int = 8, window_s: float = 0.002, max_batch: int = 64,
+        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, window_s: float = 0.002, max_batch: int = 64,
         observe: Callable[[str, int], None] | None = None,
     ):
         self.store = Path(store)
-        self.buckets, self.fallback_chunk = tuple(sorted(set(buckets))), fallback_chunk
+        self.buckets = tuple(sorted(set(buckets)))
         self.window_s, self.max_batch = window_s, max_batch
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self._observe = observe or (lambda _m, _n: None)
@@ -215,12 +230,12 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        fns = compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets) | {self.fallback_chunk})
-        # Warm-up traces every shape and checks that a row's output does not depend on the shape it ran in.
-        entry.batch_invariant = batch_invariant(fns, entry.latent_dim)
-        if not entry.batch_invariant:
-            log.warning(json.dumps({"event": "batch_shapes_disagree", "model": entry.name, "fallback_chunk": self.fallback_chunk}))
-        entry._fns = {b: fns[b] for b in (self.buckets if entry.batch_invariant else (self.fallback_chunk,))}
+        fns = compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets))
+        # Warm-up traces every shape and keeps those in which a latent's row never depends on its batch.
+        entry.shape_check = check_shapes(fns, entry.latent_dim)
+        for shape, why in sorted(entry.shape_check.rejected.items()):
+            log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
+        entry._fns = {b: fns[b] for b in entry.shape_check.serving}
         entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
 
     @property
@@ -259,22 +274,70 @@ def _run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np
     return np.concatenate(parts)[:n]
 
 
-def batch_invariant(fns: dict[int, Callable], latent_dim: int) -> bool:
-    """Whether every compiled shape gives bit-identical rows for the same latents.
+def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
+    """The compiled shapes to serve through: exact ones that agree with each other, at the least padded cost.
 
-    CPU kernels may pick a different blocking (and so a different summation order) for a different batch size; a
-    kernel's arithmetic depends on shapes, not values, so one probe per shape settles it for this machine. When
-    they disagree the model serves through a single shape, so pixels still never depend on batching.
+    A CPU's GEMM kernels tile a batch into blocks of rows and may compute the rows past the last whole block with
+    another kernel, in another summation order: a latent's output can then depend on where it sits in the batch,
+    and each shape can round differently from the others. A shape is exact when its rows are the same twice, when
+    a latent gives the same row at every position (probes shifted by one place link all positions in a chain) and
+    whatever its batch-mates are (zero padding included). Exact shapes are grouped by the rows they give for the
+    same latents; a model serves through one group, so a latent's pixels never depend on what it was batched with.
+    Kernels choose their path by shape, not by value, so probes settle it for this machine and thread count.
     """
-    probe = latents_from_seed(0, max(fns), latent_dim)
-    reference = None
-    for shape in sorted(fns):
-        out = _run_planned(fns, (shape,), probe, latent_dim)
-        if reference is None:
-            reference = out
-        elif not np.array_equal(out, reference):
-            return False
-    return True
+    shapes = sorted(fns)
+    probe = latents_from_seed(PROBE_SEED, max(shapes), latent_dim)  # distinct latents, one per position
+    rejected: dict[int, str] = {}
+    exact = []
+    for shape in shapes:
+        fault = _position_fault(fns[shape], probe[:shape])
+        if fault:
+            rejected[shape] = fault
+        else:
+            exact.append(shape)
+    sample = probe[:16]
+    groups: list[tuple[list[int], np.ndarray]] = []
+    for shape in exact:
+        rows = _run_planned(fns, (shape,), sample, latent_dim)
+        match = next((members for members, reference in groups if np.array_equal(rows, reference)), None)
+        if match is None:
+            groups.append(([shape], rows))
+        else:
+            match.append(shape)
+    if not groups:
+        raise ModelUnavailable(f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})")
+    best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
+    for members, _ in groups:
+        if tuple(members) != best:
+            for shape in members:
+                rejected[shape] = f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
+    return ShapeCheck(best, rejected)
+
+
+def _position_fault(fn: Callable, probe: np.ndarray) -> str | None:
+    """Why a shape's rows depend on more than their own latent, or None when they do not."""
+    size = len(probe)
+    rows = fn(probe)
+    if not np.array_equal(fn(probe), rows):
+        return "not deterministic: the same batch gave different rows twice"
+    shifted = fn(np.roll(probe, 1, axis=0))  # latent i now at position i + 1, beside other batch-mates
+    moves = [i for i in range(size) if not np.array_equal(shifted[(i + 1) % size], rows[i])]
+    if moves:
+        where = ", ".join(f"{i}→{(i + 1) % size}" for i in moves[:6])
+        return f"position-dependent: a latent's row changed when it moved between positions {where} (of 0–{size - 1})"
+    half = (size + 1) // 2
+    padded = np.concatenate([probe[:half], np.zeros_like(probe[half:])])
+    if not np.array_equal(fn(padded)[:half], rows[:half]):
+        return "batch-mate-dependent: rows changed when the other rows were zero padding"
+    return None
+
+
+def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
+    """Rows computed (padding included) plus a fixed cost per call, summed over request sizes 1..64.
+
+    Deterministic on purpose: the choice must not change between restarts of one machine, or a seed's bytes would.
+    """
+    return sum(shape + CALL_OVERHEAD_ROWS for n in range(1, largest_request + 1) for shape in plan(n, shapes))
 
 
 def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:

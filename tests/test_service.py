@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.core.images import png_bytes, render_grid
 from app.core.latents import latents_from_seed
-from app.registry import DEFAULT_BUCKETS, Registry, batch_invariant, plan
+from app.registry import DEFAULT_BUCKETS, Registry, plan
 from tests.conftest import ROOT, make_client, wait_ready
 
 
@@ -31,8 +31,8 @@ def test_health_ready_and_models(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["ready"] and set(ready["models"]) == {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
-    for m in ready["models"].values():  # every compiled shape, or the one fallback shape where they disagreed
-        assert m["batch_shapes"] == (list(DEFAULT_BUCKETS) if m["batch_invariant"] else [8]), m
+    for m in ready["models"].values():  # each compiled shape is served through or rejected with a reason
+        assert m["batch_shapes"] and sorted(m["batch_shapes"] + [int(s) for s in m["rejected_batch_shapes"]]) == list(DEFAULT_BUCKETS), m
     models = {m["name"]: m for m in client.get("/api/models").json()}
     assert models["gan_transpose"]["params"] == 2_330_944 and models["vae_upsample"]["latent_dim"] == 2
     full = client.get("/api/models/vae_transpose").json()
@@ -168,47 +168,16 @@ def test_malformed_json_body_is_422(client):
     assert r.status_code == 422
 
 
-def test_batching_gives_the_same_pixels_as_single_calls(client):
-    entry = client.app.state.registry.get("gan_transpose")
-    singles = [entry.decode_now(latents_from_seed(s, 3, 100)) for s in range(6)]
-
-    async def concurrent():
-        return await asyncio.gather(*(entry.batcher.decode(latents_from_seed(s, 3, 100)) for s in range(6)))
-
-    sizes, observe = [], entry.batcher.observe
-    entry.batcher.observe = lambda n: (sizes.append(n), observe(n))
-    try:
-        batched = client.portal.call(concurrent)
-    finally:
-        entry.batcher.observe = observe
-    assert max(sizes) > 3, sizes  # requests really were decoded together
-    for a, b in zip(singles, batched):
-        np.testing.assert_array_equal(a, b)
+TF_SERVING_LIKE = (1, 4, 8, 16, 32, 64)
 
 
 @pytest.mark.parametrize(("n", "buckets", "shapes"), [
-    (1, DEFAULT_BUCKETS, [1]), (5, DEFAULT_BUCKETS, [8]), (16, DEFAULT_BUCKETS, [16]), (17, DEFAULT_BUCKETS, [32]),
-    (64, DEFAULT_BUCKETS, [64]), (65, DEFAULT_BUCKETS, [64, 1]), (130, DEFAULT_BUCKETS, [64, 64, 4]), (17, (8,), [8, 8, 8]),
+    (1, TF_SERVING_LIKE, [1]), (5, TF_SERVING_LIKE, [8]), (16, TF_SERVING_LIKE, [16]), (17, TF_SERVING_LIKE, [32]),
+    (64, TF_SERVING_LIKE, [64]), (65, TF_SERVING_LIKE, [64, 1]), (130, TF_SERVING_LIKE, [64, 64, 4]), (17, (8,), [8, 8, 8]),
+    (1, (12, 16, 24, 48, 64), [12]), (17, DEFAULT_BUCKETS, [24]),
 ])
 def test_batch_plan_pads_to_the_smallest_compiled_shape(n, buckets, shapes):
     assert plan(n, buckets) == shapes
-
-
-def test_batch_invariance_check_catches_shape_dependent_rows():
-    exact = {b: (lambda z: z * 2.0) for b in (1, 4, 8)}
-    drifting = {b: (lambda z, b=b: z * 2.0 + np.float32(1e-6) * b) for b in (1, 4, 8)}
-    assert batch_invariant(exact, 3) and not batch_invariant(drifting, 3)
-
-
-def test_shapes_that_disagree_fall_back_to_one(tiny_store, monkeypatch):
-    monkeypatch.setattr("app.registry.batch_invariant", lambda fns, dim: False)
-    registry = Registry(tiny_store, buckets=(1, 4, 16), fallback_chunk=4)
-    registry.load_all()
-    entry = registry.get("gan_upsample")
-    assert entry.status == "ready" and entry.buckets == (4,) and entry.batch_invariant is False
-    z = latents_from_seed(3, 6, entry.latent_dim)
-    np.testing.assert_array_equal(entry.decode_now(z)[:2], entry.decode_now(z[:2]))
-    registry.close()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 5), (9, 3), (115, 460)])
