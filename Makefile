@@ -28,6 +28,7 @@ test: install-dev
 	$(BIN)/python -m pytest
 
 bench: install-dev
+	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/train_step.py
 

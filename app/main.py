@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (generate.router, models.router, health.router, pages.router, ratings.router):
         app.include_router(router)
+    app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -8,6 +8,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -104,18 +105,21 @@ class ModelEntry:
 class Batcher:
     """Batches concurrent decode requests for one model into one call.
 
-    Everything queued while the executor was busy goes in one batch, and while it is still busy the batch waits up
-    to the window for more (bounded by max_batch); an idle executor gets the request at once. Each request may
-    bring a `finish` step (render and encode its PNG): it runs on the same thread right after the decode, so a
-    request crosses threads once. On two cores the model already keeps both busy, so a second pool for encoding
-    would only add hand-offs, not throughput.
+    Everything queued while the model thread was busy goes in one batch; while it is still busy the batch waits up
+    to the window for more (bounded by max_batch). An idle model thread takes a batch at once when it holds as many
+    requests as the last one did (a lone request after a lone one goes straight away), else waits up to the window
+    for that company: under load, clients answered together come back together. Each request may bring a `finish`
+    step (render and encode its PNG); those run on a second thread, so the model thread is free for the next batch
+    as soon as its decode is done (for single images the finish steps cost more than the decode).
     """
 
-    def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
-        self.entry, self.executor, self.window_s, self.max_batch, self.observe = entry, executor, window_s, max_batch, observe
-        self.in_flight = in_flight  # decodes running on the shared executor, all models
+    def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, render_executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
+        self.entry, self.executor, self.render_executor = entry, executor, render_executor
+        self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
+        self.in_flight = in_flight  # decodes running on the shared model thread, all models
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        self._last_batch_requests = 1
 
     async def decode(self, latents: np.ndarray, finish: Callable[[np.ndarray], Any] | None = None) -> Any:
         """Images in [0, 1] for `latents`, or what `finish` makes of them."""
@@ -133,8 +137,8 @@ class Batcher:
         total, deadline = len(items[0][0]), loop.time() + self.window_s
         while total < self.max_batch:
             if self._queue.empty():
-                if not self.in_flight[0]:
-                    break  # the executor is idle: waiting for company would only add latency
+                if not self.in_flight[0] and len(items) >= self._last_batch_requests:
+                    break  # the model is idle and the batch has the company the last one had
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -147,9 +151,9 @@ class Batcher:
             total += len(items[-1][0])
         return items
 
-    def _job(self, live: list[tuple]) -> list[tuple[bool, Any]]:
-        """On the model thread: one decode for the batch, then each request's own finish step."""
-        images = self.entry.decode_now(np.concatenate([z for z, _, _ in live]))
+    @staticmethod
+    def _finish(live: list[tuple], images: np.ndarray) -> list[tuple[bool, Any]]:
+        """On the render thread: each request's own finish step on its rows of the batch."""
         out, start = [], 0
         for z, finish, _ in live:
             part = images[start : start + len(z)]
@@ -160,6 +164,12 @@ class Batcher:
                 out.append((False, e))
         return out
 
+    @staticmethod
+    def _deliver(live: list[tuple], results: list[tuple[bool, Any]]) -> None:
+        for (_, _, future), (ok, value) in zip(live, results):
+            if not future.done():
+                future.set_result(value) if ok else future.set_exception(value)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -167,28 +177,30 @@ class Batcher:
             live = [item for item in items if not item[2].done()]
             if not live:
                 continue
+            self._last_batch_requests = len(live)
             self.observe(sum(len(z) for z, _, _ in live))
             self.in_flight[0] += 1
             try:
-                results = await loop.run_in_executor(self.executor, self._job, live)
+                images = await loop.run_in_executor(self.executor, self.entry.decode_now, np.concatenate([z for z, _, _ in live]))
             except Exception as e:  # a model failing at run time must not kill the worker
-                results = [(False, e)] * len(live)
+                self._deliver(live, [(False, e)] * len(live))
+                continue
             finally:
                 self.in_flight[0] -= 1
-            for (_, _, future), (ok, value) in zip(live, results):
-                if not future.done():
-                    future.set_result(value) if ok else future.set_exception(value)
+            rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
+            rendering.add_done_callback(lambda done, live=live: self._deliver(live, done.result() if not done.exception() else [(False, done.exception())] * len(live)))
 
 
 class Registry:
     def __init__(
-        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, window_s: float = 0.002, max_batch: int = 64,
+        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, window_s: float = 0.012, max_batch: int = 64,
         observe: Callable[[str, int], None] | None = None,
     ):
         self.store = Path(store)
         self.buckets = tuple(sorted(set(buckets)))
         self.window_s, self.max_batch = window_s, max_batch
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+        self.render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._observe = observe or (lambda _m, _n: None)
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
@@ -236,7 +248,7 @@ class Registry:
         for shape, why in sorted(entry.shape_check.rejected.items()):
             log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
         entry._fns = {b: fns[b] for b in entry.shape_check.serving}
-        entry.batcher = Batcher(entry, self.executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
+        entry.batcher = Batcher(entry, self.executor, self.render_executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
 
     @property
     def ready(self) -> bool:
@@ -250,17 +262,34 @@ class Registry:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.render_executor.shutdown(wait=True, cancel_futures=True)
 
 
 def plan(n: int, buckets: tuple[int, ...]) -> list[int]:
-    """The compiled shapes that decode n latents: whole pieces of the largest, then the smallest that fits the rest."""
-    largest, shapes = buckets[-1], []
-    while n >= largest:
-        shapes.append(largest)
-        n -= largest
-    if n:
-        shapes.append(next(b for b in buckets if b >= n))
-    return shapes
+    """The compiled shapes that decode n latents with the least work: rows computed, padding included, plus a fixed
+    cost per call (CALL_OVERHEAD_ROWS). With shapes 12–64, 25 latents are 16 + 12 rather than 48 padded rows.
+
+    Any split is exact: a model serves only through shapes whose rows agree, whatever their position.
+    """
+    return list(_cheapest_split(n, tuple(sorted(buckets))))
+
+
+@lru_cache(maxsize=4096)
+def _cheapest_split(n: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
+    largest = buckets[-1]
+    if n > 2 * largest:  # beyond two calls of the largest, whole pieces of it are the cheapest start
+        return (largest,) + _cheapest_split(n - largest, buckets)
+    best: tuple[int, ...] | None = None
+    for shape in buckets:  # the first call's shape; the rest is split the same way
+        rest = () if shape >= n else _cheapest_split(n - shape, buckets)
+        candidate = tuple(sorted((shape, *rest), reverse=True))
+        if best is None or (_work(candidate), len(candidate)) < (_work(best), len(best)):
+            best = candidate
+    return best
+
+
+def _work(shapes: tuple[int, ...]) -> int:
+    return sum(shapes) + CALL_OVERHEAD_ROWS * len(shapes)
 
 
 def _run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np.ndarray, latent_dim: int) -> np.ndarray:
@@ -288,20 +317,19 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
     shapes = sorted(fns)
     probe = latents_from_seed(PROBE_SEED, max(shapes), latent_dim)  # distinct latents, one per position
     rejected: dict[int, str] = {}
-    exact = []
+    groups: list[tuple[list[int], np.ndarray]] = []
+    sample = probe[:16]
     for shape in shapes:
-        fault = _position_fault(fns[shape], probe[:shape])
+        rows = fns[shape](probe[:shape])
+        fault = _position_fault(fns[shape], probe[:shape], rows)
         if fault:
             rejected[shape] = fault
-        else:
-            exact.append(shape)
-    sample = probe[:16]
-    groups: list[tuple[list[int], np.ndarray]] = []
-    for shape in exact:
-        rows = _run_planned(fns, (shape,), sample, latent_dim)
-        match = next((members for members, reference in groups if np.array_equal(rows, reference)), None)
+            continue
+        # exact: its rows for the sample latents (these very rows where the shape holds them all) place it in a group
+        sample_rows = rows[:16] if shape >= 16 else _run_planned(fns, (shape,), sample, latent_dim)
+        match = next((members for members, reference in groups if np.array_equal(sample_rows, reference)), None)
         if match is None:
-            groups.append(([shape], rows))
+            groups.append(([shape], sample_rows))
         else:
             match.append(shape)
     if not groups:
@@ -314,20 +342,18 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
     return ShapeCheck(best, rejected)
 
 
-def _position_fault(fn: Callable, probe: np.ndarray) -> str | None:
-    """Why a shape's rows depend on more than their own latent, or None when they do not."""
-    size = len(probe)
-    rows = fn(probe)
-    if not np.array_equal(fn(probe), rows):
-        return "not deterministic: the same batch gave different rows twice"
+def _position_fault(fn: Callable, probe: np.ndarray, rows: np.ndarray) -> str | None:
+    """Why a shape's rows depend on more than their own latent, or None when they do not (`rows` = fn(probe))."""
+    size, half = len(probe), (len(probe) + 1) // 2
     shifted = fn(np.roll(probe, 1, axis=0))  # latent i now at position i + 1, beside other batch-mates
     moves = [i for i in range(size) if not np.array_equal(shifted[(i + 1) % size], rows[i])]
+    padded_differs = not np.array_equal(fn(np.concatenate([probe[:half], np.zeros_like(probe[half:])]))[:half], rows[:half])
+    if (moves or padded_differs) and not np.array_equal(fn(probe), rows):
+        return "not deterministic: the same batch gave different rows twice"
     if moves:
         where = ", ".join(f"{i}→{(i + 1) % size}" for i in moves[:6])
         return f"position-dependent: a latent's row changed when it moved between positions {where} (of 0–{size - 1})"
-    half = (size + 1) // 2
-    padded = np.concatenate([probe[:half], np.zeros_like(probe[half:])])
-    if not np.array_equal(fn(padded)[:half], rows[:half]):
+    if padded_differs:
         return "batch-mate-dependent: rows changed when the other rows were zero padding"
     return None
 
@@ -337,7 +363,7 @@ def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
 
     Deterministic on purpose: the choice must not change between restarts of one machine, or a seed's bytes would.
     """
-    return sum(shape + CALL_OVERHEAD_ROWS for n in range(1, largest_request + 1) for shape in plan(n, shapes))
+    return sum(_work(_cheapest_split(n, shapes)) for n in range(1, largest_request + 1))
 
 
 def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:

@@ -21,15 +21,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], port: int, env: dict[str, str] | None = None, ready_path: str = "/readyz", timeout: float = 300) -> tuple[subprocess.Popen, float]:
-    """Start a server process and return it with the seconds until `ready_path` answered 200."""
+def start(cmd: list[str], port: int, env: dict[str, str] | None = None, ready_path: str = "/readyz", timeout: float = 300, ready_json: dict | None = None) -> tuple[subprocess.Popen, float]:
+    """Start a server process and return it with the seconds until `ready_path` answered 200 (to a POST of
+    `ready_json` when given: a peer is ready when it serves)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}: {' '.join(cmd)}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
+            url = f"http://127.0.0.1:{port}{ready_path}"
+            r = httpx.post(url, json=ready_json, timeout=30) if ready_json is not None else httpx.get(url, timeout=2)
+            if r.status_code == 200:
                 return proc, time.perf_counter() - t0
         except httpx.HTTPError:
             pass
@@ -52,3 +55,20 @@ def summary(latencies_s: list[float], wall_s: float) -> dict[str, float]:
 
 def python() -> str:
     return sys.executable
+
+
+def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM the server's whole process group (a peer's workers too), then SIGKILL what is left."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

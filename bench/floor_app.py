@@ -1,8 +1,8 @@
 """The floor bench/serve.py measures the service against: the least an HTTP service can do per grid.
 
 A raw ASGI app (no framework, no validation, logging, metrics or cache) that makes the latents, runs the same
-fixed-shape compiled call for 16 latents on one worker thread, and renders and encodes the PNG with the service's
-own functions. What the service spends above this is framework and bookkeeping; what this spends above the bare
+compiled call for 16 latents on the service's serving shapes on one worker thread, and renders and encodes the PNG
+with the service's own functions. What the service spends above this is framework and bookkeeping; what this spends above the bare
 call is HTTP, the thread hand-off and the PNG.
 """
 
@@ -18,21 +18,16 @@ from urllib.parse import parse_qs
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
-
-from app.core.images import png_bytes, render_grid, to_unit
-from app.core.latents import latents_from_seed
-from app.registry import compile_shapes
+from peer_model import GridDecoder
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
-CALL = compile_shapes(STORE / "gan_transpose" / "generator.keras", 100, {16})[16]
-CALL(np.zeros((16, 100), np.float32))
+DECODER = GridDecoder(STORE)  # the service's compiled shapes, exact-shape check and PNG writer
+DECODER.pngs([(0, 16)])
 WORKER = ThreadPoolExecutor(max_workers=1)
 
 
 def grid(seed: int) -> bytes:
-    images = to_unit(CALL(latents_from_seed(seed, 16, 100)), "tanh")
-    return png_bytes(render_grid(images, None, 4, 2))
+    return DECODER.pngs([(seed, 16)])[0]
 
 
 async def app(scope, receive, send) -> None:

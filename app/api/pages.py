@@ -121,33 +121,26 @@ def about(request: Request) -> Response:
     return render(request, "about.html", {"nav": "about", "legend": legend()})
 
 
-def _type(schema: dict[str, Any]) -> str:
-    if "anyOf" in schema:
-        return " or ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null")
-    if "enum" in schema:
-        return "one of " + ", ".join(map(str, schema["enum"]))
-    return schema.get("type", "object")
+# The API reference: the standard Swagger UI and ReDoc, their assets served by the app itself from the
+# fastapi-offline package (no CDN). Our own small script starts Swagger UI, so the page needs no inline script.
+API_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)  # ReDoc styles its components with <style> elements and runs its search in a blob worker
 
 
-def _accepted(schema: dict[str, Any]) -> str:
-    for s in schema.get("anyOf", [schema]):
-        lo, hi = s.get("minimum"), s.get("maximum")
-        if lo is not None or hi is not None:
-            return f"{lo if lo is not None else '…'} … {hi if hi is not None else '…'}"
-    return "" if schema.get("default") is None else f"default {schema['default']}"
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def swagger_ui(request: Request) -> Response:
+    return render(request, "swagger.html", {"nav": "docs"})
 
 
-@router.get("/docs", response_class=HTMLResponse)
-def api_docs(request: Request) -> Response:
-    spec = request.app.openapi()
-    ops = []
-    for path, methods in spec["paths"].items():
-        for method, op in methods.items():
-            params = [
-                {"name": p["name"], "in": p["in"], "required": p.get("required", False), "type": _type(p.get("schema", {})), "accepted": _accepted(p.get("schema", {})), "description": p.get("description", "")}
-                for p in op.get("parameters", [])
-            ]
-            body = op.get("requestBody", {}).get("description") or ("JSON" if "requestBody" in op else "")
-            responses = [(code, r.get("description", "")) for code, r in op.get("responses", {}).items()]
-            ops.append({"id": op.get("operationId", path), "method": method.upper(), "path": path, "summary": op.get("summary"), "description": op.get("description"), "params": params, "body": body, "responses": responses})
-    return render(request, "api_docs.html", {"nav": "docs", "operations": ops})
+@router.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+def redoc(request: Request) -> Response:
+    response = templates.TemplateResponse(request, "redoc.html", {"version": request.app.version})
+    response.headers["Content-Security-Policy"] = API_DOCS_CSP
+    return response
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    return FileResponse(Path(__file__).resolve().parents[1] / "static" / "favicon.png", media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})

@@ -84,7 +84,9 @@ class Observe:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)  # a page that sets its own keeps it
+                message["headers"] = headers + [(k, v) for k, v in SECURITY_HEADERS if not (own_csp and k == b"content-security-policy")]
             await send(message)
 
         self.metrics.in_flight.inc()

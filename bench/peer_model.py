@@ -1,0 +1,48 @@
+"""What every server in bench/serve.py decodes with: the service's own compiled function, shape check and PNG writer.
+
+The peers (LitServe, Ray Serve) get exactly the service's arithmetic, so the benchmark compares serving machinery
+only, and a grid requested alone has the same bytes from every server (the bench checks that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from app.core.images import png_bytes, render_grid, to_unit
+from app.core.latents import latents_from_seed
+from app.registry import DEFAULT_BUCKETS, _run_planned, check_shapes, compile_shapes
+
+MODEL = "gan_transpose"
+MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, ARENA_BATCH_WINDOW_MS)
+
+
+class GridDecoder:
+    """Seeds and counts → PNG grids, through the shapes `check_shapes` keeps on this CPU (as the service does)."""
+
+    def __init__(self, store: Path, model: str = MODEL):
+        manifest = json.loads((Path(store) / model / "manifest.json").read_text())
+        self.latent_dim, self.output = int(manifest["latent_dim"]), manifest["output"]
+        fns = compile_shapes(Path(store) / model / "generator.keras", self.latent_dim, set(DEFAULT_BUCKETS))
+        self.shapes = check_shapes(fns, self.latent_dim).serving
+        self.fns = {s: fns[s] for s in self.shapes}
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        return _run_planned(self.fns, self.shapes, latents, self.latent_dim)
+
+    def pngs(self, requests: list[tuple[int, int]]) -> list[bytes]:
+        """One batched decode for all requests, then each request's grid (the service's default layout)."""
+        latents = [latents_from_seed(seed, n, self.latent_dim) for seed, n in requests]
+        images = to_unit(self.decode(np.concatenate(latents)), self.output)
+        out, start = [], 0
+        for z in latents:
+            out.append(png_bytes(render_grid(images[start : start + len(z)], None, 4, 2)))
+            start += len(z)
+        return out
