@@ -214,7 +214,9 @@ def test_metrics_exposed(client):
 
 def test_security_headers(client):
     r = client.get("/healthz")
-    assert r.headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff" and "content-security-policy" not in r.headers  # CSP is for documents
+    page = client.get("/about")
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 @pytest.fixture()

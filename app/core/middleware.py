@@ -85,8 +85,12 @@ class Observe:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)  # a page that sets its own keeps it
-                message["headers"] = headers + [(k, v) for k, v in SECURITY_HEADERS if not (own_csp and k == b"content-security-policy")]
+                # CSP is for documents: a page that sets its own keeps it, and an image opened in a tab gets none
+                # (Chrome's image viewer styles itself inline, which a CSP would report as an error).
+                keep_csp = not any(k.lower() == b"content-security-policy" for k, _ in headers) and any(
+                    k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers
+                )
+                message["headers"] = headers + [(k, v) for k, v in SECURITY_HEADERS if keep_csp or k != b"content-security-policy"]
             await send(message)
 
         self.metrics.in_flight.inc()
