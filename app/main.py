@@ -21,7 +21,7 @@ from pathlib import Path
 from app.api import generate, health, models, pages, ratings
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
-from app.core.middleware import BodyLimit, Observe
+from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.settings import Settings
 from app.registry import Registry
 
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)
     return app
 

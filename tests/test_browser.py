@@ -36,7 +36,7 @@ def live_server(tiny_store, tmp_path_factory):
 
     port = _free_port()
     db = tmp_path_factory.mktemp("browser-db") / "arena.db"
-    app = create_app(Settings(models_store=tiny_store, database_url=f"sqlite:///{db}", port=port))
+    app = create_app(Settings(models_store=tiny_store, database_url=f"sqlite:///{db}", port=port, results_ttl_s=0))  # results as of each vote
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

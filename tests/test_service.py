@@ -292,3 +292,18 @@ def test_shipped_models_load_and_generate(tmp_path):
             assert m["status"] == "ready", (name, m)
             r = c.post("/generate", params={"model": name, "seed": 2023, "n": 4})
             assert r.status_code == 200 and pixels(r.content).std() > 10
+
+
+def test_repeated_image_urls_are_replayed_before_routing(client):
+    url = "/models/vae_upsample/grid.png?seed=77&n=4&scale=2"
+    first = client.get(url)
+    hits = client.app.state.metrics.cache.labels("hit")._value.get()
+    again = client.get(url)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["server-timing"] == 'cache;desc="hit"' and again.headers["x-content-type-options"] == "nosniff"
+    assert {k: v for k, v in again.headers.items() if k != "server-timing"} == {k: v for k, v in first.headers.items() if k != "server-timing"}
+    assert client.app.state.metrics.cache.labels("hit")._value.get() == hits  # the app's grid cache was never asked
+    not_modified = client.get(url, headers={"if-none-match": first.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b"" and not_modified.headers["etag"] == first.headers["etag"]
+    assert 'route="/models/{name}/grid.png"' in client.get("/metrics").text  # replays are counted under their route
+    assert client.get("/models/vae_upsample/grid.png?seed=77&n=65").status_code == 422  # errors are never replayed

@@ -8,6 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 
 access_log = logging.getLogger("arena.access")
@@ -115,3 +116,52 @@ def _query_model(scope: Scope) -> str | None:
 
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
     return values[0] if values else None
+
+
+class ImmutableResponses:
+    """Replays a repeated GET of an immutable image from memory, before routing and validation.
+
+    A response marked `immutable` (a seed's grid within one model version) never changes for its exact URL, as
+    its ETag promises, so a second request for that URL needs no framework: status, headers and body are sent
+    again (Server-Timing says it was a cache hit) and a matching If-None-Match gets 304, as from the app. What a
+    reverse proxy's cache would do, inside the process. The models change only on a restart, which empties it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.cache = app, ByteLRU(max_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        key = (scope["path"], scope["query_string"])
+        hit = self.cache.get(key)
+        if hit is not None:
+            return await self._replay(hit, scope, send)
+        start: dict = {}
+        body: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        headers = dict(start.get("headers", []))
+        if start.get("status") == 200 and b"immutable" in headers.get(b"cache-control", b""):
+            kept = [(k, v) for k, v in start["headers"] if k != b"server-timing"] + [(b"server-timing", b'cache;desc="hit"')]
+            payload = b"".join(body)
+            self.cache.put(key, (kept, payload, headers.get(b"etag", b""), scope.get("route")), len(payload) + 512)
+
+    @staticmethod
+    async def _replay(hit: tuple, scope: Scope, send: Send) -> None:
+        headers, payload, etag, route = hit
+        scope["route"] = route  # so the access log and metrics name the route as for any other request
+        asked = dict(scope["headers"]).get(b"if-none-match", b"")
+        if etag and etag in [t.strip() for t in asked.split(b",")]:
+            kept = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type", b"server-timing")]
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            return await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `deconv-arena serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `deconv-arena serve` listens on")
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of rendered PNG grids kept in memory (LRU)")
+    response_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, description="bytes of whole immutable image responses replayed by URL before routing (LRU)")
     batch_window_ms: float = Field(12.0, ge=0, le=100, description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)")
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
     batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field((1, 4, 8, 12, 16, 24, 32, 48, 64), min_length=1, description="batch sizes each model is compiled for; at warm-up only the exact ones that agree are kept, and a batch is padded to the smallest kept shape that holds it")
