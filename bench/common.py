@@ -72,3 +72,31 @@ def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (a peer's workers, Ray's GCS and raylet), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def freeze(pid: int, frozen: bool) -> None:
+    """SIGSTOP (or SIGCONT) a server's whole process tree, so an idle server takes no CPU from the one measured."""
+    import signal
+
+    for member in process_tree(pid):
+        try:
+            os.kill(member, signal.SIGSTOP if frozen else signal.SIGCONT)
+        except ProcessLookupError:
+            pass

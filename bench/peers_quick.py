@@ -29,14 +29,15 @@ def main() -> None:
         env = {**threads, "ARENA_MODELS_STORE": store, "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'q.db'}", "ARENA_LOG_LEVEL": "warning"}
         proc, ready = start([python(), "-m", "app.cli", "serve"], port, env)
         procs.append(proc)
-        bases = {"deconv_arena": (f"http://127.0.0.1:{port}", "query")}
+        bases, pids = {"deconv_arena": (f"http://127.0.0.1:{port}", "query")}, {"deconv_arena": proc.pid}
         print(json.dumps({"deconv_arena_seconds_to_readyz": round(ready, 2)}), flush=True)
         for name in args.peers.split(","):
             peer_port = free_port()
             peer, _ = start([python(), *PEERS[name][0], str(peer_port)], peer_port, {**threads, "ARENA_MODELS_STORE": store}, ready_path="/generate", ready_json={"seed": 1, "n": 1}, timeout=600)
             procs.append(peer)
             bases[name] = (f"http://127.0.0.1:{peer_port}", PEERS[name][1])
-        print(json.dumps(single_image_rounds(bases, args.rounds, args.seconds)))
+            pids[name] = peer.pid
+        print(json.dumps(single_image_rounds(bases, args.rounds, args.seconds, pids)))
     finally:
         for proc in procs:
             stop(proc)

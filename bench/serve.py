@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from common import ROOT, free_port, python, rss_mib, start, stop, summary
+from common import ROOT, free_port, freeze, python, rss_mib, start, stop, summary
 
 
 class BareCall:
@@ -168,14 +168,23 @@ def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
     return {"sha256_prefix": {n: __import__("hashlib").sha256(b).hexdigest()[:16] for n, b in got.items()}, "all_equal": all(b == reference for b in got.values())}
 
 
-def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds: float) -> dict:
-    """32 clients asking single images with fresh seeds, each server in turn, the order alternating by round."""
+def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds: float, pids: dict[str, int]) -> dict:
+    """32 clients asking single images with fresh seeds, each server in turn, the order alternating by round.
+
+    While one server is measured the others are frozen (SIGSTOP on their whole process trees): on two cores an idle
+    Ray cluster or a polling LitServe worker would otherwise take CPU from whichever server is being measured.
+    """
     per = {name: [] for name in bases}
     names = list(bases)
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             base, style = bases[name]
+            for other in names:
+                freeze(pids[other], other != name)
+            time.sleep(1)
             per[name].append(wrk(base, seconds, args=["gan_transpose", "1", str(30_000_000 + r * 1_000_000), style]))
+    for other in names:
+        freeze(pids[other], False)
     out = {}
     for name, results in per.items():
         out[name] = {
@@ -246,15 +255,17 @@ def main() -> None:
         print(json.dumps(results["uncached_16_grid_interleaved"]), flush=True)
         stop(floor)
         bases = {"deconv_arena": (f"http://127.0.0.1:{port}", "query")}
+        pids = {"deconv_arena": proc.pid}
         for name, (cmd, style) in PEERS.items():
             peer_port = free_port()
             peer, ready_s = start([python(), *cmd, str(peer_port)], peer_port, {**threads, "ARENA_MODELS_STORE": str(args.store)}, ready_path="/generate", ready_json={"seed": 1, "n": 1}, timeout=600)
             procs.append(peer)
             bases[name] = (f"http://127.0.0.1:{peer_port}", style)
+            pids[name] = peer.pid
             results[name] = {"seconds_to_ready": round(ready_s, 2)}
         results["same_bytes_alone"] = same_bytes(bases)
         print(json.dumps(results["same_bytes_alone"]), flush=True)
-        results["single_images_32_clients_wrk_rounds"] = single_image_rounds(bases, args.peer_rounds, args.seconds)
+        results["single_images_32_clients_wrk_rounds"] = single_image_rounds(bases, args.peer_rounds, args.seconds, pids)
         print(json.dumps(results["single_images_32_clients_wrk_rounds"]), flush=True)
         for name in PEERS:
             stop(procs.pop())

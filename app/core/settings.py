@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.registry import DEFAULT_BUCKETS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=None, extra="ignore")
@@ -19,7 +21,7 @@ class Settings(BaseSettings):
     response_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, description="bytes of whole immutable image responses replayed by URL before routing (LRU)")
     batch_window_ms: float = Field(12.0, ge=0, le=100, description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)")
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
-    batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field((1, 4, 8, 12, 16, 24, 32, 48, 64), min_length=1, description="batch sizes each model is compiled for; at warm-up only the exact ones that agree are kept, and a batch is padded to the smallest kept shape that holds it")
+    batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(DEFAULT_BUCKETS, min_length=1, description="batch sizes each model is compiled for; at warm-up only the exact ones that agree are kept, and a batch is padded to the smallest kept shape that holds it")
     database_url: str = Field("sqlite:///data/arena.db", description="SQLAlchemy URL of the votes database (SQLite file or PostgreSQL)")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$", description="log level")
     admin_token: SecretStr | None = Field(None, description="token for admin actions (export, delete, pause); unset = admin disabled")
