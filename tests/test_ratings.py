@@ -78,6 +78,37 @@ def stored_votes(c) -> int:
     return len(c.app.state.ratings.store.votes())
 
 
+def test_a_handful_of_votes_gives_finite_modest_ratings():
+    """Six straight wins from one rater: no finite maximum-likelihood fit exists; the prior keeps it modest."""
+    models = ["a", "b", "c", "d"]
+    comps = [Comparison("a", "b", 1.0)] * 6
+    table = {row["model"]: row for row in rank_table(comps, models, resamples=100)}
+    ratings = [row["rating"] for row in table.values()]
+    assert all(np.isfinite(ratings)) and max(ratings) - min(ratings) < 600  # was −1,145 … 3,098 without a prior
+    assert table["a"]["rating"] > table["c"]["rating"] > table["b"]["rating"] and table["c"]["rating"] == table["d"]["rating"]
+    assert all(np.isfinite([row["lower"], row["upper"]]).all() for row in table.values())
+
+
+def test_with_thousands_of_votes_the_prior_no_longer_matters():
+    rng = np.random.default_rng(3)
+    truth = np.array([0.3, 0.0, -0.3])
+    models = ["x", "y", "z"]
+    comps = []
+    for _ in range(6000):
+        i, j = rng.choice(3, 2, replace=False)
+        p = 1 / (1 + 10 ** (truth[j] - truth[i]))
+        comps.append(Comparison(models[i], models[j], float(rng.random() < p)))
+    import app.ranking as ranking
+
+    with_prior = fit_bradley_terry(comps, models)
+    prior, ranking.PRIOR_TIES = ranking.PRIOR_TIES, 0.0
+    try:
+        without = fit_bradley_terry(comps, models)
+    finally:
+        ranking.PRIOR_TIES = prior
+    assert np.abs(400 * (with_prior - without)).max() < 2.0  # under 2 rating points
+
+
 def test_consent_is_required_and_names_are_escaped(rating_client):
     c = rating_client
     assert c.post("/rate/start", data={"display_name": "x"}).status_code == 400

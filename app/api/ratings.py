@@ -354,7 +354,7 @@ def _analyse(ratings: Ratings, registry) -> dict[str, Any]:
         "counts": {"raters": len(raters), "votes": len(votes), "counted_votes": len(counted), "flagged_raters": len(flagged), "excluded_flagged": ratings.settings.exclude_flagged, "gold_tasks": gold, "gold_failure_rate": (sum(r.gold_failed for r in raters.values()) / gold) if gold else None, "shared_items": len(shared)},
         "agreement": agreement,
         "human_vs_metrics": correlation,
-        "method": f"Bradley–Terry by maximum likelihood (ties count half), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from {ratings.settings.bootstrap_resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound.",
+        "method": f"Bradley–Terry by maximum likelihood (ties count half) with a weak prior of one virtual tie per pair of models (keeps ratings finite and modest while votes are few; after a few hundred votes a pair's rating moves by a point or two), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from {ratings.settings.bootstrap_resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound.",
     }
     result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
