@@ -78,6 +78,11 @@ class ModelEntry:
         """The batch shapes this model serves through (none before it is loaded)."""
         return tuple(sorted(self._fns))
 
+    @property
+    def rejected_shapes(self) -> dict[str, str] | None:
+        """Each compiled shape this model does not serve through, with why (none before it is loaded)."""
+        return self.shape_check.as_dict()["rejected"] if self.shape_check else None
+
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
         return to_unit(_run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
@@ -93,7 +98,7 @@ class ModelEntry:
             "latent_dim": m.get("latent_dim"),
             "version": self.version if m else None,
             "batch_shapes": list(self.buckets) or None,
-            "rejected_batch_shapes": self.shape_check.as_dict()["rejected"] if self.shape_check else None,
+            "rejected_batch_shapes": self.rejected_shapes,
             "params": (m.get("params") or {}).get("total"),
             "epochs_done": m.get("epochs_done"),
             "paper_epochs": m.get("paper_epochs"),

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -165,7 +167,7 @@ def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
         assert r.status_code == 200, (name, r.text[:200])
         got[name] = r.content
     reference = got["deconv_arena"]
-    return {"sha256_prefix": {n: __import__("hashlib").sha256(b).hexdigest()[:16] for n, b in got.items()}, "all_equal": all(b == reference for b in got.values())}
+    return {"sha256_prefix": {n: hashlib.sha256(b).hexdigest()[:16] for n, b in got.items()}, "all_equal": all(b == reference for b in got.values())}
 
 
 def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds: float, pids: dict[str, int]) -> dict:
@@ -230,7 +232,7 @@ def main() -> None:
     if not ensure_wrk():
         raise SystemExit("bench/serve.py needs wrk (Debian's package `wrk`): apt-get install wrk")
     for module in ("litserve", "ray"):
-        if __import__("importlib").util.find_spec(module) is None:
+        if importlib.util.find_spec(module) is None:
             raise SystemExit(f"bench/serve.py compares with LitServe and Ray Serve: pip install -e '.[bench]' (missing: {module})")
 
     results: dict = {"machine": cpu_facts()}

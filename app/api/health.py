@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(registry: RegistryDep) -> JSONResponse:
     """Answered on the event loop, so it stays quick when the thread pool is busy."""
     models: dict[str, Any] = {
-        n: {"status": e.status, "reason": e.reason, "batch_shapes": list(e.buckets) or None, "rejected_batch_shapes": e.shape_check.as_dict()["rejected"] if e.shape_check else None}
+        n: {"status": e.status, "reason": e.reason, "batch_shapes": list(e.buckets) or None, "rejected_batch_shapes": e.rejected_shapes}
         for n, e in registry.entries.items()
     }
     ready = registry.ready
