@@ -4,7 +4,7 @@ VENV ?= .venv
 PIP = $(VENV)/bin/pip
 BIN = $(VENV)/bin
 
-.PHONY: run test install install-dev bench clean
+.PHONY: run test install install-dev bench image-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: install-dev
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/train_step.py
+
+## make image-check: build the Dockerfile with Podman and run the image (ready, generate, vote, healthcheck, SIGTERM)
+image-check: install
+	$(BIN)/python deploy/image_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

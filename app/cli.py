@@ -86,6 +86,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the dashboard and API with uvicorn (settings from ARENA_* variables)")
     p.add_argument("--host", help="address to bind (ARENA_HOST, default 127.0.0.1; use 0.0.0.0 in a container)")
     p.add_argument("--port", type=_positive_int, help="port (ARENA_PORT, default 8000)")
+    p.add_argument("--workers", type=_positive_int, help="worker processes, each with its own models (ARENA_WORKERS, default 1; needs ARENA_SECRET_KEY when above 1)")
     p.add_argument("--store", type=Path, help="models store (ARENA_MODELS_STORE, default models_store)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (ARENA_LOG_LEVEL, default info)")
 
@@ -99,15 +100,25 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from app.core.settings import Settings
     from app.main import create_app
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "models_store": args.store, "log_level": args.log_level}.items() if v is not None}
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers, "models_store": args.store, "log_level": args.log_level}.items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
         first = e.errors()[0]
         raise UserError(f"setting {'.'.join(map(str, first['loc']))}={first.get('input')!r}: {first['msg']}") from None
+    why = settings.needs_secret_key()
+    if why:
+        raise UserError(f"ARENA_SECRET_KEY is not set, but {why}: each process would sign rater cookies with its own random key and refuse the others'; set ARENA_SECRET_KEY to one long random secret shared by all of them")
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then runs the lifespan exit.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=20)
+    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level, "access_log": False, "timeout_graceful_shutdown": 20}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Worker processes build their own app from the environment, so the command line's overrides go there.
+    for key, value in overrides.items():
+        os.environ[f"ARENA_{key.upper()}"] = str(value)
+    uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **common)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

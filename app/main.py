@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import logging
+import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,20 +43,45 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     return jsonable_encoder(out)
 
 
-def _open_ratings(settings: Settings) -> ratings.Ratings | None:
-    """Migrate and open the vote store; if that fails, rating answers 503 and everything else still serves."""
+def _open_ratings(settings: Settings) -> ratings.Ratings:
+    """Migrate and open the vote store; raises what the database raised."""
     from app.store import VoteStore, migrate
 
-    try:
-        migrate(settings.database_url)
-        store = VoteStore(settings.database_url)
-    except Exception as e:  # a bad URL, an unreachable server, a read-only folder
-        logging.getLogger("arena").error(json.dumps({"event": "ratings_disabled", "reason": f"{type(e).__name__}: {str(e)[:200]}"}))
-        return None
-    result = ratings.Ratings(settings, store)
+    migrate(settings.database_url)
+    result = ratings.Ratings(settings, VoteStore(settings.database_url))
     if result.ephemeral_key:
         logging.getLogger("arena").warning(json.dumps({"event": "ephemeral_secret_key", "hint": "set ARENA_SECRET_KEY so rater cookies survive restarts"}))
     return result
+
+
+RATINGS_RETRY_MAX_S = 30.0
+
+
+def _keep_opening_ratings(app: FastAPI, settings: Settings, stop: threading.Event, tried: threading.Event, first_delay_s: float = 1.0) -> None:
+    """Until the vote store opens: try again with a growing pause, and say in app.state why rating is off.
+
+    A database that is not reachable when an instance starts (PostgreSQL still starting, a network blip) must
+    not disable rating for the instance's whole life; generation serves meanwhile.
+    """
+    log, delay, attempt = logging.getLogger("arena"), first_delay_s, 0
+    while True:
+        attempt += 1
+        try:
+            app.state.ratings = _open_ratings(settings)
+        except Exception as e:  # a bad URL, an unreachable server, a read-only folder
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            app.state.ratings_problem = f"{reason} (attempt {attempt}; retrying every {min(delay, RATINGS_RETRY_MAX_S):.0f} s)"
+            log.error(json.dumps({"event": "ratings_unavailable", "attempt": attempt, "retry_in_s": delay, "reason": reason}))
+        else:
+            if attempt > 1:
+                log.warning(json.dumps({"event": "ratings_available", "attempt": attempt}))
+            app.state.ratings_problem = None
+            tried.set()
+            return
+        tried.set()
+        if stop.wait(delay):
+            return
+        delay = min(delay * 2, RATINGS_RETRY_MAX_S)
 
 
 def _load_and_freeze(registry: Registry) -> None:
@@ -79,10 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         # Load in the background so /healthz answers and /readyz can say 503 while models warm up.
         loading = asyncio.get_running_loop().run_in_executor(registry.executor, _load_and_freeze, registry)
-        app.state.ratings = _open_ratings(settings)
+        # The first attempt runs before serving (so a healthy start has rating on at once); later ones in a thread.
+        stop, tried = threading.Event(), threading.Event()
+        app.state.ratings, app.state.ratings_problem = None, "opening the vote store"
+        threading.Thread(target=_keep_opening_ratings, args=(app, settings, stop, tried), name="ratings-open", daemon=True).start()
+        await asyncio.get_running_loop().run_in_executor(None, tried.wait)
         try:
             yield
         finally:
+            stop.set()
             await loading
             registry.close()
 

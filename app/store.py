@@ -175,6 +175,9 @@ class VoteStore:
     def cast(self, rater_id: str, task_id: str, answers: dict[str, str], elapsed_ms: int, user_agent: str, app_version: str, max_per_minute: int) -> Vote:
         """Store one vote for an issued, unexpired, unanswered task of this rater; all or nothing."""
         with self._write() as s:
+            # The rater's row is locked first, so that concurrent votes of one rater (on any instance) are counted
+            # one after another against the rate limit. SQLite ignores FOR UPDATE; it has one writer at a time.
+            s.get(Rater, rater_id, with_for_update=True)
             task = s.get(Task, task_id)
             if task is None:
                 raise StoreError(404, f"task {task_id[:40]!r} was never issued")

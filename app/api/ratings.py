@@ -74,7 +74,8 @@ class Ratings:
 async def get_ratings(request: Request) -> Ratings:
     ratings = getattr(request.app.state, "ratings", None)
     if ratings is None:
-        raise HTTPException(503, "the rating database is not available; see the server log")
+        problem = getattr(request.app.state, "ratings_problem", None) or "see the server log"
+        raise HTTPException(503, f"the rating database is not available: {problem}; image generation still works")
     return ratings
 
 

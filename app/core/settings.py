@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     models_store: Path = Field(Path("models_store"), description="folder of trained generators, one sub-folder each")
     host: str = Field("127.0.0.1", description="address `deconv-arena serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `deconv-arena serve` listens on")
+    workers: int = Field(1, ge=1, le=64, description="worker processes of `deconv-arena serve` (each loads the models)")
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of rendered PNG grids kept in memory (LRU)")
     response_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, description="bytes of whole immutable image responses replayed by URL before routing (LRU)")
     batch_window_ms: float = Field(12.0, ge=0, le=100, description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)")
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
     results_ttl_s: float = Field(10.0, ge=0, description="seconds a computed ranking is reused before it is recomputed")
     bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")
     default_seed: int = Field(2023, ge=0, le=2**32 - 1, description="seed the comparison page opens with")
+
+    def needs_secret_key(self) -> str | None:
+        """Why this configuration cannot run without ARENA_SECRET_KEY, or None when it can.
+
+        Without the key each process signs rater cookies with its own random key, so a rater who started on one
+        process is a stranger to every other one (401) and votes cannot be made wherever a request lands.
+        """
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return None
+        if not self.database_url.startswith("sqlite"):
+            return f"the votes database is shared ({self.database_url.split(':', 1)[0]}), so several instances may serve it"
+        if self.workers > 1:
+            return f"{self.workers} worker processes serve it"
+        return None
 
 
 def get_settings() -> Settings:

@@ -1,9 +1,14 @@
 """Alembic environment: the URL comes from the service's settings (set by app.store.migrate)."""
 
+import zlib
+
 from alembic import context
-from sqlalchemy import pool
 
 from app.store import Base, make_engine
+
+# Instances that start together on one PostgreSQL database take turns: the first creates the schema, the
+# others wait on this lock inside their migration transaction and then find it at head.
+MIGRATION_LOCK = zlib.crc32(b"deconv-arena alembic upgrade")
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,6 +19,8 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
     engine.dispose()
 

@@ -1,0 +1,171 @@
+"""Build the Dockerfile's image with Podman and run it for real: `make image-check`.
+
+No Docker engine runs on our machines and Podman cannot start containers there (setting rlimits is not
+permitted), so the image is built with `podman build --isolation=chroot`, and then its own filesystem, user,
+environment, working directory and command are run in a private mount namespace (`podman image mount`,
+`unshare -m`, `chroot --userspec`), on the host's network. Checks, each timed:
+
+- ready (/readyz 200) within the HEALTHCHECK start period;
+- POST /generate gives a PNG, and a rater can start, take a task and vote;
+- the HEALTHCHECK command, run inside the image, exits 0;
+- SIGTERM while requests are in flight: they all complete, and the process exits 0 within compose's grace period.
+
+Prints one JSON object with the timings; exits 1 if a check fails, 0 with a "skipped" reason when Podman is
+missing. Sends traffic to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+TAG = "deconv-arena:image-check"
+GRACE_S = 30  # docker-compose.yml stop_grace_period
+
+
+def sh(*cmd: str, **kw) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def healthcheck() -> tuple[list[str], float]:
+    """The Dockerfile's HEALTHCHECK command and start period."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    m = re.search(r"^HEALTHCHECK (.*?) CMD (.*)$", text, re.M)
+    period = re.search(r"--start-period=(\d+)s", m.group(1))
+    return shlex.split(m.group(2)), float(period.group(1))
+
+
+def image_config() -> dict:
+    return json.loads(sh("podman", "image", "inspect", "--format", "{{json .Config}}", TAG))
+
+
+def chroot_cmd(mnt: str, data: Path, config: dict, argv: list[str]) -> list[str]:
+    """argv run as the image would run it: its root, user, environment and working directory."""
+    env = ["env", "-i", *config.get("Env", [])]
+    script = (
+        f"mount -t proc proc {mnt}/proc && mount --rbind /dev {mnt}/dev && mount -t tmpfs tmpfs {mnt}/tmp && "
+        f"mount --bind {data} {mnt}/data && mount --bind /etc/resolv.conf {mnt}/etc/resolv.conf && "
+        f"exec chroot --userspec={config.get('User') or 'root'} {mnt} "
+        f"/bin/sh -c {shlex.quote('cd ' + (config.get('WorkingDir') or '/') + ' && exec ' + shlex.join(env + argv))}"
+    )
+    return ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script]
+
+
+def main() -> int:
+    if shutil.which("podman") is None:
+        print(json.dumps({"skipped": "podman is not installed (apt-get install podman debootstrap)"}))
+        return 0
+    out: dict = {}
+    port_free = socket.socket()
+    try:
+        port_free.bind(("127.0.0.1", 8000))
+    except OSError:
+        print(json.dumps({"failed": "port 8000 is taken; the image's HEALTHCHECK calls 127.0.0.1:8000, so the check needs it free"}))
+        return 1
+    finally:
+        port_free.close()
+
+    t0 = time.monotonic()
+    subprocess.run([str(ROOT / "deploy" / "standin-base.sh")], check=True)
+    out["base_image_s"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
+    subprocess.run(["podman", "build", "--isolation=chroot", "--network=host", "--pull=never", "-t", TAG, str(ROOT)], check=True, stdout=subprocess.DEVNULL)
+    out["build_s"] = round(time.monotonic() - t0, 1)
+    out["image_mib"] = round(int(sh("podman", "image", "inspect", "--format", "{{.Size}}", TAG)) / 2**20)
+
+    config = image_config()
+    check_cmd, start_period = healthcheck()
+    mnt = sh("podman", "image", "mount", TAG)
+    data = Path(tempfile.mkdtemp(prefix="arena-data-"))
+    uid = int(sh("chroot", mnt, "id", "-u", config["User"]))
+    shutil.chown(data, uid)
+    failures: list[str] = []
+    proc = subprocess.Popen(chroot_cmd(mnt, data, config, config["Cmd"]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log: list[str] = []
+    threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True).start()
+    try:
+        base = "http://127.0.0.1:8000"
+        t0 = time.monotonic()
+        ready = None
+        while time.monotonic() - t0 < start_period and proc.poll() is None:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    ready = time.monotonic() - t0
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        out["ready_s"] = round(ready, 1) if ready is not None else None
+        if ready is None:
+            failures.append(f"not ready within the HEALTHCHECK start period ({start_period:.0f} s)")
+            raise RuntimeError
+        out["start_period_s"] = start_period
+
+        with httpx.Client(base_url=base, timeout=60) as c:
+            r = c.post("/generate", params={"model": "gan_upsample", "seed": 7, "n": 16})
+            out["generate"] = r.status_code
+            if r.status_code != 200 or not r.content.startswith(b"\x89PNG"):
+                failures.append(f"POST /generate: {r.status_code}")
+            c.post("/rate/start", data={"consent": "yes"})
+            task = c.post("/api/rate/tasks")
+            vote = c.post("/api/rate/votes", json={"task_id": task.json().get("task_id", ""), "overall": "A", "legibility": "A", "noise": "tie"}) if task.status_code == 200 else task
+            out["vote"] = vote.status_code
+            if vote.status_code != 201:
+                failures.append(f"vote: {vote.status_code} {vote.text[:200]}")
+
+        hc = subprocess.run(chroot_cmd(mnt, data, config, check_cmd), capture_output=True, text=True, timeout=30)
+        out["healthcheck_exit"] = hc.returncode
+        if hc.returncode != 0:
+            failures.append(f"HEALTHCHECK command exited {hc.returncode}: {hc.stderr[-300:]}")
+
+        results: list[int] = []
+
+        def slow(k: int) -> None:
+            try:
+                results.append(httpx.post(f"{base}/generate", params={"model": "gan_transpose", "seed": 1000 + k, "n": 64}, timeout=60).status_code)
+            except httpx.HTTPError:
+                results.append(-1)
+
+        inflight = [threading.Thread(target=slow, args=(k,)) for k in range(6)]
+        for t in inflight:
+            t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.terminate()  # unshare, sh, chroot and env all exec: this pid is the image's CMD itself
+        for t in inflight:
+            t.join(timeout=GRACE_S)
+        code = proc.wait(timeout=GRACE_S)
+        out["sigterm_exit_s"] = round(time.monotonic() - t0, 1)
+        out["sigterm_exit_code"] = code
+        out["in_flight_completed"] = f"{results.count(200)}/{len(inflight)}"
+        if code != 0 or results.count(200) != len(inflight):
+            failures.append(f"SIGTERM: exit {code}, in-flight answers {results}")
+    except RuntimeError:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["podman", "image", "unmount", TAG], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+    out["failures"] = failures
+    if failures:
+        out["log_tail"] = "".join(log)[-2000:]
+    print(json.dumps(out, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
