@@ -36,18 +36,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seeds(raw: str) -> list[int]:
+    from training.replicates import seed_list
+
+    try:
+        return seed_list(raw)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from training.config import PROFILES, VARIANTS
 
     p = sub.add_parser("train", help="train generator variants and install them into the models store")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--variant", choices=sorted(VARIANTS), help="the variant to train")
-    which.add_argument("--all", action="store_true", help="train all four variants, VAEs first (they are quick)")
+    which.add_argument("--all", action="store_true", help="train every variant of the table, VAEs first (they are quick)")
     p.add_argument("--profile", choices=PROFILES, default="paper", help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)")
     p.add_argument("--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)")
     p.add_argument("--batch-size", type=_positive_int, help="override the profile's batch size (GAN 256, VAE 32)")
     p.add_argument("--learning-rate", type=_positive_float, help="override Adam's learning rate (1e-4)")
     p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 1234)")
+    p.add_argument("--seeds", type=_seeds, help="train replicates instead, one per seed (e.g. 1,2,3 or 1-5), into STORE/_replicates/PROFILE-seedN/, evaluate them and update STORE/replicates.json; the served model is untouched")
     p.add_argument("--train-limit", type=_positive_int, help="train on only the first N training images")
     p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store to install into (default: models_store)")
@@ -60,18 +70,29 @@ def cmd_train(args: argparse.Namespace) -> None:
     from training.data import DataError, load_mnist
     from training.runner import TrainingError, train_variant
 
-    names = ["vae_transpose", "vae_upsample", "gan_upsample", "gan_transpose"] if args.all else [args.variant]
+    # --all: the VAEs first (minutes), then the GANs (hours)
+    names = sorted(VARIANTS, key=lambda n: VARIANTS[n].family != "vae") if args.all else [args.variant]
+    if args.seeds and args.seed is not None:
+        raise UserError("--seed and --seeds exclude each other: --seed sets the served run's seed, --seeds trains replicates")
     try:
         data = load_mnist(args.data)
+        failed = []
         for name in names:
             variant = VARIANTS[name]
             config = profile_config(args.profile, variant.family).replace(
                 epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, train_limit=args.train_limit
             )
+            if args.seeds:
+                from training.replicates import train_replicates
+
+                failed += [f"{name} seed {s}" for s in train_replicates(variant, config, args.seeds, data, args.store, args.workdir, args.resume)]
+                continue
             path = train_variant(variant, config, data, args.store, args.workdir, resume=args.resume)
             print(f"{name}: installed {path}")
     except (DataError, TrainingError) as e:
         raise UserError(str(e)) from None
+    if failed:
+        raise UserError(f"{len(failed)} replicate(s) failed and are listed as failed in replicates.json: {', '.join(failed)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +149,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--variant", choices=sorted(VARIANTS), help="evaluate one model")
     which.add_argument("--all", action="store_true", help="evaluate every model in the store")
+    which.add_argument("--replicates", action="store_true", help="evaluate every replicate run in STORE/_replicates and rewrite STORE/replicates.json")
     p.add_argument("--samples", type=_positive_int, default=10_000, help="samples per model, and real test images (default 10000)")
     p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
@@ -144,6 +166,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import EvaluationError, evaluate_all
     from training.evaluator import EvaluatorError
 
+    if args.replicates:
+        from training.evaluate import evaluate_replicates
+
+        try:
+            failed = evaluate_replicates(args.store, load_mnist(args.data), n=args.samples)
+        except (DataError, EvaluationError, EvaluatorError) as e:
+            raise UserError(str(e)) from None
+        if failed:
+            raise UserError(f"{len(failed)} replicate evaluation(s) failed; they are listed as failed in replicates.json")
+        return
     if args.all:
         names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()]
         if not names:

@@ -48,3 +48,62 @@ def figures_for(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> lis
 
 def legend() -> list[dict[str, str]]:
     return [{"label": f.label, "help": f.help} for f in FIGURES]
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def interval_svg(rows: list[dict[str, Any]], label: str, better: str, width: int = 320) -> str:
+    """Dot (mean) and bar (95 % interval) per model on one scale, per-seed values as small ticks; inline SVG."""
+    from html import escape
+
+    row_h, left, right = 22, 120, 12
+    xs = [x for r in rows for x in (r["low"], r["high"], r["mean"], *r["values"]) if x is not None]
+    lo, hi = min(xs), max(xs)
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+    lo, hi = lo - pad, hi + pad
+    px = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
+    height = row_h * len(rows) + 26
+    parts = [f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">']
+    parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({better} is better)</text>')
+    for i, r in enumerate(rows):
+        y = 26 + i * row_h + row_h / 2
+        parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(r["name"])}</text>')
+        if r["low"] is not None:
+            parts.append(f'<line x1="{px(r["low"]):.1f}" x2="{px(r["high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>')
+        for v in r["values"]:
+            parts.append(f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="#888" stroke-width="1"/>')
+        parts.append(f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: {_fmt(r["mean"])} [{_fmt(r["low"])}, {_fmt(r["high"])}], n={r["n"]}</title></circle>')
+    parts.append(f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[str, Any]]:
+    """Per training budget: interval charts for the given models (one family) and their comparisons' verdicts."""
+    if not stats:
+        return []
+    models = stats.get("models", {})
+    profiles = sorted({p for n in names for p in models.get(n, {})})
+    out = []
+    for profile in profiles:
+        present = [n for n in names if profile in models.get(n, {})]
+        charts = []
+        for m in stats["metrics"]:
+            rows = []
+            for n in present:
+                s = models[n][profile]["metrics"].get(m["key"])
+                if s:
+                    rows.append({"name": n, "mean": s["mean"], "low": s["low"], "high": s["high"], "n": s["n"], "values": list(s["values"].values())})
+            if rows:
+                charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], m["better"])})
+        verdicts = []
+        for c in stats.get("comparisons", []):
+            if c["profile"] == profile and c["a"] in present and c["b"] in present:
+                verdicts.append({**c, "rows": [{"metric": next(x["label"] for x in stats["metrics"] if x["key"] == k), **v} for k, v in c["metrics"].items()]})
+        out.append({
+            "profile": profile, "charts": charts, "verdicts": verdicts,
+            "runs": {n: {k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")} for n in present},
+        })
+    return out

@@ -24,7 +24,7 @@ from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.settings import Settings
-from app.registry import Registry
+from app.registry import KNOWN_MODELS, Registry
 
 VERSION = "0.1.0"
 
@@ -138,11 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return pages.render(request, "error.html", {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."}, status=404)
         return await http_exception_handler(request, exc)
 
-    for router in (generate.router, models.router, health.router, pages.router, ratings.router):
+    for router in (generate.router, models.router, models.replicates_router, health.router, pages.router, ratings.router):
         app.include_router(router)
     app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    known = {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
+    known = set(KNOWN_MODELS)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)

@@ -20,7 +20,9 @@ from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_fi
 
 log = logging.getLogger("arena.registry")
 
-KNOWN_MODELS = ("gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample")
+from training.config import VARIANTS
+
+KNOWN_MODELS = tuple(VARIANTS)
 
 # Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
 # those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
@@ -53,6 +55,8 @@ class ModelEntry:
     reason: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
+    replicates: dict[str, Any] | None = None  # {profile: mean, interval and per-seed values of each metric} (replicates.json)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired differences and verdicts this model is in
     shape_check: ShapeCheck | None = None
     _fns: dict[int, Callable] = field(default_factory=dict)
     batcher: "Batcher | None" = None
@@ -105,6 +109,8 @@ class ModelEntry:
             "seconds_per_epoch": m.get("seconds_per_epoch_mean"),
             "created_at": m.get("created_at"),
             "metrics": self.metrics,
+            "replicates": self.replicates,
+            "comparisons": self.comparisons,
         }
 
 
@@ -211,6 +217,7 @@ class Registry:
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
         self.loaded = False
+        self.replicate_statistics: dict[str, Any] | None = None
         self.discover()
 
     def discover(self) -> None:
@@ -222,6 +229,7 @@ class Registry:
 
     def load_all(self) -> None:
         """Load and warm every model; a failure marks that model unavailable and moves on."""
+        self.load_replicate_statistics()
         for entry in self.entries.values():
             t0 = time.perf_counter()
             try:
@@ -234,6 +242,14 @@ class Registry:
             entry.load_seconds = round(time.perf_counter() - t0, 3)
             log.info(json.dumps({"event": "model_load", "model": entry.name, "status": entry.status, "reason": entry.reason, "seconds": entry.load_seconds}))
         self.loaded = True
+
+    def load_replicate_statistics(self) -> None:
+        """Across-seed statistics written by `train --seeds` / `evaluate --replicates`, if any."""
+        self.replicate_statistics = _read_optional_json(self.store / "replicates.json")
+        stats = self.replicate_statistics or {}
+        for name, entry in self.entries.items():
+            entry.replicates = (stats.get("models") or {}).get(name)
+            entry.comparisons = [c for c in stats.get("comparisons", []) if name in (c["a"], c["b"])]
 
     def _load(self, entry: ModelEntry) -> None:
         model_dir = self.store / entry.name

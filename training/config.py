@@ -9,20 +9,37 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Variant:
+    """One generator the project trains, serves, evaluates and rates: a row of the one variant table."""
+
     name: str
     family: str  # "gan" | "vae"
     upsampling: str  # "transpose" | "resize"
+    reference: str | None = None  # the variant it is compared with (paired by seed, rated against)
+    question: str = ""  # what the comparison with its reference asks
+    report: bool = False  # one of the report's own generators
 
 
+# The one list of model names. Order: by family, the report's pair first; a variant with a reference is compared
+# with it (replicate verdicts, rating schedule), the report's pairs weighted up.
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("gan_transpose", "gan", "transpose"),
-        Variant("gan_upsample", "gan", "resize"),
-        Variant("vae_transpose", "vae", "transpose"),
-        Variant("vae_upsample", "vae", "resize"),
+        Variant("gan_transpose", "gan", "transpose", report=True),
+        Variant("gan_upsample", "gan", "resize", "gan_transpose", "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)", True),
+        Variant("vae_transpose", "vae", "transpose", report=True),
+        Variant("vae_upsample", "vae", "resize", "vae_transpose", "the report's VAE comparison: transposed vs resize-convolution decoder", True),
     )
 }
+FAMILIES = ("gan", "vae")
+
+
+def comparisons() -> list[tuple[Variant, Variant]]:
+    """(variant, its reference) for every variant that has one, in table order."""
+    return [(v, VARIANTS[v.reference]) for v in VARIANTS.values() if v.reference]
+
+
+def report_pairs() -> list[frozenset[str]]:
+    return [frozenset((v.name, r.name)) for v, r in comparisons() if v.report and r.report]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 from app.core.images import render_grid, to_unit
 from app.core.latents import latents_from_seed
 from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
+from app.stats import bootstrap_interval
 from training import metrics
 from training.evaluator import Evaluator, load_evaluator
 
@@ -96,9 +97,41 @@ def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features:
         },
         "radial_spectrum": {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()},
     }
+    result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_report(model_dir, result, samples, manifest, fn)
     return result
+
+
+RESAMPLES = 100
+
+
+def within_run_intervals(samples: np.ndarray, feats: np.ndarray, probs: np.ndarray, real_features: np.ndarray, reference: dict) -> dict[str, Any]:
+    """95 % percentile-bootstrap intervals over this run's samples (real test set fixed): how far one run's
+    figure could move with another draw of samples from the same generator — not across training seeds."""
+    n, real_cb = len(samples), float(reference["checkerboard_index"])
+    share = metrics.line_energy_share(samples, 2, 2)
+    top = probs.max(1)
+    mu_r, sigma_r = reference["test_mu"], reference["test_sigma"]
+    out = {
+        "frechet": bootstrap_interval(lambda i: metrics.frechet_distance(*metrics.gaussian_stats(feats[i]), mu_r, sigma_r), n, RESAMPLES),
+        "kid": bootstrap_interval(lambda i: metrics.kid(real_features, feats[i], subsets=10, subset_size=min(1000, n))[0], n, RESAMPLES // 2),
+        "legibility": bootstrap_interval(lambda i: float(top[i].mean()), n, RESAMPLES * 10),
+        "checkerboard_ratio": bootstrap_interval(lambda i: float(share[i].mean()) / real_cb, n, RESAMPLES * 10),
+    }
+    return {"level": 0.95, "method": f"percentile bootstrap over the {n} samples", **{k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in out.items()}}
+
+
+def summary_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One model's headline figures, as summary.json and the replicate statistics keep them."""
+    return {
+        "frechet": r["frechet"]["distance"], "kid": r["kid"]["mean"], "legibility": r["legibility"]["mean_top_probability"],
+        "share_confident": r["legibility"]["share_confident"], "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
+        "period4_ratio": r["checkerboard"]["period4_ratio"], **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
+        "params": r["cost"]["params"], "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"], "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
+        "epochs_done": r["cost"]["epochs_done"], "generator_sha256": r["generator_sha256"], "samples": r["samples"],
+        "intervals": r.get("intervals"),
+    }
 
 
 def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, manifest: dict, fn) -> None:
@@ -169,13 +202,7 @@ def _update_summary(store: Path, results: dict[str, Any], ev_manifest: dict) -> 
     except (OSError, ValueError):
         summary = {"models": {}}
     for name, r in results.items():
-        summary["models"][name] = {
-            "frechet": r["frechet"]["distance"], "kid": r["kid"]["mean"], "legibility": r["legibility"]["mean_top_probability"],
-            "share_confident": r["legibility"]["share_confident"], "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
-            "period4_ratio": r["checkerboard"]["period4_ratio"], **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
-            "params": r["cost"]["params"], "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"], "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
-            "epochs_done": r["cost"]["epochs_done"], "generator_sha256": r["generator_sha256"],
-        }
+        summary["models"][name] = summary_row(r)
     summary["noise_floor_frechet"] = ev_manifest.get("noise_floor_frechet")
     summary["evaluator_sha256"] = ev_manifest["files"]["classifier.keras"]
     write_json_atomic(path, summary)
@@ -202,3 +229,29 @@ def _plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     fig.tight_layout()
     fig.savefig(Path(store) / "comparison.png")
     plt.close(fig)
+
+
+def evaluate_replicates(store: Path, data, only: set[tuple[str, str, int]] | None = None, n: int | None = None, log=print) -> list[int]:
+    """Evaluate replicate runs with the primary store's evaluator and the same sample seed, then rewrite
+    replicates.json; returns the seeds whose evaluation failed (recorded as failed)."""
+    from training.replicates import record_failure, runs, write_statistics
+
+    evaluator, ev_manifest, reference = load_evaluator(store)
+    n = n or min(N_SAMPLES, len(data.x_test))
+    real = data.x_test[:n].astype(np.float32) / 255.0
+    real_features = evaluator.features(real)
+    failed = []
+    for name, profile, seed, run in runs(store):
+        if (only is not None and (name, profile, seed) not in only) or not (run / name / "manifest.json").is_file():
+            continue
+        try:
+            r = evaluate_model(name, run, real, real_features, evaluator, ev_manifest, reference, n)
+        except Exception as e:  # reported beside the other seeds, never dropped in silence
+            record_failure(run, name, "evaluation", e)
+            log(f"{name} {run.name}: evaluation FAILED ({type(e).__name__}: {e})")
+            failed.append(seed)
+            continue
+        (run / f"{name}.failed.json").unlink(missing_ok=True)
+        log(f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real")
+    write_statistics(store)
+    return failed

@@ -14,6 +14,7 @@ from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_mode
 from app.core.latents import MAX_ABS_LATENT, MAX_SEED
 from app.grids import GridSpec, interpolation_spec, latents_spec, make_grid, manifold_spec, reconstruct_spec, seed_spec, seeds_spec
 from app.registry import ModelEntry
+from training.config import VARIANTS
 
 router = APIRouter(tags=["generate"])
 
@@ -21,7 +22,7 @@ MAX_N = 64
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 LatentValue = Annotated[float, Field(ge=-MAX_ABS_LATENT, le=MAX_ABS_LATENT, allow_inf_nan=False)]
 
-ModelQ = Annotated[str, Query(description="model name: gan_transpose, gan_upsample, vae_transpose or vae_upsample", max_length=64)]
+ModelQ = Annotated[str, Query(description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)", max_length=64)]
 SeedQ = Annotated[int | None, Query(ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed")]
 NQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")]
 NrowQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")]

@@ -13,7 +13,8 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import RegistryDep, SettingsDep
 from app.core.images import png_bytes, render_grid
 from app.core.latents import MAX_SEED
-from app.figures import figures_for, legend
+from training.config import VARIANTS
+from app.figures import figures_for, legend, replicate_view
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -21,9 +22,9 @@ router = APIRouter(include_in_schema=False)
 
 N_CHOICES = (4, 9, 16, 25, 36, 64)
 ZOOM_CHOICES = (1, 2, 3, 4, 6, 8)
-GROUPS = (
-    ("gan", "DCGAN: transposed vs resize-convolution", "GAN", ("gan_transpose", "gan_upsample")),
-    ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE", ("vae_transpose", "vae_upsample")),
+GROUPS = tuple(
+    (family, title, short, tuple(v.name for v in VARIANTS.values() if v.family == family))
+    for family, title, short in (("gan", "DCGAN: transposed vs resize-convolution", "GAN"), ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE"))
 )
 # Files of a model folder that pages may link to; nothing else in the store is served.
 SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
@@ -67,7 +68,8 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
             if e is None:
                 continue
             models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or ("transpose" if "transpose" in name else "resize"), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
-        groups.append({"family": family, "title": title, "family_label": label, "models": models})
+        replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
+        groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates})
     ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
     return render(request, "index.html", ctx)
 
@@ -93,6 +95,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
     ctx = {
         "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
         "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,
+        "replicates": replicate_view(registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]),
     }
     return render(request, "model.html", ctx)
 

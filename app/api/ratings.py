@@ -28,12 +28,13 @@ from app.figures import dig
 from app.grids import make_grid, seed_spec
 from app.ranking import comparisons_from_vote, krippendorff_alpha_nominal, percent_agreement, rank_correlation, rank_table, win_matrix
 from app.store import QUESTIONS, StoreError, StoreUnavailable, VoteStore
+from training.config import report_pairs
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 COOKIE = "arena_rater"
 PAIR_ANSWERS = ("A", "B", "tie", "both_bad")
 FOUR_ANSWERS = ("A", "B", "C", "D", "tie", "all_bad")
-REPORT_PAIRS = ({"gan_transpose", "gan_upsample"}, {"vae_transpose", "vae_upsample"})
+REPORT_PAIRS = report_pairs()
 GOLD = ("real_mnist", "untrained_noise")
 Answer = Literal["A", "B", "C", "D", "tie", "both_bad", "all_bad"]
 
