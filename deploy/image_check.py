@@ -49,7 +49,9 @@ def healthcheck(config: dict) -> tuple[list[str], float]:
 
 
 def image_config() -> dict:
-    return json.loads(sh("podman", "image", "inspect", "--format", "{{json .Config}}", TAG))
+    """The image's run configuration; Podman reports the HEALTHCHECK beside it rather than inside it."""
+    image = json.loads(sh("podman", "image", "inspect", TAG))[0]
+    return {**image["Config"], "Healthcheck": image.get("Healthcheck") or image["Config"].get("Healthcheck")}
 
 
 def chroot_cmd(mnt: str, data: Path, config: dict, argv: list[str]) -> list[str]:

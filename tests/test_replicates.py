@@ -75,6 +75,7 @@ def replicated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
     for name in ("vae_transpose", "vae_upsample"):
         code = main(["train", "--variant", name, "--profile", "smoke", "--seeds", "1-3", "--data", str(tiny_npz), "--store", str(store), "--workdir", str(work)])
         assert code == 0
+    assert main(["evaluate", "--variant", "vae_upsample", "--samples", "64", "--data", str(tiny_npz), "--store", str(store)]) == 0
     return store
 
 
