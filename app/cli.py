@@ -63,6 +63,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store to install into (default: models_store)")
     p.add_argument("--workdir", type=Path, default=Path("runs"), help="where checkpoints, progress grids and TensorBoard logs go (default: runs)")
     p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --workdir, with the same data order and noise")
+    p.add_argument("--no-curves", action="store_true", help="skip the per-epoch training curves (checkerboard index and Fréchet distance on 2,000 samples; they need the evaluator in --store)")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -85,9 +86,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             if args.seeds:
                 from training.replicates import train_replicates
 
-                failed += [f"{name} seed {s}" for s in train_replicates(variant, config, args.seeds, data, args.store, args.workdir, args.resume)]
+                failed += [f"{name} seed {s}" for s in train_replicates(variant, config, args.seeds, data, args.store, args.workdir, args.resume, curves=not args.no_curves)]
                 continue
-            path = train_variant(variant, config, data, args.store, args.workdir, resume=args.resume)
+            path = train_variant(variant, config, data, args.store, args.workdir, resume=args.resume, curves_from=None if args.no_curves else args.store)
             print(f"{name}: installed {path}")
     except (DataError, TrainingError) as e:
         raise UserError(str(e)) from None

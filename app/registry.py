@@ -393,6 +393,8 @@ def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, C
     import keras
     import tensorflow as tf
 
+    import app.core.layers  # noqa: F401  (registers the custom layers a generator may use)
+
     model = keras.saving.load_model(path, compile=False)
     if tuple(model.input_shape[1:]) != (latent_dim,):
         raise ModelUnavailable(f"generator takes input {model.input_shape}, manifest says latent_dim {latent_dim}")

@@ -13,10 +13,18 @@ class Variant:
 
     name: str
     family: str  # "gan" | "vae"
-    upsampling: str  # "transpose" | "resize"
+    upsampling: str  # "transpose" | "resize" (nearest) | "bilinear" | "subpixel" (conv to 4× channels + shuffle, ICNR)
     reference: str | None = None  # the variant it is compared with (paired by seed, rated against)
     question: str = ""  # what the comparison with its reference asks
     report: bool = False  # one of the report's own generators
+    kernel: int | None = None  # kernel of the upsampling stages, where it differs from the report's network
+    layout: str = "report"  # "matched": the transposed GAN's stages with only the operator swapped
+
+    def describe(self) -> str:
+        """The upsampling in words, for pages and manifests."""
+        op = {"transpose": "transposed convolution", "resize": "nearest-neighbour resize + convolution", "bilinear": "bilinear resize + convolution", "subpixel": "sub-pixel convolution (ICNR)"}[self.upsampling]
+        extra = ([f"kernel {self.kernel}"] if self.kernel else []) + (["the transposed network's stages"] if self.layout == "matched" else [])
+        return op + (f" ({', '.join(extra)})" if extra else "")
 
 
 # The one list of model names. Order: by family, the report's pair first; a variant with a reference is compared
@@ -26,8 +34,13 @@ VARIANTS: dict[str, Variant] = {
     for v in (
         Variant("gan_transpose", "gan", "transpose", report=True),
         Variant("gan_upsample", "gan", "resize", "gan_transpose", "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)", True),
+        Variant("gan_upsample_matched", "gan", "resize", "gan_transpose", "only the operator differs: same stages, 5×5 kernels, channels and parameters", layout="matched"),
+        Variant("gan_transpose_k4", "gan", "transpose", "gan_transpose", "kernel divisible by the stride (4×4, even overlap) vs the report's 5×5", kernel=4),
         Variant("vae_transpose", "vae", "transpose", report=True),
         Variant("vae_upsample", "vae", "resize", "vae_transpose", "the report's VAE comparison: transposed vs resize-convolution decoder", True),
+        Variant("vae_transpose_k4", "vae", "transpose", "vae_transpose", "kernel divisible by the stride (4×4, even overlap) vs the tutorial's 3×3", kernel=4),
+        Variant("vae_bilinear", "vae", "bilinear", "vae_upsample", "bilinear vs nearest-neighbour resizing before the convolution"),
+        Variant("vae_subpixel", "vae", "subpixel", "vae_transpose", "sub-pixel convolution initialised with ICNR vs transposed convolution"),
     )
 }
 FAMILIES = ("gan", "vae")

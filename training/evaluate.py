@@ -25,16 +25,22 @@ class EvaluationError(Exception):
 
 
 def _decoder(model_dir: Path, manifest: dict[str, Any]):
+    """(model, fn): fn maps a latent batch to a NumPy batch, compiled once per backend."""
     import keras
-    import tensorflow as tf
+
+    import app.core.layers  # noqa: F401  (registers the custom layers the generator may use)
 
     model = keras.saving.load_model(model_dir / GENERATOR, compile=False)
-    fn = tf.function(lambda z: model(z, training=False), input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)], autograph=False)
-    return model, fn
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(lambda z: model(z, training=False), input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)], autograph=False)
+        return model, lambda z: compiled(z).numpy()
+    return model, lambda z: keras.ops.convert_to_numpy(model(z, training=False))
 
 
 def _generate(fn, latents: np.ndarray, output: str, batch: int = 500) -> np.ndarray:
-    return np.concatenate([to_unit(fn(latents[i : i + batch]).numpy(), output) for i in range(0, len(latents), batch)])
+    return np.concatenate([to_unit(fn(latents[i : i + batch]), output) for i in range(0, len(latents), batch)])
 
 
 def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:
@@ -42,7 +48,7 @@ def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:
     fn(z)
     t0 = time.perf_counter()
     for _ in range(repeats):
-        fn(z).numpy()
+        fn(z)
     return (time.perf_counter() - t0) / (repeats * batch) * 1000.0
 
 
@@ -144,7 +150,7 @@ def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, 
     _plot_spectrum(result, tmp / "radial_spectrum.png")
     if (model_dir / "reconstruction_latents.npy").is_file():
         digits = np.load(model_dir / "reconstruction_digits.npy").astype(np.float32) / 255.0
-        recon = to_unit(fn(np.load(model_dir / "reconstruction_latents.npy")).numpy(), manifest["output"])
+        recon = to_unit(fn(np.load(model_dir / "reconstruction_latents.npy")), manifest["output"])
         render_grid(np.concatenate([digits, recon]), nrow=len(digits), scale=2).save(tmp / "reconstructions.png")
     old = model_dir / ".report.old"
     shutil.rmtree(old, ignore_errors=True)

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
+
+from app.core.layers import DepthToSpace, icnr_
+from training.backends import compile_step, to_numpy
 
 NOISE_DIM = 100
 
 
-def build_generator(upsampling: str, latent_dim: int = NOISE_DIM) -> keras.Sequential:
-    """`transpose`: the tutorial's generator; `resize`: the report's UpSampling2D + Conv2D version."""
+def _upsample_stage(upsampling: str, filters: int, kernel: int, activation: str | None = None) -> list:
+    """One ×2 upsampling stage with the given operator: a stride-2 transposed convolution, a resize (nearest or
+    bilinear) followed by a 'same' convolution, or a convolution to 4× channels and a sub-pixel shuffle."""
+    if upsampling == "transpose":
+        return [layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", use_bias=False, activation=activation)]
+    if upsampling in ("resize", "bilinear"):
+        return [layers.UpSampling2D(2, interpolation="nearest" if upsampling == "resize" else "bilinear"), layers.Conv2D(filters, kernel, padding="same", use_bias=False, activation=activation)]
+    if upsampling == "subpixel":
+        return [layers.Conv2D(4 * filters, kernel, padding="same", use_bias=False, activation=activation, name=f"subpixel_conv_{filters}"), DepthToSpace(2)]
+    raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
+
+
+def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | None = None, layout: str = "report") -> keras.Sequential:
+    """`transpose` (report layout): the tutorial's generator — a stride-1 5×5 transposed stage to 128 channels, then
+    two stride-2 stages (kernel 5, or `kernel`). `resize` (report layout): the report's UpSampling2D + 3×3 Conv2D
+    version (one stage fewer). `layout="matched"`: the tutorial's stages with each stride-2 transposed convolution
+    replaced by the given operator (same depth, kernels, channels)."""
     stem = [
         keras.Input((latent_dim,), name="noise"),
         layers.Dense(7 * 7 * 256, use_bias=False),
@@ -19,28 +36,28 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM) -> keras.Seque
         layers.LeakyReLU(),
         layers.Reshape((7, 7, 256)),
     ]
-    if upsampling == "transpose":
+    if upsampling == "resize" and layout == "report":
+        k = kernel or 3
+        head = [*_upsample_stage("resize", 64, k), layers.BatchNormalization(), layers.LeakyReLU(), *_upsample_stage("resize", 1, k, "tanh")]
+    elif layout in ("report", "matched"):
+        k = kernel or 5
         head = [
             layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False),
             layers.BatchNormalization(),
             layers.LeakyReLU(),
-            layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),
+            *_upsample_stage(upsampling, 64, k),
             layers.BatchNormalization(),
             layers.LeakyReLU(),
-            layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, activation="tanh"),
-        ]
-    elif upsampling == "resize":
-        head = [
-            layers.UpSampling2D(2),
-            layers.Conv2D(64, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.LeakyReLU(),
-            layers.UpSampling2D(2),
-            layers.Conv2D(1, 3, padding="same", use_bias=False, activation="tanh"),
+            *_upsample_stage(upsampling, 1, k, "tanh"),
         ]
     else:
-        raise ValueError(f"upsampling {upsampling!r} is not 'transpose' or 'resize'")
-    return keras.Sequential(stem + head, name=f"gan_generator_{upsampling}")
+        raise ValueError(f"layout {layout!r} is not 'report' or 'matched'")
+    model = keras.Sequential(stem + head, name=f"gan_generator_{upsampling}" + (f"_k{kernel}" if kernel else "") + ("_matched" if layout == "matched" else ""))
+    if upsampling == "subpixel":
+        for layer in model.layers:
+            if layer.name.startswith("subpixel_conv"):
+                icnr_(layer)
+    return model
 
 
 def build_discriminator() -> keras.Sequential:
@@ -67,15 +84,18 @@ class GanJob:
     family = "gan"
     output = "tanh"
 
-    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int):
+    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
         self.latent_dim, self.batch_size = latent_dim, batch_size
-        self.generator = build_generator(upsampling, latent_dim)
+        self.generator = build_generator(upsampling, latent_dim, kernel, layout)
         self.discriminator = build_discriminator()
         self.g_opt = keras.optimizers.Adam(learning_rate)
         self.d_opt = keras.optimizers.Adam(learning_rate)
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
         self._bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        g, d = self.generator, self.discriminator
+        groups = [g.trainable_variables, g.non_trainable_variables, d.trainable_variables, d.non_trainable_variables, self.g_opt.variables, self.d_opt.variables]
+        self._step, self.sync = compile_step(self._tf_step, self._jax_step, groups)
 
     def stateful(self) -> dict[str, list]:
         """Everything a checkpoint must hold to resume bit-for-bit."""
@@ -91,31 +111,55 @@ class GanJob:
 
         return gan_images(x_uint8)
 
-    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict[str, tf.Tensor]:
+    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
         # The tutorial draws BATCH_SIZE noise vectors even for the short last batch; so do we.
         noise = rng.standard_normal((self.batch_size, self.latent_dim), dtype=np.float32)
-        g_loss, d_loss = self._step(tf.constant(images), tf.constant(noise))
+        g_loss, d_loss = self._step(images, noise)
         return {"gen_loss": g_loss, "disc_loss": d_loss}
 
-    @tf.function
-    def _step(self, images: tf.Tensor, noise: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _losses(self, real_out, fake_out):
+        ones, zeros = keras.ops.ones_like(real_out), keras.ops.zeros_like(fake_out)
+        return self._bce(ones, fake_out), self._bce(ones, real_out) + self._bce(zeros, fake_out)
+
+    def _tf_step(self, images, noise):
+        import tensorflow as tf
+
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(noise, training=True)
             real_out = self.discriminator(images, training=True)
             fake_out = self.discriminator(fake, training=True)
-            g_loss = self._bce(tf.ones_like(fake_out), fake_out)
-            d_loss = self._bce(tf.ones_like(real_out), real_out) + self._bce(tf.zeros_like(fake_out), fake_out)
+            g_loss, d_loss = self._losses(real_out, fake_out)
         g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
         self.g_opt.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
         return g_loss, d_loss
 
+    def _jax_step(self, values, images, noise):
+        """The same step as a pure function: one forward pass, each loss differentiated for its own network."""
+        import jax
+
+        g_tr, g_nt, d_tr, d_nt, g_ov, d_ov = values
+
+        def forward(g_tr, d_tr):
+            fake, g_nt2 = self.generator.stateless_call(g_tr, g_nt, noise, training=True)
+            real_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt, images, training=True)
+            fake_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt2, fake, training=True)
+            return self._losses(real_out, fake_out), (g_nt2, d_nt2)
+
+        (g_loss, d_loss), pullback, (g_nt, d_nt) = jax.vjp(forward, g_tr, d_tr, has_aux=True)
+        one, zero = keras.ops.ones_like(g_loss), keras.ops.zeros_like(g_loss)
+        g_grads, _ = pullback((one, zero))
+        _, d_grads = pullback((zero, one))
+        g_tr, g_ov = self.g_opt.stateless_apply(g_ov, g_grads, g_tr)
+        d_tr, d_ov = self.d_opt.stateless_apply(d_ov, d_grads, d_tr)
+        return (g_tr, g_nt, d_tr, d_nt, g_ov, d_ov), (g_loss, d_loss)
+
     def end_of_epoch(self, x_test: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         return {}
 
     def sample(self, latents: np.ndarray) -> np.ndarray:
-        return self.generator(latents, training=False).numpy()
+        return to_numpy(self.generator(latents, training=False))
 
     def extra_models(self) -> dict[str, keras.Model]:
         return {"discriminator": self.discriminator}

@@ -13,14 +13,24 @@ import keras
 
 def versions() -> dict[str, str]:
     import numpy
+
+    out = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(), "numpy": numpy.__version__}
+    framework = __import__("tensorflow" if out["backend"] == "tensorflow" else out["backend"])
+    out[out["backend"]] = framework.__version__
+    return out
+
+
+def _accelerators() -> list[str]:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [f"{d.platform}:{getattr(d, 'device_kind', d)}" for d in jax.devices() if d.platform != "cpu"]
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
 
 
 def hardware() -> dict[str, Any]:
-    import tensorflow as tf
-
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -29,7 +39,7 @@ def hardware() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    gpus = _accelerators()
     import os
 
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus, "machine": platform.machine(), "system": platform.system()}

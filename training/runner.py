@@ -22,6 +22,43 @@ from training.data import Mnist
 
 CHECKPOINT = "checkpoint.npz"
 RECON_COUNT = 16
+CURVE_SEED = 4049  # latents of the training curves, the same for every variant and epoch
+CURVE_SAMPLES = 2000  # Fréchet distance on all of them, checkerboard index on all of them (≥ 1,000 asked)
+
+
+class Curves:
+    """Per-epoch quality while training: the checkerboard index (× real digits) and the classifier-feature
+    Fréchet distance against the real test set, on CURVE_SAMPLES samples of fixed latents, with the evaluator that
+    `deconv-arena evaluate` uses. Written into each epoch's record (manifest history, TensorBoard)."""
+
+    def __init__(self, store: Path, latent_dim: int, output: str):
+        from training.evaluator import load_evaluator
+
+        self.evaluator, _, ref = load_evaluator(store)
+        self.mu, self.sigma, self.real_cb = ref["test_mu"], ref["test_sigma"], float(ref["checkerboard_index"])
+        self.latents, self.output = latents_from_seed(CURVE_SEED, CURVE_SAMPLES, latent_dim), output
+
+    def __call__(self, job) -> dict[str, float]:
+        from training import metrics
+
+        t0 = time.perf_counter()
+        samples = np.concatenate([to_unit(job.sample(self.latents[i : i + 500]), self.output) for i in range(0, len(self.latents), 500)])
+        fd = metrics.frechet_distance(*metrics.gaussian_stats(self.evaluator.features(samples)), self.mu, self.sigma)
+        cb = metrics.checkerboard_index(samples) / self.real_cb
+        return {"curve_frechet": round(float(fd), 4), "curve_checkerboard_ratio": round(float(cb), 4), "curve_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def make_curves(evaluator_store: Path | None, config: TrainConfig, output: str, log: Callable[[str], None]):
+    """The curve measurer, or None (with a line saying why) when there is no evaluator to measure with."""
+    if evaluator_store is None:
+        return None
+    from training.evaluator import EvaluatorError
+
+    try:
+        return Curves(evaluator_store, config.latent_dim, output)
+    except EvaluatorError as e:
+        log(f"training curves off: {e}")
+        return None
 
 
 class TrainingError(Exception):
@@ -32,10 +69,10 @@ def make_job(variant: Variant, config: TrainConfig):
     if variant.family == "gan":
         from training.gan import GanJob
 
-        return GanJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size)
+        return GanJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
     from training.vae import VaeJob
 
-    return VaeJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size)
+    return VaeJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
 
 
 def check_writable(store: Path) -> None:
@@ -55,8 +92,10 @@ def train_variant(
     workdir: Path,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    curves_from: Path | None = None,
 ) -> Path:
-    """Train one variant, checkpointing each epoch, then install it into `store/<name>/`."""
+    """Train one variant, checkpointing each epoch, then install it into `store/<name>/`. With `curves_from` (a
+    store holding the evaluator), every epoch also records the training curves (see Curves)."""
     store, run_dir = Path(store), Path(workdir) / variant.name
     check_writable(store)
     keras.utils.set_random_seed(config.seed)
@@ -76,10 +115,14 @@ def train_variant(
     if start == 0:
         _save_progress(job, fixed, run_dir, 0)
     writer = _summary_writer(run_dir)
+    curves = make_curves(curves_from, config, job.output, log)
 
     for epoch in range(start + 1, config.epochs + 1):
         record = run_epoch(job, x_train, config, epoch)
+        job.sync()
         record.update(job.end_of_epoch(x_test, np.random.default_rng([config.seed, epoch, 2])))
+        if curves is not None:
+            record.update(curves(job))
         history.append(record)
         _save_progress(job, fixed, run_dir, epoch)
         _log_scalars(writer, record)
@@ -103,9 +146,10 @@ def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict
             losses.setdefault(k, []).append(v)
         if i % 20 == 19 or i == steps - 1:
             bar.update(i + 1)
+    means = {k: float(np.mean([float(t) for t in v])) for k, v in losses.items()}  # waits for the last step (JAX runs ahead)
     seconds = time.perf_counter() - t0
     record: dict[str, Any] = {"epoch": epoch, "seconds": round(seconds, 3), "steps": steps}
-    record.update({k: float(np.mean([float(t) for t in v])) for k, v in losses.items()})
+    record.update(means)
     return record
 
 
@@ -115,12 +159,18 @@ def _save_progress(job, fixed: np.ndarray, run_dir: Path, epoch: int) -> None:
 
 
 def _summary_writer(run_dir: Path):
-    import tensorflow as tf
-
+    """TensorBoard through TensorFlow's writer; None where TensorFlow is not installed (a JAX-only GPU machine):
+    the same scalars are in the manifest's history."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
     return tf.summary.create_file_writer(str(run_dir / "tensorboard"))
 
 
 def _log_scalars(writer, record: dict[str, Any]) -> None:
+    if writer is None:
+        return
     import tensorflow as tf
 
     with writer.as_default(step=record["epoch"]):
@@ -207,6 +257,9 @@ def build_manifest(job, variant: Variant, config: TrainConfig, data: Mnist, hist
         "name": variant.name,
         "family": variant.family,
         "upsampling": variant.upsampling,
+        "architecture": variant.describe(),
+        "reference": variant.reference,
+        "role": "report" if variant.report else "control",
         "output": job.output,
         "latent_dim": config.latent_dim,
         "layers": provenance.layer_table(job.generator),

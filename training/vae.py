@@ -6,8 +6,10 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
+
+from app.core.layers import DepthToSpace, icnr_
+from training.backends import backend, compile_step, to_numpy
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -26,30 +28,63 @@ def build_encoder(latent_dim: int) -> keras.Sequential:
     )
 
 
-def build_decoder(upsampling: str, latent_dim: int) -> keras.Sequential:
-    """`transpose`: the tutorial's decoder; `resize`: the report's UpSampling2D + Conv2D version. Outputs logits."""
+def build_decoder(upsampling: str, latent_dim: int, kernel: int | None = None, layout: str = "report") -> keras.Sequential:
+    """`transpose`: the tutorial's decoder (two stride-2 transposed 3×3 stages, or kernel `kernel`, and a stride-1
+    one); `resize`/`bilinear`: the report's UpSampling2D + Conv2D version with nearest or bilinear resizing;
+    `subpixel`: each stage a 3×3 convolution to 4× channels and a sub-pixel shuffle, ICNR-initialised. Outputs logits."""
+    if layout != "report":
+        raise ValueError(f"layout {layout!r}: the VAE decoders have only the report's layout")
+    k = kernel or 3
     stem = [keras.Input((latent_dim,), name="z"), layers.Dense(7 * 7 * 32, activation="relu"), layers.Reshape((7, 7, 32))]
     if upsampling == "transpose":
         head = [
-            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(64, k, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(32, k, strides=2, padding="same", activation="relu"),
             layers.Conv2DTranspose(1, 3, strides=1, padding="same"),
         ]
-    elif upsampling == "resize":
+    elif upsampling in ("resize", "bilinear"):
+        mode = "nearest" if upsampling == "resize" else "bilinear"
         head = [
-            layers.UpSampling2D(2),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
-            layers.UpSampling2D(2),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.UpSampling2D(2, interpolation=mode),
+            layers.Conv2D(64, k, padding="same", activation="relu"),
+            layers.UpSampling2D(2, interpolation=mode),
+            layers.Conv2D(32, k, padding="same", activation="relu"),
+            layers.Conv2D(1, 3, padding="same", use_bias=False),
+        ]
+    elif upsampling == "subpixel":
+        # ReLU is elementwise, so applying it before the shuffle equals applying it after.
+        head = [
+            layers.Conv2D(4 * 64, k, padding="same", activation="relu", name="subpixel_conv_64"),
+            DepthToSpace(2),
+            layers.Conv2D(4 * 32, k, padding="same", activation="relu", name="subpixel_conv_32"),
+            DepthToSpace(2),
             layers.Conv2D(1, 3, padding="same", use_bias=False),
         ]
     else:
-        raise ValueError(f"upsampling {upsampling!r} is not 'transpose' or 'resize'")
-    return keras.Sequential(stem + head, name=f"vae_decoder_{upsampling}")
+        raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
+    model = keras.Sequential(stem + head, name=f"vae_decoder_{upsampling}" + (f"_k{kernel}" if kernel else ""))
+    if upsampling == "subpixel":
+        for layer in model.layers:
+            if layer.name.startswith("subpixel_conv"):
+                icnr_(layer)
+    return model
 
 
-def log_normal_pdf(sample: tf.Tensor, mean: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(-0.5 * ((sample - mean) ** 2.0 * tf.exp(-logvar) + logvar + LOG_2PI), axis=1)
+def log_normal_pdf(sample, mean, logvar):
+    return ops.sum(-0.5 * ((sample - mean) ** 2.0 * ops.exp(-logvar) + logvar + LOG_2PI), axis=1)
+
+
+def sigmoid_cross_entropy(logits, labels):
+    """max(x, 0) − x·z + log(1 + e^−|x|): TensorFlow's `sigmoid_cross_entropy_with_logits`, in Keras ops."""
+    return ops.maximum(logits, 0.0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+
+
+def elbo(encode, decode, x, eps):
+    """Per-example ELBO, log p(x|z) + log p(z) − log q(z|x), with z = mean + eps·σ (the tutorial's estimator)."""
+    mean, logvar = ops.split(encode(x), 2, axis=1)
+    z = eps * ops.exp(logvar * 0.5) + mean
+    logpx_z = -ops.sum(sigmoid_cross_entropy(decode(z), x), axis=[1, 2, 3])
+    return logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
 
 
 class VaeJob:
@@ -58,14 +93,17 @@ class VaeJob:
     family = "vae"
     output = "logits"
 
-    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int):
+    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
         self.latent_dim = latent_dim
         self.encoder = build_encoder(latent_dim)
-        self.decoder = build_decoder(upsampling, latent_dim)
+        self.decoder = build_decoder(upsampling, latent_dim, kernel, layout)
         self.generator = self.decoder
         self.opt = keras.optimizers.Adam(learning_rate)
         self._trainable = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.opt.build(self._trainable)
+        if self.encoder.non_trainable_variables or self.decoder.non_trainable_variables:
+            raise ValueError("the VAE step assumes networks without non-trainable state (no BatchNormalization, no Dropout)")
+        self._step, self.sync = compile_step(self._tf_step, self._jax_step, [self._trainable, self.opt.variables])
 
     def stateful(self) -> dict[str, list]:
         return {"encoder": self.encoder.variables, "decoder": self.decoder.variables, "opt": self.opt.variables}
@@ -75,29 +113,33 @@ class VaeJob:
 
         return vae_images(x_uint8)
 
-    def elbo(self, x: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
-        """Per-example ELBO, log p(x|z) + log p(z) − log q(z|x), with z = mean + eps·σ."""
-        mean, logvar = tf.split(self.encoder(x), 2, axis=1)
-        z = eps * tf.exp(logvar * 0.5) + mean
-        logits = self.decoder(z)
-        logpx_z = -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=x), axis=[1, 2, 3])
-        return logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
-
-    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict[str, tf.Tensor]:
+    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
         eps = rng.standard_normal((images.shape[0], self.latent_dim), dtype=np.float32)
-        return {"loss": self._step(tf.constant(images), tf.constant(eps))}
+        return {"loss": self._step(images, eps)}
 
-    @tf.function
-    def _step(self, x: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+    def _tf_step(self, x, eps):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(self.elbo(x, eps))
+            loss = -ops.mean(elbo(self.encoder, self.decoder, x, eps))
         grads = tape.gradient(loss, self._trainable)
         self.opt.apply_gradients(zip(grads, self._trainable))
         return loss
 
-    @tf.function
-    def _elbo_batch(self, x: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
-        return self.elbo(x, eps)
+    def _jax_step(self, values, x, eps):
+        import jax
+
+        trainable, opt_values = values
+        n_enc = len(self.encoder.trainable_variables)
+
+        def loss_fn(trainable):
+            encode = lambda v: self.encoder.stateless_call(trainable[:n_enc], [], v)[0]  # noqa: E731
+            decode = lambda z: self.decoder.stateless_call(trainable[n_enc:], [], z)[0]  # noqa: E731
+            return -ops.mean(elbo(encode, decode, x, eps))
+
+        loss, grads = jax.value_and_grad(loss_fn)(trainable)
+        trainable, opt_values = self.opt.stateless_apply(opt_values, grads, trainable)
+        return (trainable, opt_values), loss
 
     def test_elbo(self, x_test: np.ndarray, rng: np.random.Generator, batch: int = 500) -> float:
         """Mean single-sample ELBO over the test set (nats per image)."""
@@ -105,18 +147,29 @@ class VaeJob:
         for i in range(0, len(x_test), batch):
             x = x_test[i : i + batch]
             eps = rng.standard_normal((len(x), self.latent_dim), dtype=np.float32)
-            total += float(tf.reduce_sum(self._elbo_batch(tf.constant(x), tf.constant(eps))))
+            total += float(np.sum(to_numpy(self._elbo_batch(x, eps))))
         return total / len(x_test)
+
+    def _elbo_batch(self, x: np.ndarray, eps: np.ndarray):
+        if self._elbo_compiled is None:
+            fn = lambda x, eps: elbo(self.encoder, self.decoder, x, eps)  # noqa: E731
+            if backend() == "tensorflow":
+                import tensorflow as tf
+
+                fn = tf.function(fn)
+            self._elbo_compiled = fn
+        return self._elbo_compiled(x, eps)
+
+    _elbo_compiled = None
 
     def end_of_epoch(self, x_test: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         return {"test_elbo": self.test_elbo(x_test, rng)}
 
     def sample(self, latents: np.ndarray) -> np.ndarray:
-        return self.decoder(latents, training=False).numpy()
+        return to_numpy(self.decoder(latents, training=False))
 
     def encode_mean(self, images: np.ndarray) -> np.ndarray:
-        mean, _ = tf.split(self.encoder(images, training=False), 2, axis=1)
-        return mean.numpy()
+        return np.split(to_numpy(self.encoder(images, training=False)), 2, axis=1)[0]
 
     def extra_models(self) -> dict[str, keras.Model]:
         return {"encoder": self.encoder}

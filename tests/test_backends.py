@@ -1,0 +1,66 @@
+"""The JAX train steps (for GPU machines) must compute what the TensorFlow ones compute.
+
+Each backend runs in its own process (Keras picks its backend at import). Both build a job per variant, give it the
+same weights, turn dropout off (the two backends draw different masks), take three steps on the same images and
+noise, and dump the updated weights and losses; the two dumps must agree to float32 round-off."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.config import VARIANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)")
+
+SCRIPT = r"""
+import sys, numpy as np, keras
+from training.config import VARIANTS, profile_config
+from training.runner import make_job
+name, out = sys.argv[1], sys.argv[2]
+variant = VARIANTS[name]
+config = profile_config("smoke", variant.family).replace(batch_size=8)
+keras.utils.set_random_seed(0)
+job = make_job(variant, config)
+rng = np.random.default_rng(7)
+for group in ("generator", "discriminator", "encoder", "decoder"):
+    for v in job.stateful().get(group, []):
+        if v.trainable:
+            v.assign((0.05 * rng.standard_normal(tuple(v.shape))).astype("float32"))
+for model in job.extra_models().values():
+    for layer in model.layers:
+        if hasattr(layer, "rate"):
+            layer.rate = 0.0
+images = job.preprocess(rng.integers(0, 256, (8, 28, 28), dtype=np.uint8))
+losses = []
+for step in range(3):
+    losses.append([float(x) for x in job.train_batch(images, np.random.default_rng(step)).values()])
+job.sync()
+arrays = {f"{g}/{i}": v.numpy() for g, vs in job.stateful().items() for i, v in enumerate(vs) if v.trainable}
+np.savez(out, losses=np.array(losses), **arrays)
+"""
+
+
+def _run(backend: str, name: str, out: Path) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, name, str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(out) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.mark.parametrize("name", ["gan_transpose", "gan_upsample", "vae_transpose", "vae_subpixel"])
+def test_jax_step_matches_tensorflow_step(name, tmp_path):
+    tf_out, jax_out = _run("tensorflow", name, tmp_path / "tf.npz"), _run("jax", name, tmp_path / "jax.npz")
+    assert tf_out.keys() == jax_out.keys() and len(tf_out) > 4
+    np.testing.assert_allclose(jax_out["losses"], tf_out["losses"], rtol=1e-4)
+    for key in tf_out:
+        if key != "losses":
+            np.testing.assert_allclose(jax_out[key], tf_out[key], rtol=1e-3, atol=2e-6, err_msg=f"{name} {key}")
