@@ -254,7 +254,7 @@ class Registry:
     def _load(self, entry: ModelEntry) -> None:
         model_dir = self.store / entry.name
         if not model_dir.is_dir():
-            raise ModelUnavailable(f"not trained yet: no folder {entry.name}/ in the models store")
+            raise ModelUnavailable(f"not trained yet: no folder {entry.name}/ in the models store (deconv-arena train --variant {entry.name})")
         entry.manifest = read_manifest(model_dir)
         if entry.manifest["name"] != entry.name:
             raise ModelUnavailable(f"manifest names {entry.manifest['name']!r}, folder is {entry.name!r}")

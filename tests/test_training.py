@@ -37,6 +37,54 @@ def test_network_matches_report(build, params, in_shape, out_shape):
     assert tuple(model(np.zeros((3, *in_shape), np.float32)).shape) == (3, *out_shape)
 
 
+# The ablation controls (issue 12): counts from the issue's table; the sub-pixel decoder is ours:
+# dense 4,704 + conv 3×3 32→4·64 (73,984) + conv 3×3 64→4·32 (73,856) + conv 3×3 32→1 without bias (288).
+CONTROL_PARAMS = {"gan_upsample_matched": 2_330_944, "gan_transpose_k4": 2_256_640, "vae_transpose_k4": 70_625, "vae_bilinear": 41_952, "vae_subpixel": 152_832}
+
+
+def _build(variant):
+    if variant.family == "gan":
+        return build_generator(variant.upsampling, 100, variant.kernel, variant.layout)
+    return build_decoder(variant.upsampling, 2, variant.kernel, variant.layout)
+
+
+@pytest.mark.parametrize("name", sorted(CONTROL_PARAMS))
+def test_control_networks_have_the_issue_counts(name):
+    model = _build(VARIANTS[name])
+    assert model.count_params() == CONTROL_PARAMS[name]
+    assert tuple(model(np.zeros((2, model.input_shape[1]), np.float32)).shape) == (2, 28, 28, 1)
+
+
+def test_matched_gan_differs_from_the_transposed_one_only_in_the_operator():
+    kinds = lambda m: [(type(l).__name__, l.get_config().get("filters"), l.get_config().get("kernel_size")) for l in m.layers if "Conv" in type(l).__name__]  # noqa: E731
+    transposed, matched = kinds(_build(VARIANTS["gan_transpose"])), kinds(_build(VARIANTS["gan_upsample_matched"]))
+    assert [k[1:] for k in transposed] == [k[1:] for k in matched]
+    assert [k[0] for k in matched] == ["Conv2DTranspose", "Conv2D", "Conv2D"]  # the stride-1 stage is kept as it is
+    assert sum(type(l).__name__ == "UpSampling2D" for l in _build(VARIANTS["gan_upsample_matched"]).layers) == 2
+
+
+def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
+    """At initialisation each 2×2 block after a shuffle is constant (no checkerboard), for any input."""
+    import keras
+
+    decoder = _build(VARIANTS["vae_subpixel"])
+    shuffles = [l for l in decoder.layers if type(l).__name__ == "DepthToSpace"]
+    probe = keras.Model(decoder.inputs, [l.output for l in shuffles])
+    for out in probe(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)):
+        out = np.asarray(out)
+        blocks = out.reshape(out.shape[0], out.shape[1] // 2, 2, out.shape[2] // 2, 2, out.shape[3])
+        assert np.abs(blocks - blocks[:, :, :1, :, :1]).max() == 0.0 and np.abs(out).max() > 0
+
+
+def test_depth_to_space_matches_tensorflow():
+    import tensorflow as tf
+
+    from app.core.layers import DepthToSpace
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 5, 12)).astype(np.float32)
+    assert np.array_equal(np.asarray(DepthToSpace(2)(x)), tf.nn.depth_to_space(x, 2).numpy())
+
+
 def test_gan_generators_end_in_tanh_and_vae_decoders_in_logits():
     for up in ("transpose", "resize"):
         assert build_generator(up).layers[-1].get_config()["activation"] == "tanh"
