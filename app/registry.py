@@ -24,6 +24,13 @@ from training.config import VARIANTS
 
 KNOWN_MODELS = tuple(VARIANTS)
 
+
+def architecture(name: str, manifest: dict[str, Any]) -> str:
+    """How a model upsamples, in words: the variant table's description, else the manifest's."""
+    if name in VARIANTS:
+        return VARIANTS[name].describe()
+    return manifest.get("architecture") or manifest.get("upsampling") or "unknown"
+
 # Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
 # those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
 # largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use;
@@ -98,7 +105,8 @@ class ModelEntry:
             "status": self.status,
             "reason": self.reason,
             "family": m.get("family"),
-            "upsampling": m.get("upsampling"),
+            "upsampling": m.get("upsampling") or (VARIANTS[self.name].upsampling if self.name in VARIANTS else None),
+            "architecture": architecture(self.name, m),
             "latent_dim": m.get("latent_dim"),
             "version": self.version if m else None,
             "batch_shapes": list(self.buckets) or None,

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from app.api.deps import RegistryDep, SettingsDep
 from app.core.images import png_bytes, render_grid
 from app.core.latents import MAX_SEED
+from app.registry import architecture
 from training.config import VARIANTS
 from app.figures import figures_for, legend, replicate_view
 
@@ -67,7 +68,7 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
             e = registry.entries.get(name)
             if e is None:
                 continue
-            models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or ("transpose" if "transpose" in name else "resize"), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
+            models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling, "architecture": architecture(name, e.manifest), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
         replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
         groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates})
     ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
