@@ -99,9 +99,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deconv-arena", description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_serve, _add_evaluate):
+    for add in (_add_train, _add_serve, _add_evaluate, _add_init_stats):
         add(sub)
     return parser
+
+
+def _add_init_stats(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init-stats", help="checkerboard index and polyphase CV of every variant at random initialisation (seconds), into STORE/init_stats.json")
+    p.add_argument("--inits", type=_positive_int, default=20, help="random initialisations per variant (default 20)")
+    p.add_argument("--samples", type=_positive_int, default=256, help="outputs per initialisation (default 256)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store with the evaluator (default: models_store)")
+
+
+def cmd_init_stats(args: argparse.Namespace) -> None:
+    from training.evaluator import EvaluatorError
+    from training.init_stats import compute
+
+    if args.inits < 2:
+        raise UserError(f"--inits {args.inits}: an interval needs at least 2 initialisations")
+    try:
+        compute(args.store, args.inits, args.samples)
+    except EvaluatorError as e:
+        raise UserError(str(e)) from None
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -203,7 +222,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
         raise UserError(f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs")
 
 
-COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator}
+COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "init-stats": cmd_init_stats}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ def real_mnist() -> Mnist:
 
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_data) -> Path:
-    """All four variants trained for 2 smoke epochs on synthetic digits, in the real on-disk format."""
+    """Every variant of the table trained for 2 smoke epochs on synthetic digits, in the real on-disk format."""
     from training.config import VARIANTS, profile_config
     from training.runner import train_variant
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from training.config import VARIANTS
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
@@ -102,7 +104,7 @@ def _loaded_widths(page) -> list[int]:
 def test_comparison_page_seed_change_and_model_page(live_server, page):
     page.goto(live_server + "/")
     page.wait_for_function("() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)")
-    assert len(_loaded_widths(page)) == 4 and all(w > 0 for w in _loaded_widths(page))
+    assert len(_loaded_widths(page)) == len(VARIANTS) and all(w > 0 for w in _loaded_widths(page))
     before = page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.src)")
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
@@ -132,7 +134,7 @@ def test_works_without_javascript(live_server, browser):
     pg.wait_for_load_state()
     assert "seed=4242" in pg.url
     srcs = [el.get_attribute("src") for el in pg.query_selector_all("img.grid")]
-    assert len(srcs) == 4 and all("seed=4242" in s for s in srcs)
+    assert len(srcs) == len(VARIANTS) and all("seed=4242" in s for s in srcs)
     context.close()
 
 

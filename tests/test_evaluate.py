@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from training.config import VARIANTS
 from training.evaluator import NAME, load_evaluator, train_evaluator
 
 
@@ -22,7 +23,7 @@ def evaluated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
 
 
 def test_metrics_files_are_complete(evaluated_store):
-    for name in ("gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"):
+    for name, variant in VARIANTS.items():
         m = json.loads((evaluated_store / name / "metrics.json").read_text())
         assert m["samples"] == 64 and m["seed"] and m["evaluator_sha256"]
         assert m["frechet"]["distance"] >= 0 and m["frechet"]["noise_floor"] >= 0
@@ -33,9 +34,9 @@ def test_metrics_files_are_complete(evaluated_store):
         if name.startswith("vae"):
             assert (evaluated_store / name / "report" / "reconstructions.png").is_file() and m["cost"]["test_elbo"] < 0
         kernels = m["checkerboard"]["transposed_kernels"]
-        assert (len(kernels) == 2) if name == "gan_transpose" else (len(kernels) == 2 if name == "vae_transpose" else not kernels)
+        assert len(kernels) == (2 if variant.upsampling == "transpose" else 0), name
     summary = json.loads((evaluated_store / "summary.json").read_text())
-    assert set(summary["models"]) == {"gan_transpose", "gan_upsample", "vae_transpose", "vae_upsample"}
+    assert set(summary["models"]) == set(VARIANTS)
     assert (evaluated_store / "comparison.png").is_file()
 
 
@@ -44,7 +45,7 @@ def test_evaluating_one_model_leaves_the_others_alone(evaluated_store, tiny_npz)
     assert main(["evaluate", "--variant", "vae_upsample", "--samples", "32", "--data", str(tiny_npz), "--store", str(evaluated_store)]) == 0
     assert (evaluated_store / "gan_transpose" / "metrics.json").read_bytes() == before
     summary = json.loads((evaluated_store / "summary.json").read_text())
-    assert len(summary["models"]) == 4
+    assert len(summary["models"]) == len(VARIANTS)
 
 
 def test_service_shows_metrics_when_present(evaluated_store, tmp_path):
@@ -84,3 +85,19 @@ def test_shipped_evaluator_reaches_99_percent(real_mnist):
     _, probs = ev.features_and_probs(real_mnist.x_test.astype(np.float32) / 255.0)
     accuracy = float((probs.argmax(1) == real_mnist.y_test).mean())
     assert accuracy >= 0.99 and accuracy == pytest.approx(manifest["test_accuracy"], abs=1e-4)
+
+
+def test_init_stats_cover_every_variant_with_intervals(evaluated_store):
+    assert main(["init-stats", "--inits", "3", "--samples", "16", "--store", str(evaluated_store)]) == 0
+    stats = json.loads((evaluated_store / "init_stats.json").read_text())["models"]
+    assert set(stats) == set(VARIANTS)
+    for name, s in stats.items():
+        cb = s["checkerboard_ratio"]
+        assert s["inits"] == 3 == len(s["checkerboard_ratio_values"]) and cb["low"] <= cb["mean"] <= cb["high"]
+        assert (s["polyphase_cv"] is not None) == (VARIANTS[name].upsampling == "transpose")
+
+
+def test_init_stats_refuses_a_single_init(evaluated_store, capsys):
+    assert main(["init-stats", "--inits", "1", "--store", str(evaluated_store)]) == 2
+    assert "--inits 1" in capsys.readouterr().err
+

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from training.config import VARIANTS
 
-def test_comparison_page_shows_four_grids_from_one_seed(client):
+
+def test_comparison_page_shows_every_variant_from_one_seed(client):
     r = client.get("/?seed=77&n=9&zoom=2")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    srcs = re.findall(r'src="(/models/[a-z_]+/grid\.png[^"]*)"', r.text)
-    assert len(srcs) == 4 and all("seed=77&amp;n=9&amp;scale=2" in s for s in srcs)
+    srcs = re.findall(r'src="(/models/[a-z0-9_]+/grid\.png[^"]*)"', r.text)
+    assert len(srcs) == len(VARIANTS) and all("seed=77&amp;n=9&amp;scale=2" in s for s in srcs)
     assert r.text.index("gan_transpose") < r.text.index("gan_upsample") < r.text.index("vae_transpose")
     assert "Epochs trained" in r.text and "Seconds / epoch" in r.text
     for s in srcs:

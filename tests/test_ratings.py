@@ -379,3 +379,36 @@ def test_store_integrity(store):
     store.set_paused(True)
     assert store.paused()
     assert store.delete_rater(rid) == 1 and store.votes() == []
+
+
+def _scheduler(counts=None, **rates):
+    from types import SimpleNamespace
+
+    from training.config import VARIANTS
+
+    settings = SimpleNamespace(**{**PLAIN, "report_pair_weight": 3.0, "rate_n": 9, **rates})
+    store = SimpleNamespace(pair_counts=lambda: counts or {}, items_seen_by_others=lambda rid: [])
+    entries = {n: SimpleNamespace(manifest={"family": v.family}) for n, v in VARIANTS.items()}
+    registry = SimpleNamespace(available=lambda: list(VARIANTS), entries=entries)
+    return SimpleNamespace(settings=settings, store=store), registry, VARIANTS
+
+
+def test_rating_schedules_within_a_family_and_weights_the_comparisons_of_the_table():
+    import itertools
+
+    from app.api.ratings import WEIGHTED_PAIRS, choose_task
+
+    ratings, registry, variants = _scheduler()
+    for _ in range(300):
+        kind, models, _seed = choose_task(ratings, registry, "r")
+        assert kind == "pair" and variants[models[0]].family == variants[models[1]].family
+    ratings, registry, _ = _scheduler(four_rate=1.0)
+    for _ in range(50):
+        kind, models, _seed = choose_task(ratings, registry, "r")
+        assert kind == "four" and len({variants[m].family for m in models}) == 1
+    # three votes on every pair: a weighted pair needs 3/3 = 1, any other 3/1 = 3, so only weighted pairs come up
+    same_family = [tuple(sorted(p)) for p in itertools.combinations(variants, 2) if variants[p[0]].family == variants[p[1]].family]
+    ratings, registry, _ = _scheduler(counts={p: 3 for p in same_family})
+    chosen = {frozenset(choose_task(ratings, registry, "r")[1]) for _ in range(300)}
+    assert chosen and chosen <= set(WEIGHTED_PAIRS)
+    assert frozenset(("gan_transpose", "gan_upsample")) in WEIGHTED_PAIRS and frozenset(("gan_transpose_k4", "gan_transpose")) in WEIGHTED_PAIRS

@@ -28,13 +28,13 @@ from app.figures import dig
 from app.grids import make_grid, seed_spec
 from app.ranking import comparisons_from_vote, krippendorff_alpha_nominal, percent_agreement, rank_correlation, rank_table, win_matrix
 from app.store import QUESTIONS, StoreError, StoreUnavailable, VoteStore
-from training.config import report_pairs
+from training.config import VARIANTS, comparisons
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 COOKIE = "arena_rater"
 PAIR_ANSWERS = ("A", "B", "tie", "both_bad")
 FOUR_ANSWERS = ("A", "B", "C", "D", "tie", "all_bad")
-REPORT_PAIRS = report_pairs()
+WEIGHTED_PAIRS = [frozenset((v.name, ref.name)) for v, ref in comparisons()]  # the report's pairs and every control vs its reference
 GOLD = ("real_mnist", "untrained_noise")
 Answer = Literal["A", "B", "C", "D", "tie", "both_bad", "all_bad"]
 
@@ -121,23 +121,40 @@ def _store_call(fn, *args, **kwargs):
 # ---------------------------------------------------------------- scheduling
 
 
+def families_of(registry, names: list[str]) -> dict[str, list[str]]:
+    """Ready models by family (a GAN against a VAE teaches nothing): the manifest's family, else the table's."""
+    out: dict[str, list[str]] = {}
+    for name in names:
+        entry = registry.entries.get(name)
+        family = (entry.manifest.get("family") if entry is not None and entry.manifest else None) or (VARIANTS[name].family if name in VARIANTS else "other")
+        out.setdefault(family, []).append(name)
+    return out
+
+
 def choose_task(ratings: Ratings, registry, rid: str) -> tuple[str, list[str], int]:
+    """Gold pairs, best-of-four within one family, repeats of another rater's pair, else the pair within a family
+    with the fewest votes per weight (the report's pairs and each control against its reference weighted up)."""
     s, rng = ratings.settings, random.SystemRandom()
     ready = registry.available()
     if len(ready) < 2:
         raise HTTPException(503, f"rating needs at least two ready models; ready: {', '.join(ready) or 'none'}")
     if rng.random() < s.gold_rate:
         return "gold", rng.sample(GOLD, 2), rng.randrange(MAX_SEED)
-    if len(ready) >= 4 and rng.random() < s.four_rate:
-        return "four", rng.sample(ready, 4), rng.randrange(MAX_SEED)
+    families = families_of(registry, ready)
+    if rng.random() < s.four_rate:
+        big = [f for f in families.values() if len(f) >= 4]
+        if big:
+            return "four", rng.sample(rng.choice(big), 4), rng.randrange(MAX_SEED)
     if rng.random() < s.repeat_rate:
         repeats = [(m, seed) for m, seed, n in ratings.store.items_seen_by_others(rid) if set(m) <= set(ready) and n == s.rate_n]
         if repeats:
             models, seed = rng.choice(repeats)
             return "pair", rng.sample(models, 2), seed
     counts = ratings.store.pair_counts()
-    pairs = [tuple(sorted(p)) for p in itertools.combinations(ready, 2)]
-    weight = {p: s.report_pair_weight if set(p) in REPORT_PAIRS else 1.0 for p in pairs}
+    pairs = [tuple(sorted(p)) for members in families.values() for p in itertools.combinations(members, 2)]
+    if not pairs:  # no family has two ready models: compare across families rather than not at all
+        pairs = [tuple(sorted(p)) for p in itertools.combinations(ready, 2)]
+    weight = {p: s.report_pair_weight if set(p) in WEIGHTED_PAIRS else 1.0 for p in pairs}
     need = {p: counts.get(p, 0) / weight[p] for p in pairs}
     fewest = min(need.values())
     pair = rng.choice([p for p in pairs if need[p] == fewest])
