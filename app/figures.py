@@ -107,3 +107,47 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
             "runs": {n: {k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")} for n in present},
         })
     return out
+
+
+CURVE_COLOURS = ("#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98", "#566573", "#d35400", "#148f77", "#a93226", "#1f618d")
+
+
+def training_curves(manifest: dict[str, Any] | None, key: str) -> list[tuple[int, float]]:
+    """(epoch, value) of one training-curve key from a manifest's history; epochs without it are skipped."""
+    return [(int(h["epoch"]), float(h[key])) for h in (manifest or {}).get("history") or [] if h.get(key) is not None]
+
+
+def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False) -> str:
+    """One line per model (value against epoch) on shared axes; inline SVG, no script. Empty string without data."""
+    import math
+    from html import escape
+
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return ""
+    f = (lambda y: math.log10(max(y, 1e-6))) if log_y else (lambda y: y)
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [f(y) for v in series.values() for _, y in v]
+    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    y0, y1 = min(ys), max(ys)
+    pad = (y1 - y0) * 0.08 or 1.0
+    y0, y1 = y0 - pad, y1 + pad
+    left, right, top, bottom = 44, 150, 18, 26
+    px = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    py = lambda y: top + (1 - (f(y) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
+    tick = lambda v: f"{10 ** v:.3g}" if log_y else f"{v:.3g}"  # noqa: E731
+    parts = [f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" aria-label="{escape(label)} against epoch, one line per model">']
+    parts.append(f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}{" (log scale)" if log_y else ""}</text>')
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
+    parts.append(f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>')
+    for i, (name, points) in enumerate(sorted(series.items())):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"><title>{escape(name)} epoch {x}: {y:.4g}</title></circle>')
+        ly = top + 12 + i * 14
+        parts.append(f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -101,3 +101,25 @@ def test_init_stats_refuses_a_single_init(evaluated_store, capsys):
     assert main(["init-stats", "--inits", "1", "--store", str(evaluated_store)]) == 2
     assert "--inits 1" in capsys.readouterr().err
 
+
+
+def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data, tmp_path):
+    from app.api.pages import model_curves
+    from app.figures import curve_svg, training_curves
+    from training.config import profile_config
+    from training.runner import CURVE_SAMPLES, train_variant
+
+    variant = VARIANTS["vae_subpixel"]
+    out = train_variant(variant, profile_config("smoke", "vae"), tiny_data, tmp_path / "store", tmp_path / "runs", log=lambda _: None, curves_from=evaluated_store)
+    history = json.loads((out / "manifest.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and CURVE_SAMPLES >= 2000
+    for h in history:
+        assert h["curve_frechet"] > 0 and h["curve_checkerboard_ratio"] > 0 and h["curve_seconds"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    curves = model_curves("vae_subpixel", manifest)
+    assert len(curves["charts"]) == 2 and all("<polyline" in c for c in curves["charts"]) and not curves["partial"]
+    resumed = {**manifest, "history": [{k: v for k, v in history[0].items() if not k.startswith("curve_")}, history[1]]}
+    assert model_curves("vae_subpixel", resumed)["first_epoch"] == 2 and model_curves("vae_subpixel", resumed)["partial"]
+    assert model_curves("x", {"history": [{"epoch": 1, "loss": 1.0}]})["charts"] == []
+    assert training_curves(manifest, "curve_frechet") == [(1, history[0]["curve_frechet"]), (2, history[1]["curve_frechet"])]
+    assert curve_svg({}, "nothing") == ""

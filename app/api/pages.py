@@ -15,7 +15,7 @@ from app.core.images import png_bytes, render_grid
 from app.core.latents import MAX_SEED
 from app.registry import architecture
 from training.config import VARIANTS
-from app.figures import figures_for, legend, replicate_view
+from app.figures import curve_svg, figures_for, legend, replicate_view, training_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -70,7 +70,9 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
                 continue
             models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling, "architecture": architecture(name, e.manifest), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
         replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
-        groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates})
+        curves = {name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio") for name in names if name in registry.entries}
+        chart = curve_svg(curves, f"{label}: checkerboard index (× real digits) during training", log_y=True)
+        groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates, "curves": chart, "curve_models": sorted(k for k, v in curves.items() if v)})
     ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
     return render(request, "index.html", ctx)
 
@@ -97,8 +99,23 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
         "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,
         "replicates": replicate_view(registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]),
+        "curves": model_curves(name, manifest),
     }
     return render(request, "model.html", ctx)
+
+
+def model_curves(name: str, manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """The training curves of one model: two charts, and from which epoch they exist (a resumed run, or one trained
+    before curves were recorded, has none for its earlier epochs)."""
+    cb, fd = training_curves(manifest, "curve_checkerboard_ratio"), training_curves(manifest, "curve_frechet")
+    done = (manifest or {}).get("epochs_done") or 0
+    first = cb[0][0] if cb else None
+    cost = [h["curve_seconds"] for h in (manifest or {}).get("history") or [] if h.get("curve_seconds") is not None]
+    return {
+        "charts": [curve_svg({name: cb}, "checkerboard index (× real digits), 2,000 samples", log_y=True), curve_svg({name: fd}, "Fréchet distance (classifier features), 2,000 samples")] if cb else [],
+        "first_epoch": first, "epochs_done": done, "partial": bool(first and first > 1),
+        "seconds_mean": round(sum(cost) / len(cost), 2) if cost else None,
+    }
 
 
 @router.get("/models/{name}/files/{path:path}")
