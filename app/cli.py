@@ -99,9 +99,29 @@ def cmd_train(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deconv-arena", description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_serve, _add_evaluate, _add_init_stats):
+    for add in (_add_train, _add_serve, _add_evaluate, _add_init_stats, _add_import):
         add(sub)
     return parser
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="check a generator of your own (.keras) and install it into the models store, with a manifest")
+    p.add_argument("file", type=Path, help="Keras 3 model file: one latent vector in, one 28×28×1 image out")
+    p.add_argument("--name", required=True, help="its name in the store and the URLs (lower-case letters, digits, _)")
+    p.add_argument("--family", required=True, choices=("gan", "vae"), help="compared and rated with this family")
+    p.add_argument("--output", required=True, choices=("tanh", "logits", "sigmoid"), help="what the last layer gives: tanh in [-1, 1], logits, or sigmoid in [0, 1]")
+    p.add_argument("--notes", default="", help="a line on what it is (shown on its pages)")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from training.importer import ImportError_, import_generator
+
+    try:
+        path = import_generator(args.file, args.name, args.family, args.output, args.store, args.notes)
+    except ImportError_ as e:
+        raise UserError(str(e)) from None
+    print(f"{args.name}: installed {path}; restart the server to serve it, then `deconv-arena evaluate --variant {args.name}` for its metrics")
 
 
 def _add_init_stats(sub: argparse._SubParsersAction) -> None:
@@ -167,7 +187,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluate", help="measure every generator (Fréchet distance, KID, PRDC, legibility, checkerboard, cost)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--variant", choices=sorted(VARIANTS), help="evaluate one model")
+    which.add_argument("--variant", metavar="NAME", help=f"evaluate one model: {', '.join(VARIANTS)} or an imported one in the store")
     which.add_argument("--all", action="store_true", help="evaluate every model in the store")
     which.add_argument("--replicates", action="store_true", help="evaluate every replicate run in STORE/_replicates and rewrite STORE/replicates.json")
     p.add_argument("--samples", type=_positive_int, default=10_000, help="samples per model, and real test images (default 10000)")
@@ -197,13 +217,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             raise UserError(f"{len(failed)} replicate evaluation(s) failed; they are listed as failed in replicates.json")
         return
     if args.all:
-        names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()]
+        imported = sorted(p.parent.name for p in args.store.glob("*/manifest.json") if not p.parent.name.startswith((".", "_")) and p.parent.name not in VARIANTS)
+        names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()] + imported
         if not names:
             raise UserError(f"no trained models in {args.store}; run `deconv-arena train --all` first")
     else:
         names = [args.variant]
         if not (args.store / args.variant / "manifest.json").is_file():
-            raise UserError(f"{args.variant} is not in {args.store}; train it first (`deconv-arena train --variant {args.variant}`)")
+            how = f"train it first (`deconv-arena train --variant {args.variant}`)" if args.variant in VARIANTS else f"the variants are {', '.join(VARIANTS)}; import your own with `deconv-arena import`"
+            raise UserError(f"{args.variant!r} is not in {args.store}; {how}")
     try:
         evaluate_all(names, args.store, load_mnist(args.data), n=args.samples)
     except (DataError, EvaluationError, EvaluatorError) as e:
@@ -222,7 +244,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
         raise UserError(f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs")
 
 
-COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "init-stats": cmd_init_stats}
+COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "init-stats": cmd_init_stats, "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

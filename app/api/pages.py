@@ -62,7 +62,9 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
     zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
     groups = []
-    for family, title, label, names in GROUPS:
+    for family, title, label, table_names in GROUPS:
+        # the table's variants first (the report's pair, then its controls), then models imported into the store
+        names = table_names + tuple(n for n, e in registry.entries.items() if n not in VARIANTS and (e.manifest or {}).get("family") == family)
         models = []
         for name in names:
             e = registry.entries.get(name)
@@ -94,7 +96,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
-    history_keys = [k for k in (manifest or {}).get("history", [{}])[0] if k not in ("epoch", "seconds", "steps")] if manifest and manifest.get("history") else []
+    history_keys = list(dict.fromkeys(k for h in (manifest or {}).get("history") or [] for k in h if k not in ("epoch", "seconds", "steps")))
     ctx = {
         "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
         "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,

@@ -13,14 +13,20 @@ TILE = 28
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+OUTPUT_KINDS = ("tanh", "logits", "sigmoid")
+
+
 def to_unit(outputs: np.ndarray, output_kind: str) -> np.ndarray:
-    """Generator output → images in [0, 1], shape (n, 28, 28). `tanh` for GANs, `logits` for VAEs."""
+    """Generator output → images in [0, 1], shape (n, 28, 28). `tanh` for GANs, `logits` for VAEs, `sigmoid` for
+    generators that already output [0, 1] (imported ones)."""
     x = np.asarray(outputs, dtype=np.float32).reshape(-1, TILE, TILE)
     if output_kind == "tanh":
         return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
     if output_kind == "logits":
         return (1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))).astype(np.float32)
-    raise ValueError(f"output kind {output_kind!r} is not one of 'tanh', 'logits'")
+    if output_kind == "sigmoid":
+        return np.clip(x, 0.0, 1.0)
+    raise ValueError(f"output kind {output_kind!r} is not one of {', '.join(OUTPUT_KINDS)}")
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
