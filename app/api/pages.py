@@ -140,8 +140,10 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 
 
 @router.get("/about", response_class=HTMLResponse)
-def about(request: Request) -> Response:
-    return render(request, "about.html", {"nav": "about", "legend": legend()})
+def about(request: Request, registry: RegistryDep) -> Response:
+    from training.tables import COLUMNS, ablation_rows
+
+    return render(request, "about.html", {"nav": "about", "legend": legend(), "ablation": ablation_rows(registry.store), "columns": COLUMNS})
 
 
 # The API reference: the standard Swagger UI, its assets served by the app itself from the fastapi-offline package

@@ -1,0 +1,42 @@
+"""The README's ablation table is the shipped store's, cell for cell; the About page shows the same rows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from training.config import VARIANTS
+from training.tables import BEGIN, END, ablation_markdown, ablation_rows, update_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_table_is_the_shipped_one():
+    text = (ROOT / "README.md").read_text()
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m training.tables README.md` after evaluating"
+
+
+def test_rows_cover_the_table_and_say_what_is_missing(tmp_path):
+    store = tmp_path / "store"
+    (store / "vae_upsample").mkdir(parents=True)
+    (store / "vae_upsample" / "manifest.json").write_text(json.dumps({"params": {"total": 41952}, "epochs_done": 10, "paper_epochs": 10, "seconds_per_epoch_mean": 50.0}))
+    (store / "summary.json").write_text(json.dumps({"models": {"vae_upsample": {"frechet": 177.8, "kid": 8.4, "legibility": 0.785, "recall": 0.003, "checkerboard_ratio": 0.07}}}))
+    rows = {r["variant"]: r for r in ablation_rows(store)}
+    assert list(rows) == list(VARIANTS)
+    assert rows["vae_upsample"]["frechet"] == 177.8 and rows["vae_upsample"]["epochs"] == "10 of 10" and rows["vae_upsample"]["checkerboard_init"] is None
+    table = ablation_markdown(store)
+    assert "| `vae_upsample` | `vae_transpose` | 177.8 | 8.40 | 0.785 | 0.003 | 0.07 | – |" in table
+    assert table.count("not trained yet") == len(VARIANTS) - 1
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\nrest\n")
+    assert update_readme(readme, store) and not update_readme(readme, store)
+    assert readme.read_text().startswith("intro\n") and readme.read_text().endswith(f"{END}\nrest\n") and "old" not in readme.read_text()
+
+
+def test_about_page_has_the_ablation_table(client):
+    r = client.get("/about")
+    assert r.status_code == 200 and "Ablation" in r.text
+    for name in VARIANTS:
+        assert f"<td>{name}</td>" in r.text

@@ -1,0 +1,97 @@
+"""The ablation table (issue 12 §7), built only from what the store ships: summary.json (evaluation), init_stats.json
+(`deconv-arena init-stats`), each model's manifest and metrics. The README's copy is rewritten by
+`python -m training.tables README.md` and checked against the store by the tests, so it cannot drift."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.config import VARIANTS
+
+BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
+COLUMNS = (
+    ("variant", "variant"), ("reference", "compared with"), ("frechet", "Fréchet ↓"), ("kid", "KID ↓"), ("legibility", "legibility ↑"),
+    ("recall", "recall ↑"), ("checkerboard_ratio", "checkerboard trained (× real)"), ("checkerboard_init", "checkerboard at init (× real)"),
+    ("cv_trained", "polyphase CV trained"), ("cv_init", "polyphase CV at init"), ("params", "params"), ("seconds_per_epoch", "s/epoch"), ("epochs", "epochs"),
+)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _cv_trained(metrics: dict[str, Any]) -> float | None:
+    kernels = (metrics.get("checkerboard") or {}).get("transposed_kernels") or []
+    values = [k["cv_flat_input_median"] for k in kernels if k.get("cv_flat_input_median") is not None]
+    return sum(values) / len(values) if values else None
+
+
+def ablation_rows(store: Path) -> list[dict[str, Any]]:
+    """One row per variant of the table, in table order; figures a model does not have yet are None."""
+    store = Path(store)
+    summary = _load(store / "summary.json").get("models", {})
+    init = _load(store / "init_stats.json").get("models", {})
+    rows = []
+    for name, v in VARIANTS.items():
+        s, i = summary.get(name, {}), init.get(name, {})
+        manifest, metrics = _load(store / name / "manifest.json"), _load(store / name / "metrics.json")
+        rows.append({
+            "variant": name, "family": v.family, "reference": v.reference, "report": v.report, "trained": bool(manifest), "evaluated": bool(s),
+            "frechet": s.get("frechet"), "kid": s.get("kid"), "legibility": s.get("legibility"), "recall": s.get("recall"),
+            "checkerboard_ratio": s.get("checkerboard_ratio"), "checkerboard_init": (i.get("checkerboard_ratio") or {}).get("mean"),
+            "cv_trained": _cv_trained(metrics) if s else None, "cv_init": (i.get("polyphase_cv") or {}).get("mean"),
+            "params": (manifest.get("params") or {}).get("total"), "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
+            "epochs": f"{manifest['epochs_done']} of {manifest.get('paper_epochs')}" if manifest.get("epochs_done") is not None else None,
+        })
+    return rows
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key in ("variant", "reference"):
+        return f"`{value}`"
+    if key == "params":
+        return f"{value:,}"
+    if key in ("frechet", "seconds_per_epoch"):
+        return f"{value:.1f}"
+    if key in ("kid", "checkerboard_ratio", "checkerboard_init", "cv_trained", "cv_init"):
+        return f"{value:.2f}"
+    if key in ("legibility", "recall"):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def ablation_markdown(store: Path) -> str:
+    rows = ablation_rows(store)
+    lines = ["| " + " | ".join(label for _, label in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for r in rows:
+        cells = [_cell(k, r[k]) for k, _ in COLUMNS]
+        if not r["trained"]:
+            cells[2] = "not trained yet"
+        elif not r["evaluated"]:
+            cells[2] = "not evaluated yet"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, store: Path) -> bool:
+    """Rewrite the table between the markers; True when the file changed."""
+    text = Path(readme).read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{ablation_markdown(store)}\n{END}{tail}"
+    if new != text:
+        Path(readme).write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    print(f"{target}: {'updated' if update_readme(target, Path(sys.argv[2] if len(sys.argv) > 2 else 'models_store')) else 'already up to date'}")
