@@ -117,17 +117,19 @@ def training_curves(manifest: dict[str, Any] | None, key: str) -> list[tuple[int
     return [(int(h["epoch"]), float(h[key])) for h in (manifest or {}).get("history") or [] if h.get(key) is not None]
 
 
-def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False) -> str:
-    """One line per model (value against epoch) on shared axes; inline SVG, no script. Empty string without data."""
+def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False, bands: dict[str, list[tuple[int, float, float]]] | None = None) -> str:
+    """One line per model (value against epoch) on shared axes, with an optional shaded band per model (the replicate
+    spread: (epoch, low, high)); inline SVG, no script. Empty string without data."""
     import math
     from html import escape
 
     series = {k: v for k, v in series.items() if v}
+    bands = {k: v for k, v in (bands or {}).items() if v and k in series}
     if not series:
         return ""
     f = (lambda y: math.log10(max(y, 1e-6))) if log_y else (lambda y: y)
-    xs = [x for v in series.values() for x, _ in v]
-    ys = [f(y) for v in series.values() for _, y in v]
+    xs = [x for v in series.values() for x, _ in v] + [x for v in bands.values() for x, _, _ in v]
+    ys = [f(y) for v in series.values() for _, y in v] + [f(y) for v in bands.values() for _, lo, hi in v for y in (lo, hi)]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.08 or 1.0
@@ -143,6 +145,10 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     parts.append(f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>')
     for i, (name, points) in enumerate(sorted(series.items())):
         colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        if name in bands:
+            band = bands[name]
+            outline = [(x, hi) for x, _, hi in band] + [(x, lo) for x, lo, _ in reversed(band)]
+            parts.append(f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)}"><title>{escape(name)}: replicate spread (95 % t-interval over seeds)</title></polygon>')
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>')
         for x, y in points:

@@ -74,3 +74,17 @@ def test_pages_send_a_strict_csp_and_use_no_inline_script(client):
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert not re.search(r"<script(?![^>]*\bsrc=)", r.text) and " onclick=" not in r.text
     assert not re.search(r'(src|href)="https?://', r.text), "external assets"
+
+
+def test_comparison_page_takes_any_subset_of_models_in_the_url(client):
+    r = client.get("/?seed=5&n=4&models=vae_subpixel,gan_transpose_k4")
+    srcs = re.findall(r'src="/models/([a-z0-9_]+)/grid\.png', r.text)
+    assert r.status_code == 200 and srcs == ["gan_transpose_k4", "vae_subpixel"]  # in the page's order, groups kept
+    assert 'name="models" value="gan_transpose_k4,vae_subpixel"' in r.text and "2 of " in r.text
+    r = client.get("/?models=gan_upsample&models=nope")
+    assert re.findall(r'src="/models/([a-z0-9_]+)/grid\.png', r.text) == ["gan_upsample"]
+    assert "&#39;nope&#39; is not a model here; accepted: gan_transpose" in r.text
+    r = client.get("/?models=nope")
+    assert len(re.findall(r'src="/models/[a-z0-9_]+/grid\.png', r.text)) == len(VARIANTS) and "showing every model" in r.text
+    r = client.get("/?random=1&n=4&models=vae_upsample", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("&models=vae_upsample")

@@ -412,3 +412,21 @@ def test_rating_schedules_within_a_family_and_weights_the_comparisons_of_the_tab
     chosen = {frozenset(choose_task(ratings, registry, "r")[1]) for _ in range(300)}
     assert chosen and chosen <= set(WEIGHTED_PAIRS)
     assert frozenset(("gan_transpose", "gan_upsample")) in WEIGHTED_PAIRS and frozenset(("gan_transpose_k4", "gan_transpose")) in WEIGHTED_PAIRS
+
+
+def test_people_vs_numbers_uses_means_over_seeds_where_replicates_exist():
+    from types import SimpleNamespace
+
+    from app.api.ratings import metric_values
+
+    def entry(fd, reps=None, profile="paper"):
+        return SimpleNamespace(manifest={"config": {"profile": profile}}, metrics={"frechet": {"distance": fd}} if fd is not None else None, replicates=reps)
+
+    registry = SimpleNamespace(entries={
+        "a": entry(10.0, {"paper": {"metrics": {"frechet": {"mean": 12.5, "n": 5}}}}),
+        "b": entry(20.0, {"quick": {"metrics": {"frechet": {"mean": 30.0, "n": 3}}}}),  # another budget: not this run's
+        "c": entry(30.0, {"paper": {"metrics": {"frechet": {"mean": 31.0, "n": 1}}}}),  # one seed is not a mean over seeds
+        "d": entry(None),
+    })
+    values, seeds = metric_values(registry, "frechet", "frechet.distance")
+    assert values == {"a": 12.5, "b": 20.0, "c": 30.0} and seeds == {"a": 5}

@@ -134,3 +134,19 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
         model = c.get("/models/vae_upsample").text
         assert "Is the difference real?" in model and "bootstrap over its" in model
         assert "No replicate runs of this model yet" in c.get("/models/gan_upsample").text
+
+
+def test_replicate_curves_are_per_epoch_intervals_and_drawn_as_bands(replicated_store, tmp_path):
+    stats = json.loads((replicated_store / "replicates.json").read_text())
+    curve = stats["models"]["vae_transpose"]["smoke"]["curves"]["curve_checkerboard_ratio"]
+    assert [p["epoch"] for p in curve] == [1, 2] and all(p["n"] == 3 and p["low"] <= p["mean"] <= p["high"] for p in curve)
+    per_seed = [json.loads((replicated_store / "_replicates" / f"smoke-seed{s}" / "vae_transpose" / "manifest.json").read_text())["history"][1]["curve_checkerboard_ratio"] for s in (1, 2, 3)]
+    assert curve[1]["mean"] == pytest.approx(float(np.mean(per_seed)))
+    assert (replicated_store / "comparison.png").is_file()
+    from tests.conftest import make_client, wait_ready
+
+    with make_client(replicated_store, tmp_path) as c:
+        wait_ready(c)
+        page = c.get("/").text
+        assert "replicate spread" in page and "<polygon" in page
+        assert "The shaded band is the 95 % t-interval" in c.get("/models/vae_transpose").text

@@ -193,7 +193,7 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
         r = results[name]
         log(f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s")
     summary = _update_summary(store, results, ev_manifest)
-    _plot_comparison(store, summary)
+    plot_comparison(store, summary)
     log(f"evaluated {len(names)} model(s) in {time.perf_counter() - t0:.0f} s")
     return results
 
@@ -215,23 +215,40 @@ def _update_summary(store: Path, results: dict[str, Any], ev_manifest: dict) -> 
     return summary
 
 
-def _plot_comparison(store: Path, summary: dict[str, Any]) -> None:
+def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted(summary["models"])
+    import json
+
+    from training.config import VARIANTS
+
+    names = [n for n in VARIANTS if n in summary["models"]] + sorted(n for n in summary["models"] if n not in VARIANTS)
+    try:
+        replicates = json.loads((Path(store) / "replicates.json").read_text()).get("models", {})
+    except (OSError, ValueError):
+        replicates = {}
     rows = [("legibility", "legibility (mean top-class prob.)"), ("checkerboard_ratio", "checkerboard index (× real)"), ("frechet", "Fréchet distance (features)"), ("seconds_per_epoch", "seconds per epoch")]
-    fig, axes = plt.subplots(1, len(rows), figsize=(14, 3.2), dpi=100)
-    colors = ["tab:red" if "transpose" in n else "tab:blue" for n in names]
+    fig, axes = plt.subplots(1, len(rows), figsize=(15, 0.9 + 0.42 * len(names)), dpi=100)
+    colors = ["tab:red" if VARIANTS.get(n) is not None and VARIANTS[n].upsampling == "transpose" else "tab:blue" for n in names]
+    shown_replicates = set()
     for ax, (key, label) in zip(axes, rows):
         values = [summary["models"][n].get(key) or 0 for n in names]
-        ax.barh(names, values, color=colors)
+        ax.barh(names, values, color=colors, alpha=0.75)
+        for y, n in enumerate(names):
+            profile = (replicates.get(n) or {}).get(summary["models"][n].get("profile") or "paper") or {}
+            iv = (profile.get("metrics") or {}).get(key)
+            if iv and iv.get("low") is not None:
+                ax.errorbar([iv["mean"]], [y], xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]], fmt="o", color="black", ms=4, capsize=3)
+                shown_replicates.add((n, iv["n"]))
         ax.set_xlabel(label)
+        ax.invert_yaxis()
         if key == "checkerboard_ratio":
             ax.axvline(1.0, ls=":", color="black")
-    fig.suptitle("deconv-arena: red = transposed convolution, blue = resize-convolution")
+    note = "; black: mean and 95 % t-interval over replicate seeds (" + ", ".join(f"{n} n={k}" for n, k in sorted(shown_replicates)) + ")" if shown_replicates else "; one training run each (no replicates yet)"
+    fig.suptitle("deconv-arena: bars = served run (red = transposed convolution, blue = other upsampling)" + note, fontsize=9)
     fig.tight_layout()
     fig.savefig(Path(store) / "comparison.png")
     plt.close(fig)

@@ -111,6 +111,7 @@ def statistics(store: Path) -> dict[str, Any]:
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:
                     entry["metrics"][m.key] = {**t_interval(list(values.values())).as_dict(), "values": {str(s): v for s, v in values.items()}}
+            entry["curves"] = replicate_curves(store, name, profile)
             models[name][profile] = entry
     compared = []
     for v, ref in comparisons():
@@ -137,9 +138,42 @@ def statistics(store: Path) -> dict[str, Any]:
     }
 
 
+CURVE_KEYS = ("curve_checkerboard_ratio", "curve_frechet")
+
+
+def replicate_curves(store: Path, name: str, profile: str) -> dict[str, list[dict[str, Any]]]:
+    """Per epoch, the training curves across the seeds that recorded them: mean with a t-interval (the band the
+    curve charts draw), and how many seeds it rests on."""
+    import json
+
+    per_key: dict[str, dict[int, list[float]]] = {k: {} for k in CURVE_KEYS}
+    for n, prof, _seed, run in runs(store):
+        if n != name or prof != profile:
+            continue
+        try:
+            history = json.loads((run / name / "manifest.json").read_text()).get("history") or []
+        except (OSError, ValueError):
+            continue
+        for h in history:
+            for k in CURVE_KEYS:
+                if h.get(k) is not None:
+                    per_key[k].setdefault(int(h["epoch"]), []).append(float(h[k]))
+    return {k: [{"epoch": e, **t_interval(v).as_dict()} for e, v in sorted(by_epoch.items())] for k, by_epoch in per_key.items() if by_epoch}
+
+
 def write_statistics(store: Path) -> dict[str, Any]:
+    """Rewrite replicates.json, then the summary figure (it draws the replicate intervals)."""
+    import json
+
     result = statistics(store)
     write_json_atomic(Path(store) / INDEX, result)
+    try:
+        summary = json.loads((Path(store) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return result
+    from training.evaluate import plot_comparison
+
+    plot_comparison(store, summary)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +54,42 @@ def parse_int(raw: str | None, name: str, default: int, lo: int, hi: int, notice
     return value
 
 
+def parse_models(raw: list[str], known: list[str], notices: list[str]) -> list[str] | None:
+    """`?models=a,b` (or `?models=a&models=b`): the subset to show, in the page's order; None shows every model.
+    Unknown names are dropped with a notice naming them and the accepted ones."""
+    asked = [n.strip() for part in raw for n in part.split(",") if n.strip()]
+    if not asked:
+        return None
+    unknown = [n for n in asked if n not in known]
+    if unknown:
+        notices.append(f"models: {', '.join(repr(n[:40]) for n in unknown[:5])} {'is' if len(unknown) == 1 else 'are'} not a model here; accepted: {', '.join(known)}.")
+    chosen = [n for n in known if n in asked]
+    if not chosen:
+        notices.append("none of the requested models exists; showing every model.")
+        return None
+    return chosen
+
+
 @router.get("/", response_class=HTMLResponse)
 def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
     q, notices = request.query_params, []
     if q.get("random"):
-        return RedirectResponse(f"/?seed={secrets.randbelow(MAX_SEED + 1)}&n={q.get('n', 16)}&zoom={q.get('zoom', 3)}", status_code=303)
+        keep = "".join(f"&models={quote(m)}" for m in q.getlist("models"))
+        return RedirectResponse(f"/?seed={secrets.randbelow(MAX_SEED + 1)}&n={q.get('n', 16)}&zoom={q.get('zoom', 3)}{keep}", status_code=303)
     seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
     n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
     zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
-    groups = []
+    families = []
     for family, title, label, table_names in GROUPS:
         # the table's variants first (the report's pair, then its controls), then models imported into the store
-        names = table_names + tuple(n for n, e in registry.entries.items() if n not in VARIANTS and (e.manifest or {}).get("family") == family)
+        families.append((family, title, label, table_names + tuple(n for n, e in registry.entries.items() if n not in VARIANTS and (e.manifest or {}).get("family") == family)))
+    every = [n for *_, names in families for n in names]
+    selected = parse_models(q.getlist("models"), every, notices)
+    groups = []
+    for family, title, label, all_names in families:
+        names = [n for n in all_names if selected is None or n in selected]
+        if not names:
+            continue
         models = []
         for name in names:
             e = registry.entries.get(name)
@@ -73,9 +98,11 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
             models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling, "architecture": architecture(name, e.manifest), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
         replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
         curves = {name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio") for name in names if name in registry.entries}
-        chart = curve_svg(curves, f"{label}: checkerboard index (× real digits) during training", log_y=True)
+        bands = {name: replicate_band(registry, name, "curve_checkerboard_ratio") for name in curves}
+        chart = curve_svg(curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands)
         groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates, "curves": chart, "curve_models": sorted(k for k, v in curves.items() if v)})
-    ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
+    choices = [{"label": label, "names": [{"name": m, "checked": selected is None or m in selected} for m in names]} for _, _, label, names in families]
+    ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "models_param": ",".join(selected) if selected else "", "choices": choices, "shown": len(selected or every), "total": len(every), "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
     return render(request, "index.html", ctx)
 
 
@@ -101,12 +128,20 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
         "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,
         "replicates": replicate_view(registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]),
-        "curves": model_curves(name, manifest),
+        "curves": model_curves(name, manifest, {k: replicate_band(registry, name, k) for k in ("curve_checkerboard_ratio", "curve_frechet")}),
     }
     return render(request, "model.html", ctx)
 
 
-def model_curves(name: str, manifest: dict[str, Any] | None) -> dict[str, Any]:
+def replicate_band(registry, name: str, key: str) -> list[tuple[int, float, float]]:
+    """(epoch, low, high) of a curve over the replicates trained with the served run's budget (none: empty)."""
+    entry = registry.entries.get(name)
+    profile = ((entry.manifest or {}).get("config") or {}).get("profile") if entry is not None else None
+    stats = ((registry.replicate_statistics or {}).get("models") or {}).get(name, {}).get(profile or "", {})
+    return [(p["epoch"], p["low"], p["high"]) for p in (stats.get("curves") or {}).get(key, []) if p.get("low") is not None]
+
+
+def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, list] | None = None) -> dict[str, Any]:
     """The training curves of one model: two charts, and from which epoch they exist (a resumed run, or one trained
     before curves were recorded, has none for its earlier epochs)."""
     cb, fd = training_curves(manifest, "curve_checkerboard_ratio"), training_curves(manifest, "curve_frechet")
@@ -114,7 +149,11 @@ def model_curves(name: str, manifest: dict[str, Any] | None) -> dict[str, Any]:
     first = cb[0][0] if cb else None
     cost = [h["curve_seconds"] for h in (manifest or {}).get("history") or [] if h.get("curve_seconds") is not None]
     return {
-        "charts": [curve_svg({name: cb}, "checkerboard index (× real digits), 2,000 samples", log_y=True), curve_svg({name: fd}, "Fréchet distance (classifier features), 2,000 samples")] if cb else [],
+        "charts": [
+            curve_svg({name: cb}, "checkerboard index (× real digits), 2,000 samples", log_y=True, bands={name: (bands or {}).get("curve_checkerboard_ratio", [])}),
+            curve_svg({name: fd}, "Fréchet distance (classifier features), 2,000 samples", bands={name: (bands or {}).get("curve_frechet", [])}),
+        ] if cb else [],
+        "banded": bool(bands and any(bands.values())),
         "first_epoch": first, "epochs_done": done, "partial": bool(first and first > 1),
         "seconds_mean": round(sum(cost) / len(cost), 2) if cost else None,
     }

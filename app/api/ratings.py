@@ -118,6 +118,20 @@ def _store_call(fn, *args, **kwargs):
         raise HTTPException(503, f"votes cannot be stored right now (the database refused the write: {e}); image generation still works") from None
 
 
+def metric_values(registry, key: str, path: str) -> tuple[dict[str, float], dict[str, int]]:
+    """Each model's figure for the people-vs-numbers table: the mean over replicate seeds of the served run's budget
+    where replicates exist (with how many seeds), else its single evaluated run."""
+    values, seeds = {}, {}
+    for name, e in registry.entries.items():
+        profile = ((e.manifest or {}).get("config") or {}).get("profile")
+        iv = (((e.replicates or {}).get(profile or "") or {}).get("metrics") or {}).get(key)
+        if iv and iv.get("mean") is not None and iv.get("n", 0) >= 2:
+            values[name], seeds[name] = iv["mean"], iv["n"]
+        elif dig(e.metrics, path) is not None:
+            values[name] = dig(e.metrics, path)
+    return values, seeds
+
+
 # ---------------------------------------------------------------- scheduling
 
 
@@ -362,12 +376,13 @@ def _analyse(ratings: Ratings, registry) -> dict[str, Any]:
     agreement = {q: {"percent": percent_agreement(u[q] for u in shared.values()), "krippendorff_alpha": krippendorff_alpha_nominal(u[q] for u in shared.values())} for q in QUESTIONS}
     gold = sum(r.gold_passed + r.gold_failed for r in raters.values())
     human = {r["model"]: r["rating"] for r in per_question["overall"]["ratings"] if r["rating"] is not None}
-    metric = lambda path: {n: dig(e.metrics, path) for n, e in registry.entries.items() if dig(e.metrics, path) is not None}
-    correlation = {
-        "legibility": rank_correlation(human, metric("legibility.mean_top_probability"), True),
-        "checkerboard_ratio": rank_correlation(human, metric("checkerboard.nyquist_ratio"), False),
-        "frechet": rank_correlation(human, metric("frechet.distance"), False),
-    }
+    correlation = {}
+    for key, path, higher in (("legibility", "legibility.mean_top_probability", True), ("checkerboard_ratio", "checkerboard.nyquist_ratio", False), ("frechet", "frechet.distance", False)):
+        values, seeds = metric_values(registry, key, path)
+        c = rank_correlation(human, values, higher)
+        used = [n for n in values if n in human]
+        c.update({"votes": len(counted), "across_seeds": sum(1 for n in used if seeds.get(n)), "seeds": {n: seeds.get(n, 1) for n in used}})
+        correlation[key] = c
     result = {
         "questions": per_question,
         "counts": {"raters": len(raters), "votes": len(votes), "counted_votes": len(counted), "flagged_raters": len(flagged), "excluded_flagged": ratings.settings.exclude_flagged, "gold_tasks": gold, "gold_failure_rate": (sum(r.gold_failed for r in raters.values()) / gold) if gold else None, "shared_items": len(shared)},

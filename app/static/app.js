@@ -16,7 +16,8 @@
         img.src = img.dataset.base + "?seed=" + s + "&n=" + n.value + "&scale=" + zoom.value;
         img.alt = n.value + " samples from " + img.closest("[data-model]").dataset.model + " for seed " + s;
       });
-      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value;
+      var chosen = form.querySelector("input[name=models]");
+      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "");
       if (push) history.pushState({ seed: s }, "", url);
     }
 
