@@ -123,8 +123,8 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     import math
     from html import escape
 
-    series = {k: v for k, v in series.items() if v}
     bands = {k: v for k, v in (bands or {}).items() if v and k in series}
+    series = {k: v for k, v in series.items() if v or k in bands}  # a model may have replicate bands but no curve of its own
     if not series:
         return ""
     f = (lambda y: math.log10(max(y, 1e-6))) if log_y else (lambda y: y)
