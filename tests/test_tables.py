@@ -40,3 +40,15 @@ def test_about_page_has_the_ablation_table(client):
     assert r.status_code == 200 and "Ablation" in r.text
     for name in VARIANTS:
         assert f"<td>{name}</td>" in r.text
+
+
+def test_curves_figure_needs_curves(tmp_path):
+    from training.tables import plot_curves
+
+    store = tmp_path / "store"
+    (store / "vae_bilinear").mkdir(parents=True)
+    (store / "vae_bilinear" / "manifest.json").write_text(json.dumps({"config": {"profile": "paper"}, "history": [{"epoch": 1}]}))
+    assert plot_curves(store) is None and not (store / "curves.png").exists()
+    history = [{"epoch": e, "curve_checkerboard_ratio": 0.1 * e} for e in (1, 2, 3)]
+    (store / "vae_bilinear" / "manifest.json").write_text(json.dumps({"config": {"profile": "paper"}, "history": history}))
+    assert plot_curves(store) == store / "curves.png" and (store / "curves.png").stat().st_size > 1000

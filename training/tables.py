@@ -92,6 +92,54 @@ def update_readme(readme: Path, store: Path) -> bool:
     return new != text
 
 
+def plot_curves(store: Path, path: Path | None = None) -> Path | None:
+    """models_store/curves.png: checkerboard index against epoch for every variant with training curves, one panel
+    per family, the replicates' 95 % band shaded where they exist. None when no model has curves yet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    store = Path(store)
+    stats = _load(store / "replicates.json").get("models", {})
+    families = sorted({v.family for v in VARIANTS.values()})
+    fig, axes = plt.subplots(1, len(families), figsize=(6 * len(families), 3.6), dpi=100, squeeze=False)
+    drawn = False
+    for ax, family in zip(axes[0], families):
+        for i, (name, v) in enumerate((n, v) for n, v in VARIANTS.items() if v.family == family):
+            manifest = _load(store / name / "manifest.json")
+            points = [(h["epoch"], h["curve_checkerboard_ratio"]) for h in manifest.get("history") or [] if h.get("curve_checkerboard_ratio") is not None]
+            band = (((stats.get(name) or {}).get((manifest.get("config") or {}).get("profile") or "paper") or {}).get("curves") or {}).get("curve_checkerboard_ratio") or []
+            band = [b for b in band if b.get("low") is not None]
+            colour = f"C{i}"
+            if band:
+                ax.fill_between([b["epoch"] for b in band], [b["low"] for b in band], [b["high"] for b in band], color=colour, alpha=0.18, lw=0)
+            if points:
+                ax.plot(*zip(*points), marker="o", ms=3, color=colour, label=name)
+            elif band:
+                ax.plot([b["epoch"] for b in band], [b["mean"] for b in band], ls="--", color=colour, label=f"{name} (replicate mean)")
+            drawn = drawn or bool(points or band)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("checkerboard index (× real digits)")
+        ax.axhline(1.0, ls=":", color="black", lw=0.8)
+        ax.set_title(f"{family.upper()}: 2,000 samples per epoch; shaded: 95 % interval over seeds", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no training curves yet\n(trained before they were recorded)", ha="center", va="center", transform=ax.transAxes, fontsize=9, color="grey")
+    if not drawn:
+        plt.close(fig)
+        return None
+    fig.tight_layout()
+    out = Path(path or store / "curves.png")
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
-    print(f"{target}: {'updated' if update_readme(target, Path(sys.argv[2] if len(sys.argv) > 2 else 'models_store')) else 'already up to date'}")
+    store = Path(sys.argv[2] if len(sys.argv) > 2 else "models_store")
+    print(f"{target}: {'updated' if update_readme(target, store) else 'already up to date'}")
+    print(f"curves figure: {plot_curves(store) or 'no model has training curves yet'}")

@@ -152,8 +152,8 @@ def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, li
         "charts": [
             curve_svg({name: cb}, "checkerboard index (× real digits), 2,000 samples", log_y=True, bands={name: (bands or {}).get("curve_checkerboard_ratio", [])}),
             curve_svg({name: fd}, "Fréchet distance (classifier features), 2,000 samples", bands={name: (bands or {}).get("curve_frechet", [])}),
-        ] if cb else [],
-        "banded": bool(bands and any(bands.values())),
+        ] if cb or (bands and any(bands.values())) else [],
+        "banded": bool(bands and any(bands.values())), "own": bool(cb),
         "first_epoch": first, "epochs_done": done, "partial": bool(first and first > 1),
         "seconds_mean": round(sum(cost) / len(cost), 2) if cost else None,
     }
