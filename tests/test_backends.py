@@ -2,7 +2,7 @@
 
 Each backend runs in its own process (Keras picks its backend at import). Both build a job per variant, give it the
 same weights, turn dropout off (the two backends draw different masks), take three steps on the same images and
-noise, and dump the updated weights and losses; the two dumps must agree to float32 round-off."""
+noise, and dump the updated weights (BatchNormalization moving statistics too) and losses; the two dumps must agree to float32 round-off."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ losses = []
 for step in range(3):
     losses.append([float(x) for x in job.train_batch(images, np.random.default_rng(step)).values()])
 job.sync()
-arrays = {f"{g}/{i}": v.numpy() for g, vs in job.stateful().items() for i, v in enumerate(vs) if v.trainable}
+arrays = {f"{g}/{i}": v.numpy() for g, vs in job.stateful().items() for i, v in enumerate(vs) if v.trainable or "moving" in v.path}
 np.savez(out, losses=np.array(losses), **arrays)
 """
 
