@@ -7,15 +7,36 @@ import shutil
 from pathlib import Path
 
 from training.config import VARIANTS
-from training.tables import BEGIN, END, ablation_markdown, ablation_rows, update_readme
+from training.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, ablation_rows, replicates_markdown, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_table_is_the_shipped_one():
+def test_readme_tables_are_the_shipped_ones():
     text = (ROOT / "README.md").read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert block == ablation_markdown(ROOT / "models_store"), "run `python -m training.tables README.md` after evaluating"
+    block = text.split(REP_BEGIN, 1)[1].split(REP_END, 1)[0].strip()
+    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m training.tables README.md` after replicates"
+
+
+def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
+    from training.replicates import INDEX
+
+    iv = lambda m, lo, hi, n: {"mean": m, "low": lo, "high": hi, "n": n}  # noqa: E731
+    stats = {
+        "models": {
+            "vae_transpose": {"paper": {"epochs": 10, "seeds": [1, 2, 3], "failed": {"4": {"stage": "training"}}, "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)}}},
+            "vae_upsample": {"paper": {"epochs": 10, "seeds": [1], "failed": {}, "metrics": {"frechet": iv(180.0, None, None, 1)}}},
+        },
+        "comparisons": [{"a": "vae_upsample", "b": "vae_transpose", "profile": "paper", "seeds": [1], "metrics": {"frechet": {"difference": iv(-20.0, -30.0, -10.0, 3), "verdict": "vae_upsample better"}}}],
+    }
+    (tmp_path / INDEX).write_text(json.dumps(stats))
+    table = replicates_markdown(tmp_path)
+    assert "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 200 [190, 210] |" in table
+    assert "| `vae_upsample` | paper, 10 epochs | 1 | 180 (one seed) |" in table
+    assert "| `vae_upsample` vs `vae_transpose` | paper | 1 | -20 [-30, -10]: vae_upsample better |" in table
+    assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."
 
 
 def test_rows_cover_the_table_and_say_what_is_missing(tmp_path):

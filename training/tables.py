@@ -81,12 +81,54 @@ def ablation_markdown(store: Path) -> str:
     return "\n".join(lines)
 
 
+REP_BEGIN, REP_END = "<!-- replicates-table-begin -->", "<!-- replicates-table-end -->"
+REP_METRICS = (("frechet", "Fréchet ↓"), ("kid", "KID ↓"), ("legibility", "legibility ↑"), ("checkerboard_ratio", "checkerboard (× real) ↓"), ("recall", "recall ↑"))
+
+
+def _iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
+    if not iv:
+        return "–"
+    if iv.get("low") is None:
+        return f"{iv['mean']:.{digits}g} (one seed)"
+    return f"{iv['mean']:.{digits}g} [{iv['low']:.{digits}g}, {iv['high']:.{digits}g}]"
+
+
+def replicates_markdown(store: Path) -> str:
+    """Mean over seeds with its 95 % t-interval per variant and budget, then each comparison's paired difference and
+    verdict, from replicates.json."""
+    stats = _load(Path(store) / "replicates.json")
+    models, comps = stats.get("models") or {}, stats.get("comparisons") or []
+    if not models:
+        return "No replicate runs yet."
+    lines = ["| variant | budget | seeds (failed) | " + " | ".join(label for _, label in REP_METRICS) + " |", "|" + " --- |" * (3 + len(REP_METRICS))]
+    for name in [n for n in VARIANTS if n in models] + sorted(set(models) - set(VARIANTS)):
+        for profile, e in sorted(models[name].items()):
+            failed = f" ({len(e['failed'])} failed)" if e.get("failed") else ""
+            budget = f"{profile}, {e['epochs']} epochs" if e.get("epochs") else profile
+            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | " + " | ".join(_iv(e["metrics"].get(k)) for k, _ in REP_METRICS) + " |")
+    if comps:
+        lines += ["", "| comparison (A vs B) | budget | paired seeds | " + " | ".join(f"{label}: A − B, verdict" for _, label in REP_METRICS) + " |", "|" + " --- |" * (3 + len(REP_METRICS))]
+        for c in comps:
+            cells = []
+            for k, _ in REP_METRICS:
+                m = c["metrics"].get(k)
+                cells.append(f"{_iv(m['difference'])}: {m['verdict']}" if m else "–")
+            lines.append(f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {', '.join(map(str, c['seeds']))} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def update_readme(readme: Path, store: Path) -> bool:
-    """Rewrite the table between the markers; True when the file changed."""
+    """Rewrite the tables between their markers; True when the file changed."""
     text = Path(readme).read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{ablation_markdown(store)}\n{END}{tail}"
+    new = _replace_block(text, BEGIN, END, ablation_markdown(store))
+    if REP_BEGIN in new:
+        new = _replace_block(new, REP_BEGIN, REP_END, replicates_markdown(store))
     if new != text:
         Path(readme).write_text(new)
     return new != text
