@@ -104,7 +104,7 @@ class ModelEntry:
             "name": self.name,
             "status": self.status,
             "reason": self.reason,
-            "family": m.get("family"),
+            "family": m.get("family") or (VARIANTS[self.name].family if self.name in VARIANTS else None),
             "upsampling": m.get("upsampling") or (VARIANTS[self.name].upsampling if self.name in VARIANTS else None),
             "architecture": architecture(self.name, m),
             "latent_dim": m.get("latent_dim"),

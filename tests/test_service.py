@@ -293,6 +293,8 @@ def test_shipped_models_load_and_generate(tmp_path):
         for name, m in c.get("/readyz").json()["models"].items():
             if not (SHIPPED / name).is_dir():
                 assert m["status"] == "unavailable" and f"deconv-arena train --variant {name}" in m["reason"], (name, m)
+                label = "GAN" if VARIANTS[name].family == "gan" else "VAE"
+                assert f"{label} (" in c.get(f"/models/{name}").text, name  # the family comes from the table
                 assert c.post("/generate", params={"model": name, "seed": 2023, "n": 4}).status_code == 503
                 continue
             assert m["status"] == "ready", (name, m)
