@@ -42,7 +42,20 @@ def hardware() -> dict[str, Any]:
     gpus = _accelerators()
     import os
 
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus, "machine": platform.machine(), "system": platform.system()}
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus, "float32_matmul": _float32_matmul(gpus), "machine": platform.machine(), "system": platform.system()}
+
+
+def _float32_matmul(gpus: list[str]) -> str:
+    """How float32 convolutions and matmuls are computed: full float32 on CPUs; JAX's default on NVIDIA GPUs
+    (Ampere and later) is TF32 unless `JAX_DEFAULT_MATMUL_PRECISION` says otherwise."""
+    if not gpus:
+        return "float32"
+    if keras.backend.backend() == "jax":
+        import jax
+
+        setting = jax.config.jax_default_matmul_precision
+        return f"jax precision {setting}" if setting else "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
+    return "tensorflow default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
 
 
 def git_commit() -> str | None:

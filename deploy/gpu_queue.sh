@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run job files (training.queue) side by side on a GPU machine that has JAX but no TensorFlow and no network,
+# for at most SECONDS, then pack what they installed into OUTDIR as tar parts of at most 15 MiB, with the logs.
+#
+#   deploy/gpu_queue.sh mnist.npz OUTDIR 480 deploy/jobs/gpu-gan.txt:8 deploy/jobs/gpu-vae.txt:6:highest
+#
+# Each JOBS:PARALLEL[:PRECISION] runs its own queue (workdir runs/<file name>); PRECISION sets
+# JAX_DEFAULT_MATMUL_PRECISION for it: JAX's default computes float32 convolutions and matmuls in TF32 on NVIDIA
+# GPUs, `highest` keeps float32. Each manifest records which (hardware.float32_matmul).
+# Jobs still running at the deadline are stopped and left out (their checkpoints stay on that machine).
+# Replicates are packed without GAN weights and progress frames (.gitignore keeps those out of the repo);
+# served models whole. Unpack in the repository with `cat OUTDIR/store.tar.* | tar -xz`.
+set -uo pipefail
+data=$1 out=$2 budget=$3
+shift 3
+PY=${PYTHON:-python3}
+export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+mkdir -p "$out"
+$PY -c "import jax, keras, numpy; print('jax', jax.__version__, 'keras', keras.__version__, 'numpy', numpy.__version__, jax.devices())" || exit 1
+stamp=$(mktemp) && sleep 1
+start=$(date +%s)
+pids=()
+for spec in "$@"; do
+  IFS=: read -r jobs parallel precision <<< "$spec"
+  name=$(basename "$jobs" .txt)
+  ( [ -n "${precision:-}" ] && export JAX_DEFAULT_MATMUL_PRECISION=$precision
+    exec timeout --signal=TERM "$budget" $PY -m training.queue "$jobs" --parallel "${parallel:-8}" --data "$data" --store models_store --workdir "runs/$name" \
+      > "runs-$name.out" 2>&1 ) &
+  pids+=($!)
+done
+wait "${pids[@]}"
+echo "queues stopped after $(( $(date +%s) - start )) s"
+pkill -TERM -f "app.cli train" && sleep 3
+pkill -KILL -f "app.cli train"
+rm -rf models_store/.*.staging-* models_store/_replicates/*/.*.staging-*
+# Statistics over every replicate that finished (metrics written), whatever the queues managed.
+$PY -c "from pathlib import Path; from training.replicates import write_statistics; write_statistics(Path('models_store'))" || true
+find models_store -type f -newer "$stamp" \
+  ! -path 'models_store/_replicates/*/gan_*/generator.keras' ! -path 'models_store/_replicates/*/*/progress/*' \
+  ! -path 'models_store/_replicates/*/*/progress.gif' > /tmp/packed.txt
+# A replicate without metrics.json was stopped mid-evaluation: leave it out whole.
+for d in models_store/_replicates/*/*/; do
+  if [ -f "$d/manifest.json" ] && [ ! -f "$d/metrics.json" ]; then grep -v "^${d%/}/" /tmp/packed.txt > /tmp/p2; mv /tmp/p2 /tmp/packed.txt; fi
+done
+ls runs/*/queue/*.log runs-*.out >> /tmp/packed.txt 2>/dev/null
+tar -czf - -T /tmp/packed.txt | split -b 15M - "$out/store.tar."
+echo "packed $(wc -l < /tmp/packed.txt) files into $(ls "$out" | wc -l) parts"
+cat runs-*.out
+for f in runs/*/queue/*.log; do echo "== $f: $(head -1 "$f" | cut -c1-90)"; grep -E "epoch|installed|Error" "$f" | tail -2 | cut -c1-220; done
