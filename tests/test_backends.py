@@ -40,8 +40,8 @@ for model in job.extra_models().values():
             layer.rate = 0.0
 images = job.preprocess(rng.integers(0, 256, (8, 28, 28), dtype=np.uint8))
 losses = []
-for step in range(3):
-    losses.append([float(x) for x in job.train_batch(images, np.random.default_rng(step)).values()])
+for step, n in enumerate((8, 8, 3)):  # the last batch of an epoch is short (60,000 = 234 x 256 + 96)
+    losses.append([float(x) for x in job.train_batch(images[:n], np.random.default_rng(step)).values()])
 job.sync()
 arrays = {f"{g}/{i}": v.numpy() for g, vs in job.stateful().items() for i, v in enumerate(vs) if v.trainable or "moving" in v.path}
 np.savez(out, losses=np.array(losses), **arrays)

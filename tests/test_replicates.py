@@ -93,6 +93,13 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
     assert comparison["b"] == "vae_transpose" and comparison["seeds"] == [1, 2, 3]
     for key, row in comparison["metrics"].items():
         assert row["verdict"] in (NOT_DISTINGUISHABLE, "vae_upsample better", "vae_transpose better"), key
+    # where each seed trained is recorded, and a seed from another machine is named apart in the README table
+    assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
+    from training.tables import _places
+
+    assert _places(entry) == "CPU, tensorflow, float32"
+    mixed = {"trained_on": {"1": "NVIDIA H200, jax, jax precision highest", "2": "NVIDIA H200, jax, jax precision highest", "3": "CPU, tensorflow, float32"}}
+    assert _places(mixed) == "1, 2: NVIDIA H200, jax, jax precision highest; 3: CPU, tensorflow, float32"
     # the served models are untouched by replicates
     assert json.loads((replicated_store / "vae_upsample" / "manifest.json").read_text())["config"]["seed"] == 1234
 

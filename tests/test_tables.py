@@ -26,15 +26,15 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
     iv = lambda m, lo, hi, n: {"mean": m, "low": lo, "high": hi, "n": n}  # noqa: E731
     stats = {
         "models": {
-            "vae_transpose": {"paper": {"epochs": 10, "seeds": [1, 2, 3], "failed": {"4": {"stage": "training"}}, "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)}}},
+            "vae_transpose": {"paper": {"epochs": 10, "seeds": [1, 2, 3], "failed": {"4": {"stage": "training"}}, "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)}, "trained_on": {"1": "CPU, tensorflow, float32", "2": "CPU, tensorflow, float32", "3": "NVIDIA H200, jax, jax precision highest"}}},
             "vae_upsample": {"paper": {"epochs": 10, "seeds": [1], "failed": {}, "metrics": {"frechet": iv(180.0, None, None, 1)}}},
         },
         "comparisons": [{"a": "vae_upsample", "b": "vae_transpose", "profile": "paper", "seeds": [1], "metrics": {"frechet": {"difference": iv(-20.0, -30.0, -10.0, 3), "verdict": "vae_upsample better"}}}],
     }
     (tmp_path / INDEX).write_text(json.dumps(stats))
     table = replicates_markdown(tmp_path)
-    assert "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 200 [190, 210] |" in table
-    assert "| `vae_upsample` | paper, 10 epochs | 1 | 180 (one seed) |" in table
+    assert "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |" in table
+    assert "| `vae_upsample` | paper, 10 epochs | 1 | not recorded | 180 (one seed) |" in table
     assert "| `vae_upsample` vs `vae_transpose` | paper | 1 | -20 [-30, -10]: vae_upsample better |" in table
     assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."
 

@@ -118,8 +118,10 @@ class GanJob:
         return {"gen_loss": g_loss, "disc_loss": d_loss}
 
     def _losses(self, real_out, fake_out):
-        ones, zeros = keras.ops.ones_like(real_out), keras.ops.zeros_like(fake_out)
-        return self._bce(ones, fake_out), self._bce(ones, real_out) + self._bce(zeros, fake_out)
+        # The last batch of an epoch can hold fewer real images than noise vectors: each target takes its own
+        # output's shape, as in the tutorial.
+        ones_fake, ones_real, zeros_fake = keras.ops.ones_like(fake_out), keras.ops.ones_like(real_out), keras.ops.zeros_like(fake_out)
+        return self._bce(ones_fake, fake_out), self._bce(ones_real, real_out) + self._bce(zeros_fake, fake_out)
 
     def _tf_step(self, images, noise):
         import tensorflow as tf

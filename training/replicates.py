@@ -93,8 +93,22 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
 
             row = summary_row(json.loads(metrics_path.read_text()))
             slot["seeds"][seed] = row
+            slot.setdefault("trained_on", {})[seed] = trained_on(run / name)
             slot["epochs"] = row["epochs_done"]
     return out
+
+
+def trained_on(run: Path) -> str:
+    """Where a run trained, from its manifest: 'CPU, tensorflow, float32' or 'NVIDIA H200, jax, jax precision highest'
+    (seeds of one variant may come from different machines; the tables say so)."""
+    try:
+        m = json.loads((run / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    hw, backend = m.get("hardware") or {}, (m.get("versions") or {}).get("backend", "?")
+    gpus = hw.get("gpus") or []
+    where = ", ".join(g.split(":", 1)[-1] for g in gpus) if gpus else "CPU"
+    return f"{where}, {backend}, {hw.get('float32_matmul', 'float32' if not gpus else 'precision not recorded')}"
 
 
 def statistics(store: Path) -> dict[str, Any]:
@@ -107,6 +121,7 @@ def statistics(store: Path) -> dict[str, Any]:
             seeds = sorted(slot["seeds"])
             samples = sorted({slot["seeds"][s].get("samples") for s in seeds} - {None})
             entry: dict[str, Any] = {"profile": profile, "epochs": slot["epochs"], "samples_per_run": samples[0] if len(samples) == 1 else samples, "seeds": seeds, "failed": {str(k): v for k, v in sorted(slot["failed"].items())}, "metrics": {}}
+            entry["trained_on"] = {str(s): slot.get("trained_on", {}).get(s, "unknown") for s in seeds}
             for m in METRICS:
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:

@@ -100,12 +100,12 @@ def replicates_markdown(store: Path) -> str:
     models, comps = stats.get("models") or {}, stats.get("comparisons") or []
     if not models:
         return "No replicate runs yet."
-    lines = ["| variant | budget | seeds (failed) | " + " | ".join(label for _, label in REP_METRICS) + " |", "|" + " --- |" * (3 + len(REP_METRICS))]
+    lines = ["| variant | budget | seeds (failed) | trained on | " + " | ".join(label for _, label in REP_METRICS) + " |", "|" + " --- |" * (4 + len(REP_METRICS))]
     for name in [n for n in VARIANTS if n in models] + sorted(set(models) - set(VARIANTS)):
         for profile, e in sorted(models[name].items()):
             failed = f" ({len(e['failed'])} failed)" if e.get("failed") else ""
             budget = f"{profile}, {e['epochs']} epochs" if e.get("epochs") else profile
-            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | " + " | ".join(_iv(e["metrics"].get(k)) for k, _ in REP_METRICS) + " |")
+            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | {_places(e)} | " + " | ".join(_iv(e["metrics"].get(k)) for k, _ in REP_METRICS) + " |")
     if comps:
         lines += ["", "| comparison (A vs B) | budget | paired seeds | " + " | ".join(f"{label}: A − B, verdict" for _, label in REP_METRICS) + " |", "|" + " --- |" * (3 + len(REP_METRICS))]
         for c in comps:
@@ -115,6 +115,17 @@ def replicates_markdown(store: Path) -> str:
                 cells.append(f"{_iv(m['difference'])}: {m['verdict']}" if m else "–")
             lines.append(f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {', '.join(map(str, c['seeds']))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _places(entry: dict) -> str:
+    """Seeds grouped by where they trained ('1, 2: NVIDIA H200, jax, …; 3: CPU, tensorflow, float32'); one place alone
+    is named without seeds."""
+    by_place: dict[str, list[str]] = {}
+    for seed, place in (entry.get("trained_on") or {}).items():
+        by_place.setdefault(place, []).append(seed)
+    if len(by_place) <= 1:
+        return next(iter(by_place), "not recorded")
+    return "; ".join(f"{', '.join(seeds)}: {place}" for place, seeds in by_place.items())
 
 
 def _replace_block(text: str, begin: str, end: str, body: str) -> str:
