@@ -41,6 +41,19 @@ def test_kid_near_zero_for_one_distribution_and_positive_for_two():
     assert abs(same) < 0.01 and diff > 0.1
 
 
+def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
+    """One subset holding every row (a permutation: MMD² does not depend on order) against the textbook sums."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 3)) + 0.5
+    k = lambda a, b: (a @ b / 3 + 1) ** 3  # noqa: E731
+    n = len(x)
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(n) for j in range(n)) / (n * n)
+    mean, std = metrics.kid(x, y, subsets=1, subset_size=n)
+    assert mean == pytest.approx(xx + yy - 2 * xy, rel=1e-12) and std == 0.0
+
+
 def test_prdc_identical_and_far_apart(feats):
     same = metrics.prdc(feats[:500], feats[:500], k=5)
     assert same["precision"] == 1 and same["recall"] == 1 and same["coverage"] == 1 and same["density"] >= 1.0  # each point also counts itself: (k + 1) / k at most
