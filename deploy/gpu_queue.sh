@@ -9,7 +9,7 @@
 # GPUs, `highest` keeps float32. Each manifest records which (hardware.float32_matmul).
 # Jobs still running at the deadline are stopped and left out (their checkpoints stay on that machine).
 # Replicates are packed without GAN weights and progress frames (.gitignore keeps those out of the repo);
-# served models whole. Unpack in the repository with `cat OUTDIR/store.tar.* | tar -xz`.
+# served models whole (training/pack.py). Unpack in the repository with `cat OUTDIR/store.tar.gz.* | tar -xz`.
 set -uo pipefail
 data=$1 out=$2 budget=$3
 shift 3
@@ -32,18 +32,8 @@ wait "${pids[@]}"
 echo "queues stopped after $(( $(date +%s) - start )) s"
 pkill -TERM -f "app.cli train" && sleep 3
 pkill -KILL -f "app.cli train"
-rm -rf models_store/.*.staging-* models_store/_replicates/*/.*.staging-*
 # Statistics over every replicate that finished (metrics written), whatever the queues managed.
 $PY -c "from pathlib import Path; from training.replicates import write_statistics; write_statistics(Path('models_store'))" || true
-find models_store -type f -newer "$stamp" \
-  ! -path 'models_store/_replicates/*/gan_*/generator.keras' ! -path 'models_store/_replicates/*/*/progress/*' \
-  ! -path 'models_store/_replicates/*/*/progress.gif' > /tmp/packed.txt
-# A replicate without metrics.json was stopped mid-evaluation: leave it out whole.
-for d in models_store/_replicates/*/*/; do
-  if [ -f "$d/manifest.json" ] && [ ! -f "$d/metrics.json" ]; then grep -v "^${d%/}/" /tmp/packed.txt > /tmp/p2; mv /tmp/p2 /tmp/packed.txt; fi
-done
-ls runs/*/queue/*.log runs-*.out >> /tmp/packed.txt 2>/dev/null
-tar -czf - -T /tmp/packed.txt | split -b 15M - "$out/store.tar."
-echo "packed $(wc -l < /tmp/packed.txt) files into $(ls "$out" | wc -l) parts"
+$PY -m training.pack "$out" --since "$stamp" --logs 'runs/*/queue/*.log' 'runs-*.out'
 cat runs-*.out
 for f in runs/*/queue/*.log; do echo "== $f: $(head -1 "$f" | cut -c1-90)"; grep -E "epoch|installed|Error" "$f" | tail -2 | cut -c1-220; done
