@@ -7,7 +7,8 @@
 # Each JOBS:PARALLEL[:PRECISION] runs its own queue (workdir runs/<file name>); PRECISION sets
 # JAX_DEFAULT_MATMUL_PRECISION for it: JAX's default computes float32 convolutions and matmuls in TF32 on NVIDIA
 # GPUs, `highest` keeps float32. Each manifest records which (hardware.float32_matmul).
-# Jobs still running at the deadline are stopped and left out (their checkpoints stay on that machine).
+# At the deadline each queue stops its own jobs (SIGTERM; nothing else on the machine is touched); they are left
+# out, and their checkpoints stay on that machine.
 # Replicates are packed without GAN weights and progress frames (.gitignore keeps those out of the repo);
 # served models whole (training/pack.py). Unpack in the repository with `cat OUTDIR/store.tar.gz.* | tar -xz`.
 set -uo pipefail
@@ -24,14 +25,12 @@ for spec in "$@"; do
   IFS=: read -r jobs parallel precision <<< "$spec"
   name=$(basename "$jobs" .txt)
   ( [ -n "${precision:-}" ] && export JAX_DEFAULT_MATMUL_PRECISION=$precision
-    exec timeout --signal=TERM "$budget" $PY -m training.queue "$jobs" --parallel "${parallel:-8}" --data "$data" --store models_store --workdir "runs/$name" \
+    exec timeout --signal=TERM --kill-after=60 "$budget" $PY -m training.queue "$jobs" --parallel "${parallel:-8}" --data "$data" --store models_store --workdir "runs/$name" \
       > "runs-$name.out" 2>&1 ) &
   pids+=($!)
 done
 wait "${pids[@]}"
 echo "queues stopped after $(( $(date +%s) - start )) s"
-pkill -TERM -f "app.cli train" && sleep 3
-pkill -KILL -f "app.cli train"
 # Statistics over every replicate that finished (metrics written), whatever the queues managed.
 $PY -c "from pathlib import Path; from training.replicates import write_statistics; write_statistics(Path('models_store'))" || true
 $PY -m training.pack "$out" --since "$stamp" --logs 'runs/*/queue/*.log' 'runs-*.out'

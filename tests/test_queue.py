@@ -70,3 +70,25 @@ def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tm
     (tmp_path / "whole.tgz").write_bytes(b"".join(p.read_bytes() for p in parts))
     with tarfile.open(tmp_path / "whole.tgz") as tar:
         assert {Path(n).relative_to(store).as_posix() for n in tar.getnames()} == packed
+
+
+def test_stopping_the_queue_stops_its_own_jobs_only():
+    """SIGTERM to the queue ends the jobs it started and no other process (an earlier `pkill -f "app.cli train"`
+    also killed training that someone else ran on the machine); jobs not yet started stay unstarted."""
+    import subprocess
+    import sys
+    import threading
+
+    from training.queue import Children
+
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        children = Children()
+        proc = children.start([sys.executable, "-c", "import time; time.sleep(60)"], subprocess.DEVNULL)
+        threading.Timer(0.5, children.stop).start()
+        assert children.finish(proc) < 0  # terminated by a signal
+        assert children.start([sys.executable, "-c", "pass"], subprocess.DEVNULL) is None
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,14 +39,46 @@ def has_checkpoint(argv: list[str], workdir: Path) -> bool:
     return any((workdir / REPLICATES / f"{profile}-seed{s}" / name / "checkpoint.npz").is_file() for s in seed_list(args["--seeds"]))
 
 
-def run(jobs: list[list[str]], parallel: int, store: Path, workdir: Path, data: Path | None) -> list[int]:
+class Children:
+    """The queue's running `train` processes. `stop()` (SIGTERM or SIGINT to the queue) terminates them — and only
+    them, not other training on the machine — and keeps the jobs not yet started from starting; a stopped job is
+    not marked done, so the next run resumes it from its checkpoint."""
+
+    def __init__(self):
+        self.lock, self.procs, self.stopping = threading.Lock(), set(), False
+
+    def start(self, argv: list[str], log) -> subprocess.Popen | None:
+        with self.lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.procs.add(proc)
+            return proc
+
+    def finish(self, proc: subprocess.Popen) -> int:
+        code = proc.wait()
+        with self.lock:
+            self.procs.discard(proc)
+        return code
+
+    def stop(self, *_signal) -> None:
+        with self.lock:
+            self.stopping = True
+            for proc in self.procs:
+                proc.terminate()
+
+
+def run(jobs: list[list[str]], parallel: int, store: Path, workdir: Path, data: Path | None, children: Children | None = None) -> list[int]:
     logs = workdir / "queue"
     logs.mkdir(parents=True, exist_ok=True)
+    children = children or Children()
 
     def one(i: int) -> int:
         done = logs / f"{i:03d}.done"
         if done.is_file():
             return 0
+        if children.stopping:
+            return -1
         argv = [*jobs[i], "--store", str(store), "--workdir", str(workdir)] + (["--data", str(data)] if data else [])
         if has_checkpoint(jobs[i], workdir):
             argv.append("--resume")
@@ -52,7 +86,10 @@ def run(jobs: list[list[str]], parallel: int, store: Path, workdir: Path, data: 
         with open(logs / f"{i:03d}.log", "a") as log:
             log.write(f"$ deconv-arena train {shlex.join(argv)}\n")
             log.flush()
-            code = subprocess.run([sys.executable, "-m", "app.cli", "train", *argv], stdout=log, stderr=subprocess.STDOUT).returncode
+            proc = children.start([sys.executable, "-m", "app.cli", "train", *argv], log)
+            if proc is None:
+                return -1
+            code = children.finish(proc)
         print(f"[{i:03d}] exit {code} after {time.time() - t0:.0f} s: {shlex.join(jobs[i])}", flush=True)
         if code == 0:
             done.touch()
@@ -72,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path)
     args = p.parse_args(argv)
     jobs = read_jobs(args.jobs)
-    failed = run(jobs, max(1, args.parallel), args.store, args.workdir, args.data)
+    children = Children()
+    signal.signal(signal.SIGTERM, children.stop)
+    signal.signal(signal.SIGINT, children.stop)
+    failed = run(jobs, max(1, args.parallel), args.store, args.workdir, args.data, children)
+    if children.stopping:
+        print(f"stopped: {len(jobs) - len(failed)} of {len(jobs)} jobs done; run the same command again to resume the rest")
+        return 143
     from training.replicates import write_statistics
 
     if (args.store / "_replicates").is_dir():
