@@ -80,7 +80,7 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """{variant: {profile: {"epochs", "seeds": {seed: summary row}, "failed": {seed: reason}}}} from disk."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, profile, seed, run in runs(store):
-        slot = out.setdefault(name, {}).setdefault(profile, {"epochs": None, "seeds": {}, "failed": {}})
+        slot = out.setdefault(name, {}).setdefault(profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}})
         failure = _failure_path(run, name)
         metrics_path = run / name / "metrics.json"
         if failure.is_file():
@@ -93,7 +93,7 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
 
             row = summary_row(json.loads(metrics_path.read_text()))
             slot["seeds"][seed] = row
-            slot.setdefault("trained_on", {})[seed] = trained_on(run / name)
+            slot["trained_on"][seed] = trained_on(run / name)
             slot["epochs"] = row["epochs_done"]
     return out
 
@@ -121,7 +121,7 @@ def statistics(store: Path) -> dict[str, Any]:
             seeds = sorted(slot["seeds"])
             samples = sorted({slot["seeds"][s].get("samples") for s in seeds} - {None})
             entry: dict[str, Any] = {"profile": profile, "epochs": slot["epochs"], "samples_per_run": samples[0] if len(samples) == 1 else samples, "seeds": seeds, "failed": {str(k): v for k, v in sorted(slot["failed"].items())}, "metrics": {}}
-            entry["trained_on"] = {str(s): slot.get("trained_on", {}).get(s, "unknown") for s in seeds}
+            entry["trained_on"] = {str(s): slot["trained_on"][s] for s in seeds}
             for m in METRICS:
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:
