@@ -157,3 +157,25 @@ def test_replicate_curves_are_per_epoch_intervals_and_drawn_as_bands(replicated_
         page = c.get("/").text
         assert "replicate spread" in page and "<polygon" in page
         assert "The shaded band is the 95 % t-interval" in c.get("/models/vae_transpose").text
+
+
+def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
+    """A GPU run's label says whether float32 matmuls ran as TF32 (JAX's default on NVIDIA GPUs) or in full."""
+    from training.replicates import trained_on
+
+    def label(hardware, backend="jax"):
+        run = tmp_path / backend / str(len(list(tmp_path.glob("*/*"))))
+        run.mkdir(parents=True)
+        (run / "manifest.json").write_text(json.dumps({"hardware": hardware, "versions": {"backend": backend}}))
+        return trained_on(run)
+
+    gpu = ["gpu:NVIDIA H100 80GB HBM3"]
+    assert label({"gpus": gpu, "float32_matmul": "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"}) == "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)"
+    assert label({"gpus": gpu, "float32_matmul": "jax precision highest"}) == "NVIDIA H100 80GB HBM3, jax, jax precision highest"
+    assert label({"gpus": [], "float32_matmul": "float32"}, "tensorflow") == "CPU, tensorflow, float32"
+    assert label({"gpus": gpu}) == "NVIDIA H100 80GB HBM3, jax, precision not recorded"
+    assert trained_on(tmp_path / "missing") == "unknown"
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"hardware": {"gpus": []}, "versions": {"tensorflow": "2.21.0"}}))
+    assert trained_on(run) == "CPU, tensorflow, float32"

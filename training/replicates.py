@@ -105,10 +105,15 @@ def trained_on(run: Path) -> str:
         m = json.loads((run / "manifest.json").read_text())
     except (OSError, ValueError):
         return "unknown"
-    hw, backend = m.get("hardware") or {}, (m.get("versions") or {}).get("backend", "?")
+    hw, versions = m.get("hardware") or {}, m.get("versions") or {}
+    # manifests from before the JAX backend name no backend, only the TensorFlow version they trained with
+    backend = versions.get("backend") or ("tensorflow" if "tensorflow" in versions else "?")
     gpus = hw.get("gpus") or []
     where = ", ".join(g.split(":", 1)[-1] for g in gpus) if gpus else "CPU"
-    return f"{where}, {backend}, {hw.get('float32_matmul', 'float32' if not gpus else 'precision not recorded')}"
+    precision = hw.get("float32_matmul", "float32" if not gpus else "precision not recorded")
+    if " default (TF32" in precision:  # 'jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)'
+        precision = f"TF32 ({precision.split(' ', 1)[0]} default)"
+    return f"{where}, {backend}, {precision}"
 
 
 def statistics(store: Path) -> dict[str, Any]:

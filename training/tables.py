@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from training.config import VARIANTS
+from training.replicates import trained_on
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
 COLUMNS = (
     ("variant", "variant"), ("reference", "compared with"), ("frechet", "Fréchet ↓"), ("kid", "KID ↓"), ("legibility", "legibility ↑"),
     ("recall", "recall ↑"), ("checkerboard_ratio", "checkerboard trained (× real)"), ("checkerboard_init", "checkerboard at init (× real)"),
-    ("cv_trained", "polyphase CV trained"), ("cv_init", "polyphase CV at init"), ("params", "params"), ("seconds_per_epoch", "s/epoch"), ("epochs", "epochs"),
+    ("cv_trained", "polyphase CV trained"), ("cv_init", "polyphase CV at init"), ("params", "params"), ("seconds_per_epoch", "s/epoch"), ("trained_on", "trained on"), ("epochs", "epochs"),
 )
 
 
@@ -47,6 +48,7 @@ def ablation_rows(store: Path) -> list[dict[str, Any]]:
             "checkerboard_ratio": s.get("checkerboard_ratio"), "checkerboard_init": (i.get("checkerboard_ratio") or {}).get("mean"),
             "cv_trained": _cv_trained(metrics) if s else None, "cv_init": (i.get("polyphase_cv") or {}).get("mean"),
             "params": (manifest.get("params") or {}).get("total"), "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
+            "trained_on": trained_on(store / name) if manifest else None,
             "epochs": f"{manifest['epochs_done']} of {manifest.get('paper_epochs')}" if manifest.get("epochs_done") is not None else None,
         })
     return rows
