@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = set(KNOWN_MODELS)
+    app.add_middleware(generate.FastGenerate, enabled=settings.fast_generate)  # innermost: it answers in place of the route
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)

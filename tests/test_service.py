@@ -315,3 +315,76 @@ def test_repeated_image_urls_are_replayed_before_routing(client):
     assert not_modified.status_code == 304 and not_modified.content == b"" and not_modified.headers["etag"] == first.headers["etag"]
     assert 'route="/models/{name}/grid.png"' in client.get("/metrics").text  # replays are counted under their route
     assert client.get("/models/vae_upsample/grid.png?seed=77&n=65").status_code == 422  # errors are never replayed
+
+
+# --- FastGenerate: POST /generate without FastAPI's validation layer must answer exactly as the route does ---------
+
+_QUERY_VALUES = {
+    "model": ["gan_upsample", "vae_upsample", "vae_transpose", "nope", "", "gan_upsample%00"],
+    "seed": ["0", "7", "05", "+5", " 5", "5.0", "-1", "4294967295", "4294967296", "", "abc", "1e3"],
+    "n": ["1", "4", "16", "64", "65", "0", "01", ""],
+    "nrow": ["1", "3", "64", "65", "x"],
+    "scale": ["1", "2", "8", "9", "0"],
+    "padding": ["0", "16", "17", "-1"],
+    "mode": ["sample", "reconstruct", "dream", ""],
+    "format": ["png", "json", "gif"],
+    "extra": ["1"],
+}
+
+
+def _answer(client, query: str):
+    """Status, the headers that do not record time, and the body (JSON without its timing and cache flag)."""
+    r = client.post(f"/generate?{query}")
+    headers = {k: v for k, v in r.headers.items() if k not in ("server-timing", "date")}
+    body = r.content
+    if r.headers.get("content-type") == "application/json" and r.status_code == 200:
+        payload = r.json()
+        payload.pop("timing_ms"), payload.pop("cached")
+        body = payload
+        headers.pop("content-length")
+    return r.status_code, headers, body
+
+
+@pytest.fixture(scope="module")
+def route_only(tiny_store, tmp_path_factory):
+    """The same service with FastGenerate off: every request goes through FastAPI's route."""
+    with make_client(tiny_store, tmp_path_factory.mktemp("db"), fast_generate=False) as c:
+        wait_ready(c)
+        yield c
+
+
+def test_fast_path_answers_exactly_as_the_route(client, route_only):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    pair = st.sampled_from(sorted(_QUERY_VALUES)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_QUERY_VALUES[k])))
+    queries = st.lists(pair, max_size=6).map(lambda kv: "&".join(f"{k}={v}" for k, v in kv))
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(queries)
+    def check(query):
+        if "seed=" not in query and "mode=reconstruct" not in query:
+            query += "&seed=11"  # a random seed differs by design; seed omitted is checked below
+        assert _answer(client, query) == _answer(route_only, query), query
+
+    check()
+
+
+def test_fast_path_is_taken_for_plain_queries_only(client, monkeypatch):
+    """The route resolves the model; FastGenerate does not. Count the route's calls."""
+    import app.api.generate as generate
+
+    calls = []
+    real = generate.resolve_model
+    monkeypatch.setattr(generate, "resolve_model", lambda registry, name: calls.append(name) or real(registry, name))
+    assert client.post("/generate?model=gan_upsample&seed=3&n=4&nrow=2&scale=2&padding=0").status_code == 200
+    assert client.post("/generate?model=gan_upsample&seed=3&format=json").status_code == 200
+    assert calls == []
+    for query, body in (("seed=+3", None), ("seed=3&seed=4", None), ("seed=3&foo=1", None), ("mode=reconstruct", None), ("", {"seeds": [1]})):
+        client.post(f"/generate?model=vae_upsample&{query}", json=body)
+    assert calls == ["vae_upsample"] * 5
+    r = client.post("/generate?model=gan_upsample&n=2")  # no seed: a fresh one, said in X-Seed, not cached
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store" and calls == ["vae_upsample"] * 5
+    again = client.post(f"/generate?model=gan_upsample&n=2&seed={r.headers['x-seed']}")
+    assert again.content == r.content
+    assert 'route="/generate"' in client.get("/metrics").text  # metrics and the access log still name the route

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of rendered PNG grids kept in memory (LRU)")
     response_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, description="bytes of whole immutable image responses replayed by URL before routing (LRU)")
     batch_window_ms: float = Field(12.0, ge=0, le=100, description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)")
+    fast_generate: bool = Field(True, description="answer POST /generate with query parameters and no body without FastAPI's validation layer (same bytes and headers; off only to compare)")
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
     batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(DEFAULT_BUCKETS, min_length=1, description="batch sizes each model is compiled for; at warm-up only the exact ones that agree are kept, and a batch is padded to the smallest kept shape that holds it")
     database_url: str = Field("sqlite:///data/arena.db", description="SQLAlchemy URL of the votes database (SQLite file or PostgreSQL)")
