@@ -40,10 +40,15 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         limit = f"request body is over the limit of {self.max_bytes} bytes"
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await _reply(send, 413, f"{limit} (Content-Length {int(declared)})")
+        if b"transfer-encoding" not in headers and (declared is None or declared.isdigit()):
+            # HTTP/1.1 framing: the server delivers at most the declared length (more would be the next request),
+            # and no body at all without Content-Length or Transfer-Encoding: nothing to watch
+            return await self.app(scope, receive, send)
         seen, exceeded, replied = 0, False, False
 
         async def limited_receive() -> Message:
