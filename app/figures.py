@@ -119,7 +119,8 @@ def training_curves(manifest: dict[str, Any] | None, key: str) -> list[tuple[int
 
 def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False, bands: dict[str, list[tuple[int, float, float]]] | None = None) -> str:
     """One line per model (value against epoch) on shared axes, with an optional shaded band per model (the replicate
-    spread: (epoch, low, high)); inline SVG, no script. Empty string without data."""
+    spread: (epoch, low, high)); inline SVG, no script. Empty string without data. On a log scale, band sides at or
+    below zero are cut at the axis floor (a third of the smallest positive value)."""
     import math
     from html import escape
 
@@ -127,7 +128,11 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     series = {k: v for k, v in series.items() if v or k in bands}  # a model may have replicate bands but no curve of its own
     if not series:
         return ""
-    f = (lambda y: math.log10(max(y, 1e-6))) if log_y else (lambda y: y)
+    # On a log scale a band whose t-interval reaches zero or below (few seeds, noisy epochs) would stretch the axis
+    # without end: its low side is cut at a third of the smallest positive value drawn.
+    positive = [y for v in series.values() for _, y in v if y > 0] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi) if y > 0]
+    floor = min(positive) / 3 if positive else 1e-6
+    f = (lambda y: math.log10(max(y, floor))) if log_y else (lambda y: y)
     xs = [x for v in series.values() for x, _ in v] + [x for v in bands.values() for x, _, _ in v]
     ys = [f(y) for v in series.values() for _, y in v] + [f(y) for v in bands.values() for _, lo, hi in v for y in (lo, hi)]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
@@ -138,7 +143,7 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     px = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     py = lambda y: top + (1 - (f(y) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
     tick = lambda v: f"{10 ** v:.3g}" if log_y else f"{v:.3g}"  # noqa: E731
-    parts = [f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" aria-label="{escape(label)} against epoch, one line per model">']
+    parts = [f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)} against epoch, one line per model">']
     parts.append(f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}{" (log scale)" if log_y else ""}</text>')
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
     parts.append(f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>')
