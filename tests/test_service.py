@@ -390,3 +390,34 @@ def test_fast_path_is_taken_for_plain_queries_only(client, monkeypatch):
     again = client.post(f"/generate?model=gan_upsample&n=2&seed={r.headers['x-seed']}")
     assert again.content == r.content
     assert 'route="/generate"' in client.get("/metrics").text  # metrics and the access log still name the route
+
+
+def test_models_are_checked_on_their_own_thread_while_the_next_loads(tiny_store, monkeypatch):
+    """Loading (tracing) and the exactness check overlap; a check that fails marks only its model unavailable, and
+    every model's serving shapes are those check_shapes gives it."""
+    import threading
+
+    import app.registry as registry_module
+
+    real, seen = registry_module.check_shapes, {}
+
+    def recording(fns, latent_dim):
+        name = threading.current_thread().name
+        if latent_dim == 2 and "vae_bilinear" not in seen:  # the first VAE checked: its check fails
+            seen["vae_bilinear"] = name
+            raise registry_module.ModelUnavailable("no compiled batch shape gives exact rows on this CPU (simulated)")
+        result = real(fns, latent_dim)
+        seen.setdefault(name, []).append(result.serving)
+        return result
+
+    monkeypatch.setattr(registry_module, "check_shapes", recording)
+    registry = Registry(tiny_store)
+    registry.load_all()
+    assert registry.loaded and all(t.startswith("shape-check") for t in seen if t != "vae_bilinear")
+    assert seen["vae_bilinear"].startswith("shape-check")
+    failed = [e for e in registry.entries.values() if e.status == "unavailable" and "simulated" in (e.reason or "")]
+    assert len(failed) == 1 and failed[0].batcher is None and failed[0].load_seconds > 0
+    ready = [e for e in registry.entries.values() if e.status == "ready"]
+    assert len(ready) == len([e for e in registry.entries.values() if (tiny_store / e.name).is_dir()]) - 1
+    assert all(e.batcher is not None and tuple(e._fns) == e.shape_check.serving for e in ready)
+    registry.close()
