@@ -117,6 +117,13 @@ def training_curves(manifest: dict[str, Any] | None, key: str) -> list[tuple[int
     return [(int(h["epoch"]), float(h[key])) for h in (manifest or {}).get("history") or [] if h.get(key) is not None]
 
 
+def log_floor(values, default: float = 1e-6) -> float:
+    """Where a log-scale chart stops: a third of the smallest positive value drawn. A replicate band whose t-interval
+    reaches zero or below (few seeds, noisy epochs) is cut there rather than stretching the axis without end."""
+    positive = [y for y in values if y > 0]
+    return min(positive) / 3 if positive else default
+
+
 def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False, bands: dict[str, list[tuple[int, float, float]]] | None = None) -> str:
     """One line per model (value against epoch) on shared axes, with an optional shaded band per model (the replicate
     spread: (epoch, low, high)); inline SVG, no script. Empty string without data. On a log scale, band sides at or
@@ -128,10 +135,7 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     series = {k: v for k, v in series.items() if v or k in bands}  # a model may have replicate bands but no curve of its own
     if not series:
         return ""
-    # On a log scale a band whose t-interval reaches zero or below (few seeds, noisy epochs) would stretch the axis
-    # without end: its low side is cut at a third of the smallest positive value drawn.
-    positive = [y for v in series.values() for _, y in v if y > 0] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi) if y > 0]
-    floor = min(positive) / 3 if positive else 1e-6
+    floor = log_floor([y for v in series.values() for _, y in v] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi)])
     f = (lambda y: math.log10(max(y, floor))) if log_y else (lambda y: y)
     xs = [x for v in series.values() for x, _ in v] + [x for v in bands.values() for x, _, _ in v]
     ys = [f(y) for v in series.values() for _, y in v] + [f(y) for v in bands.values() for _, lo, hi in v for y in (lo, hi)]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.figures import log_floor
 from training.config import VARIANTS
 from training.replicates import trained_on
 
@@ -168,8 +169,7 @@ def plot_curves(store: Path, path: Path | None = None) -> Path | None:
             band = [b for b in band if b.get("low") is not None]
             colour = f"C{i}"
             if band:
-                # a t-interval reaching zero or below (three seeds, noisy epochs) is cut at the log axis' floor
-                floor = min([y for _, y in points if y > 0] + [b["mean"] for b in band if b["mean"] > 0] or [1e-3]) / 3
+                floor = log_floor([y for _, y in points] + [b["mean"] for b in band], default=1e-3)
                 ax.fill_between([b["epoch"] for b in band], [max(b["low"], floor) for b in band], [b["high"] for b in band], color=colour, alpha=0.18, lw=0)
             if points:
                 ax.plot(*zip(*points), marker="o", ms=3, color=colour, label=name)

@@ -27,8 +27,10 @@ ModelQ = Annotated[str, Query(description=f"model name: {', '.join(VARIANTS)} (o
 SeedQ = Annotated[int | None, Query(ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed")]
 NQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")]
 NrowQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")]
-ScaleQ = Annotated[int, Query(ge=1, le=8, description="nearest-neighbour enlargement of each 28-pixel tile, 1 … 8")]
-PaddingQ = Annotated[int, Query(ge=0, le=16, description="pixels between tiles, 0 … 16")]
+MAX_SCALE, MAX_PADDING = 8, 16
+GRID_SCALE, GRID_PADDING = 4, 2  # a grid's defaults (POST /generate, grid.png)
+ScaleQ = Annotated[int, Query(ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")]
+PaddingQ = Annotated[int, Query(ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")]
 
 
 class GenerateBody(BaseModel):
@@ -101,8 +103,8 @@ async def generate(
     seed: SeedQ = None,
     n: NQ = None,
     nrow: NrowQ = None,
-    scale: ScaleQ = 4,
-    padding: PaddingQ = 2,
+    scale: ScaleQ = GRID_SCALE,
+    padding: PaddingQ = GRID_PADDING,
     mode: Annotated[Literal["sample", "reconstruct"], Query(description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)")] = "sample",
     format: Annotated[Literal["png", "json"], Query(description="png: the image; json: the image base64-encoded with its seed(s) and timing")] = "png",
     body: Annotated[GenerateBody | None, Body(description="optional: {'seeds': [...]} or {'latents': [[...], ...]}")] = None,
@@ -136,7 +138,7 @@ async def _respond(entry: ModelEntry, cache, metrics, seed: int | None, n: int |
 
 # Query values FastGenerate takes itself: canonical decimal digits within the route's bounds. Anything else (a sign,
 # spaces, a float, a repeated or unknown key, a body) goes to the route, which accepts or rejects it as documented.
-_FAST_INTS = {"seed": (10, 0, MAX_SEED), "n": (2, 1, MAX_N), "nrow": (2, 1, MAX_N), "scale": (1, 1, 8), "padding": (2, 0, 16)}
+_FAST_INTS = {"seed": (10, 0, MAX_SEED), "n": (2, 1, MAX_N), "nrow": (2, 1, MAX_N), "scale": (1, 1, MAX_SCALE), "padding": (2, 0, MAX_PADDING)}
 _FAST_CHOICES = {"mode": ("sample",), "format": ("png", "json")}
 
 
@@ -172,7 +174,8 @@ class FastGenerate:
     """
 
     def __init__(self, app, enabled: bool = True):
-        self.app, self.enabled, self.route = app, enabled, None
+        self.app, self.enabled = app, enabled
+        self.route = next(r for r in router.routes if r.path == "/generate" and "POST" in r.methods)
 
     async def __call__(self, scope, receive, send) -> None:
         if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/generate"):
@@ -180,15 +183,14 @@ class FastGenerate:
         headers = dict(scope["headers"])
         args = fast_query(scope["query_string"]) if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers else None
         state = scope["app"].state
-        entry = getattr(state, "registry", None) and state.registry.entries.get(args["model"]) if args else None
+        registry = getattr(state, "registry", None)  # set by the lifespan
+        entry = registry.entries.get(args["model"]) if args and registry else None
         if entry is None or entry.status != "ready":
             return await self.app(scope, receive, send)
-        if self.route is None:
-            self.route = next(r for r in router.routes if r.path == "/generate" and "POST" in r.methods)
         scope["route"] = self.route
         response = await _respond(
-            entry, state.cache, state.metrics, args.get("seed"), args.get("n"), args.get("nrow"), args.get("scale", 4), args.get("padding", 2),
-            args.get("mode", "sample"), args.get("format", "png"), None,
+            entry, state.cache, state.metrics, args.get("seed"), args.get("n"), args.get("nrow"), args.get("scale", GRID_SCALE),
+            args.get("padding", GRID_PADDING), args.get("mode", "sample"), args.get("format", "png"), None,
         )
         await response(scope, receive, send)
 
@@ -213,7 +215,7 @@ PNG = {200: {"content": {"image/png": {}}, "description": "the grid"}, 304: {"de
 async def grid_png(
     request: Request, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, name: NameP,
     seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1 (required unless mode=reconstruct)")] = None,
-    n: NQ = None, nrow: NrowQ = None, scale: ScaleQ = 4, padding: PaddingQ = 2,
+    n: NQ = None, nrow: NrowQ = None, scale: ScaleQ = GRID_SCALE, padding: PaddingQ = GRID_PADDING,
     mode: Annotated[Literal["sample", "reconstruct"], Query(description="sample or (VAEs) reconstruct")] = "sample",
 ) -> Response:
     """The same image `POST /generate` returns for these parameters, for `<img>` tags; immutable per model version."""

@@ -42,13 +42,13 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
-        limit = f"request body is over the limit of {self.max_bytes} bytes"
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _reply(send, 413, f"{limit} (Content-Length {int(declared)})")
-        if b"transfer-encoding" not in headers and (declared is None or declared.isdigit()):
+        if b"transfer-encoding" not in headers and (declared is None or declared.isdigit() and int(declared) <= self.max_bytes):
             # HTTP/1.1 framing: the server delivers at most the declared length (more would be the next request),
             # and no body at all without Content-Length or Transfer-Encoding: nothing to watch
             return await self.app(scope, receive, send)
+        limit = f"request body is over the limit of {self.max_bytes} bytes"
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await _reply(send, 413, f"{limit} (Content-Length {int(declared)})")
         seen, exceeded, replied = 0, False, False
 
         async def limited_receive() -> Message:
