@@ -39,7 +39,9 @@ def test_network_matches_report(build, params, in_shape, out_shape):
 
 # The ablation controls (issue 12): counts from the issue's table; the sub-pixel decoder is ours:
 # dense 4,704 + conv 3×3 32→4·64 (73,984) + conv 3×3 64→4·32 (73,856) + conv 3×3 32→1 without bias (288).
-CONTROL_PARAMS = {"gan_upsample_matched": 2_330_944, "gan_transpose_k4": 2_256_640, "vae_transpose_k4": 70_625, "vae_bilinear": 41_952, "vae_subpixel": 152_832}
+# The factorial's fourth cell has the resize GAN's count exactly: a 3×3 transposed convolution 256→64 (147,456) and
+# 64→1 (576) in place of the 3×3 convolutions 256→64 and 64→1 after each resize.
+CONTROL_PARAMS = {"gan_upsample_matched": 2_330_944, "gan_transpose_shallow": 1_452_864, "gan_transpose_k4": 2_256_640, "vae_transpose_k4": 70_625, "vae_bilinear": 41_952, "vae_subpixel": 152_832}
 
 
 def _build(variant):
@@ -61,6 +63,14 @@ def test_matched_gan_differs_from_the_transposed_one_only_in_the_operator():
     assert [k[1:] for k in transposed] == [k[1:] for k in matched]
     assert [k[0] for k in matched] == ["Conv2DTranspose", "Conv2D", "Conv2D"]  # the stride-1 stage is kept as it is
     assert sum(type(l).__name__ == "UpSampling2D" for l in _build(VARIANTS["gan_upsample_matched"]).layers) == 2
+
+
+def test_shallow_transposed_gan_differs_from_the_resize_one_only_in_the_operator():
+    convs = lambda m: [(type(l).__name__, l.get_config().get("filters"), l.get_config().get("kernel_size"), l.get_config().get("strides")) for l in m.layers if "Conv" in type(l).__name__]  # noqa: E731
+    resize, shallow = _build(VARIANTS["gan_upsample"]), _build(VARIANTS["gan_transpose_shallow"])
+    assert convs(shallow) == [("Conv2DTranspose", 64, (3, 3), (2, 2)), ("Conv2DTranspose", 1, (3, 3), (2, 2))]
+    assert [c[1:3] for c in convs(shallow)] == [c[1:3] for c in convs(resize)]
+    assert [type(l).__name__ for l in shallow.layers if "Conv" not in type(l).__name__] == [type(l).__name__ for l in resize.layers if "Conv" not in type(l).__name__ and type(l).__name__ != "UpSampling2D"]
 
 
 def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():

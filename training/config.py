@@ -18,12 +18,12 @@ class Variant:
     question: str = ""  # what the comparison with its reference asks
     report: bool = False  # one of the report's own generators
     kernel: int | None = None  # kernel of the upsampling stages, where it differs from the report's network
-    layout: str = "report"  # "matched": the transposed GAN's stages with only the operator swapped
+    layout: str = "report"  # "matched": the transposed GAN's stages, "shallow": the resize GAN's, the operator swapped
 
     def describe(self) -> str:
         """The upsampling in words, for pages and manifests."""
         op = {"transpose": "transposed convolution", "resize": "nearest-neighbour resize + convolution", "bilinear": "bilinear resize + convolution", "subpixel": "sub-pixel convolution (ICNR)"}[self.upsampling]
-        extra = ([f"kernel {self.kernel}"] if self.kernel else []) + (["the transposed network's stages"] if self.layout == "matched" else [])
+        extra = ([f"kernel {self.kernel}"] if self.kernel else []) + {"report": [], "matched": ["the transposed network's stages"], "shallow": ["the resize network's 3×3 stages"]}[self.layout]
         return op + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -35,6 +35,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("gan_transpose", "gan", "transpose", report=True),
         Variant("gan_upsample", "gan", "resize", "gan_transpose", "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)", True),
         Variant("gan_upsample_matched", "gan", "resize", "gan_transpose", "only the operator differs: same stages, 5×5 kernels, channels and parameters", layout="matched"),
+        Variant("gan_transpose_shallow", "gan", "transpose", "gan_upsample", "only the operator differs in the report's shallow network: same 3×3 stages, channels and parameters as the resize GAN", layout="shallow"),
         Variant("gan_transpose_k4", "gan", "transpose", "gan_transpose", "kernel divisible by the stride (4×4, even overlap) vs the report's 5×5", kernel=4),
         Variant("vae_transpose", "vae", "transpose", report=True),
         Variant("vae_upsample", "vae", "resize", "vae_transpose", "the report's VAE comparison: transposed vs resize-convolution decoder", True),

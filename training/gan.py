@@ -28,7 +28,9 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | 
     """`transpose` (report layout): the tutorial's generator — a stride-1 5×5 transposed stage to 128 channels, then
     two stride-2 stages (kernel 5, or `kernel`). `resize` (report layout): the report's UpSampling2D + 3×3 Conv2D
     version (one stage fewer). `layout="matched"`: the tutorial's stages with each stride-2 transposed convolution
-    replaced by the given operator (same depth, kernels, channels)."""
+    replaced by the given operator (same depth, kernels, channels). `layout="shallow"`: the report's resize stages
+    with each UpSampling2D + Conv2D replaced by the given operator (the factorial's fourth cell: a stride-2 3×3
+    transposed convolution in the resize generator's place)."""
     stem = [
         keras.Input((latent_dim,), name="noise"),
         layers.Dense(7 * 7 * 256, use_bias=False),
@@ -36,9 +38,9 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | 
         layers.LeakyReLU(),
         layers.Reshape((7, 7, 256)),
     ]
-    if upsampling == "resize" and layout == "report":
+    if layout == "shallow" or (upsampling == "resize" and layout == "report"):
         k = kernel or 3
-        head = [*_upsample_stage("resize", 64, k), layers.BatchNormalization(), layers.LeakyReLU(), *_upsample_stage("resize", 1, k, "tanh")]
+        head = [*_upsample_stage(upsampling, 64, k), layers.BatchNormalization(), layers.LeakyReLU(), *_upsample_stage(upsampling, 1, k, "tanh")]
     elif layout in ("report", "matched"):
         k = kernel or 5
         head = [
@@ -51,8 +53,8 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | 
             *_upsample_stage(upsampling, 1, k, "tanh"),
         ]
     else:
-        raise ValueError(f"layout {layout!r} is not 'report' or 'matched'")
-    model = keras.Sequential(stem + head, name=f"gan_generator_{upsampling}" + (f"_k{kernel}" if kernel else "") + ("_matched" if layout == "matched" else ""))
+        raise ValueError(f"layout {layout!r} is not 'report', 'matched' or 'shallow'")
+    model = keras.Sequential(stem + head, name=f"gan_generator_{upsampling}" + (f"_k{kernel}" if kernel else "") + (f"_{layout}" if layout != "report" else ""))
     if upsampling == "subpixel":
         for layer in model.layers:
             if layer.name.startswith("subpixel_conv"):
