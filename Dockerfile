@@ -7,22 +7,22 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
-COPY app ./app
+COPY arena ./arena
 COPY training ./training
+COPY app ./app
+COPY templates ./templates
+COPY deconv_arena ./deconv_arena
 # The README's install (make install): the project from pyproject.toml, with the PostgreSQL driver.
 RUN pip install ".[postgres]"
 
 # Run: slim image, non-root user, shipped models read-only.
 FROM python:3.11-slim-bookworm
-# PYTHONPATH: import app/ and training/ from /app, beside templates/ and models_store/, as in a checkout.
-ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 \
+# The installed package carries its templates, static files and migrations; only the models come from /app.
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 \
     ARENA_HOST=0.0.0.0 ARENA_PORT=8000 ARENA_MODELS_STORE=/app/models_store ARENA_DATABASE_URL=sqlite:////data/arena.db
 RUN useradd --create-home --uid 10001 arena && mkdir -p /data && chown arena /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY templates ./templates
-COPY app ./app
-COPY training ./training
 COPY models_store ./models_store
 USER arena
 EXPOSE 8000

@@ -10,8 +10,9 @@ import numpy as np
 from fastapi import HTTPException
 
 from app.core.cache import ByteLRU
-from app.core.images import png_bytes, render_grid
-from app.core.latents import latents_from_seed, latents_from_seeds, lerp, slerp
+from arena.images import png_bytes, render_grid
+from arena.variants import FAMILIES
+from arena.latents import latents_from_seed, latents_from_seeds, lerp, slerp
 from app.core.metrics import Metrics
 from app.registry import ModelEntry
 
@@ -78,7 +79,7 @@ def latents_for(entry: ModelEntry, spec: GridSpec) -> np.ndarray:
     if kind == "interpolate":
         a, b = latents_from_seed(args[0], 1, d)[0], latents_from_seed(args[1], 1, d)[0]
         # Gaussian latents in 100-d live near a sphere: slerp keeps the norm; the 2-d VAE plane uses a line.
-        return slerp(a, b, args[2]) if entry.family == "gan" else lerp(a, b, args[2])
+        return (slerp if FAMILIES[entry.family].interpolation == "slerp" else lerp)(a, b, args[2])
     if kind == "manifold":
         from scipy.stats import norm
 

@@ -14,13 +14,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.core.images import to_unit
-from app.core.latents import latents_from_seed
-from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_files
+from arena.images import to_unit
+from arena.latents import latents_from_seed
+from app.core.settings import DEFAULT_BUCKETS
+from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files
 
 log = logging.getLogger("arena.registry")
 
-from training.config import VARIANTS
+from arena.variants import VARIANTS
 
 KNOWN_MODELS = tuple(VARIANTS)
 
@@ -35,7 +36,7 @@ def architecture(name: str, manifest: dict[str, Any]) -> str:
 # those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
 # largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use;
 # 8 and 32 are left out: on such CPUs their last two rows take another kernel, and 16 + 16 covers 32 anyway.
-DEFAULT_BUCKETS = (1, 4, 12, 16, 24, 48, 64)
+
 PROBE_SEED = 0x5EED
 CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
 
@@ -428,7 +429,7 @@ def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, C
     import keras
     import tensorflow as tf
 
-    import app.core.layers  # noqa: F401  (registers the custom layers a generator may use)
+    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
 
     model = keras.saving.load_model(path, compile=False)
     if tuple(model.input_shape[1:]) != (latent_dim,):

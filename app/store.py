@@ -6,7 +6,6 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError

@@ -135,7 +135,7 @@ class Cluster:
     def _spawn(self, i: int) -> None:
         log = open(self.workdir / f"instance{i}.log", "ab")
         self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.ports[i])], cwd=ROOT, env=self.env,
+            [sys.executable, "-m", "deconv_arena.cli", "serve", "--port", str(self.ports[i])], cwd=ROOT, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 

@@ -77,7 +77,7 @@ def single(args) -> dict:
     db = Path(tempfile.mkdtemp()) / "load.db"
     port = free_port()
     env = {"ARENA_MODELS_STORE": str(args.store), "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_LOG_LEVEL": "warning", "ARENA_VOTES_PER_MINUTE": "100000", "ARENA_SECRET_KEY": "load-test-key"}
-    proc, _ = start([python(), "-m", "app.cli", "serve"], port, env)
+    proc, _ = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
     try:
         t0 = time.perf_counter()
         stats, acked = asyncio.run(run(f"http://127.0.0.1:{port}", args.clients, args.seconds))

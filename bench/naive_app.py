@@ -15,7 +15,7 @@ from fastapi import FastAPI, Response
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import app.core.layers  # noqa: E402,F401  (the sub-pixel generators' layer)
+import arena.layers  # noqa: E402,F401  (the sub-pixel generators' layer)
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
 MODELS = {p.name: keras.saving.load_model(p / "generator.keras", compile=False) for p in STORE.iterdir() if (p / "generator.keras").is_file() and not p.name.startswith((".", "_"))}

@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from app.core.images import png_bytes, render_grid, to_unit
-from app.core.latents import latents_from_seed
+from arena.images import png_bytes, render_grid, to_unit
+from arena.latents import latents_from_seed
 from app.registry import DEFAULT_BUCKETS, _run_planned, check_shapes, compile_shapes
 
 MODEL = "gan_transpose"

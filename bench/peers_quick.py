@@ -27,7 +27,7 @@ def main() -> None:
     port, procs = free_port(), []
     try:
         env = {**threads, "ARENA_MODELS_STORE": store, "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'q.db'}", "ARENA_LOG_LEVEL": "warning"}
-        proc, ready = start([python(), "-m", "app.cli", "serve"], port, env)
+        proc, ready = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
         procs.append(proc)
         bases, pids = {"deconv_arena": (f"http://127.0.0.1:{port}", "query")}, {"deconv_arena": proc.pid}
         print(json.dumps({"deconv_arena_seconds_to_readyz": round(ready, 2)}), flush=True)

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -248,7 +247,7 @@ def main() -> None:
     env = {**threads, "ARENA_MODELS_STORE": str(args.store), "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_LOG_LEVEL": "warning"}
     procs = []
     try:
-        proc, ready_s = start([python(), "-m", "app.cli", "serve"], port, env)
+        proc, ready_s = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
         procs.append(proc)
         results["service"] = {"seconds_to_readyz": round(ready_s, 2), "rss_mib_after_warmup": round(rss_mib(proc.pid), 1)}
         print(json.dumps(results["service"]), flush=True)
@@ -261,7 +260,7 @@ def main() -> None:
         pids = {"deconv_arena": proc.pid}
         # The same service with FastGenerate off (every request through FastAPI's route), to show what it adds.
         route_port = free_port()
-        route_only, _ = start([python(), "-m", "app.cli", "serve"], route_port, {**env, "ARENA_PORT": str(route_port), "ARENA_FAST_GENERATE": "false", "ARENA_DATABASE_URL": f"sqlite:///{db}.route"})
+        route_only, _ = start([python(), "-m", "deconv_arena.cli", "serve"], route_port, {**env, "ARENA_PORT": str(route_port), "ARENA_FAST_GENERATE": "false", "ARENA_DATABASE_URL": f"sqlite:///{db}.route"})
         procs.append(route_only)
         bases["deconv_arena_route_only"] = (f"http://127.0.0.1:{route_port}", "query")
         pids["deconv_arena_route_only"] = route_only.pid

@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import tensorflow as tf
 
-from app.core.latents import latents_from_seed
+from arena.latents import latents_from_seed
 from training import runner
-from training.config import VARIANTS, profile_config
+from arena.variants import VARIANTS
+from training.config import profile_config
 from training.data import synthetic_mnist
 
 def model_macs(model) -> float:

@@ -37,7 +37,8 @@ def real_mnist() -> Mnist:
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_data) -> Path:
     """Every variant of the table trained for 2 smoke epochs on synthetic digits, in the real on-disk format."""
-    from training.config import VARIANTS, profile_config
+    from arena.variants import VARIANTS
+    from training.config import profile_config
     from training.runner import train_variant
 
     store = tmp_path_factory.mktemp("models_store")

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)")
 
 SCRIPT = r"""
 import sys, numpy as np, keras
-from training.config import VARIANTS, profile_config
+from arena.variants import VARIANTS
+from training.config import profile_config
 from training.runner import make_job
 name, out = sys.argv[1], sys.argv[2]
 variant = VARIANTS[name]

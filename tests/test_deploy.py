@@ -33,7 +33,7 @@ def test_compose_parses_and_serves_the_app_port():
 
 
 def test_compose_names_only_files_and_commands_that_exist():
-    from app.cli import build_parser
+    from deconv_arena.cli import build_parser
 
     c = compose()
     for service in c["services"].values():

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from app.cli import main
-from training.config import VARIANTS
+from deconv_arena.cli import main
+from arena.variants import VARIANTS
 from training.evaluator import NAME, load_evaluator, train_evaluator
 
 
@@ -105,7 +105,7 @@ def test_init_stats_refuses_a_single_init(evaluated_store, capsys):
 
 def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data, tmp_path):
     from app.api.pages import model_curves
-    from app.figures import curve_svg, training_curves
+    from arena.figures import curve_svg, training_curves
     from training.config import profile_config
     from training.runner import CURVE_SAMPLES, train_variant
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import app.registry
-from app.core.images import png_bytes, render_grid
-from app.core.latents import latents_from_seed
+from arena.images import png_bytes, render_grid
+from arena.latents import latents_from_seed
 from app.registry import ModelUnavailable, ShapeCheck, check_shapes
 from tests.conftest import make_client, wait_ready
 from tests.hosts import tail_kernel, tail_kernel_compile

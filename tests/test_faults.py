@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_server(store: Path, db: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "ARENA_MODELS_STORE": str(store), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_PORT": str(port), "ARENA_HOST": "127.0.0.1",
            "ARENA_SECRET_KEY": "fault-test-key-0123456789abcdef", "ARENA_GOLD_RATE": "0", "ARENA_FOUR_RATE": "0", "ARENA_REPEAT_RATE": "0", "ARENA_VOTES_PER_MINUTE": "1000"}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "deconv_arena.cli", "serve", "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:

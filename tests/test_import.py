@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.core.manifest import read_manifest, sha256_file, verify_files
+from deconv_arena.cli import main
+from arena.manifest import read_manifest, sha256_file, verify_files
 from tests.conftest import make_client, wait_ready
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from training.config import VARIANTS
+from arena.variants import VARIANTS
 
 
 def test_comparison_page_shows_every_variant_from_one_seed(client):
@@ -80,7 +80,7 @@ def test_pages_send_a_strict_csp_and_use_no_inline_script(client):
 def test_no_inline_style_attributes_the_csp_would_block():
     """style-src 'self' blocks style="…" attributes (a console error in every browser): none in the templates, and
     none in the SVG figures the app draws, with curves, bands and log scale (the tiny test models have no curves)."""
-    from app.figures import curve_svg
+    from arena.figures import curve_svg
 
     root = Path(__file__).resolve().parents[1]
     for template in (root / "templates").glob("*.html"):

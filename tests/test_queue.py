@@ -73,7 +73,7 @@ def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tm
 
 
 def test_stopping_the_queue_stops_its_own_jobs_only():
-    """SIGTERM to the queue ends the jobs it started and no other process (an earlier `pkill -f "app.cli train"`
+    """SIGTERM to the queue ends the jobs it started and no other process (an earlier `pkill -f "deconv_arena.cli train"`
     also killed training that someone else ran on the machine); jobs not yet started stay unstarted."""
     import subprocess
     import sys

@@ -384,7 +384,7 @@ def test_store_integrity(store):
 def _scheduler(counts=None, **rates):
     from types import SimpleNamespace
 
-    from training.config import VARIANTS
+    from arena.variants import VARIANTS
 
     settings = SimpleNamespace(**{**PLAIN, "report_pair_weight": 3.0, "rate_n": 9, **rates})
     store = SimpleNamespace(pair_counts=lambda: counts or {}, items_seen_by_others=lambda rid: [])

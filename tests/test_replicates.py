@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.stats import NOT_DISTINGUISHABLE, bootstrap_interval, paired_difference, t_interval, verdict
+from deconv_arena.cli import main
+from arena.stats import NOT_DISTINGUISHABLE, bootstrap_interval, paired_difference, t_interval, verdict
 
 
 @pytest.mark.parametrize("n", [3, 5])
@@ -95,7 +95,7 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
         assert row["verdict"] in (NOT_DISTINGUISHABLE, "vae_upsample better", "vae_transpose better"), key
     # where each seed trained is recorded, and a seed from another machine is named apart in the README table
     assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
-    from training.tables import _places
+    from arena.tables import _places
 
     assert _places(entry) == "CPU, tensorflow, float32"
     mixed = {"trained_on": {"1": "NVIDIA H200, jax, jax precision highest", "2": "NVIDIA H200, jax, jax precision highest", "3": "CPU, tensorflow, float32"}}
@@ -161,7 +161,7 @@ def test_replicate_curves_are_per_epoch_intervals_and_drawn_as_bands(replicated_
 
 def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
     """A GPU run's label says whether float32 matmuls ran as TF32 (JAX's default on NVIDIA GPUs) or in full."""
-    from training.replicates import trained_on
+    from arena.replicates import trained_on
 
     def label(hardware, backend="jax"):
         run = tmp_path / backend / str(len(list(tmp_path.glob("*/*"))))

@@ -196,7 +196,7 @@ def test_sigkill_of_one_instance_behind_nginx_loses_no_vote(cluster):
     ],
 )
 def test_serve_refuses_a_shared_setup_without_a_secret_key(monkeypatch, capsys, env, args, why):
-    from app.cli import main
+    from deconv_arena.cli import main
 
     monkeypatch.delenv("ARENA_SECRET_KEY", raising=False)
     for k, v in env.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import shutil
@@ -13,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.images import png_bytes, render_grid
-from app.core.latents import latents_from_seed
+from arena.images import png_bytes, render_grid
+from arena.latents import latents_from_seed
 from app.registry import DEFAULT_BUCKETS, Registry, plan
 from tests.conftest import ROOT, make_client, wait_ready
-from training.config import VARIANTS
+from arena.variants import VARIANTS
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -248,7 +247,7 @@ def test_corrupt_and_missing_models_are_isolated(damaged_store, tmp_path):
 def test_unloadable_file_with_matching_checksum_is_unavailable(tiny_store, tmp_path):
     import json
 
-    from app.core.manifest import sha256_file
+    from arena.manifest import sha256_file
 
     store = tmp_path / "store"
     shutil.copytree(tiny_store, store)

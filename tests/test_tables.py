@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from training.config import VARIANTS
-from training.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, ablation_rows, replicates_markdown, update_readme
+from arena.variants import VARIANTS
+from arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, ablation_rows, replicates_markdown, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,13 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_tables_are_the_shipped_ones():
     text = (ROOT / "README.md").read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m training.tables README.md` after evaluating"
+    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables README.md` after evaluating"
     block = text.split(REP_BEGIN, 1)[1].split(REP_END, 1)[0].strip()
-    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m training.tables README.md` after replicates"
+    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables README.md` after replicates"
 
 
 def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
-    from training.replicates import INDEX
+    from arena.replicates import INDEX
 
     iv = lambda m, lo, hi, n: {"mean": m, "low": lo, "high": hi, "n": n}  # noqa: E731
     stats = {
@@ -64,7 +63,7 @@ def test_about_page_has_the_ablation_table(client):
 
 
 def test_curves_figure_needs_curves(tmp_path):
-    from training.tables import plot_curves
+    from arena.tables import plot_curves
 
     store = tmp_path / "store"
     (store / "vae_bilinear").mkdir(parents=True)

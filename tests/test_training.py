@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
@@ -10,11 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.core.manifest import read_manifest, sha256_file, verify_files
+from deconv_arena.cli import main
+from arena.manifest import read_manifest, sha256_file, verify_files
 from training import runner
-from training.config import VARIANTS, profile_config
-from training.data import DataError, load_mnist, save_npz, synthetic_mnist
+from arena.variants import VARIANTS
+from training.config import profile_config
+from training.data import DataError, load_mnist
 from training.gan import build_discriminator, build_generator
 from training.vae import build_decoder, build_encoder
 
@@ -89,7 +89,7 @@ def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
 def test_depth_to_space_matches_tensorflow():
     import tensorflow as tf
 
-    from app.core.layers import DepthToSpace
+    from arena.layers import DepthToSpace
 
     x = np.random.default_rng(1).standard_normal((2, 3, 5, 12)).astype(np.float32)
     assert np.array_equal(np.asarray(DepthToSpace(2)(x)), tf.nn.depth_to_space(x, 2).numpy())
@@ -137,7 +137,7 @@ def _train_cli(npz, store, work, name, *extra) -> None:
     import sys
 
     env = {**os.environ, "TF_DETERMINISTIC_OPS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "app.cli", "train", "--variant", name, "--profile", "smoke", "--data", str(npz), "--store", str(store), "--workdir", str(work), *extra]
+    cmd = [sys.executable, "-m", "deconv_arena.cli", "train", "--variant", name, "--profile", "smoke", "--data", str(npz), "--store", str(store), "--workdir", str(work), *extra]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from app.core.images import render_grid, to_unit
-from app.core.latents import latents_from_seed
-from app.core.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
-from app.stats import bootstrap_interval
+from arena.images import render_grid, to_unit
+from arena.latents import latents_from_seed
+from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
+from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
+from arena.stats import bootstrap_interval
 from training import metrics
 from training.evaluator import Evaluator, load_evaluator
 
@@ -28,7 +30,7 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
     """(model, fn): fn maps a latent batch to a NumPy batch, compiled once per backend."""
     import keras
 
-    import app.core.layers  # noqa: F401  (registers the custom layers the generator may use)
+    import arena.layers  # noqa: F401  (registers the custom layers the generator may use)
 
     model = keras.saving.load_model(model_dir / GENERATOR, compile=False)
     if keras.backend.backend() == "tensorflow":
@@ -128,18 +130,6 @@ def within_run_intervals(samples: np.ndarray, feats: np.ndarray, probs: np.ndarr
     return {"level": 0.95, "method": f"percentile bootstrap over the {n} samples", **{k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in out.items()}}
 
 
-def summary_row(r: dict[str, Any]) -> dict[str, Any]:
-    """One model's headline figures, as summary.json and the replicate statistics keep them."""
-    return {
-        "frechet": r["frechet"]["distance"], "kid": r["kid"]["mean"], "legibility": r["legibility"]["mean_top_probability"],
-        "share_confident": r["legibility"]["share_confident"], "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
-        "period4_ratio": r["checkerboard"]["period4_ratio"], **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
-        "params": r["cost"]["params"], "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"], "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
-        "epochs_done": r["cost"]["epochs_done"], "generator_sha256": r["generator_sha256"], "samples": r["samples"],
-        "intervals": r.get("intervals"),
-    }
-
-
 def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, manifest: dict, fn) -> None:
     """Plots into report/ and metrics.json, each replaced atomically; nothing outside this model's folder."""
     report = model_dir / "report"
@@ -223,7 +213,7 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
 
     import json
 
-    from training.config import VARIANTS
+    from arena.variants import VARIANTS
 
     names = [n for n in VARIANTS if n in summary["models"]] + sorted(n for n in summary["models"] if n not in VARIANTS)
     try:
@@ -257,8 +247,6 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
 def evaluate_replicates(store: Path, data, only: set[tuple[str, str, int]] | None = None, n: int | None = None, log=print) -> list[int]:
     """Evaluate replicate runs with the primary store's evaluator and the same sample seed, then rewrite
     replicates.json; returns the seeds whose evaluation failed (recorded as failed)."""
-    from training.replicates import record_failure, runs, write_statistics
-
     evaluator, ev_manifest, reference = load_evaluator(store)
     n = n or min(N_SAMPLES, len(data.x_test))
     real = data.x_test[:n].astype(np.float32) / 255.0
@@ -278,3 +266,15 @@ def evaluate_replicates(store: Path, data, only: set[tuple[str, str, int]] | Non
         log(f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real")
     write_statistics(store)
     return failed
+
+
+def write_statistics(store: Path) -> dict[str, Any]:
+    """Rewrite replicates.json, then the summary figure (it draws the replicate intervals)."""
+    result = statistics(store)
+    write_json_atomic(Path(store) / INDEX, result)
+    try:
+        summary = json.loads((Path(store) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return result
+    plot_comparison(store, summary)
+    return result

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from app.core.manifest import MANIFEST, ManifestError, install_dir, sha256_file, staging_dir, verify_files, write_json_atomic
+from arena.manifest import MANIFEST, ManifestError, install_dir, sha256_file, staging_dir, verify_files, write_json_atomic
 from training import metrics, provenance
 from training.data import Mnist
 

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from app.core.layers import DepthToSpace, icnr_
+from arena.variants import FAMILIES
+from arena.layers import DepthToSpace, icnr_
 from training.backends import compile_step, to_numpy
 
 NOISE_DIM = 100
@@ -84,7 +85,7 @@ class GanJob:
     """Owns the networks, both Adam optimisers and the tutorial's train step."""
 
     family = "gan"
-    output = "tanh"
+    output = FAMILIES["gan"].output
 
     def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
         self.latent_dim, self.batch_size = latent_dim, batch_size

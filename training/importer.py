@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from app.core.latents import latents_from_seed
-from app.core.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.latents import latents_from_seed
+from arena.variants import VARIANTS
+from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-FAMILIES = ("gan", "vae")
 PROGRESS_SEED = 2023
 
 
@@ -24,8 +24,6 @@ class ImportError_(Exception):
 
 
 def check_name(name: str, store: Path) -> None:
-    from training.config import VARIANTS
-
     if not NAME.match(name):
         raise ImportError_(f"--name {name!r}: use 1–48 lower-case letters, digits and _, starting with a letter")
     if name in VARIANTS or (Path(store) / name).exists():
@@ -36,7 +34,7 @@ def load_checked(file: Path):
     """(model, latent_dim) for a file that passes every check; ImportError_ otherwise."""
     import keras
 
-    import app.core.layers  # noqa: F401  (generators may use our DepthToSpace)
+    import arena.layers  # noqa: F401  (generators may use our DepthToSpace)
 
     file = Path(file)
     if not file.is_file():

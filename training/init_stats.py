@@ -15,37 +15,25 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from app.core.images import to_unit
-from app.core.latents import latents_from_seed
-from app.core.manifest import write_json_atomic
-from app.stats import t_interval
+from arena.images import to_unit
+from arena.latents import latents_from_seed
+from arena.manifest import write_json_atomic
+from arena.stats import t_interval
 from training import metrics
-from training.config import VARIANTS, Variant
+from training.families import build_generator
+from arena.variants import VARIANTS, Variant
 
 LATENT_SEED = 777
 FILE = "init_stats.json"
 
 
-def build(variant: Variant, latent_dim: int):
-    if variant.family == "gan":
-        from training.gan import build_generator
-
-        return build_generator(variant.upsampling, latent_dim, variant.kernel, variant.layout)
-    from training.vae import build_decoder
-
-    return build_decoder(variant.upsampling, latent_dim, variant.kernel, variant.layout)
-
-
 def one_variant(variant: Variant, inits: int, samples: int, real_cb: float) -> dict[str, Any]:
-    from training.config import profile_config
-
-    latent_dim = profile_config("paper", variant.family).latent_dim
+    latent_dim, output = variant.facts.latent_dim, variant.facts.output
     z = latents_from_seed(LATENT_SEED, samples, latent_dim)
-    output = "tanh" if variant.family == "gan" else "logits"
     ratios, cvs = [], []
     for seed in range(inits):
         keras.utils.set_random_seed(seed)
-        model = build(variant, latent_dim)
+        model = build_generator(variant, latent_dim)
         images = to_unit(keras.ops.convert_to_numpy(model(z, training=False)), output)
         ratios.append(metrics.checkerboard_index(images) / real_cb)
         layers = [l for l in model.layers if type(l).__name__ == "Conv2DTranspose" and tuple(l.strides) == (2, 2)]

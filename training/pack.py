@@ -17,7 +17,7 @@ import tarfile
 from fnmatch import fnmatch
 from pathlib import Path
 
-from training.replicates import REPLICATES
+from arena.replicates import REPLICATES
 
 LEFT_OUT = (f"{REPLICATES}/*/gan_*/generator.keras", f"{REPLICATES}/*/*/progress/*", f"{REPLICATES}/*/*/progress.gif")
 

@@ -28,8 +28,9 @@ def read_jobs(path: Path) -> list[list[str]]:
 
 def has_checkpoint(argv: list[str], workdir: Path) -> bool:
     """Whether this job left an epoch checkpoint (then it resumes instead of starting over)."""
-    from training.config import profile_config, VARIANTS
-    from training.replicates import REPLICATES, seed_list
+    from arena.variants import VARIANTS
+    from training.config import profile_config
+    from arena.replicates import REPLICATES, seed_list
 
     args = dict(zip(argv[::2], argv[1::2]))
     name = args["--variant"]
@@ -86,7 +87,7 @@ def run(jobs: list[list[str]], parallel: int, store: Path, workdir: Path, data: 
         with open(logs / f"{i:03d}.log", "a") as log:
             log.write(f"$ deconv-arena train {shlex.join(argv)}\n")
             log.flush()
-            proc = children.start([sys.executable, "-m", "app.cli", "train", *argv], log)
+            proc = children.start([sys.executable, "-m", "deconv_arena.cli", "train", *argv], log)
             if proc is None:
                 return -1
             code = children.finish(proc)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if children.stopping:
         print(f"stopped: {len(jobs) - len(failed)} of {len(jobs)} jobs done; run the same command again to resume the rest")
         return 143
-    from training.replicates import write_statistics
+    from training.evaluate import write_statistics
 
     if (args.store / "_replicates").is_dir():
         write_statistics(args.store)

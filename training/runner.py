@@ -13,12 +13,14 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from app.core.images import render_grid, save_gif, to_unit
-from app.core.latents import latents_from_seed
-from app.core.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.images import render_grid, save_gif, to_unit
+from arena.latents import latents_from_seed
+from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
 from training import provenance
-from training.config import TrainConfig, Variant
+from arena.variants import Variant
+from training.config import TrainConfig
 from training.data import Mnist
+from training.families import JOBS
 
 CHECKPOINT = "checkpoint.npz"
 RECON_COUNT = 16
@@ -66,13 +68,7 @@ class TrainingError(Exception):
 
 
 def make_job(variant: Variant, config: TrainConfig):
-    if variant.family == "gan":
-        from training.gan import GanJob
-
-        return GanJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
-    from training.vae import VaeJob
-
-    return VaeJob(variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
+    return JOBS[variant.family](variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
 
 
 def check_writable(store: Path) -> None:
@@ -268,7 +264,7 @@ def build_manifest(job, variant: Variant, config: TrainConfig, data: Mnist, hist
         "config": config.as_dict(),
         "epochs_done": len(history),
         "epochs_planned": config.epochs,
-        "paper_epochs": 50 if variant.family == "gan" else 10,
+        "paper_epochs": variant.facts.paper_epochs,
         "seconds_per_epoch_mean": round(float(np.mean(seconds)), 3) if seconds else None,
         "history": history,
         "dataset": {"source": data.source, "sha256": data.checksums(), "n_train": len(data.x_train[: config.train_limit]), "n_test": len(data.x_test[: config.test_limit])},

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from app.core.layers import DepthToSpace, icnr_
+from arena.variants import FAMILIES
+from arena.layers import DepthToSpace, icnr_
 from training.backends import backend, compile_step, to_numpy
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -91,7 +92,7 @@ class VaeJob:
     """Owns encoder, decoder, Adam and the tutorial's single-sample Monte-Carlo ELBO."""
 
     family = "vae"
-    output = "logits"
+    output = FAMILIES["vae"].output
 
     def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
         self.latent_dim = latent_dim

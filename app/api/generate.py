@@ -12,10 +12,10 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_model
-from app.core.latents import MAX_ABS_LATENT, MAX_SEED
+from arena.latents import MAX_ABS_LATENT, MAX_SEED
 from app.grids import GridSpec, interpolation_spec, latents_spec, make_grid, manifold_spec, reconstruct_spec, seed_spec, seeds_spec
 from app.registry import ModelEntry
-from training.config import VARIANTS
+from arena.variants import VARIANTS
 
 router = APIRouter(tags=["generate"])
 

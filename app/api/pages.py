@@ -12,14 +12,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import RegistryDep, SettingsDep
-from app.core.images import png_bytes, render_grid
-from app.core.latents import MAX_SEED
+from arena.images import png_bytes, render_grid
+from arena.latents import MAX_SEED
 from app.registry import architecture
-from training.config import VARIANTS
-from app.figures import curve_svg, figures_for, legend, replicate_view, training_curves
+from arena.variants import VARIANTS
+from arena.figures import curve_svg, figures_for, legend, replicate_view, training_curves
 
-ROOT = Path(__file__).resolve().parents[2]
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+APP = Path(__file__).resolve().parents[1]
+# An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
+TEMPLATES = APP / "templates" if (APP / "templates").is_dir() else APP.parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES))
 router = APIRouter(include_in_schema=False)
 
 N_CHOICES = (4, 9, 16, 25, 36, 64)
@@ -180,7 +182,7 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 
 @router.get("/about", response_class=HTMLResponse)
 def about(request: Request, registry: RegistryDep) -> Response:
-    from training.tables import COLUMNS, ablation_rows
+    from arena.tables import COLUMNS, ablation_rows
 
     return render(request, "about.html", {"nav": "about", "legend": legend(), "ablation": ablation_rows(registry.store), "columns": COLUMNS})
 

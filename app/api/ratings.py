@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 import datetime as dt
 import hmac
 import io
@@ -22,13 +23,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, SettingsDep, errors
 from app.api.pages import render
-from app.core.images import png_bytes, render_grid
-from app.core.latents import MAX_SEED
-from app.figures import dig
+from arena.images import png_bytes, render_grid
+from arena.latents import MAX_SEED
+from arena.figures import dig
 from app.grids import make_grid, seed_spec
 from app.ranking import comparisons_from_vote, krippendorff_alpha_nominal, percent_agreement, rank_correlation, rank_table, win_matrix
 from app.store import QUESTIONS, StoreError, StoreUnavailable, VoteStore
-from training.config import VARIANTS, comparisons
+from arena.variants import VARIANTS, comparisons
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 COOKIE = "arena_rater"
@@ -47,29 +48,17 @@ class Ratings:
         self.ephemeral_key = secret is None
         self.signer = URLSafeSerializer(secret or np.random.default_rng().bytes(32).hex(), salt="rater")
         self.settings, self.store = settings, store
-        self._gold_noise: np.ndarray | None = None
-        self._lock = threading.Lock()
         self._results: dict[str, Any] | None = None
         self._results_at = 0.0
         self._results_lock = threading.Lock()
-        from pathlib import Path
+        self.gold_digits = _gold_images("gold_digits.npz", "digits")
+        self.gold_noise = _gold_images("gold_noise.npz", "images")
 
-        with np.load(Path(__file__).resolve().parents[1] / "data" / "gold_digits.npz") as f:
-            self.gold_digits = f["digits"].astype(np.float32) / 255.0
 
-    def gold_noise(self) -> np.ndarray:
-        """Samples of an untrained (randomly initialised, seeded) resize-convolution GAN generator."""
-        with self._lock:
-            if self._gold_noise is None:
-                import keras
-
-                from training.gan import build_generator
-
-                keras.utils.set_random_seed(0)
-                g = build_generator("resize")
-                z = np.random.default_rng(0).standard_normal((256, 100), dtype=np.float32)
-                self._gold_noise = ((g(z, training=False).numpy()[..., 0] + 1) / 2).clip(0, 1)
-            return self._gold_noise
+def _gold_images(file: str, key: str) -> np.ndarray:
+    """Shipped gold images (uint8) in [0, 1]: real test digits, and samples of an untrained GAN (training/gold_noise.py)."""
+    with np.load(Path(__file__).resolve().parents[1] / "data" / file) as f:
+        return f[key].astype(np.float32) / 255.0
 
 
 async def get_ratings(request: Request) -> Ratings:
@@ -268,7 +257,7 @@ async def task_image(request: Request, ratings: RatingsDep, registry: RegistryDe
 
 
 def _gold_png(ratings: Ratings, model: str, seed: int, n: int) -> bytes:
-    pool = ratings.gold_digits if model == "real_mnist" else ratings.gold_noise()
+    pool = ratings.gold_digits if model == "real_mnist" else ratings.gold_noise
     pick = np.random.default_rng(seed).choice(len(pool), n, replace=False)
     return png_bytes(render_grid(pool[pick], 3, 3, 2))
 

@@ -8,7 +8,9 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.registry import DEFAULT_BUCKETS
+DEFAULT_BUCKETS = (1, 4, 12, 16, 24, 48, 64)
+
+
 
 
 class Settings(BaseSettings):

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from arena.variants import FAMILIES
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
@@ -37,7 +39,7 @@ def _positive_float(text: str) -> float:
 
 
 def _seeds(raw: str) -> list[int]:
-    from training.replicates import seed_list
+    from arena.replicates import seed_list
 
     try:
         return seed_list(raw)
@@ -46,7 +48,8 @@ def _seeds(raw: str) -> list[int]:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from training.config import PROFILES, VARIANTS
+    from arena.variants import VARIANTS
+    from training.config import PROFILES
 
     p = sub.add_parser("train", help="train generator variants and install them into the models store")
     which = p.add_mutually_exclusive_group(required=True)
@@ -67,7 +70,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from training.config import VARIANTS, profile_config
+    from arena.variants import VARIANTS
+    from training.config import profile_config
     from training.data import DataError, load_mnist
     from training.runner import TrainingError, train_variant
 
@@ -108,7 +112,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="check a generator of your own (.keras) and install it into the models store, with a manifest")
     p.add_argument("file", type=Path, help="Keras 3 model file: one latent vector in, one 28×28×1 image out")
     p.add_argument("--name", required=True, help="its name in the store and the URLs (lower-case letters, digits, _)")
-    p.add_argument("--family", required=True, choices=("gan", "vae"), help="compared and rated with this family")
+    p.add_argument("--family", required=True, choices=sorted(FAMILIES), help="compared and rated with this family")
     p.add_argument("--output", required=True, choices=("tanh", "logits", "sigmoid"), help="what the last layer gives: tanh in [-1, 1], logits, or sigmoid in [0, 1]")
     p.add_argument("--notes", default="", help="a line on what it is (shown on its pages)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
@@ -183,7 +187,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    from training.config import VARIANTS
+    from arena.variants import VARIANTS
 
     p = sub.add_parser("evaluate", help="measure every generator (Fréchet distance, KID, PRDC, legibility, checkerboard, cost)")
     which = p.add_mutually_exclusive_group(required=True)
@@ -201,7 +205,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from training.config import VARIANTS
+    from arena.variants import VARIANTS
     from training.data import DataError, load_mnist
     from training.evaluate import EvaluationError, evaluate_all
     from training.evaluator import EvaluatorError

@@ -12,8 +12,6 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 GENERATOR = "generator.keras"
-FAMILIES = ("gan", "vae")
-UPSAMPLINGS = ("transpose", "resize")
 
 
 class ManifestError(Exception):

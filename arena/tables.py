@@ -1,6 +1,6 @@
 """The ablation table (issue 12 §7), built only from what the store ships: summary.json (evaluation), init_stats.json
 (`deconv-arena init-stats`), each model's manifest and metrics. The README's copy is rewritten by
-`python -m training.tables README.md` and checked against the store by the tests, so it cannot drift."""
+`python -m arena.tables README.md` and checked against the store by the tests, so it cannot drift."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.figures import log_floor
-from training.config import VARIANTS
-from training.replicates import trained_on
+from arena.figures import log_floor
+from arena.variants import VARIANTS
+from arena.replicates import trained_on
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
 COLUMNS = (

@@ -1,0 +1,88 @@
+"""The one variant table, and the facts of each model family: every other module reads them from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Family:
+    """What every generator of a family shares: the report's protocol and what its output layer gives."""
+
+    name: str
+    paper_epochs: int  # the report's budget: GAN 50 epochs, VAE 10
+    batch_size: int
+    learning_rate: float
+    latent_dim: int
+    output: str  # "tanh" in [-1, 1] | "logits" (sigmoid of them in [0, 1])
+    quick_epochs: int  # the `quick` profile's budget
+    smoke_batch_size: int  # the `smoke` profile's batch (a few steps on a few hundred images)
+    interpolation: str  # "slerp" between Gaussian latents of many dimensions, "lerp" in a 2-D latent plane
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("gan", paper_epochs=50, batch_size=256, learning_rate=1e-4, latent_dim=100, output="tanh", quick_epochs=10, smoke_batch_size=64, interpolation="slerp"),
+        Family("vae", paper_epochs=10, batch_size=32, learning_rate=1e-4, latent_dim=2, output="logits", quick_epochs=3, smoke_batch_size=32, interpolation="lerp"),
+    )
+}
+
+OPERATORS = {
+    "transpose": "transposed convolution",
+    "resize": "nearest-neighbour resize + convolution",
+    "bilinear": "bilinear resize + convolution",
+    "subpixel": "sub-pixel convolution (ICNR)",
+}
+LAYOUTS = {"report": [], "matched": ["the transposed network's stages"], "shallow": ["the resize network's 3×3 stages"]}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One generator the project trains, serves, evaluates and rates: a row of the one variant table."""
+
+    name: str
+    family: str  # a key of FAMILIES
+    upsampling: str  # a key of OPERATORS
+    reference: str | None = None  # the variant it is compared with (paired by seed, rated against)
+    question: str = ""  # what the comparison with its reference asks
+    report: bool = False  # one of the report's own generators
+    kernel: int | None = None  # kernel of the upsampling stages, where it differs from the report's network
+    layout: str = "report"  # "matched": the transposed GAN's stages, "shallow": the resize GAN's, the operator swapped
+
+    @property
+    def facts(self) -> Family:
+        return FAMILIES[self.family]
+
+    def describe(self) -> str:
+        """The upsampling in words, for pages and manifests."""
+        extra = ([f"kernel {self.kernel}"] if self.kernel else []) + LAYOUTS[self.layout]
+        return OPERATORS[self.upsampling] + (f" ({', '.join(extra)})" if extra else "")
+
+
+# The one list of model names. Order: by family, the report's pair first; a variant with a reference is compared
+# with it (replicate verdicts, rating schedule), the report's pairs weighted up.
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("gan_transpose", "gan", "transpose", report=True),
+        Variant("gan_upsample", "gan", "resize", "gan_transpose", "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)", True),
+        Variant("gan_upsample_matched", "gan", "resize", "gan_transpose", "only the operator differs: same stages, 5×5 kernels, channels and parameters", layout="matched"),
+        Variant("gan_transpose_shallow", "gan", "transpose", "gan_upsample", "only the operator differs in the report's shallow network: same 3×3 stages, channels and parameters as the resize GAN", layout="shallow"),
+        Variant("gan_transpose_k4", "gan", "transpose", "gan_transpose", "kernel divisible by the stride (4×4, even overlap) vs the report's 5×5", kernel=4),
+        Variant("vae_transpose", "vae", "transpose", report=True),
+        Variant("vae_upsample", "vae", "resize", "vae_transpose", "the report's VAE comparison: transposed vs resize-convolution decoder", True),
+        Variant("vae_transpose_k4", "vae", "transpose", "vae_transpose", "kernel divisible by the stride (4×4, even overlap) vs the tutorial's 3×3", kernel=4),
+        Variant("vae_bilinear", "vae", "bilinear", "vae_upsample", "bilinear vs nearest-neighbour resizing before the convolution"),
+        Variant("vae_subpixel", "vae", "subpixel", "vae_transpose", "sub-pixel convolution initialised with ICNR vs transposed convolution"),
+    )
+}
+
+
+def comparisons() -> list[tuple[Variant, Variant]]:
+    """(variant, its reference) for every variant that has one, in table order."""
+    return [(v, VARIANTS[v.reference]) for v in VARIANTS.values() if v.reference]
+
+
+def report_pairs() -> list[frozenset[str]]:
+    return [frozenset((v.name, r.name)) for v, r in comparisons() if v.report and r.report]

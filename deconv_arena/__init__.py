@@ -1,0 +1,1 @@
+"""The command line, above both the trainer (`training`) and the service (`app`)."""

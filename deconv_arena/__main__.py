@@ -1,0 +1,5 @@
+import sys
+
+from deconv_arena.cli import main
+
+sys.exit(main())

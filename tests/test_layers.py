@@ -1,0 +1,132 @@
+"""The layers, checked by walking every import (those inside functions too): the shared layer `arena` imports
+neither the trainer nor the service nor their frameworks; `training` and the service `app` import only `arena` and
+themselves; the command line `deconv_arena` sits above both; and no module imports itself back through others."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("arena", "training", "app", "deconv_arena")
+MAY_IMPORT = {"arena": {"arena"}, "training": {"arena", "training"}, "app": {"arena", "app"}, "deconv_arena": set(PACKAGES)}
+FORBIDDEN_LIBRARIES = {"arena": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "tensorflow", "jax"}, "training": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic"}}
+
+
+def modules(root: Path = ROOT) -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue  # Alembic's scripts, run by Alembic, not imported
+            parts = path.relative_to(root).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """Every module named by an import statement anywhere in the file: project modules resolved to the most specific
+    known module, libraries by their top-level name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+        else:
+            continue
+        for name in names:
+            while name and name not in known and "." in name:
+                name = name.rsplit(".", 1)[0]
+            found.add(name if name in known else name.split(".")[0])
+    return found
+
+
+def graph(root: Path = ROOT) -> dict[str, set[str]]:
+    mods = modules(root)
+    return {m: imports_of(p, set(mods)) for m, p in mods.items()}
+
+
+def violations(g: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for module, deps in g.items():
+        layer = module.split(".")[0]
+        for dep in deps:
+            top = dep.split(".")[0]
+            if top in PACKAGES and top not in MAY_IMPORT[layer]:
+                bad.append(f"{module} imports {dep} ({layer} may import only {', '.join(sorted(MAY_IMPORT[layer]))})")
+            if top in FORBIDDEN_LIBRARIES.get(layer, ()):
+                bad.append(f"{module} imports the library {top}")
+    return bad
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), a package's __init__ aside."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g.get(v, ()):
+            if w not in g or w == v:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_every_import_runs_down_the_layers():
+    assert violations(graph()) == []
+
+
+def test_no_module_imports_itself_back():
+    assert cycles(graph()) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"arena/a.py": "def f():\n    from training import b\n", "training/b.py": ""}, "arena.a imports training.b"),
+        ({"app/a.py": "import training.b\n", "training/b.py": ""}, "app.a imports training.b"),
+        ({"training/a.py": "from app.b import x\n", "app/b.py": "x = 1\n"}, "training.a imports app.b"),
+        ({"training/a.py": "from deconv_arena import cli\n", "deconv_arena/cli.py": ""}, "training.a imports deconv_arena.cli"),
+        ({"arena/a.py": "import fastapi\n"}, "arena.a imports the library fastapi"),
+    ],
+)
+def test_the_checker_catches_an_arrow_the_wrong_way(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+    assert any(v.startswith(expected) for v in violations(graph(tmp_path)))
+
+
+def test_the_checker_catches_a_cycle_hidden_in_a_function(tmp_path):
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "a.py").write_text("from training.b import g\n")
+    (tmp_path / "training" / "b.py").write_text("def g():\n    from training.a import f\n")
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+    assert cycles(graph(tmp_path)) == [["training.a", "training.b"]]
