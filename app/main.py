@@ -19,11 +19,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pathlib import Path
 
-from app.api import generate, health, models, pages, ratings
+from app.api import admin, generate, health, models, pages, rate_pages, ratings, refusals
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.settings import Settings
+from app.ratings.raters import Ratings
 from app.registry import KNOWN_MODELS, Registry
 
 VERSION = "0.1.0"
@@ -43,12 +44,12 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     return jsonable_encoder(out)
 
 
-def _open_ratings(settings: Settings) -> ratings.Ratings:
+def _open_ratings(settings: Settings) -> Ratings:
     """Migrate and open the vote store; raises what the database raised."""
     from app.store import VoteStore, migrate
 
     migrate(settings.database_url)
-    result = ratings.Ratings(settings, VoteStore(settings.database_url))
+    result = Ratings(settings, VoteStore(settings.database_url))
     if result.ephemeral_key:
         logging.getLogger("arena").warning(json.dumps({"event": "ephemeral_secret_key", "hint": "set ARENA_SECRET_KEY so rater cookies survive restarts"}))
     return result
@@ -95,16 +96,26 @@ def _load_and_freeze(registry: Registry) -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
+    """The service. With `registry`, an already built one is served (several apps can share one loaded registry, as
+    the tests do); the app then neither loads nor closes it. Without, the lifespan builds, loads and closes its own."""
     settings = settings or Settings()
     metrics = Metrics()
+    owned = registry is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch, observe=lambda m, n: metrics.batch_size.labels(m).observe(n))
+        nonlocal registry
+        if owned:
+            registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch)
+        observer = lambda m, n: metrics.batch_size.labels(m).observe(n)  # noqa: E731
+        registry.observers.append(observer)
         app.state.registry = registry
         # Load in the background so /healthz answers and /readyz can say 503 while models warm up.
-        loading = asyncio.get_running_loop().run_in_executor(registry.executor, _load_and_freeze, registry)
+        loop = asyncio.get_running_loop()
+        loading = loop.run_in_executor(registry.executor, _load_and_freeze, registry) if owned else loop.create_future()
+        if not owned:
+            loading.set_result(None)
         # The first attempt runs before serving (so a healthy start has rating on at once); later ones in a thread.
         stop, tried = threading.Event(), threading.Event()
         app.state.ratings, app.state.ratings_problem = None, "opening the vote store"
@@ -115,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             stop.set()
             await loading
-            registry.close()
+            registry.observers.remove(observer)
+            if owned:
+                registry.close()
 
     app = FastAPI(
         title="deconv-arena",
@@ -138,12 +151,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return pages.render(request, "error.html", {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."}, status=404)
         return await http_exception_handler(request, exc)
 
-    for router in (generate.router, models.router, models.replicates_router, health.router, pages.router, ratings.router):
+    for refusal in refusals.REFUSALS:  # the store's and the scheduler's refusals, answered as their HTTP statuses
+        app.add_exception_handler(refusal, refusals.handle)
+    for router in (generate.router, models.router, models.replicates_router, health.router, pages.router, rate_pages.router, ratings.router, admin.router):
         app.include_router(router)
     app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     known = set(KNOWN_MODELS)
-    app.add_middleware(generate.FastGenerate, enabled=settings.fast_generate)  # innermost: it answers in place of the route
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)

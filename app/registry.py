@@ -1,27 +1,27 @@
-"""Loads every generator in the models store, checks it, and decodes latents in batches off the event loop."""
+"""The catalogue of served models: finds every generator in the models store, loads it, has its batch shapes
+checked (app/shapes.py) and gives it a batcher (app/batcher.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from arena.images import to_unit
-from arena.latents import latents_from_seed
+from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
+from app.shapes import ModelUnavailable, ShapeCheck, run_planned, check_shapes, compile_shapes
 from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files
 
-log = logging.getLogger("arena.registry")
-
 from arena.variants import VARIANTS
+
+log = logging.getLogger("arena.registry")
 
 KNOWN_MODELS = tuple(VARIANTS)
 
@@ -31,29 +31,6 @@ def architecture(name: str, manifest: dict[str, Any]) -> str:
     if name in VARIANTS:
         return VARIANTS[name].describe()
     return manifest.get("architecture") or manifest.get("upsampling") or "unknown"
-
-# Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
-# those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
-# largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use;
-# 8 and 32 are left out: on such CPUs their last two rows take another kernel, and 16 + 16 covers 32 anyway.
-
-PROBE_SEED = 0x5EED
-CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
-
-
-@dataclass(frozen=True)
-class ShapeCheck:
-    """Which compiled batch shapes a model serves through, and why each other one is not used."""
-
-    serving: tuple[int, ...]
-    rejected: dict[int, str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"serving": list(self.serving), "rejected": {str(s): why for s, why in sorted(self.rejected.items())}}
-
-
-class ModelUnavailable(Exception):
-    """The model exists in the store but cannot serve (why is in the message)."""
 
 
 @dataclass
@@ -97,7 +74,7 @@ class ModelEntry:
 
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
-        return to_unit(_run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
+        return to_unit(run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
 
     def summary(self) -> dict[str, Any]:
         m = self.manifest
@@ -123,95 +100,6 @@ class ModelEntry:
         }
 
 
-class Batcher:
-    """Batches concurrent decode requests for one model into one call.
-
-    Everything queued while the model thread was busy goes in one batch; while it is still busy the batch waits up
-    to the window for more (bounded by max_batch). An idle model thread takes a batch at once when it holds as many
-    requests as the last one did (a lone request after a lone one goes straight away), else waits up to the window
-    for that company: under load, clients answered together come back together. Each request may bring a `finish`
-    step (render and encode its PNG); those run on a second thread, so the model thread is free for the next batch
-    as soon as its decode is done (for single images the finish steps cost more than the decode).
-    """
-
-    def __init__(self, entry: ModelEntry, executor: ThreadPoolExecutor, render_executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
-        self.entry, self.executor, self.render_executor = entry, executor, render_executor
-        self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
-        self.in_flight = in_flight  # decodes running on the shared model thread, all models
-        self._queue: asyncio.Queue | None = None
-        self._task: asyncio.Task | None = None
-        self._last_batch_requests = 1
-
-    async def decode(self, latents: np.ndarray, finish: Callable[[np.ndarray], Any] | None = None) -> Any:
-        """Images in [0, 1] for `latents`, or what `finish` makes of them."""
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._queue = asyncio.Queue()
-            self._task = loop.create_task(self._run())
-        future = loop.create_future()
-        self._queue.put_nowait((latents, finish, future))
-        return await future
-
-    async def _collect(self) -> list[tuple]:
-        loop = asyncio.get_running_loop()
-        items = [await self._queue.get()]
-        total, deadline = len(items[0][0]), loop.time() + self.window_s
-        while total < self.max_batch:
-            if self._queue.empty():
-                if not self.in_flight[0] and len(items) >= self._last_batch_requests:
-                    break  # the model is idle and the batch has the company the last one had
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    items.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
-            else:
-                items.append(self._queue.get_nowait())
-            total += len(items[-1][0])
-        return items
-
-    @staticmethod
-    def _finish(live: list[tuple], images: np.ndarray) -> list[tuple[bool, Any]]:
-        """On the render thread: each request's own finish step on its rows of the batch."""
-        out, start = [], 0
-        for z, finish, _ in live:
-            part = images[start : start + len(z)]
-            start += len(z)
-            try:
-                out.append((True, finish(part) if finish else part))
-            except Exception as e:  # one request's bad layout must not fail its batch-mates
-                out.append((False, e))
-        return out
-
-    @staticmethod
-    def _deliver(live: list[tuple], results: list[tuple[bool, Any]]) -> None:
-        for (_, _, future), (ok, value) in zip(live, results):
-            if not future.done():
-                future.set_result(value) if ok else future.set_exception(value)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            items = await self._collect()
-            live = [item for item in items if not item[2].done()]
-            if not live:
-                continue
-            self._last_batch_requests = len(live)
-            self.observe(sum(len(z) for z, _, _ in live))
-            self.in_flight[0] += 1
-            try:
-                images = await loop.run_in_executor(self.executor, self.entry.decode_now, np.concatenate([z for z, _, _ in live]))
-            except Exception as e:  # a model failing at run time must not kill the worker
-                self._deliver(live, [(False, e)] * len(live))
-                continue
-            finally:
-                self.in_flight[0] -= 1
-            rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
-            rendering.add_done_callback(lambda done, live=live: self._deliver(live, done.result() if not done.exception() else [(False, done.exception())] * len(live)))
-
-
 class Registry:
     def __init__(
         self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, window_s: float = 0.012, max_batch: int = 64,
@@ -222,7 +110,7 @@ class Registry:
         self.window_s, self.max_batch = window_s, max_batch
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self.render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
-        self._observe = observe or (lambda _m, _n: None)
+        self.observers: list[Callable[[str, int], None]] = [observe] if observe else []  # told (model, batch size) of every decode call
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
         self.loaded = False
@@ -306,7 +194,11 @@ class Registry:
         for shape, why in sorted(entry.shape_check.rejected.items()):
             log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
         entry._fns = {b: fns[b] for b in entry.shape_check.serving}
-        entry.batcher = Batcher(entry, self.executor, self.render_executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
+        entry.batcher = Batcher(entry.decode_now, self.executor, self.render_executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
+
+    def _observe(self, name: str, n: int) -> None:
+        for observer in self.observers:
+            observer(name, n)
 
     @property
     def ready(self) -> bool:
@@ -321,124 +213,6 @@ class Registry:
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.render_executor.shutdown(wait=True, cancel_futures=True)
-
-
-def plan(n: int, buckets: tuple[int, ...]) -> list[int]:
-    """The compiled shapes that decode n latents with the least work: rows computed, padding included, plus a fixed
-    cost per call (CALL_OVERHEAD_ROWS). With shapes 12–64, 25 latents are 16 + 12 rather than 48 padded rows.
-
-    Any split is exact: a model serves only through shapes whose rows agree, whatever their position.
-    """
-    return list(_cheapest_split(n, tuple(sorted(buckets))))
-
-
-@lru_cache(maxsize=4096)
-def _cheapest_split(n: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
-    largest = buckets[-1]
-    if n > 2 * largest:  # beyond two calls of the largest, whole pieces of it are the cheapest start
-        return (largest,) + _cheapest_split(n - largest, buckets)
-    best: tuple[int, ...] | None = None
-    for shape in buckets:  # the first call's shape; the rest is split the same way
-        rest = () if shape >= n else _cheapest_split(n - shape, buckets)
-        candidate = tuple(sorted((shape, *rest), reverse=True))
-        if best is None or (_work(candidate), len(candidate)) < (_work(best), len(best)):
-            best = candidate
-    return best
-
-
-def _work(shapes: tuple[int, ...]) -> int:
-    return sum(shapes) + CALL_OVERHEAD_ROWS * len(shapes)
-
-
-def _run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np.ndarray, latent_dim: int) -> np.ndarray:
-    n, start, parts = len(latents), 0, []
-    for shape in plan(n, buckets):
-        piece = np.zeros((shape, latent_dim), np.float32)
-        take = latents[start : start + shape]
-        piece[: len(take)] = take
-        parts.append(np.asarray(fns[shape](piece)))
-        start += shape
-    return np.concatenate(parts)[:n]
-
-
-def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
-    """The compiled shapes to serve through: exact ones that agree with each other, at the least padded cost.
-
-    A CPU's GEMM kernels tile a batch into blocks of rows and may compute the rows past the last whole block with
-    another kernel, in another summation order: a latent's output can then depend on where it sits in the batch,
-    and each shape can round differently from the others. A shape is exact when its rows are the same twice, when
-    a latent gives the same row at every position (probes shifted by one place link all positions in a chain) and
-    whatever its batch-mates are (zero padding included). Exact shapes are grouped by the rows they give for the
-    same latents; a model serves through one group, so a latent's pixels never depend on what it was batched with.
-    Kernels choose their path by shape, not by value, so probes settle it for this machine and thread count.
-    """
-    shapes = sorted(fns)
-    probe = latents_from_seed(PROBE_SEED, max(shapes), latent_dim)  # distinct latents, one per position
-    rejected: dict[int, str] = {}
-    groups: list[tuple[list[int], np.ndarray]] = []
-    sample = probe[:16]
-    for shape in shapes:
-        rows = fns[shape](probe[:shape])
-        fault = _position_fault(fns[shape], probe[:shape], rows)
-        if fault:
-            rejected[shape] = fault
-            continue
-        # exact: its rows for the sample latents (these very rows where the shape holds them all) place it in a group
-        sample_rows = rows[:16] if shape >= 16 else _run_planned(fns, (shape,), sample, latent_dim)
-        match = next((members for members, reference in groups if np.array_equal(sample_rows, reference)), None)
-        if match is None:
-            groups.append(([shape], sample_rows))
-        else:
-            match.append(shape)
-    if not groups:
-        raise ModelUnavailable(f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})")
-    best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
-    for members, _ in groups:
-        if tuple(members) != best:
-            for shape in members:
-                rejected[shape] = f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
-    return ShapeCheck(best, rejected)
-
-
-def _position_fault(fn: Callable, probe: np.ndarray, rows: np.ndarray) -> str | None:
-    """Why a shape's rows depend on more than their own latent, or None when they do not (`rows` = fn(probe))."""
-    size, half = len(probe), (len(probe) + 1) // 2
-    shifted = fn(np.roll(probe, 1, axis=0))  # latent i now at position i + 1, beside other batch-mates
-    moves = [i for i in range(size) if not np.array_equal(shifted[(i + 1) % size], rows[i])]
-    padded_differs = not np.array_equal(fn(np.concatenate([probe[:half], np.zeros_like(probe[half:])]))[:half], rows[:half])
-    if (moves or padded_differs) and not np.array_equal(fn(probe), rows):
-        return "not deterministic: the same batch gave different rows twice"
-    if moves:
-        where = ", ".join(f"{i}→{(i + 1) % size}" for i in moves[:6])
-        return f"position-dependent: a latent's row changed when it moved between positions {where} (of 0–{size - 1})"
-    if padded_differs:
-        return "batch-mate-dependent: rows changed when the other rows were zero padding"
-    return None
-
-
-def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
-    """Rows computed (padding included) plus a fixed cost per call, summed over request sizes 1..64.
-
-    Deterministic on purpose: the choice must not change between restarts of one machine, or a seed's bytes would.
-    """
-    return sum(_work(_cheapest_split(n, shapes)) for n in range(1, largest_request + 1))
-
-
-def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
-    """The model compiled for each batch shape (a tf.function's concrete functions: no retracing, no `predict`)."""
-    import keras
-    import tensorflow as tf
-
-    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
-
-    model = keras.saving.load_model(path, compile=False)
-    if tuple(model.input_shape[1:]) != (latent_dim,):
-        raise ModelUnavailable(f"generator takes input {model.input_shape}, manifest says latent_dim {latent_dim}")
-
-    generate = tf.function(lambda z: model(z, training=False), autograph=False)
-    # One concrete function per shape, each with its fixed input signature, traced here once.
-    concrete = {shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32)) for shape in sorted(shapes)}
-    return {shape: (lambda z, fn=fn: fn(tf.constant(z)).numpy()) for shape, fn in concrete.items()}
 
 
 def _read_optional_json(path: Path) -> dict[str, Any] | None:

@@ -72,11 +72,44 @@ QUESTIONS = ("overall", "legibility", "noise")
 
 
 class StoreError(Exception):
-    """A vote-level refusal; `status` is the HTTP status the API answers with."""
+    """The store refused a request; `detail` says why, in words for the person who asked. The subclasses say which
+    refusal it was; the API layer (app/api/refusals.py) decides what each means over HTTP."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, detail: str):
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.detail = detail
+
+
+class UnknownRater(StoreError):
+    """No rater has this id."""
+
+
+class UnknownTask(StoreError):
+    """No task with this id was ever issued."""
+
+
+class NotYourTask(StoreError):
+    """The task was issued to another rater."""
+
+
+class DuplicateVote(StoreError):
+    """The task already has a vote (one vote per task)."""
+
+
+class TaskExpired(StoreError):
+    """The task's time ran out before the vote came."""
+
+
+class RateLimited(StoreError):
+    """The rater voted more often than the per-minute limit allows."""
+
+
+class NoVoteToUndo(StoreError):
+    """The rater has no vote to undo."""
+
+
+class UndoTooLate(StoreError):
+    """The rater's last vote is older than the undo window."""
 
 
 class StoreUnavailable(Exception):
@@ -155,7 +188,7 @@ class VoteStore:
                 s.delete(t)
             rater = s.get(Rater, rater_id)
             if rater is None:
-                raise StoreError(404, f"no rater {rater_id!r}")
+                raise UnknownRater(f"no rater {rater_id!r}")
             s.delete(rater)
             return len(votes)
 
@@ -179,16 +212,16 @@ class VoteStore:
             s.get(Rater, rater_id, with_for_update=True)
             task = s.get(Task, task_id)
             if task is None:
-                raise StoreError(404, f"task {task_id[:40]!r} was never issued")
+                raise UnknownTask(f"task {task_id[:40]!r} was never issued")
             if task.rater_id != rater_id:
-                raise StoreError(403, "this task was issued to another rater")
+                raise NotYourTask("this task was issued to another rater")
             if task.answered:
-                raise StoreError(409, "this task already has a vote (one vote per task)")
+                raise DuplicateVote("this task already has a vote (one vote per task)")
             if task.expires_at < utcnow():
-                raise StoreError(410, "this task expired; fetch a new one")
+                raise TaskExpired("this task expired; fetch a new one")
             recent = s.scalar(select(func.count(Vote.id)).where(Vote.rater_id == rater_id, Vote.created_at > utcnow() - dt.timedelta(seconds=60)))
             if recent >= max_per_minute:
-                raise StoreError(429, f"at most {max_per_minute} votes a minute; slow down a little")
+                raise RateLimited(f"at most {max_per_minute} votes a minute; slow down a little")
             vote = Vote(
                 task_id=task.id, rater_id=rater_id, kind=task.kind, models=task.models, seed=task.seed, n=task.n,
                 elapsed_ms=elapsed_ms, user_agent=user_agent, app_version=app_version, **answers,
@@ -204,9 +237,9 @@ class VoteStore:
         with self._write() as s:
             vote = s.scalars(select(Vote).where(Vote.rater_id == rater_id).order_by(Vote.id.desc()).limit(1)).first()
             if vote is None:
-                raise StoreError(404, "you have no vote to undo")
+                raise NoVoteToUndo("you have no vote to undo")
             if vote.created_at < utcnow() - dt.timedelta(seconds=window_s):
-                raise StoreError(409, f"your last vote is older than {window_s} s and can no longer be undone")
+                raise UndoTooLate(f"your last vote is older than {window_s} s and can no longer be undone")
             task = s.get(Task, vote.task_id)
             if task is not None:
                 task.answered = False
@@ -298,7 +331,7 @@ class _Tx:
             raise StoreUnavailable(str(e.orig)[:200]) from None
         except IntegrityError as e:
             self.s.rollback()
-            raise StoreError(409, "this task already has a vote (one vote per task)") from e
+            raise DuplicateVote("this task already has a vote (one vote per task)") from e
         finally:
             self.s.close()
         if exc_type is not None and issubclass(exc_type, OperationalError):

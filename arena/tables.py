@@ -1,6 +1,6 @@
 """The ablation table (issue 12 §7), built only from what the store ships: summary.json (evaluation), init_stats.json
-(`deconv-arena init-stats`), each model's manifest and metrics. The README's copy is rewritten by
-`python -m arena.tables README.md` and checked against the store by the tests, so it cannot drift."""
+(`deconv-arena init-stats`), each model's manifest and metrics. The copy in docs/evaluation.md is rewritten by
+`python -m arena.tables docs/evaluation.md` and checked against the store by the tests, so it cannot drift."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def plot_curves(store: Path, path: Path | None = None) -> Path | None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/evaluation.md")
     store = Path(sys.argv[2] if len(sys.argv) > 2 else "models_store")
     print(f"{target}: {'updated' if update_readme(target, store) else 'already up to date'}")
     print(f"curves figure: {plot_curves(store) or 'no model has training curves yet'}")

@@ -18,7 +18,8 @@ import numpy as np
 
 from arena.images import png_bytes, render_grid, to_unit
 from arena.latents import latents_from_seed
-from app.registry import DEFAULT_BUCKETS, _run_planned, check_shapes, compile_shapes
+from app.core.settings import DEFAULT_BUCKETS
+from app.shapes import check_shapes, compile_shapes, run_planned
 
 MODEL = "gan_transpose"
 MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, ARENA_BATCH_WINDOW_MS)
@@ -35,7 +36,7 @@ class GridDecoder:
         self.fns = {s: fns[s] for s in self.shapes}
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
-        return _run_planned(self.fns, self.shapes, latents, self.latent_dim)
+        return run_planned(self.fns, self.shapes, latents, self.latent_dim)
 
     def pngs(self, requests: list[tuple[int, int]]) -> list[bytes]:
         """One batched decode for all requests, then each request's grid (the service's default layout)."""

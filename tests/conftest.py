@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,19 +36,83 @@ def real_mnist() -> Mnist:
     return load_mnist(REAL_MNIST)
 
 
-@pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory, tiny_data) -> Path:
-    """Every variant of the table trained for 2 smoke epochs on synthetic digits, in the real on-disk format."""
+TINY_STORE_INPUTS = ("arena", "training")  # the code a tiny store is made by; its hash names the cached copy
+
+
+def _tiny_store_key() -> str:
+    """A hash of everything the tiny store depends on: the trainer's and the shared layer's code, the smoke profile
+    (in that code), the synthetic data's parameters and the versions of the libraries that compute it."""
+    import hashlib
+    import importlib.metadata as md
+
+    h = hashlib.sha256(b"synthetic_mnist(n_train=256, n_test=64, seed=0)")
+    for package in TINY_STORE_INPUTS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    for dist in ("keras", "tensorflow", "numpy", "jax"):
+        try:
+            h.update(f"{dist}={md.version(dist)}".encode())
+        except md.PackageNotFoundError:
+            pass
+    return h.hexdigest()[:20]
+
+
+def _build_tiny_store(store: Path, data: Mnist) -> None:
     from arena.variants import VARIANTS
     from training.config import profile_config
     from training.runner import train_variant
 
-    store = tmp_path_factory.mktemp("models_store")
-    work = tmp_path_factory.mktemp("runs")
+    work = store.parent / f".{store.name}-runs"
     for variant in VARIANTS.values():
-        config = profile_config("smoke", variant.family)
-        train_variant(variant, config, tiny_data, store, work, log=lambda _: None)
+        train_variant(variant, profile_config("smoke", variant.family), data, store, work, log=lambda _: None)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_data) -> Path:
+    """Every variant of the table trained for 2 smoke epochs on synthetic digits, in the real on-disk format.
+
+    Built once per change of its inputs and kept in ARENA_TEST_CACHE (default ~/.cache/deconv-arena-tests), named by
+    their hash; each test session works on its own copy, so a test that writes into the store cannot spoil the cache.
+    """
+    cache = Path(os.environ.get("ARENA_TEST_CACHE") or Path.home() / ".cache" / "deconv-arena-tests")
+    built = cache / f"tiny-store-{_tiny_store_key()}"
+    if not built.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tiny-store-", dir=cache))
+        _build_tiny_store(staging / "store", tiny_data)
+        try:
+            os.rename(staging / "store", built)  # atomic: a concurrent session that won the race keeps its copy
+        except OSError:
+            pass
+        shutil.rmtree(staging, ignore_errors=True)
+    store = tmp_path_factory.mktemp("tiny") / "models_store"
+    shutil.copytree(built, store)
     return store
+
+
+_REGISTRIES: dict[tuple, object] = {}
+REGISTRY_SETTINGS = ("batch_shapes", "batch_window_ms", "max_batch")
+
+
+def shared_registry(store: Path, settings):
+    """One loaded registry per store and registry settings for the whole test run (loading traces every model)."""
+    from app.registry import Registry
+
+    key = (str(store), *(getattr(settings, k) for k in REGISTRY_SETTINGS))
+    if key not in _REGISTRIES:
+        registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch)
+        registry.load_all()
+        _REGISTRIES[key] = registry
+    return _REGISTRIES[key]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_shared_registries():
+    yield
+    for registry in _REGISTRIES.values():
+        registry.close()
+    _REGISTRIES.clear()
 
 
 def wait_ready(client, timeout: float = 120.0) -> None:
@@ -60,7 +126,10 @@ def wait_ready(client, timeout: float = 120.0) -> None:
     raise AssertionError("service never became ready")
 
 
-def make_client(store: Path, tmp_path: Path | None = None, **settings):
+def make_client(store: Path, tmp_path: Path | None = None, shared: bool = True, **settings):
+    """A TestClient of a fresh app (its own settings, cache, metrics and vote store). With `shared`, the app serves the
+    run's one loaded registry for this store and registry settings; a test that patches how models are loaded or
+    checked passes shared=False and gets a registry of its own, loaded by the app as in production."""
     from fastapi.testclient import TestClient
 
     from app.core.settings import Settings
@@ -68,8 +137,8 @@ def make_client(store: Path, tmp_path: Path | None = None, **settings):
 
     db = f"sqlite:///{tmp_path / 'arena.db'}" if tmp_path else "sqlite://"
     settings.setdefault("database_url", db)
-    app = create_app(Settings(models_store=store, **settings))
-    return TestClient(app)
+    config = Settings(models_store=store, **settings)
+    return TestClient(create_app(config, shared_registry(store, config) if shared else None))
 
 
 @pytest.fixture(scope="session")

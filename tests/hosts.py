@@ -32,7 +32,7 @@ def tail_kernel(fn: Callable, shape: int) -> Callable:
 
 
 def tail_kernel_compile(compile_shapes: Callable) -> Callable:
-    """A drop-in for `app.registry.compile_shapes` on the simulated CPU."""
+    """A drop-in for `app.shapes.compile_shapes` (patched where app.registry uses it) on the simulated CPU."""
 
     def compile(path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
         return {shape: tail_kernel(fn, shape) for shape, fn in compile_shapes(path, latent_dim, shapes).items()}

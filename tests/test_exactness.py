@@ -12,7 +12,7 @@ import pytest
 import app.registry
 from arena.images import png_bytes, render_grid
 from arena.latents import latents_from_seed
-from app.registry import ModelUnavailable, ShapeCheck, check_shapes
+from app.shapes import ModelUnavailable, ShapeCheck, check_shapes
 from tests.conftest import make_client, wait_ready
 from tests.hosts import tail_kernel, tail_kernel_compile
 
@@ -83,7 +83,7 @@ def uncached_client(request, tiny_store, tmp_path, monkeypatch):
     """A service with no grid cache, on this CPU or on a simulated one whose kernels depend on row position."""
     if request.param == "tail_kernel_cpu":
         monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
-    with make_client(tiny_store, tmp_path, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
+    with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
         wait_ready(client)
         yield request.param, client
 
@@ -124,7 +124,7 @@ def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path,
     """The test above has teeth: serving through every compiled shape on that CPU does change a grid's bytes."""
     monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
     monkeypatch.setattr(app.registry, "check_shapes", lambda fns, dim: ShapeCheck(tuple(sorted(fns)), {}))
-    with make_client(tiny_store, tmp_path, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
+    with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
         wait_ready(client)
         requests = mixed_requests(7, 40, client.app.state.registry.available())
         together, _ = concurrently(client, requests)

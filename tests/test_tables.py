@@ -1,4 +1,4 @@
-"""The README's ablation table is the shipped store's, cell for cell; the About page shows the same rows."""
+"""The tables in docs/evaluation.md are the shipped store's, cell for cell; the About page shows the same rows."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, abla
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_tables_are_the_shipped_ones():
-    text = (ROOT / "README.md").read_text()
+def test_doc_tables_are_the_shipped_ones():
+    text = (ROOT / "docs" / "evaluation.md").read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables README.md` after evaluating"
+    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables docs/evaluation.md` after evaluating"
     block = text.split(REP_BEGIN, 1)[1].split(REP_END, 1)[0].strip()
-    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables README.md` after replicates"
+    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables docs/evaluation.md` after replicates"
 
 
 def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):

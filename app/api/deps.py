@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -30,7 +31,22 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+@dataclass(frozen=True)
+class Service:
+    """What a hot route needs, in one dependency: the models, the image cache and the metrics."""
+
+    registry: Registry
+    cache: ByteLRU
+    metrics: Metrics
+
+
+async def get_service(request: Request) -> Service:
+    state = request.app.state
+    return Service(state.registry, state.cache, state.metrics)
+
+
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CacheDep = Annotated[ByteLRU, Depends(get_cache)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

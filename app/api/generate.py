@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-from urllib.parse import parse_qsl
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_model
+from app.api.deps import CacheDep, MetricsDep, RegistryDep, ServiceDep, errors, resolve_model
 from arena.latents import MAX_ABS_LATENT, MAX_SEED
 from app.grids import GridSpec, interpolation_spec, latents_spec, make_grid, manifold_spec, reconstruct_spec, seed_spec, seeds_spec
 from app.registry import ModelEntry
@@ -23,10 +23,6 @@ MAX_N = 64
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 LatentValue = Annotated[float, Field(ge=-MAX_ABS_LATENT, le=MAX_ABS_LATENT, allow_inf_nan=False)]
 
-ModelQ = Annotated[str, Query(description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)", max_length=64)]
-SeedQ = Annotated[int | None, Query(ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed")]
-NQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")]
-NrowQ = Annotated[int | None, Query(ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")]
 MAX_SCALE, MAX_PADDING = 8, 16
 GRID_SCALE, GRID_PADDING = 4, 2  # a grid's defaults (POST /generate, grid.png)
 ScaleQ = Annotated[int, Query(ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")]
@@ -94,28 +90,58 @@ def _spec(entry: ModelEntry, seed: int | None, n: int | None, mode: str, body: G
     return seed_spec(seed, n or 16, **layout), seed
 
 
-@router.post("/generate", responses={**PNG_OR_JSON, **ERRORS}, summary="Generate a grid of samples")
-async def generate(
-    registry: RegistryDep,
-    cache: CacheDep,
-    metrics: MetricsDep,
-    model: ModelQ,
-    seed: SeedQ = None,
-    n: NQ = None,
-    nrow: NrowQ = None,
-    scale: ScaleQ = GRID_SCALE,
-    padding: PaddingQ = GRID_PADDING,
-    mode: Annotated[Literal["sample", "reconstruct"], Query(description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)")] = "sample",
-    format: Annotated[Literal["png", "json"], Query(description="png: the image; json: the image base64-encoded with its seed(s) and timing")] = "png",
-    body: Annotated[GenerateBody | None, Body(description="optional: {'seeds': [...]} or {'latents': [[...], ...]}")] = None,
-) -> Response:
+class GridQuery(BaseModel):
+    """Which images and how they are laid out: the query of a grid, validated as a whole."""
+
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed (GET grid.png requires it unless mode=reconstruct)")
+    n: int | None = Field(None, ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")
+    nrow: int | None = Field(None, ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")
+    scale: int = Field(GRID_SCALE, ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")
+    padding: int = Field(GRID_PADDING, ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")
+    mode: Literal["sample", "reconstruct"] = Field("sample", description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)")
+
+
+class GenerateQuery(GridQuery):
+    """The query of `POST /generate`: a grid of one model, as a PNG or as JSON."""
+
+    model: str = Field(max_length=64, description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)")
+    format: Literal["png", "json"] = Field("png", description="png: the image; json: the image base64-encoded with its seed(s) and timing")
+
+
+BODY_DOC = {
+    "requestBody": {
+        "required": False,
+        "description": "optional: {'seeds': [...]} or {'latents': [[...], ...]} instead of a seed in the query",
+        "content": {"application/json": {"schema": GenerateBody.model_json_schema(ref_template="#/components/schemas/{model}")}},
+    }
+}
+
+
+async def _body(request: Request) -> GenerateBody | None:
+    """The optional JSON body, parsed by GenerateBody only when the request has one (the plain query path reads none);
+    errors are FastAPI's 422 with the body's locations."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return None
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return GenerateBody.model_validate_json(raw)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]) from None
+
+
+@router.post("/generate", responses={**PNG_OR_JSON, **ERRORS}, summary="Generate a grid of samples", openapi_extra=BODY_DOC)
+async def generate(request: Request, service: ServiceDep, q: Annotated[GenerateQuery, Query()]) -> Response:
     """An n-image grid from a seed, a list of seeds, explicit latents, or (VAEs) reconstructions."""
-    entry = resolve_model(registry, model)
-    return await _respond(entry, cache, metrics, seed, n, nrow, scale, padding, mode, format, body)
+    entry = resolve_model(service.registry, q.model)
+    body = await _body(request)
+    return await _respond(entry, service.cache, service.metrics, q.seed, q.n, q.nrow, q.scale, q.padding, q.mode, q.format, body)
 
 
 async def _respond(entry: ModelEntry, cache, metrics, seed: int | None, n: int | None, nrow: int | None, scale: int, padding: int, mode: str, format: str, body: GenerateBody | None) -> Response:
-    """The answer to a validated `POST /generate` (the route and FastGenerate both end here, so they cannot differ)."""
+    """The answer to a validated `POST /generate`."""
     spec, used_seed = _spec(entry, seed, n, mode, body, _layout(nrow, scale, padding))
     grid = await make_grid(entry, spec, cache, metrics)
     headers = {
@@ -136,65 +162,6 @@ async def _respond(entry: ModelEntry, cache, metrics, seed: int | None, n: int |
     return Response(grid.png, media_type="image/png", headers=headers)
 
 
-# Query values FastGenerate takes itself: canonical decimal digits within the route's bounds. Anything else (a sign,
-# spaces, a float, a repeated or unknown key, a body) goes to the route, which accepts or rejects it as documented.
-_FAST_INTS = {"seed": (10, 0, MAX_SEED), "n": (2, 1, MAX_N), "nrow": (2, 1, MAX_N), "scale": (1, 1, MAX_SCALE), "padding": (2, 0, MAX_PADDING)}
-_FAST_CHOICES = {"mode": ("sample",), "format": ("png", "json")}
-
-
-def fast_query(query_string: bytes) -> dict | None:
-    """The validated arguments of a `POST /generate` query that needs nothing FastAPI does, else None."""
-    args: dict = {}
-    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-        if key in args:
-            return None
-        if key in _FAST_INTS:
-            digits, low, high = _FAST_INTS[key]
-            if not (0 < len(value) <= digits and value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-                return None
-            args[key] = int(value)
-        elif key in _FAST_CHOICES:
-            if value not in _FAST_CHOICES[key]:
-                return None
-            args[key] = value
-        elif key == "model":
-            args[key] = value
-        else:
-            return None
-    return args if "model" in args else None
-
-
-class FastGenerate:
-    """`POST /generate` with its parameters in the query and no body — the single-image and grid traffic — without
-    FastAPI's dependency solving and validation, which cost about a third of the event loop's time per request.
-
-    It answers only a query that `fast_query` accepts for a model that is ready, through the route's own `_respond`,
-    with the route set on the scope (metrics and access log name it as usual); every other request, valid or not,
-    goes to the route unchanged. tests/test_service.py checks both give the same status, headers and bytes.
-    """
-
-    def __init__(self, app, enabled: bool = True):
-        self.app, self.enabled = app, enabled
-        self.route = next(r for r in router.routes if r.path == "/generate" and "POST" in r.methods)
-
-    async def __call__(self, scope, receive, send) -> None:
-        if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/generate"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        args = fast_query(scope["query_string"]) if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers else None
-        state = scope["app"].state
-        registry = getattr(state, "registry", None)  # set by the lifespan
-        entry = registry.entries.get(args["model"]) if args and registry else None
-        if entry is None or entry.status != "ready":
-            return await self.app(scope, receive, send)
-        scope["route"] = self.route
-        response = await _respond(
-            entry, state.cache, state.metrics, args.get("seed"), args.get("n"), args.get("nrow"), args.get("scale", GRID_SCALE),
-            args.get("padding", GRID_PADDING), args.get("mode", "sample"), args.get("format", "png"), None,
-        )
-        await response(scope, receive, send)
-
-
 IMMUTABLE = "public, max-age=31536000, immutable"
 NameP = Annotated[str, Path(description="model name", max_length=64)]
 
@@ -212,18 +179,13 @@ PNG = {200: {"content": {"image/png": {}}, "description": "the grid"}, 304: {"de
 
 
 @router.get("/models/{name}/grid.png", responses={**PNG, **ERRORS}, summary="A seed's grid as a cacheable image")
-async def grid_png(
-    request: Request, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, name: NameP,
-    seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1 (required unless mode=reconstruct)")] = None,
-    n: NQ = None, nrow: NrowQ = None, scale: ScaleQ = GRID_SCALE, padding: PaddingQ = GRID_PADDING,
-    mode: Annotated[Literal["sample", "reconstruct"], Query(description="sample or (VAEs) reconstruct")] = "sample",
-) -> Response:
+async def grid_png(request: Request, service: ServiceDep, name: NameP, q: Annotated[GridQuery, Query()]) -> Response:
     """The same image `POST /generate` returns for these parameters, for `<img>` tags; immutable per model version."""
-    entry = resolve_model(registry, name)
-    if mode == "sample" and seed is None:
+    entry = resolve_model(service.registry, name)
+    if q.mode == "sample" and q.seed is None:
         raise HTTPException(400, "seed is required: a cacheable grid needs a fixed seed (0 … 2³²−1)")
-    spec, _ = _spec(entry, seed if mode == "sample" else None, n, mode, None, _layout(nrow, scale, padding))
-    return await _cached_png(request, entry, spec, cache, metrics)
+    spec, _ = _spec(entry, q.seed if q.mode == "sample" else None, q.n, q.mode, None, _layout(q.nrow, q.scale, q.padding))
+    return await _cached_png(request, entry, spec, service.cache, service.metrics)
 
 
 @router.get("/models/{name}/interpolate.png", responses={**PNG, **ERRORS}, summary="Decodings along the path between two seeds' latents")

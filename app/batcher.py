@@ -1,0 +1,98 @@
+"""Batches concurrent decode requests for one model into one call on the model thread, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+
+class Batcher:
+    """Batches concurrent decode requests for one model into one call.
+
+    Everything queued while the model thread was busy goes in one batch; while it is still busy the batch waits up
+    to the window for more (bounded by max_batch). An idle model thread takes a batch at once when it holds as many
+    requests as the last one did (a lone request after a lone one goes straight away), else waits up to the window
+    for that company: under load, clients answered together come back together. Each request may bring a `finish`
+    step (render and encode its PNG); those run on a second thread, so the model thread is free for the next batch
+    as soon as its decode is done (for single images the finish steps cost more than the decode).
+    """
+
+    def __init__(self, decode_now: Callable[[np.ndarray], np.ndarray], executor: ThreadPoolExecutor, render_executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
+        self.decode_now, self.executor, self.render_executor = decode_now, executor, render_executor
+        self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
+        self.in_flight = in_flight  # decodes running on the shared model thread, all models
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._last_batch_requests = 1
+
+    async def decode(self, latents: np.ndarray, finish: Callable[[np.ndarray], Any] | None = None) -> Any:
+        """Images in [0, 1] for `latents`, or what `finish` makes of them."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._queue = asyncio.Queue()
+            self._task = loop.create_task(self._run())
+        future = loop.create_future()
+        self._queue.put_nowait((latents, finish, future))
+        return await future
+
+    async def _collect(self) -> list[tuple]:
+        loop = asyncio.get_running_loop()
+        items = [await self._queue.get()]
+        total, deadline = len(items[0][0]), loop.time() + self.window_s
+        while total < self.max_batch:
+            if self._queue.empty():
+                if not self.in_flight[0] and len(items) >= self._last_batch_requests:
+                    break  # the model is idle and the batch has the company the last one had
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    items.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except asyncio.TimeoutError:
+                    break
+            else:
+                items.append(self._queue.get_nowait())
+            total += len(items[-1][0])
+        return items
+
+    @staticmethod
+    def _finish(live: list[tuple], images: np.ndarray) -> list[tuple[bool, Any]]:
+        """On the render thread: each request's own finish step on its rows of the batch."""
+        out, start = [], 0
+        for z, finish, _ in live:
+            part = images[start : start + len(z)]
+            start += len(z)
+            try:
+                out.append((True, finish(part) if finish else part))
+            except Exception as e:  # one request's bad layout must not fail its batch-mates
+                out.append((False, e))
+        return out
+
+    @staticmethod
+    def _deliver(live: list[tuple], results: list[tuple[bool, Any]]) -> None:
+        for (_, _, future), (ok, value) in zip(live, results):
+            if not future.done():
+                future.set_result(value) if ok else future.set_exception(value)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = await self._collect()
+            live = [item for item in items if not item[2].done()]
+            if not live:
+                continue
+            self._last_batch_requests = len(live)
+            self.observe(sum(len(z) for z, _, _ in live))
+            self.in_flight[0] += 1
+            try:
+                images = await loop.run_in_executor(self.executor, self.decode_now, np.concatenate([z for z, _, _ in live]))
+            except Exception as e:  # a model failing at run time must not kill the worker
+                self._deliver(live, [(False, e)] * len(live))
+                continue
+            finally:
+                self.in_flight[0] -= 1
+            rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
+            rendering.add_done_callback(lambda done, live=live: self._deliver(live, done.result() if not done.exception() else [(False, done.exception())] * len(live)))

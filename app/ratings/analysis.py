@@ -1,0 +1,157 @@
+"""The results analysis: which votes count, Bradley–Terry per question, agreement, gold, people vs the metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from app.ranking import (
+    comparisons_from_vote,
+    krippendorff_alpha_nominal,
+    percent_agreement,
+    rank_correlation,
+    rank_table,
+    win_matrix,
+)
+from app.ratings.raters import Ratings
+from app.store import QUESTIONS
+from arena.figures import dig
+
+# (key in the results, path in a model's metrics, whether higher is better)
+METRICS = (
+    ("legibility", "legibility.mean_top_probability", True),
+    ("checkerboard_ratio", "checkerboard.nyquist_ratio", False),
+    ("frechet", "frechet.distance", False),
+)
+
+
+def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
+    """The analysis, recomputed at most every `results_ttl_s` by one thread; others get the last one meanwhile."""
+    now = time.monotonic()
+    cached = ratings._results
+    if cached is not None and now - ratings._results_at < ratings.settings.results_ttl_s:
+        return cached
+    if not ratings._results_lock.acquire(blocking=cached is None):
+        return cached  # another thread is recomputing; the previous result is at most a few seconds old
+    try:
+        result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings)
+        ratings._results, ratings._results_at = result, time.monotonic()
+        return result
+    finally:
+        ratings._results_lock.release()
+
+
+def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
+    """Everything /api/results and /results show, from the stored votes and raters."""
+    by_id = {r.id: r for r in raters}
+    flagged = {rid for rid, r in by_id.items() if r.flagged}
+    counted = counted_votes(votes, flagged, settings.exclude_flagged)
+    models = rated_models(registry, counted)
+    per_question = ratings_by_question(counted, models, settings.bootstrap_resamples)
+    shared = shared_items(counted)
+    human = {r["model"]: r["rating"] for r in per_question["overall"]["ratings"] if r["rating"] is not None}
+    result = {
+        "questions": per_question,
+        "counts": {
+            "raters": len(by_id), "votes": len(votes), "counted_votes": len(counted), "flagged_raters": len(flagged),
+            "excluded_flagged": settings.exclude_flagged, **gold_counts(by_id.values()), "shared_items": len(shared),
+        },
+        "agreement": agreement(shared),
+        "human_vs_metrics": human_vs_metrics(human, registry, len(counted)),
+        "method": method(settings.bootstrap_resamples),
+    }
+    result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def counted_votes(votes: list, flagged: set[str], exclude_flagged: bool) -> list:
+    """The votes that enter the ratings: not gold tasks, and not by flagged raters when they are excluded."""
+    return [v for v in votes if v.kind != "gold" and not (exclude_flagged and v.rater_id in flagged)]
+
+
+def rated_models(registry, counted: list) -> list[str]:
+    """The registry's models that appear in a counted vote (all of them while there is none), in registry order."""
+    return [n for n in registry.entries if any(n in v.models for v in counted)] or list(registry.entries)
+
+
+def ratings_by_question(counted: list, models: list[str], resamples: int) -> dict[str, dict[str, Any]]:
+    """For each question: the Bradley–Terry table with bootstrap intervals, the win matrix, the comparison count."""
+    out = {}
+    for q in QUESTIONS:
+        comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q))]
+        table = rank_table(comps, models, resamples, seed=0)
+        out[q] = {"ratings": table, "win_matrix": win_matrix(comps, models), "comparisons": len(comps)}
+    return out
+
+
+def normalised(vote, question: str) -> str:
+    """An answer in model terms (not sides), so raters who saw other sides can agree."""
+    answer = getattr(vote, question)
+    labels = "ABCD"[: len(vote.models)]
+    return vote.models[labels.index(answer)] if answer in labels else answer
+
+
+def shared_items(counted: list) -> dict[tuple, dict[str, list[str]]]:
+    """Pair items (models, seed, n) answered by two or more votes, with each question's normalised answers."""
+    items: dict[tuple, dict[str, list[str]]] = {}
+    for v in counted:
+        if v.kind == "pair":
+            key = (tuple(sorted(v.models)), v.seed, v.n)
+            items.setdefault(key, {q: [] for q in QUESTIONS})
+            for q in QUESTIONS:
+                items[key][q].append(normalised(v, q))
+    return {k: u for k, u in items.items() if len(u["overall"]) >= 2}
+
+
+def agreement(shared: dict[tuple, dict[str, list[str]]]) -> dict[str, dict[str, float | None]]:
+    """Percent agreement and Krippendorff's alpha (nominal) per question over the shared items."""
+    out = {}
+    for q in QUESTIONS:
+        units = [u[q] for u in shared.values()]
+        out[q] = {"percent": percent_agreement(units), "krippendorff_alpha": krippendorff_alpha_nominal(units)}
+    return out
+
+
+def gold_counts(raters) -> dict[str, Any]:
+    """Gold tasks answered by all raters, and the share of them failed."""
+    raters = list(raters)
+    gold = sum(r.gold_passed + r.gold_failed for r in raters)
+    return {"gold_tasks": gold, "gold_failure_rate": (sum(r.gold_failed for r in raters) / gold) if gold else None}
+
+
+def metric_values(registry, key: str, path: str) -> tuple[dict[str, float], dict[str, int]]:
+    """Each model's figure for the people-vs-numbers table: the mean over replicate seeds of the served run's budget
+    where replicates exist (with how many seeds), else its single evaluated run."""
+    values, seeds = {}, {}
+    for name, e in registry.entries.items():
+        profile = ((e.manifest or {}).get("config") or {}).get("profile")
+        iv = (((e.replicates or {}).get(profile or "") or {}).get("metrics") or {}).get(key)
+        if iv and iv.get("mean") is not None and iv.get("n", 0) >= 2:
+            values[name], seeds[name] = iv["mean"], iv["n"]
+        elif dig(e.metrics, path) is not None:
+            values[name] = dig(e.metrics, path)
+    return values, seeds
+
+
+def human_vs_metrics(human: dict[str, float], registry, votes: int) -> dict[str, dict[str, Any]]:
+    """Rank correlation of the people's overall ratings with each metric, and how many models it rests on seeds for."""
+    out = {}
+    for key, path, higher in METRICS:
+        values, seeds = metric_values(registry, key, path)
+        c = rank_correlation(human, values, higher)
+        used = [n for n in values if n in human]
+        across = sum(1 for n in used if seeds.get(n))
+        c.update({"votes": votes, "across_seeds": across, "seeds": {n: seeds.get(n, 1) for n in used}})
+        out[key] = c
+    return out
+
+
+def method(resamples: int) -> str:
+    """The method, in a sentence or three, as the results page prints it."""
+    return (
+        "Bradley–Terry by maximum likelihood (ties count half) with a weak prior of one virtual tie per pair of models "
+        "(keeps ratings finite and modest while votes are few; after a few hundred votes a pair's rating moves by a "
+        "point or two), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from "
+        f"{resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound."
+    )

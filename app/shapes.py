@@ -1,0 +1,155 @@
+"""Shape planning and the exactness check: which compiled batch shapes a model serves through, so that a latent's
+image never depends on the batch it was decoded in (on any CPU), and how a request is split over them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from arena.latents import latents_from_seed
+
+# Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
+# those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
+# largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use;
+# 8 and 32 are left out: on such CPUs their last two rows take another kernel, and 16 + 16 covers 32 anyway.
+
+PROBE_SEED = 0x5EED
+CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
+
+
+@dataclass(frozen=True)
+class ShapeCheck:
+    """Which compiled batch shapes a model serves through, and why each other one is not used."""
+
+    serving: tuple[int, ...]
+    rejected: dict[int, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"serving": list(self.serving), "rejected": {str(s): why for s, why in sorted(self.rejected.items())}}
+
+
+class ModelUnavailable(Exception):
+    """The model exists in the store but cannot serve (why is in the message)."""
+
+
+
+def plan(n: int, buckets: tuple[int, ...]) -> list[int]:
+    """The compiled shapes that decode n latents with the least work: rows computed, padding included, plus a fixed
+    cost per call (CALL_OVERHEAD_ROWS). With shapes 12–64, 25 latents are 16 + 12 rather than 48 padded rows.
+
+    Any split is exact: a model serves only through shapes whose rows agree, whatever their position.
+    """
+    return list(_cheapest_split(n, tuple(sorted(buckets))))
+
+
+@lru_cache(maxsize=4096)
+def _cheapest_split(n: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
+    largest = buckets[-1]
+    if n > 2 * largest:  # beyond two calls of the largest, whole pieces of it are the cheapest start
+        return (largest,) + _cheapest_split(n - largest, buckets)
+    best: tuple[int, ...] | None = None
+    for shape in buckets:  # the first call's shape; the rest is split the same way
+        rest = () if shape >= n else _cheapest_split(n - shape, buckets)
+        candidate = tuple(sorted((shape, *rest), reverse=True))
+        if best is None or (_work(candidate), len(candidate)) < (_work(best), len(best)):
+            best = candidate
+    return best
+
+
+def _work(shapes: tuple[int, ...]) -> int:
+    return sum(shapes) + CALL_OVERHEAD_ROWS * len(shapes)
+
+
+def run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np.ndarray, latent_dim: int) -> np.ndarray:
+    n, start, parts = len(latents), 0, []
+    for shape in plan(n, buckets):
+        piece = np.zeros((shape, latent_dim), np.float32)
+        take = latents[start : start + shape]
+        piece[: len(take)] = take
+        parts.append(np.asarray(fns[shape](piece)))
+        start += shape
+    return np.concatenate(parts)[:n]
+
+
+def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
+    """The compiled shapes to serve through: exact ones that agree with each other, at the least padded cost.
+
+    A CPU's GEMM kernels tile a batch into blocks of rows and may compute the rows past the last whole block with
+    another kernel, in another summation order: a latent's output can then depend on where it sits in the batch,
+    and each shape can round differently from the others. A shape is exact when its rows are the same twice, when
+    a latent gives the same row at every position (probes shifted by one place link all positions in a chain) and
+    whatever its batch-mates are (zero padding included). Exact shapes are grouped by the rows they give for the
+    same latents; a model serves through one group, so a latent's pixels never depend on what it was batched with.
+    Kernels choose their path by shape, not by value, so probes settle it for this machine and thread count.
+    """
+    shapes = sorted(fns)
+    probe = latents_from_seed(PROBE_SEED, max(shapes), latent_dim)  # distinct latents, one per position
+    rejected: dict[int, str] = {}
+    groups: list[tuple[list[int], np.ndarray]] = []
+    sample = probe[:16]
+    for shape in shapes:
+        rows = fns[shape](probe[:shape])
+        fault = _position_fault(fns[shape], probe[:shape], rows)
+        if fault:
+            rejected[shape] = fault
+            continue
+        # exact: its rows for the sample latents (these very rows where the shape holds them all) place it in a group
+        sample_rows = rows[:16] if shape >= 16 else run_planned(fns, (shape,), sample, latent_dim)
+        match = next((members for members, reference in groups if np.array_equal(sample_rows, reference)), None)
+        if match is None:
+            groups.append(([shape], sample_rows))
+        else:
+            match.append(shape)
+    if not groups:
+        raise ModelUnavailable(f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})")
+    best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
+    for members, _ in groups:
+        if tuple(members) != best:
+            for shape in members:
+                rejected[shape] = f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
+    return ShapeCheck(best, rejected)
+
+
+def _position_fault(fn: Callable, probe: np.ndarray, rows: np.ndarray) -> str | None:
+    """Why a shape's rows depend on more than their own latent, or None when they do not (`rows` = fn(probe))."""
+    size, half = len(probe), (len(probe) + 1) // 2
+    shifted = fn(np.roll(probe, 1, axis=0))  # latent i now at position i + 1, beside other batch-mates
+    moves = [i for i in range(size) if not np.array_equal(shifted[(i + 1) % size], rows[i])]
+    padded_differs = not np.array_equal(fn(np.concatenate([probe[:half], np.zeros_like(probe[half:])]))[:half], rows[:half])
+    if (moves or padded_differs) and not np.array_equal(fn(probe), rows):
+        return "not deterministic: the same batch gave different rows twice"
+    if moves:
+        where = ", ".join(f"{i}→{(i + 1) % size}" for i in moves[:6])
+        return f"position-dependent: a latent's row changed when it moved between positions {where} (of 0–{size - 1})"
+    if padded_differs:
+        return "batch-mate-dependent: rows changed when the other rows were zero padding"
+    return None
+
+
+def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
+    """Rows computed (padding included) plus a fixed cost per call, summed over request sizes 1..64.
+
+    Deterministic on purpose: the choice must not change between restarts of one machine, or a seed's bytes would.
+    """
+    return sum(_work(_cheapest_split(n, shapes)) for n in range(1, largest_request + 1))
+
+
+def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
+    """The model compiled for each batch shape (a tf.function's concrete functions: no retracing, no `predict`)."""
+    import keras
+    import tensorflow as tf
+
+    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
+
+    model = keras.saving.load_model(path, compile=False)
+    if tuple(model.input_shape[1:]) != (latent_dim,):
+        raise ModelUnavailable(f"generator takes input {model.input_shape}, manifest says latent_dim {latent_dim}")
+
+    generate = tf.function(lambda z: model(z, training=False), autograph=False)
+    # One concrete function per shape, each with its fixed input signature, traced here once.
+    concrete = {shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32)) for shape in sorted(shapes)}
+    return {shape: (lambda z, fn=fn: fn(tf.constant(z)).numpy()) for shape, fn in concrete.items()}
