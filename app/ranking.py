@@ -125,6 +125,27 @@ def rank_table(comparisons: list[Comparison], models: list[str], resamples: int 
     return sorted(rows, key=lambda r: -r["rating"])
 
 
+def components(comparisons: list[Comparison], models: list[str]) -> list[list[str]]:
+    """The connected components of the comparison graph (models joined by at least one comparison), each in the given
+    model order; a model never compared is a component of its own. Ratings are only comparable within a component:
+    across components the Bradley–Terry fit is set by its prior alone."""
+    parent = {m: m for m in models}
+
+    def root(m: str) -> str:
+        while parent[m] != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return m
+
+    for c in comparisons:
+        if c.a in parent and c.b in parent:
+            parent[root(c.a)] = root(c.b)
+    groups: dict[str, list[str]] = {}
+    for m in models:
+        groups.setdefault(root(m), []).append(m)
+    return list(groups.values())
+
+
 def win_matrix(comparisons: list[Comparison], models: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """For each ordered pair: the share of comparisons the row model won (ties half) and the count."""
     out: dict[str, dict[str, dict[str, float]]] = {m: {} for m in models}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arena.stats import METRIC
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -54,7 +56,7 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.3g}"
 
 
-def interval_svg(rows: list[dict[str, Any]], label: str, better: str, width: int = 320) -> str:
+def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: int = 320) -> str:
     """Dot (mean) and bar (95 % interval) per model on one scale, per-seed values as small ticks; inline SVG."""
     from html import escape
 
@@ -66,7 +68,7 @@ def interval_svg(rows: list[dict[str, Any]], label: str, better: str, width: int
     px = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
     height = row_h * len(rows) + 26
     parts = [f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">']
-    parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({better} is better)</text>')
+    parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({escape(direction)})</text>')
     for i, r in enumerate(rows):
         y = 26 + i * row_h + row_h / 2
         parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(r["name"])}</text>')
@@ -97,11 +99,12 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
                 if s:
                     rows.append({"name": n, "mean": s["mean"], "low": s["low"], "high": s["high"], "n": s["n"], "values": list(s["values"].values())})
             if rows:
-                charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], m["better"])})
+                charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], METRIC[m["key"]].direction if m["key"] in METRIC else m["better"])})
         verdicts = []
         for c in stats.get("comparisons", []):
             if c["profile"] == profile and c["a"] in present and c["b"] in present:
-                verdicts.append({**c, "rows": [{"metric": next(x["label"] for x in stats["metrics"] if x["key"] == k), **v} for k, v in c["metrics"].items()]})
+                rows = [{"metric": METRIC[k].score_label if k in METRIC else k, "direction": METRIC[k].direction if k in METRIC else "", **v} for k, v in c["metrics"].items()]
+                verdicts.append({**c, "rows": sorted(rows, key=lambda r: r.get("role") != "primary")})
         out.append({
             "profile": profile, "charts": charts, "verdicts": verdicts,
             "runs": {n: {k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")} for n in present},
@@ -164,5 +167,76 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
             parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"><title>{escape(name)} epoch {x}: {y:.4g}</title></circle>')
         ly = top + 12 + i * 14
         parts.append(f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
+    """One row per question: the paired difference of its primary metric's score (A − B) as dot and 95 % bar, on
+    a scale in units of that metric's δ (so different metrics share one axis), with the ±δ equivalence band shaded."""
+    from html import escape
+
+    rows = [f for f in findings if f["test"].get("delta") and f["test"]["score_difference"]]
+    if not rows:
+        return ""
+    row_h, left, right, top = 24, 250, 16, 22
+    scaled = []
+    for f in rows:
+        t, d = f["test"], f["test"]["delta"]
+        iv = t["score_difference"]
+        scaled.append((f, iv["mean"] / d, (iv["low"] / d) if iv["low"] is not None else None, (iv["high"] / d) if iv["high"] is not None else None))
+    xs = [x for _, m, lo, hi in scaled for x in (m, lo, hi, -1.0, 1.0) if x is not None]
+    lo_x, hi_x = min(xs), max(xs)
+    pad = (hi_x - lo_x) * 0.05
+    lo_x, hi_x = lo_x - pad, hi_x + pad
+    px = lambda x: left + (x - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
+    height = top + row_h * len(rows) + 24
+    parts = [f'<svg class="forest" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="paired differences of each question\'s primary metric, in units of its smallest effect of interest">']
+    parts.append(f'<rect x="{px(-1):.1f}" y="{top - 4}" width="{px(1) - px(-1):.1f}" height="{row_h * len(rows) + 4}" fill="#2471a3" fill-opacity="0.12"/>')
+    parts.append(f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" y2="{top + row_h * len(rows)}" stroke="#888" stroke-dasharray="3 3"/>')
+    parts.append(f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>')
+    for i, (f, m, lo, hi) in enumerate(scaled):
+        y = top + i * row_h + row_h / 2
+        label = f"{f['a']} − {f['b']} ({f['profile']})"
+        parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(label)}</text>')
+        if lo is not None:
+            parts.append(f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>')
+        colour = {"difference": "#c0392b", "equivalent": "#2471a3"}.get(f["kind"], "#888")
+        parts.append(f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(label)}: {escape(f["verdict"])}</title></circle>')
+    axis_y = top + row_h * len(rows) + 16
+    for tick in (-1, 0, 1):
+        parts.append(f'<text x="{px(tick):.1f}" y="{axis_y}" font-size="9" fill="#888" text-anchor="middle">{tick:+d}δ</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 300, height: int = 190) -> str:
+    """The factorial's cell means (95 % bars) of one metric: network on the x axis, one line per operator."""
+    from html import escape
+
+    means = design["means"].get(key)
+    if not means:
+        return ""
+    networks, operators = ("tutorial", "shallow"), ("transpose", "resize")
+    values = [v for iv in means.values() for v in (iv["mean"], iv["low"], iv["high"]) if v is not None]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.1 or 1.0
+    lo, hi = lo - pad, hi + pad
+    left, right, top, bottom = 46, 90, 18, 26
+    px = {n: left + i * (width - left - right) for i, n in enumerate(networks)}
+    py = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
+    parts = [f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">']
+    parts.append(f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} ({escape(METRIC[key].direction)})</text>')
+    for o, colour in zip(operators, ("#c0392b", "#2471a3")):
+        pts = [(px[n], py(means[f"{o}|{n}"]["mean"])) for n in networks]
+        parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for n in networks:
+            iv = means[f"{o}|{n}"]
+            if iv["low"] is not None:
+                parts.append(f'<line x1="{px[n]:.1f}" x2="{px[n]:.1f}" y1="{py(iv["low"]):.1f}" y2="{py(iv["high"]):.1f}" stroke="{colour}"/>')
+        parts.append(f'<text x="{pts[-1][0] + 8:.1f}" y="{pts[-1][1] + 4:.1f}" font-size="10" fill="{colour}">{"transposed" if o == "transpose" else "resize"}</text>')
+    for n in networks:
+        parts.append(f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" fill="currentColor" text-anchor="middle">{n} stages</text>')
+    parts.append(f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text><text x="0" y="{py(lo + pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(lo + pad)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import traceback
 from pathlib import Path
 from typing import Any
 
 from arena.manifest import write_json_atomic
-from arena.stats import LEVEL, METRICS, paired_difference, t_interval, verdict
-from arena.variants import comparisons
+import numpy as np
+
+from arena.stats import ALPHA, DELTA_SOURCE, LEVEL, METRIC, METRICS, Metric, decide, holm, p_value, t_interval, tost_p_value
+from arena.variants import Factorial, Variant, comparisons, factorials
 
 REPLICATES = "_replicates"
 INDEX = "replicates.json"
@@ -66,10 +69,31 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
         elif not metrics_path.is_file():
             slot["failed"][seed] = "trained but not evaluated (run `deconv-arena evaluate --replicates`)"
         else:
-            row = summary_row(json.loads(metrics_path.read_text()))
+            row = {**summary_row(json.loads(metrics_path.read_text())), **last_epochs(run / name)}
+            bad = [m.key for m in METRICS if row.get(m.key) is not None and not math.isfinite(row[m.key])]
+            if bad:  # a NaN marks the seed failed; it never enters (or aborts) the statistics
+                slot["failed"][seed] = f"evaluation: non-finite {', '.join(bad)}"
+                continue
             slot["seeds"][seed] = row
             slot["trained_on"][seed] = trained_on(run / name)
             slot["epochs"] = row["epochs_done"]
+    return out
+
+
+LAST_EPOCHS = 5
+
+
+def last_epochs(run: Path, k: int = LAST_EPOCHS) -> dict[str, float]:
+    """Each run's curve metrics averaged over its last k epochs (less checkpoint noise than its final epoch alone)."""
+    try:
+        history = json.loads((run / "manifest.json").read_text()).get("history") or []
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for key, curve in (("frechet_last5", "curve_frechet"), ("checkerboard_last5", "curve_checkerboard_ratio")):
+        values = [h[curve] for h in history if h.get(curve) is not None][-k:]
+        if len(values) == k:
+            out[key] = float(np.mean(values))
     return out
 
 
@@ -104,7 +128,8 @@ def trained_on(run: Path) -> str:
 
 
 def statistics(store: Path) -> dict[str, Any]:
-    """Means with t-intervals per variant and budget, and paired differences with verdicts per comparison."""
+    """Means with t-intervals per variant and budget; per comparison, paired differences of scores with Holm-adjusted
+    four-way verdicts (seeds paired only within one backend and precision); the operator × network factorial."""
     data = collect(store)
     models: dict[str, Any] = {}
     for name, profiles in data.items():
@@ -120,29 +145,119 @@ def statistics(store: Path) -> dict[str, Any]:
                     entry["metrics"][m.key] = {**t_interval(list(values.values())).as_dict(), "values": {str(s): v for s, v in values.items()}}
             entry["curves"] = replicate_curves(store, name, profile)
             models[name][profile] = entry
-    compared = []
-    for v, ref in comparisons():
-        for profile in sorted(set(data.get(v.name, {})) & set(data.get(ref.name, {}))):
-            a, b = data[v.name][profile]["seeds"], data[ref.name][profile]["seeds"]
-            common = sorted(set(a) & set(b))
-            if not common:
-                continue
-            row: dict[str, Any] = {"a": v.name, "b": ref.name, "question": v.question, "profile": profile, "seeds": common, "metrics": {}}
-            for m in METRICS:
-                va = {s: a[s][m.key] for s in common if a[s].get(m.key) is not None}
-                vb = {s: b[s][m.key] for s in common if b[s].get(m.key) is not None}
-                if va and vb:
-                    diff, used = paired_difference(va, vb)
-                    row["metrics"][m.key] = {"difference": diff.as_dict(), "seeds": used, "verdict": verdict(diff, m.better, v.name, ref.name)}
-            compared.append(row)
+    compared = [row for v, ref in comparisons() for row in _compare(data, v, ref)]
+    designs = [row for f in factorials() for row in _factorial(data, f)]
+    _adjust(compared, designs)
     return {
         "level": LEVEL,
-        "method": "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same data order and noise), "
-        "a winner named only when the paired difference's interval excludes zero",
-        "metrics": [{"key": m.key, "label": m.label, "better": m.better} for m in METRICS],
+        "method": "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same data order and noise) "
+        "and only between seeds trained on the same backend and precision, on each metric's score (lower, higher, or |ln ratio| "
+        "for ratios to real digits); two-sided paired t-tests, Holm-adjusted over the family (per budget: every comparison's "
+        "primary metric and the factorial's effects on Fréchet distance; per comparison: its secondary metrics); equivalence by "
+        f"two one-sided tests against the declared δ ({DELTA_SOURCE})",
+        "metrics": [{"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta} for m in METRICS],
         "models": models,
         "comparisons": compared,
+        "factorials": designs,
     }
+
+
+def _places(data, names: list[str], profile: str) -> dict[str, list[int]]:
+    """Seeds every named variant has at this budget, grouped by where they trained; a seed whose runs trained in
+    different places goes under None (listed, never paired)."""
+    slots = [data[n][profile] for n in names]
+    common = sorted(set.intersection(*(set(s["seeds"]) for s in slots)))
+    out: dict[str, list[int]] = {}
+    for seed in common:
+        places = {s["trained_on"][seed] for s in slots}
+        out.setdefault(places.pop() if len(places) == 1 else None, []).append(seed)
+    return out
+
+
+def _test(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
+    delta = (metric.delta or {}).get(family)
+    interval = t_interval(diffs).as_dict() if diffs else None
+    return {
+        "score_difference": interval, "n": len(diffs), "delta": delta, "p": p_value(diffs),
+        "p_tost": tost_p_value(diffs, delta) if delta is not None else None,
+        "equivalence_interval": t_interval(diffs, 1 - 2 * ALPHA).as_dict() if len(diffs) > 1 else None, "_diffs": diffs,
+    }
+
+
+def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
+    rows = []
+    for profile in sorted(set(data.get(v.name, {})) & set(data.get(ref.name, {}))):
+        a, b = data[v.name][profile], data[ref.name][profile]
+        groups = _places(data, [v.name, ref.name], profile)
+        mixed = groups.pop(None, [])
+        for place, seeds in groups.items():
+            row: dict[str, Any] = {
+                "a": v.name, "b": ref.name, "question": v.question, "primary": v.primary, "family": v.family, "profile": profile,
+                "epochs": a["epochs"], "trained_on": place, "seeds": seeds,
+                "not_paired": {str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed}, "metrics": {},
+            }
+            for m in METRICS:
+                used = [s for s in seeds if a["seeds"][s].get(m.key) is not None and b["seeds"][s].get(m.key) is not None]
+                if used:
+                    raw = t_interval([a["seeds"][s][m.key] - b["seeds"][s][m.key] for s in used]).as_dict()
+                    diffs = [m.score(a["seeds"][s][m.key]) - m.score(b["seeds"][s][m.key]) for s in used]
+                    row["metrics"][m.key] = {"difference": raw, "seeds": used, "role": "primary" if m.key == v.primary else "secondary", **_test(diffs, m, v.family)}
+            rows.append(row)
+    return rows
+
+
+EFFECTS = {  # contrasts over the cells (operator, network), each a per-seed combination of the four runs
+    "operator": ("resize − transposed, averaged over the two networks", {("resize", "tutorial"): 0.5, ("resize", "shallow"): 0.5, ("transpose", "tutorial"): -0.5, ("transpose", "shallow"): -0.5}),
+    "network": ("shallow − tutorial stages, averaged over the two operators", {("transpose", "shallow"): 0.5, ("resize", "shallow"): 0.5, ("transpose", "tutorial"): -0.5, ("resize", "tutorial"): -0.5}),
+    "interaction": ("(resize − transposed) in the shallow network minus that in the tutorial's", {("resize", "shallow"): 1, ("transpose", "shallow"): -1, ("resize", "tutorial"): -1, ("transpose", "tutorial"): 1}),
+}
+FACTORIAL_METRICS = ("frechet", "checkerboard_ratio")
+
+
+def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
+    names = list(f.cells.values())
+    rows = []
+    for profile in sorted(set.intersection(*(set(data.get(n, {})) for n in names))):
+        for place, seeds in _places(data, names, profile).items():
+            if place is None:
+                continue
+            row: dict[str, Any] = {"family": f.family, "profile": profile, "trained_on": place, "seeds": seeds, "epochs": data[names[0]][profile]["epochs"],
+                                   "cells": {f"{o}|{n}": name for (o, n), name in f.cells.items()}, "means": {}, "effects": {}}
+            for key in FACTORIAL_METRICS:
+                m = METRIC[key]
+                used = [s for s in seeds if all(data[n][profile]["seeds"][s].get(key) is not None for n in names)]
+                if not used:
+                    continue
+                cell = {c: [data[n][profile]["seeds"][s][key] for s in used] for c, n in f.cells.items()}
+                row["means"][key] = {f"{o}|{n}": t_interval(v).as_dict() for (o, n), v in cell.items()}
+                row["effects"][key] = {}
+                for effect, (meaning, weights) in EFFECTS.items():
+                    diffs = [sum(w * m.score(cell[c][i]) for c, w in weights.items()) for i in range(len(used))]
+                    row["effects"][key][effect] = {"meaning": meaning, "seeds": used, "role": "primary" if key == "frechet" else "secondary", **_test(diffs, m, f.family)}
+            rows.append(row)
+    return rows
+
+
+def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> None:
+    """Holm over each family, then every test's verdict: per budget, the primary tests of all comparisons and of the
+    factorial; per comparison and per factorial metric, the secondary ones."""
+    families: dict[tuple, list[tuple[dict, Metric, str, str, str]]] = {}
+    for row in compared:
+        for key, t in row["metrics"].items():
+            fam = ("primary", row["profile"]) if t["role"] == "primary" else ("secondary", row["a"], row["b"], row["profile"], row["trained_on"])
+            families.setdefault(fam, []).append((t, METRIC[key], row["family"], row["a"], row["b"]))
+    for row in designs:
+        for key, effects in row["effects"].items():
+            for effect, t in effects.items():
+                fam = ("primary", row["profile"]) if t["role"] == "primary" else ("secondary", "factorial", key, row["profile"], row["trained_on"])
+                a, b = {"operator": ("resize", "transposed"), "network": ("shallow network", "tutorial network"), "interaction": ("the shallow network's operator gap", "the tutorial's")}[effect]
+                families.setdefault(fam, []).append((t, METRIC[key], row["family"], a, b))
+    for fam, tests in families.items():
+        p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
+        for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):
+            t["p_adjusted"], t["p_tost_adjusted"] = pa, ta
+            t["family_of_tests"] = {"name": f"{fam[0]} tests" + (f" at the {fam[1]} budget" if fam[0] == "primary" else ""), "size": len(tests)}
+            t.update(decide(t.pop("_diffs"), metric, family, a, b, pa, ta))
 
 
 CURVE_KEYS = ("curve_checkerboard_ratio", "curve_frechet")

@@ -2,8 +2,10 @@
 
 Across runs: the mean over seeds with a 95 % Student-t interval (few runs, so t rather than a bootstrap over
 runs, whose percentiles are too narrow with 3-5 values). Comparisons are paired by seed (the same seed gives
-both variants the same data order and noise), and the verdict comes from the paired difference's interval:
-it names a winner only when the interval excludes zero.
+both variants the same data order and noise) on each metric's score (its direction declared once, in METRICS),
+tested with paired t-tests whose p-values are Holm-adjusted over the family of tests a page shows; a verdict is
+one of "A better", "B better", "equivalent within ±δ" (two one-sided tests against the declared δ) or
+"inconclusive with n seeds".
 """
 
 from __future__ import annotations
@@ -16,26 +18,50 @@ import numpy as np
 from scipy import stats as sps
 
 LEVEL = 0.95
-NOT_DISTINGUISHABLE = "not distinguishable at this budget"
+ALPHA = 1 - LEVEL
 
 
 @dataclass(frozen=True)
 class Metric:
+    """A replicate metric and how it is scored. `better`: "lower", "higher", or "real" — a ratio to real digits
+    (1 = like MNIST) scored by its distance from real, |ln(ratio)|, lower is better; shown as the ratio itself.
+    `delta`: the smallest effect of interest per family, in score units (see DELTA_SOURCE); None: no equivalence test."""
+
     key: str  # a key of a replicate's summary row
     label: str
-    better: str  # "lower" | "higher"
+    better: str
+    delta: dict[str, float] | None = None
+
+    def score(self, value: float) -> float:
+        return abs(math.log(value)) if self.better == "real" else float(value)
+
+    @property
+    def direction(self) -> str:
+        """The label's suffix the pages, tables and figures show."""
+        return {"lower": "lower is better", "higher": "higher is better", "real": "closer to real (1×) is better; scored as |ln ratio|"}[self.better]
+
+    @property
+    def score_label(self) -> str:
+        return f"|ln {self.label}|" if self.better == "real" else self.label
 
 
-# Checkerboard and period-4 ratios compare with real digits (1.0); above 1 is more periodic energy than MNIST has.
+# Smallest effects of interest (δ), declared once: the median change of the metric between consecutive epochs late in
+# training (the last 10 epochs of the 50-epoch GANs, the last 5 of the 10-epoch VAEs), from the per-epoch training
+# curves (2,000 samples each) of every shipped run that has them (GAN: 130 epoch pairs, VAE: 140, on 2026-11-29). A
+# difference smaller than what one more epoch of training changes is not one a reader should act on.
+# tests/test_verdicts.py recomputes them from the shipped store (`epoch_jitter`).
+DELTA_SOURCE = "median |change| between consecutive late-training epochs of the per-epoch curves (2,000 samples)"
 METRICS = (
-    Metric("frechet", "Fréchet distance (classifier features)", "lower"),
+    Metric("frechet", "Fréchet distance (classifier features)", "lower", {"gan": 7.4, "vae": 4.7}),
     Metric("kid", "KID (classifier features)", "lower"),
     Metric("legibility", "legibility (mean top-class probability)", "higher"),
-    Metric("checkerboard_ratio", "checkerboard index (× real digits)", "lower"),
-    Metric("period4_ratio", "period-4 index (× real digits)", "lower"),
+    Metric("checkerboard_ratio", "checkerboard index (× real digits)", "real", {"gan": 0.092, "vae": 0.033}),
+    Metric("period4_ratio", "period-4 index (× real digits)", "real"),
     Metric("precision", "precision (k=5)", "higher"),
     Metric("recall", "recall (k=5)", "higher"),
     Metric("coverage", "coverage (k=5)", "higher"),
+    Metric("frechet_last5", "Fréchet distance, mean of the last 5 epochs (2,000 samples each)", "lower", {"gan": 7.4, "vae": 4.7}),
+    Metric("checkerboard_last5", "checkerboard index, mean of the last 5 epochs (× real, 2,000 samples each)", "real", {"gan": 0.092, "vae": 0.033}),
 )
 METRIC = {m.key: m for m in METRICS}
 
@@ -73,12 +99,65 @@ def paired_difference(a: dict[int, float], b: dict[int, float], level: float = L
     return t_interval([a[s] - b[s] for s in seeds], level), seeds
 
 
-def verdict(diff: Interval, better: str, a: str = "A", b: str = "B") -> str:
-    """From the interval of a − b: which is better, or that this budget cannot tell."""
-    if diff.low is None or diff.high is None or (diff.low <= 0 <= diff.high):
-        return NOT_DISTINGUISHABLE
-    a_higher = diff.low > 0
-    return f"{a} better" if a_higher == (better == "higher") else f"{b} better"
+def p_value(diffs: list[float] | np.ndarray) -> float | None:
+    """Two-sided paired t-test of mean zero; None with fewer than two values or no spread to test against."""
+    x = np.asarray(diffs, dtype=np.float64)
+    if x.size < 2:
+        return None
+    sd = x.std(ddof=1)
+    if sd == 0:
+        return 0.0 if x.mean() != 0 else 1.0
+    return float(2 * sps.t.sf(abs(x.mean()) / (sd / math.sqrt(x.size)), x.size - 1))
+
+
+def tost_p_value(diffs: list[float] | np.ndarray, delta: float) -> float | None:
+    """Two one-sided t-tests that the mean lies within ±delta: the larger of the two p-values (None below two values)."""
+    x = np.asarray(diffs, dtype=np.float64)
+    if x.size < 2:
+        return None
+    se = x.std(ddof=1) / math.sqrt(x.size)
+    if se == 0:
+        return 0.0 if abs(x.mean()) < delta else 1.0
+    lower = sps.t.sf((x.mean() + delta) / se, x.size - 1)  # H0: mean <= -delta
+    upper = sps.t.cdf((x.mean() - delta) / se, x.size - 1)  # H0: mean >= +delta
+    return float(max(lower, upper))
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values over the family (None entries are untestable and left out of it)."""
+    indexed = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m, out, running = len(indexed), list(pvalues), 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def seeds_needed(diffs: list[float] | np.ndarray, delta: float, level: float = LEVEL, cap: int = 1000) -> int | None:
+    """Seeds for which the interval's half-width would fall below delta at the measured spread (None: no spread yet)."""
+    x = np.asarray(diffs, dtype=np.float64)
+    if x.size < 2 or x.std(ddof=1) == 0:
+        return None
+    sd = x.std(ddof=1)
+    for n in range(2, cap + 1):
+        if sps.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n) < delta:
+            return n
+    return cap
+
+
+def decide(diffs: list[float], metric: Metric, family: str, a: str, b: str, p_adjusted: float | None, tost_adjusted: float | None) -> dict[str, Any]:
+    """The four-way verdict on a paired difference of scores (a − b) whose p-values were adjusted over their family:
+    "A better", "B better", "equivalent within ±δ", or "inconclusive with n seeds" (with the seeds that would do)."""
+    x = np.asarray(diffs, dtype=np.float64)
+    delta = (metric.delta or {}).get(family)
+    lower_wins = metric.better in ("lower", "real")
+    if p_adjusted is not None and p_adjusted < ALPHA:
+        better_is_a = (x.mean() < 0) == lower_wins
+        return {"verdict": f"{a if better_is_a else b} better", "kind": "difference", "winner": a if better_is_a else b}
+    if delta is not None and tost_adjusted is not None and tost_adjusted < ALPHA:
+        return {"verdict": f"equivalent within ±{delta:g}", "kind": "equivalent", "winner": None}
+    need = seeds_needed(x, delta) if delta is not None else None
+    return {"verdict": f"inconclusive with {x.size} seed{'s' if x.size != 1 else ''}", "kind": "inconclusive", "winner": None, "seeds_needed": need}
 
 
 def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, resamples: int = 200, seed: int = 0, level: float = LEVEL) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """The ablation table (issue 12 §7), built only from what the store ships: summary.json (evaluation), init_stats.json
 (`deconv-arena init-stats`), each model's manifest and metrics. The copy in docs/evaluation.md is rewritten by
-`python -m arena.tables docs/evaluation.md` and checked against the store by the tests, so it cannot drift."""
+`python -m arena.tables` and checked against the store by the tests, so it cannot drift."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from arena.figures import log_floor
+from arena.findings import findings_markdown
+from arena.stats import METRIC
 from arena.variants import VARIANTS
 from arena.replicates import trained_on
 
@@ -85,7 +87,9 @@ def ablation_markdown(store: Path) -> str:
 
 
 REP_BEGIN, REP_END = "<!-- replicates-table-begin -->", "<!-- replicates-table-end -->"
-REP_METRICS = (("frechet", "Fréchet ↓"), ("kid", "KID ↓"), ("legibility", "legibility ↑"), ("checkerboard_ratio", "checkerboard (× real) ↓"), ("recall", "recall ↑"))
+FINDINGS_BEGIN, FINDINGS_END = "<!-- findings-begin -->", "<!-- findings-end -->"
+REP_METRICS = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall", "frechet_last5", "checkerboard_last5")
+ARROW = {"lower": "↓", "higher": "↑", "real": "→ 1×"}
 
 
 def _iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
@@ -96,27 +100,36 @@ def _iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{iv['mean']:.{digits}g} [{iv['low']:.{digits}g}, {iv['high']:.{digits}g}]"
 
 
+def _p(p: float | None) -> str:
+    return "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
 def replicates_markdown(store: Path) -> str:
-    """Mean over seeds with its 95 % t-interval per variant and budget, then each comparison's paired difference and
-    verdict, from replicates.json."""
+    """Mean over seeds with its 95 % t-interval per variant and budget, then each comparison's paired difference of
+    scores with its raw and Holm-adjusted p and four-way verdict, from replicates.json."""
     stats = _load(Path(store) / "replicates.json")
     models, comps = stats.get("models") or {}, stats.get("comparisons") or []
     if not models:
         return "No replicate runs yet."
-    lines = ["| variant | budget | seeds (failed) | trained on | " + " | ".join(label for _, label in REP_METRICS) + " |", "|" + " --- |" * (4 + len(REP_METRICS))]
+    labels = [f"{METRIC[k].label} {ARROW[METRIC[k].better]}" for k in REP_METRICS]
+    lines = ["| variant | budget | seeds (failed) | trained on | " + " | ".join(labels) + " |", "|" + " --- |" * (4 + len(REP_METRICS))]
     for name in [n for n in VARIANTS if n in models] + sorted(set(models) - set(VARIANTS)):
         for profile, e in sorted(models[name].items()):
             failed = f" ({len(e['failed'])} failed)" if e.get("failed") else ""
             budget = f"{profile}, {e['epochs']} epochs" if e.get("epochs") else profile
-            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | {_places(e)} | " + " | ".join(_iv(e["metrics"].get(k)) for k, _ in REP_METRICS) + " |")
+            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | {_places(e)} | " + " | ".join(_iv(e["metrics"].get(k)) for k in REP_METRICS) + " |")
     if comps:
-        lines += ["", "| comparison (A vs B) | budget | paired seeds | " + " | ".join(f"{label}: A − B, verdict" for _, label in REP_METRICS) + " |", "|" + " --- |" * (3 + len(REP_METRICS))]
+        lines += ["", "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired t-test, adjusted: Holm over the "
+                  "family named in each row's test (primary: every comparison's primary metric at that budget and the factorial's effects).", "",
+                  "| comparison (A vs B) | budget | trained on | paired seeds | metric | role | A − B [95 %] | p | Holm p | verdict |", "|" + " --- |" * 10]
         for c in comps:
-            cells = []
-            for k, _ in REP_METRICS:
-                m = c["metrics"].get(k)
-                cells.append(f"{_iv(m['difference'])}: {m['verdict']}" if m else "–")
-            lines.append(f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {', '.join(map(str, c['seeds']))} | " + " | ".join(cells) + " |")
+            for k in sorted(c["metrics"], key=lambda k: (c["metrics"][k]["role"] != "primary", REP_METRICS.index(k) if k in REP_METRICS else 99)):
+                if k not in REP_METRICS:
+                    continue
+                t = c["metrics"][k]
+                need = f" (≈ {t['seeds_needed']} seeds for ±{t['delta']:g})" if t.get("seeds_needed") else ""
+                lines.append(f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
+                             f"{_iv(t['score_difference'])} | {_p(t['p'])} | {_p(t.get('p_adjusted'))} | {t['verdict']}{need} |")
     return "\n".join(lines)
 
 
@@ -138,14 +151,19 @@ def _replace_block(text: str, begin: str, end: str, body: str) -> str:
 
 
 def update_readme(readme: Path, store: Path) -> bool:
-    """Rewrite the tables between their markers; True when the file changed."""
+    """Rewrite every generated block the file has (ablation table, replicate tables, findings); True when it changed."""
     text = Path(readme).read_text()
-    new = _replace_block(text, BEGIN, END, ablation_markdown(store))
-    if REP_BEGIN in new:
-        new = _replace_block(new, REP_BEGIN, REP_END, replicates_markdown(store))
+    new = text
+    for begin, end, render in ((BEGIN, END, ablation_markdown), (REP_BEGIN, REP_END, replicates_markdown), (FINDINGS_BEGIN, FINDINGS_END, findings_block)):
+        if begin in new:
+            new = _replace_block(new, begin, end, render(store))
     if new != text:
         Path(readme).write_text(new)
     return new != text
+
+
+def findings_block(store: Path) -> str:
+    return findings_markdown(_load(Path(store) / "replicates.json"))
 
 
 def plot_curves(store: Path, path: Path | None = None) -> Path | None:
@@ -196,7 +214,7 @@ def plot_curves(store: Path, path: Path | None = None) -> Path | None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/evaluation.md")
-    store = Path(sys.argv[2] if len(sys.argv) > 2 else "models_store")
-    print(f"{target}: {'updated' if update_readme(target, store) else 'already up to date'}")
+    store = Path(sys.argv[1] if len(sys.argv) > 1 else "models_store")
+    for target in (Path("README.md"), Path("docs/evaluation.md")):
+        print(f"{target}: {'updated' if update_readme(target, store) else 'already up to date'}")
     print(f"curves figure: {plot_curves(store) or 'no model has training curves yet'}")

@@ -16,7 +16,8 @@ from arena.images import png_bytes, render_grid
 from arena.latents import MAX_SEED
 from app.registry import architecture
 from arena.variants import VARIANTS
-from arena.figures import curve_svg, figures_for, legend, replicate_view, training_curves
+from arena.figures import curve_svg, figures_for, forest_svg, interaction_svg, legend, replicate_view, training_curves
+from arena.findings import comparison_findings, factorial_findings
 
 APP = Path(__file__).resolve().parents[1]
 # An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
@@ -104,7 +105,7 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
         chart = curve_svg(curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands)
         groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates, "curves": chart, "curve_models": sorted(k for k, v in curves.items() if v)})
     choices = [{"label": label, "names": [{"name": m, "checked": selected is None or m in selected} for m in names]} for _, _, label, names in families]
-    ctx = {"nav": "compare", "seed": seed, "n": n, "zoom": zoom, "groups": groups, "models_param": ",".join(selected) if selected else "", "choices": choices, "shown": len(selected or every), "total": len(every), "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
+    ctx = {"nav": "compare", **findings_context(registry.replicate_statistics), "seed": seed, "n": n, "zoom": zoom, "groups": groups, "models_param": ",".join(selected) if selected else "", "choices": choices, "shown": len(selected or every), "total": len(every), "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
     return render(request, "index.html", ctx)
 
 
@@ -184,7 +185,17 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 def about(request: Request, registry: RegistryDep) -> Response:
     from arena.tables import COLUMNS, ablation_rows
 
-    return render(request, "about.html", {"nav": "about", "legend": legend(), "ablation": ablation_rows(registry.store), "columns": COLUMNS})
+    return render(request, "about.html", {"nav": "about", "legend": legend(), "ablation": ablation_rows(registry.store), "columns": COLUMNS, **findings_context(registry.replicate_statistics)})
+
+
+def findings_context(stats: dict | None) -> dict:
+    """The generated conclusions: each question's verdict on its primary metric (with a forest plot) and the
+    operator × network factorial (cell means, interaction plot, effects)."""
+    stats = stats or {}
+    questions, designs = comparison_findings(stats), factorial_findings(stats)
+    for d in designs:
+        d["plot"] = interaction_svg(d["design"]) if d.get("design") else ""
+    return {"findings": questions, "factorials": designs, "forest": forest_svg(questions), "stats_method": stats.get("method")}
 
 
 # The API reference: the standard Swagger UI, its assets served by the app itself from the fastapi-offline package

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.ranking import (
     comparisons_from_vote,
+    components,
     krippendorff_alpha_nominal,
     percent_agreement,
     rank_correlation,
@@ -17,13 +18,10 @@ from app.ranking import (
 from app.ratings.raters import Ratings
 from app.store import QUESTIONS
 from arena.figures import dig
+from arena.stats import METRIC
 
-# (key in the results, path in a model's metrics, whether higher is better)
-METRICS = (
-    ("legibility", "legibility.mean_top_probability", True),
-    ("checkerboard_ratio", "checkerboard.nyquist_ratio", False),
-    ("frechet", "frechet.distance", False),
-)
+# (key in the results and in arena.stats.METRIC, which says how it is scored; path in a model's metrics)
+METRICS = (("legibility", "legibility.mean_top_probability"), ("checkerboard_ratio", "checkerboard.nyquist_ratio"), ("frechet", "frechet.distance"))
 
 
 def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
@@ -48,9 +46,9 @@ def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
     flagged = {rid for rid, r in by_id.items() if r.flagged}
     counted = counted_votes(votes, flagged, settings.exclude_flagged)
     models = rated_models(registry, counted)
-    per_question = ratings_by_question(counted, models, settings.bootstrap_resamples)
+    per_question = ratings_by_question(counted, models, settings.bootstrap_resamples, lambda m: (registry.entries[m].manifest or {}).get('family') if m in registry.entries else None)
     shared = shared_items(counted)
-    human = {r["model"]: r["rating"] for r in per_question["overall"]["ratings"] if r["rating"] is not None}
+    overall = [g for g in per_question["overall"]["groups"] if g["comparisons"]]
     result = {
         "questions": per_question,
         "counts": {
@@ -58,7 +56,7 @@ def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
             "excluded_flagged": settings.exclude_flagged, **gold_counts(by_id.values()), "shared_items": len(shared),
         },
         "agreement": agreement(shared),
-        "human_vs_metrics": human_vs_metrics(human, registry, len(counted)),
+        "human_vs_metrics": human_vs_metrics(overall, registry, len(counted)),
         "method": method(settings.bootstrap_resamples),
     }
     result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -75,13 +73,21 @@ def rated_models(registry, counted: list) -> list[str]:
     return [n for n in registry.entries if any(n in v.models for v in counted)] or list(registry.entries)
 
 
-def ratings_by_question(counted: list, models: list[str], resamples: int) -> dict[str, dict[str, Any]]:
-    """For each question: the Bradley–Terry table with bootstrap intervals, the win matrix, the comparison count."""
+def ratings_by_question(counted: list, models: list[str], resamples: int, family_of=lambda m: None) -> dict[str, dict[str, Any]]:
+    """For each question: a Bradley–Terry table with bootstrap intervals per connected component of the comparison graph
+    (tasks pair models within a family, so GANs and VAEs are never ranked against each other), the win matrix and the
+    comparison count. `ratings` lists every group's rows, each with its `group` and a rank within it."""
     out = {}
     for q in QUESTIONS:
         comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q))]
-        table = rank_table(comps, models, resamples, seed=0)
-        out[q] = {"ratings": table, "win_matrix": win_matrix(comps, models), "comparisons": len(comps)}
+        groups = []
+        for members in components(comps, models):
+            inside = [c for c in comps if c.a in members and c.b in members]
+            families = sorted({family_of(m) or "other" for m in members})
+            label = "+".join(families) if len(members) > 1 or inside else f"{members[0]} (not compared)"
+            rows = [{**r, "group": label} for r in rank_table(inside, members, resamples, seed=0)]
+            groups.append({"label": label, "models": members, "ratings": rows, "comparisons": len(inside)})
+        out[q] = {"groups": groups, "ratings": [r for g in groups for r in g["ratings"]], "win_matrix": win_matrix(comps, models), "comparisons": len(comps)}
     return out
 
 
@@ -134,16 +140,20 @@ def metric_values(registry, key: str, path: str) -> tuple[dict[str, float], dict
     return values, seeds
 
 
-def human_vs_metrics(human: dict[str, float], registry, votes: int) -> dict[str, dict[str, Any]]:
-    """Rank correlation of the people's overall ratings with each metric, and how many models it rests on seeds for."""
-    out = {}
-    for key, path, higher in METRICS:
+def human_vs_metrics(groups: list[dict[str, Any]], registry, votes: int) -> dict[str, dict[str, Any]]:
+    """Per rated group (family) and metric: the rank correlation of the people's overall ratings with the metric, and
+    how many models it rests on seeds for. Never across groups, whose ratings are not on one scale."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, path in METRICS:
         values, seeds = metric_values(registry, key, path)
-        c = rank_correlation(human, values, higher)
-        used = [n for n in values if n in human]
-        across = sum(1 for n in used if seeds.get(n))
-        c.update({"votes": votes, "across_seeds": across, "seeds": {n: seeds.get(n, 1) for n in used}})
-        out[key] = c
+        scored, higher = {n: METRIC[key].score(v) for n, v in values.items()}, METRIC[key].better == "higher"
+        out[key] = {}
+        for g in groups:
+            human = {r["model"]: r["rating"] for r in g["ratings"] if r["rating"] is not None}
+            c = rank_correlation(human, scored, higher)
+            used = [n for n in values if n in human]
+            c.update({"votes": votes, "across_seeds": sum(1 for n in used if seeds.get(n)), "seeds": {n: seeds.get(n, 1) for n in used}})
+            out[key][g["label"]] = c
     return out
 
 
@@ -153,5 +163,7 @@ def method(resamples: int) -> str:
         "Bradley–Terry by maximum likelihood (ties count half) with a weak prior of one virtual tie per pair of models "
         "(keeps ratings finite and modest while votes are few; after a few hundred votes a pair's rating moves by a "
         "point or two), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from "
-        f"{resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound."
+        f"{resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound. "
+        "Models are ranked only within a connected component of the comparison graph (a family: tasks never pair a GAN "
+        "with a VAE); the correlation with each metric is computed within each component too."
     )
