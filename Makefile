@@ -4,7 +4,7 @@ VENV ?= .venv
 PIP = $(VENV)/bin/pip
 BIN = $(VENV)/bin
 
-.PHONY: run test install install-dev bench image-check clean
+.PHONY: run test test-fast lint install install-dev bench image-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,18 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/deconv-arena serve
 
-## make test: install with the dev extra, then run the whole test suite
-test: install-dev
-	$(BIN)/python -m pytest
+## make test: install with the dev extra, then lint and run the whole test suite (the slowest tests listed at the end)
+test: install-dev lint
+	$(BIN)/python -m pytest --durations=15
+
+## make test-fast: everything but the slow, browser and cluster tests: the loop to run after every edit (~2 minutes)
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow and not browser and not cluster" --durations=10
+
+## make lint: the formatter's and the linter's verdict, changing nothing
+lint: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 bench: install-dev
 	$(PIP) install -e '.[bench]'

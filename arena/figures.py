@@ -107,7 +107,7 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
                 verdicts.append({**c, "rows": sorted(rows, key=lambda r: r.get("role") != "primary")})
         out.append({
             "profile": profile, "charts": charts, "verdicts": verdicts,
-            "runs": {n: {k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")} for n in present},
+            "runs": {n: {**{k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")}, "places": sorted(set((models[n][profile].get("trained_on") or {}).values()))} for n in present},
         })
     return out
 

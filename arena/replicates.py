@@ -297,3 +297,21 @@ def seed_list(raw: str) -> list[int]:
         raise ValueError(f"--seeds {raw!r}: expected distinct seeds like 1,2,3 or 1-5")
     return seeds
 
+
+
+def epoch_jitter(store: Path, family: str, curve: str, last: int, log_scale: bool = False) -> tuple[float, int]:
+    """Median |change| of a training curve between consecutive epochs over the last `last` epochs of every shipped run
+    of a family (served and replicates), and how many epoch pairs it rests on: the basis of each declared δ."""
+    changes: list[float] = []
+    store = Path(store)
+    for manifest in sorted(store.glob(f"{family}_*/manifest.json")) + sorted(store.glob(f"{REPLICATES}/*/{family}_*/manifest.json")):
+        try:
+            history = json.loads(manifest.read_text()).get("history") or []
+        except (OSError, ValueError):
+            continue
+        values = [h[curve] for h in history if h.get(curve) is not None]
+        if len(values) < last + 1:
+            continue
+        tail = [math.log(v) for v in values[-(last + 1):]] if log_scale else values[-(last + 1):]
+        changes += [abs(b - a) for a, b in zip(tail, tail[1:])]
+    return (float(np.median(changes)), len(changes)) if changes else (float("nan"), 0)

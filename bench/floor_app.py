@@ -1,7 +1,7 @@
 """The floor bench/serve.py measures the service against: the least an HTTP service can do per grid.
 
 A raw ASGI app (no framework, no validation, logging, metrics or cache) that makes the latents, runs the same
-compiled call for 16 latents on the service's serving shapes on one worker thread, and renders and encodes the PNG
+compiled call for n latents (16 unless the query says) on the service's serving shapes on one worker thread, and renders and encodes the PNG
 with the service's own functions. What the service spends above this is framework and bookkeeping; what this spends above the bare
 call is HTTP, the thread hand-off and the PNG.
 """
@@ -26,8 +26,8 @@ DECODER.pngs([(0, 16)])
 WORKER = ThreadPoolExecutor(max_workers=1)
 
 
-def grid(seed: int) -> bytes:
-    return DECODER.pngs([(seed, 16)])[0]
+def grid(seed: int, n: int) -> bytes:
+    return DECODER.pngs([(seed, n)])[0]
 
 
 async def app(scope, receive, send) -> None:
@@ -36,8 +36,9 @@ async def app(scope, receive, send) -> None:
     if scope["path"] == "/readyz":
         body, kind = b"{}", b"application/json"
     else:
-        seed = int(parse_qs(scope["query_string"].decode())["seed"][0])
-        body, kind = await asyncio.get_running_loop().run_in_executor(WORKER, grid, seed), b"image/png"
+        query = parse_qs(scope["query_string"].decode())
+        seed, n = int(query["seed"][0]), int(query.get("n", ["16"])[0])
+        body, kind = await asyncio.get_running_loop().run_in_executor(WORKER, grid, seed, n), b"image/png"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

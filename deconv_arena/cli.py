@@ -48,13 +48,14 @@ def _seeds(raw: str) -> list[int]:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from arena.variants import VARIANTS
+    from arena.variants import VARIANTS, factorials
     from training.config import PROFILES
 
     p = sub.add_parser("train", help="train generator variants and install them into the models store")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--variant", choices=sorted(VARIANTS), help="the variant to train")
     which.add_argument("--all", action="store_true", help="train every variant of the table, VAEs first (they are quick)")
+    which.add_argument("--factorial", choices=sorted({f.family for f in factorials()}), help="train every cell of the family's operator × network factorial (from the variant table); with --seeds, its replicate study")
     p.add_argument("--profile", choices=PROFILES, default="paper", help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)")
     p.add_argument("--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)")
     p.add_argument("--batch-size", type=_positive_int, help="override the profile's batch size (GAN 256, VAE 32)")
@@ -70,13 +71,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from arena.variants import VARIANTS
+    from arena.variants import VARIANTS, factorials
     from training.config import profile_config
     from training.data import DataError, load_mnist
     from training.runner import TrainingError, train_variant
 
     # --all: the VAEs first (minutes), then the GANs (hours)
-    names = sorted(VARIANTS, key=lambda n: VARIANTS[n].family != "vae") if args.all else [args.variant]
+    if args.all:
+        names = sorted(VARIANTS, key=lambda n: VARIANTS[n].family != "vae")
+    elif args.factorial:
+        names = [n for f in factorials() if f.family == args.factorial for n in f.cells.values()]
+    else:
+        names = [args.variant]
     if args.seeds and args.seed is not None:
         raise UserError("--seed and --seeds exclude each other: --seed sets the served run's seed, --seeds trains replicates")
     try:

@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_doc_tables_are_the_shipped_ones():
     text = (ROOT / "docs" / "evaluation.md").read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables docs/evaluation.md` after evaluating"
+    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables` after evaluating"
     block = text.split(REP_BEGIN, 1)[1].split(REP_END, 1)[0].strip()
-    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables docs/evaluation.md` after replicates"
+    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables` after replicates"
 
 
 def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
@@ -28,13 +28,17 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
             "vae_transpose": {"paper": {"epochs": 10, "seeds": [1, 2, 3], "failed": {"4": {"stage": "training"}}, "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)}, "trained_on": {"1": "CPU, tensorflow, float32", "2": "CPU, tensorflow, float32", "3": "NVIDIA H200, jax, jax precision highest"}}},
             "vae_upsample": {"paper": {"epochs": 10, "seeds": [1], "failed": {}, "metrics": {"frechet": iv(180.0, None, None, 1)}}},
         },
-        "comparisons": [{"a": "vae_upsample", "b": "vae_transpose", "profile": "paper", "seeds": [1], "metrics": {"frechet": {"difference": iv(-20.0, -30.0, -10.0, 3), "verdict": "vae_upsample better"}}}],
+        "comparisons": [{"a": "vae_upsample", "b": "vae_transpose", "profile": "paper", "trained_on": "CPU, tensorflow, float32", "seeds": [1, 2, 3], "metrics": {
+            "frechet": {"difference": iv(-20.0, -30.0, -10.0, 3), "score_difference": iv(-20.0, -30.0, -10.0, 3), "role": "primary", "p": 0.004, "p_adjusted": 0.02, "verdict": "vae_upsample better"},
+            "kid": {"difference": iv(-1.0, -3.0, 1.0, 3), "score_difference": iv(-1.0, -3.0, 1.0, 3), "role": "secondary", "p": 0.2, "p_adjusted": 0.6, "verdict": "inconclusive with 3 seeds", "seeds_needed": 12, "delta": 0.5}}}],
     }
     (tmp_path / INDEX).write_text(json.dumps(stats))
     table = replicates_markdown(tmp_path)
     assert "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |" in table
     assert "| `vae_upsample` | paper, 10 epochs | 1 | not recorded | 180 (one seed) |" in table
-    assert "| `vae_upsample` vs `vae_transpose` | paper | 1 | -20 [-30, -10]: vae_upsample better |" in table
+    assert "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet distance (classifier features) | primary | -20 [-30, -10] | 0.004 | 0.020 | vae_upsample better |" in table
+    assert "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 | 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |" in table
+    assert table.index("| primary |") < table.index("| secondary |")
     assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."
 
 

@@ -15,7 +15,7 @@ from arena.latents import latents_from_seed
 from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
 from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
 from arena.stats import bootstrap_interval
-from training import metrics
+from training import metrics, provenance
 from training.evaluator import Evaluator, load_evaluator
 
 EVAL_SEED = 20230214  # the report's date: one fixed seed for every model
@@ -106,6 +106,7 @@ def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features:
         "radial_spectrum": {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()},
     }
     result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference)
+    result["evaluated_on"] = {**provenance.hardware(), "backend": provenance.versions().get("backend"), "at": provenance.now_iso()}
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_report(model_dir, result, samples, manifest, fn)
     return result

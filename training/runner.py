@@ -103,6 +103,7 @@ def train_variant(
         log(f"{variant.name}: resuming after epoch {start} of {config.epochs}")
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
+    resumed = [*_resumed_list(run_dir), start] if resume else []  # every epoch a sitting resumed after (the manifest says)
     (run_dir / "progress").mkdir(parents=True, exist_ok=True)
 
     x_train = job.preprocess(data.x_train[: config.train_limit])
@@ -122,10 +123,10 @@ def train_variant(
         history.append(record)
         _save_progress(job, fixed, run_dir, epoch)
         _log_scalars(writer, record)
-        _save_checkpoint(job, run_dir, config, epoch, history)
+        _save_checkpoint(job, run_dir, config, epoch, history, resumed)
         log(f"{variant.name} epoch {epoch}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
 
-    return export(job, variant, config, data, store, run_dir, history, fixed)
+    return export(job, variant, config, data, store, run_dir, history, fixed, resumed)
 
 
 def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict[str, Any]:
@@ -176,9 +177,18 @@ def _log_scalars(writer, record: dict[str, Any]) -> None:
     writer.flush()
 
 
-def _save_checkpoint(job, run_dir: Path, config: TrainConfig, epoch: int, history: list) -> None:
+def _resumed_list(run_dir: Path) -> list[int]:
+    """The epochs earlier sittings of this run resumed after, from its checkpoint."""
+    try:
+        with np.load(run_dir / CHECKPOINT, allow_pickle=False) as f:
+            return list(json.loads(str(f["__meta__"])).get("resumed_after") or [])
+    except Exception:  # noqa: BLE001 (no checkpoint or an old one: nothing recorded)
+        return []
+
+
+def _save_checkpoint(job, run_dir: Path, config: TrainConfig, epoch: int, history: list, resumed: list[int] | None = None) -> None:
     arrays = {f"{group}/{i}": v.numpy() for group, vs in job.stateful().items() for i, v in enumerate(vs)}
-    meta = {"epoch": epoch, "history": history, "config": config.as_dict()}
+    meta = {"epoch": epoch, "history": history, "config": config.as_dict(), "resumed_after": resumed or []}
     tmp = run_dir / f".{CHECKPOINT}.tmp"
     with open(tmp, "wb") as f:
         np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
@@ -214,7 +224,7 @@ def _restore(job, run_dir: Path, config: TrainConfig) -> tuple[int, list]:
     return int(meta["epoch"]), list(meta["history"])
 
 
-def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path, run_dir: Path, history: list, fixed: np.ndarray) -> Path:
+def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path, run_dir: Path, history: list, fixed: np.ndarray, resumed: list[int] | None = None) -> Path:
     """Write the generator and its manifest into a staging folder, then swap it into `store/<name>`."""
     staging = staging_dir(store, variant.name)
     try:
@@ -227,6 +237,11 @@ def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path,
         save_gif([Image.open(p) for p in frames], str(staging / "progress.gif"))
         extra = _export_vae_extras(job, data, staging) if variant.family == "vae" else {}
         manifest = build_manifest(job, variant, config, data, history, extra)
+        manifest["resumed_after_epochs"] = resumed or []
+        diff = provenance.source_diff()
+        if diff:  # the code that trained it, recoverable as the commit plus this patch
+            (staging / "source.diff").write_text(diff)
+            manifest["source_diff"] = "source.diff"
         manifest["files"] = {p: sha256_file(staging / p) for p in [GENERATOR, "fixed_latents.npy", *extra.get("files", [])]}
         write_json_atomic(staging / MANIFEST, manifest)
         install_dir(staging, store / variant.name)

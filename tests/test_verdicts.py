@@ -1,0 +1,210 @@
+"""The decisions, each against a known answer: metric directions (distance from real), Holm, equivalence (TOST),
+symmetry, failed seeds, backends never pooled, the factorial's effects, δ's basis, and the generated sentences."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arena import replicates
+from arena.findings import comparison_findings, factorial_findings, findings_markdown
+from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statistics
+from arena.stats import ALPHA, METRIC, decide, holm, p_value, tost_p_value
+from arena.variants import Factorial, Variant
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = "CPU, tensorflow, float32"
+
+
+def _slot(values: dict[int, dict[str, float]], place: str | dict[int, str] = CPU, epochs: int = 10) -> dict:
+    places = place if isinstance(place, dict) else {s: place for s in values}
+    return {"epochs": epochs, "seeds": values, "failed": {}, "trained_on": places}
+
+
+def _decided(data, a: Variant, b: Variant) -> list[dict]:
+    rows = _compare(data, a, b)
+    _adjust(rows, [])
+    return rows
+
+
+def test_a_ratio_far_below_real_never_beats_one_near_real():
+    """Checkerboard is scored by |ln ratio|: a blurry generator at 0.07× real loses to one at 0.9× real, although
+    its raw ratio is lower."""
+    rng = np.random.default_rng(0)
+    data = {
+        "blurry": {"paper": _slot({s: {"checkerboard_ratio": 0.07 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})},
+        "sharp": {"paper": _slot({s: {"checkerboard_ratio": 0.9 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})},
+    }
+    a, b = Variant("blurry", "vae", "resize", "sharp", primary="checkerboard_ratio"), Variant("sharp", "vae", "transpose")
+    t = _decided(data, a, b)[0]["metrics"]["checkerboard_ratio"]
+    assert t["verdict"] == "sharp better" and t["winner"] == "sharp"
+    assert t["difference"]["mean"] < 0 < t["score_difference"]["mean"]  # lower raw ratio, farther from real
+    assert METRIC["checkerboard_ratio"].direction.startswith("closer to real")
+
+
+def test_holm_matches_a_hand_worked_example():
+    # sorted: 0.005·4 = 0.02; 0.01·3 = 0.03; 0.03·2 = 0.06; 0.04·1 = 0.04 -> kept monotone at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.2, None, 0.01]) == pytest.approx([0.2, None, 0.02])  # untestable entries are outside the family
+    assert holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # 0.6·2 capped at 1; 0.7·1 kept monotone at 1
+
+
+def test_paired_t_p_value_matches_scipy():
+    from scipy import stats
+
+    d = [1.2, 0.4, 2.2, 1.1, -0.3]
+    assert p_value(d) == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert p_value([1.0]) is None
+
+
+def test_tost_says_equivalent_with_many_seeds_and_inconclusive_with_three():
+    rng = np.random.default_rng(1)
+    metric, delta = METRIC["frechet"], METRIC["frechet"].delta["gan"]
+    many = rng.normal(0, 3.0, 200) - rng.normal(0, 3.0, 200)  # two draws of one distribution
+    t = decide(list(many), metric, "gan", "A", "B", p_value(many), tost_p_value(many, delta))
+    assert t["verdict"] == f"equivalent within ±{delta:g}"
+    few = many[:3]
+    t = decide(list(few), metric, "gan", "A", "B", p_value(few), tost_p_value(few, delta))
+    assert t["verdict"] == "inconclusive with 3 seeds" and t["seeds_needed"] > 3
+
+
+def test_a_real_difference_is_named_and_multiplicity_can_remove_it():
+    metric = METRIC["frechet"]
+    d = [-10.0, -12.0, -9.0, -11.0, -10.5]
+    p = p_value(d)
+    assert decide(d, metric, "gan", "A", "B", p, None)["verdict"] == "A better"  # lower Fréchet wins
+    assert decide(d, metric, "gan", "A", "B", min(1.0, p * 1e6), None)["kind"] == "inconclusive"
+
+
+def test_swapping_a_and_b_flips_every_verdict():
+    rng = np.random.default_rng(2)
+    keys = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall")
+    base = {k: rng.uniform(0.5, 2.0) for k in keys}
+    x = {s: {k: base[k] * (1 + rng.normal(0, 0.02)) for k in keys} for s in range(1, 7)}
+    y = {s: {k: (base[k] * 1.4 if k != "checkerboard_ratio" else base[k] * 0.6) * (1 + rng.normal(0, 0.02)) for k in keys} for s in range(1, 7)}
+    data = {"x": {"paper": _slot(x)}, "y": {"paper": _slot(y)}}
+    forward = _decided(data, Variant("x", "gan", "resize", "y"), Variant("y", "gan", "transpose"))[0]["metrics"]
+    backward = _decided(data, Variant("y", "gan", "transpose", "x"), Variant("x", "gan", "resize"))[0]["metrics"]
+    kinds = set()
+    for k in keys:
+        f, b = forward[k], backward[k]
+        kinds.add(f["kind"])
+        assert f["kind"] == b["kind"] and f["winner"] == b["winner"], k
+        assert f["score_difference"]["mean"] == pytest.approx(-b["score_difference"]["mean"])
+    assert kinds == {"difference"}  # every metric differs here, so the flip is checked on named winners
+
+
+def test_seeds_from_different_backends_are_listed_not_pooled():
+    places = {1: "NVIDIA H200, jax, jax precision highest", 2: CPU, 3: CPU, 4: CPU}
+    data = {"a": {"paper": _slot({s: {"frechet": 10.0 + s} for s in places}, places)},
+            "b": {"paper": _slot({s: {"frechet": 20.0 + s} for s in places}, {**places, 1: CPU})}}
+    rows = _decided(data, Variant("a", "vae", "resize", "b"), Variant("b", "vae", "transpose"))
+    assert [(r["trained_on"], r["seeds"]) for r in rows] == [(CPU, [2, 3, 4])]
+    assert list(rows[0]["not_paired"]) == ["1"] and "H200" in rows[0]["not_paired"]["1"]
+
+
+def test_the_factorial_recovers_known_effects():
+    """Cells built with an operator effect of −6, a network effect of +2 and an interaction of +4 (plus seed noise
+    that is the same in every cell of a seed, so the paired contrasts are exact)."""
+    cells = {("transpose", "tutorial"): "t", ("resize", "tutorial"): "u_m", ("transpose", "shallow"): "t_s", ("resize", "shallow"): "u"}
+    value = {("transpose", "tutorial"): 50.0, ("resize", "tutorial"): 42.0, ("transpose", "shallow"): 50.0, ("resize", "shallow"): 46.0}
+    # operator = ((42-50) + (46-50))/2 = -6; network = ((50-50) + (46-42))/2 = +2; interaction = (46-50) - (42-50) = +4
+    rng = np.random.default_rng(3)
+    noise = {s: rng.normal(0, 5) for s in range(1, 6)}
+    data = {name: {"paper": _slot({s: {"frechet": value[c] + noise[s], "checkerboard_ratio": 1.0} for s in noise}, epochs=50)} for c, name in cells.items()}
+    row = _factorial(data, Factorial("gan", cells))[0]
+    _adjust([], [row])
+    effects = row["effects"]["frechet"]
+    assert effects["operator"]["score_difference"]["mean"] == pytest.approx(-6.0)
+    assert effects["network"]["score_difference"]["mean"] == pytest.approx(2.0)
+    assert effects["interaction"]["score_difference"]["mean"] == pytest.approx(4.0)
+    assert effects["operator"]["verdict"] == "resize better" and effects["operator"]["family_of_tests"]["size"] == 3
+    assert "bundles depth and kernel size" in factorial_findings({"factorials": [row], "models": {}})[0]["sentence"]
+
+
+def _metrics_json(frechet: float) -> dict:
+    return {
+        "frechet": {"distance": frechet}, "kid": {"mean": 1.0}, "legibility": {"mean_top_probability": 0.9, "share_confident": 0.9},
+        "checkerboard": {"nyquist_ratio": 1.0, "period4_ratio": 1.0}, "prdc": {"precision": 0.5, "recall": 0.5, "density": 1.0, "coverage": 0.5},
+        "cost": {"params": 1, "ms_per_image_batch64": 1.0, "seconds_per_epoch": 1.0, "epochs_done": 10}, "generator_sha256": "x", "samples": 10,
+    }
+
+
+def test_a_nan_metric_marks_its_seed_failed_instead_of_aborting(tmp_path):
+    for seed, fd in ((1, 10.0), (2, float("nan")), (3, 12.0)):
+        run = tmp_path / "_replicates" / f"paper-seed{seed}" / "vae_upsample"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(_metrics_json(fd)))
+        (run / "manifest.json").write_text(json.dumps({"name": "vae_upsample"}))
+    entry = statistics(tmp_path)["models"]["vae_upsample"]["paper"]
+    assert entry["seeds"] == [1, 3] and "non-finite frechet" in entry["failed"]["2"]
+    assert entry["metrics"]["frechet"]["mean"] == pytest.approx(11.0)
+
+
+def test_shipped_replicates_json_recomputes_from_the_per_run_files():
+    shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    assert json.loads(json.dumps(statistics(ROOT / "models_store"))) == shipped, "run `deconv-arena evaluate --replicates` or training.evaluate.write_statistics"
+
+
+def test_every_verdict_shipped_uses_the_declared_rules():
+    shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    for c in shipped["comparisons"]:
+        assert c["metrics"][c["primary"]]["role"] == "primary"
+        for key, t in c["metrics"].items():
+            assert t["verdict"].endswith(" better") or t["verdict"].startswith(("equivalent within ±", "inconclusive with ")), t["verdict"]
+            assert t["p_adjusted"] is None or t["p_adjusted"] >= t["p"]
+            if t["kind"] == "difference":
+                assert t["p_adjusted"] < ALPHA
+
+
+def test_generated_sentences_change_when_the_data_change():
+    shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    before = findings_markdown(shipped)
+    changed = json.loads(json.dumps(shipped))
+    row = changed["comparisons"][0]
+    t = row["metrics"][row["primary"]]
+    t.update({"kind": "inconclusive", "verdict": f"inconclusive with {t['n']} seeds", "winner": None, "seeds_needed": 99})
+    after = findings_markdown(changed)
+    assert before != after and "About 99 seeds" in after and "Not settled" in after
+    assert findings_markdown({}) == "No replicate runs yet: nothing can be concluded."
+    first = comparison_findings(shipped)[0]
+    assert first["sentence"].startswith(f"{first['test']['winner']} is better") if first["kind"] == "difference" else "Not settled" in first["sentence"]
+
+
+@pytest.mark.parametrize(("key", "family", "curve", "last", "log_scale"), [
+    ("frechet", "gan", "curve_frechet", 10, False), ("frechet", "vae", "curve_frechet", 5, False),
+    ("checkerboard_ratio", "gan", "curve_checkerboard_ratio", 10, True), ("checkerboard_ratio", "vae", "curve_checkerboard_ratio", 5, True),
+])
+def test_each_declared_delta_rests_on_the_shipped_curves(key, family, curve, last, log_scale):
+    """δ was declared from the late-training epoch-to-epoch changes of the shipped curves; new runs may move the median
+    a little, not far (within 30 %), or the declaration must be revisited."""
+    jitter, pairs = epoch_jitter(ROOT / "models_store", family, curve, last, log_scale)
+    assert pairs >= 50
+    assert METRIC[key].delta[family] == pytest.approx(jitter, rel=0.3)
+
+
+def test_results_rank_within_each_family_only():
+    from app.ranking import Comparison, components
+
+    comps = [Comparison("gan_a", "gan_b", 1.0), Comparison("vae_a", "vae_b", 0.5), Comparison("vae_b", "vae_c", 0.0)]
+    assert components(comps, ["gan_a", "gan_b", "vae_a", "vae_b", "vae_c", "lonely"]) == [["gan_a", "gan_b"], ["vae_a", "vae_b", "vae_c"], ["lonely"]]
+
+
+def test_replicates_module_keeps_its_run_layout():
+    assert replicates.RUN_DIR.match("paper-seed12")["seed"] == "12"
+
+
+def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tmp_path):
+    """`train --factorial gan --seeds 1-10`: the four cells at the report's protocol, ten seeds each, no name typed."""
+    import training.replicates as training_replicates
+    from deconv_arena.cli import main
+
+    calls = []
+    monkeypatch.setattr(training_replicates, "train_replicates", lambda v, config, seeds, *a, **k: calls.append((v.name, config.profile, config.epochs, tuple(seeds))) or [])
+    assert main(["train", "--factorial", "gan", "--seeds", "1-10", "--data", str(tiny_npz), "--store", str(tmp_path)]) == 0
+    assert sorted(c[0] for c in calls) == ["gan_transpose", "gan_transpose_shallow", "gan_upsample", "gan_upsample_matched"]
+    assert {c[1:] for c in calls} == {("paper", 50, tuple(range(1, 11)))}
