@@ -10,11 +10,11 @@ import numpy as np
 from fastapi import HTTPException
 
 from app.core.cache import ByteLRU
-from arena.images import png_bytes, render_grid
-from arena.variants import FAMILIES
-from arena.latents import latents_from_seed, latents_from_seeds, lerp, slerp
 from app.core.metrics import Metrics
 from app.registry import ModelEntry
+from arena.images import png_bytes, render_grid
+from arena.latents import latents_from_seed, latents_from_seeds, lerp, slerp
+from arena.variants import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,14 @@ class GridSpec:
     def count(self) -> int:
         """How many images the source yields."""
         kind, *args = self.source
-        return {"seed": lambda: args[1], "seeds": lambda: len(args[0]), "latents": lambda: args[1][0], "reconstruct": lambda: args[0], "interpolate": lambda: args[2], "manifold": lambda: args[0] ** 2}[kind]()
+        return {
+            "seed": lambda: args[1],
+            "seeds": lambda: len(args[0]),
+            "latents": lambda: args[1][0],
+            "reconstruct": lambda: args[0],
+            "interpolate": lambda: args[2],
+            "manifold": lambda: args[0] ** 2,
+        }[kind]()
 
     def key(self, entry: ModelEntry) -> tuple:
         return (entry.name, entry.version, self.source, self.nrow, self.scale, self.padding)

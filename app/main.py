@@ -8,16 +8,16 @@ import json
 import logging
 import threading
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pathlib import Path
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import admin, generate, health, models, pages, rate_pages, ratings, refusals
 from app.core.cache import ByteLRU
@@ -37,7 +37,13 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
         loc = [str(p) for p in err.get("loc", ())]
         where = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
         value = err.get("input")
-        shown = value if isinstance(value, str) else repr(value) if not isinstance(value, (dict, list)) else f"{type(value).__name__} of {len(value)}"
+        shown = (
+            value
+            if isinstance(value, str)
+            else repr(value)
+            if not isinstance(value, (dict, list))
+            else f"{type(value).__name__} of {len(value)}"
+        )
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         msg = f"{where}={shown}: {err.get('msg')}" if "input" in err else f"{where}: {err.get('msg')}"
         out.append({"loc": err.get("loc"), "msg": msg, "type": err.get("type")})
@@ -51,14 +57,20 @@ def _open_ratings(settings: Settings) -> Ratings:
     migrate(settings.database_url)
     result = Ratings(settings, VoteStore(settings.database_url))
     if result.ephemeral_key:
-        logging.getLogger("arena").warning(json.dumps({"event": "ephemeral_secret_key", "hint": "set ARENA_SECRET_KEY so rater cookies survive restarts"}))
+        logging.getLogger("arena").warning(
+            json.dumps(
+                {"event": "ephemeral_secret_key", "hint": "set ARENA_SECRET_KEY so rater cookies survive restarts"}
+            )
+        )
     return result
 
 
 RATINGS_RETRY_MAX_S = 30.0
 
 
-def _keep_opening_ratings(app: FastAPI, settings: Settings, stop: threading.Event, tried: threading.Event, first_delay_s: float = 1.0) -> None:
+def _keep_opening_ratings(
+    app: FastAPI, settings: Settings, stop: threading.Event, tried: threading.Event, first_delay_s: float = 1.0
+) -> None:
     """Until the vote store opens: try again with a growing pause, and say in app.state why rating is off.
 
     A database that is not reachable when an instance starts (PostgreSQL still starting, a network blip) must
@@ -71,8 +83,12 @@ def _keep_opening_ratings(app: FastAPI, settings: Settings, stop: threading.Even
             app.state.ratings = _open_ratings(settings)
         except Exception as e:  # a bad URL, an unreachable server, a read-only folder
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-            app.state.ratings_problem = f"{reason} (attempt {attempt}; retrying every {min(delay, RATINGS_RETRY_MAX_S):.0f} s)"
-            log.error(json.dumps({"event": "ratings_unavailable", "attempt": attempt, "retry_in_s": delay, "reason": reason}))
+            app.state.ratings_problem = (
+                f"{reason} (attempt {attempt}; retrying every {min(delay, RATINGS_RETRY_MAX_S):.0f} s)"
+            )
+            log.error(
+                json.dumps({"event": "ratings_unavailable", "attempt": attempt, "retry_in_s": delay, "reason": reason})
+            )
         else:
             if attempt > 1:
                 log.warning(json.dumps({"event": "ratings_available", "attempt": attempt}))
@@ -107,7 +123,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     async def lifespan(app: FastAPI):
         nonlocal registry
         if owned:
-            registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch)
+            registry = Registry(
+                settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch
+            )
         observer = lambda m, n: metrics.batch_size.labels(m).observe(n)  # noqa: E731
         registry.observers.append(observer)
         app.state.registry = registry
@@ -119,7 +137,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         # The first attempt runs before serving (so a healthy start has rating on at once); later ones in a thread.
         stop, tried = threading.Event(), threading.Event()
         app.state.ratings, app.state.ratings_problem = None, "opening the vote store"
-        threading.Thread(target=_keep_opening_ratings, args=(app, settings, stop, tried), name="ratings-open", daemon=True).start()
+        threading.Thread(
+            target=_keep_opening_ratings, args=(app, settings, stop, tried), name="ratings-open", daemon=True
+        ).start()
         await asyncio.get_running_loop().run_in_executor(None, tried.wait)
         try:
             yield
@@ -147,13 +167,31 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 404 and "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api"):
-            return pages.render(request, "error.html", {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."}, status=404)
+        if (
+            exc.status_code == 404
+            and "text/html" in request.headers.get("accept", "")
+            and not request.url.path.startswith("/api")
+        ):
+            return pages.render(
+                request,
+                "error.html",
+                {"nav": "", "title": "Page not found", "message": f"Nothing lives at {request.url.path[:100]}."},
+                status=404,
+            )
         return await http_exception_handler(request, exc)
 
     for refusal in refusals.REFUSALS:  # the store's and the scheduler's refusals, answered as their HTTP statuses
         app.add_exception_handler(refusal, refusals.handle)
-    for router in (generate.router, models.router, models.replicates_router, health.router, pages.router, rate_pages.router, ratings.router, admin.router):
+    for router in (
+        generate.router,
+        models.router,
+        models.replicates_router,
+        health.router,
+        pages.router,
+        rate_pages.router,
+        ratings.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
@@ -162,5 +200,3 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
     app.add_middleware(Observe, metrics=metrics, known_models=known)
     return app
-
-

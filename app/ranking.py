@@ -113,15 +113,29 @@ def shared_ranks(lower: np.ndarray, upper: np.ndarray) -> list[int]:
     return [1 + int(np.sum(lower > upper[i])) for i in range(len(lower))]
 
 
-def rank_table(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+def rank_table(
+    comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0
+) -> list[dict[str, Any]]:
     if not comparisons:
-        return [{"model": m, "rating": None, "lower": None, "upper": None, "rank": None, "comparisons": 0} for m in models]
+        return [
+            {"model": m, "rating": None, "lower": None, "upper": None, "rank": None, "comparisons": 0} for m in models
+        ]
     point = elo(fit_bradley_terry(comparisons, models))
     boots = bootstrap(comparisons, models, resamples, seed)
     lower, upper = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
     ranks = shared_ranks(lower, upper)
     counts = {m: sum(c.a == m or c.b == m for c in comparisons) for m in models}
-    rows = [{"model": m, "rating": round(float(point[i]), 1), "lower": round(float(lower[i]), 1), "upper": round(float(upper[i]), 1), "rank": ranks[i], "comparisons": counts[m]} for i, m in enumerate(models)]
+    rows = [
+        {
+            "model": m,
+            "rating": round(float(point[i]), 1),
+            "lower": round(float(lower[i]), 1),
+            "upper": round(float(upper[i]), 1),
+            "rank": ranks[i],
+            "comparisons": counts[m],
+        }
+        for i, m in enumerate(models)
+    ]
     return sorted(rows, key=lambda r: -r["rating"])
 
 

@@ -13,12 +13,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from arena.images import to_unit
 from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
-from app.shapes import ModelUnavailable, ShapeCheck, run_planned, check_shapes, compile_shapes
+from app.shapes import ModelUnavailable, ShapeCheck, check_shapes, compile_shapes, run_planned
+from arena.images import to_unit
 from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files
-
 from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
@@ -40,7 +39,9 @@ class ModelEntry:
     reason: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
-    replicates: dict[str, Any] | None = None  # {profile: mean, interval and per-seed values of each metric} (replicates.json)
+    replicates: dict[str, Any] | None = (
+        None  # {profile: mean, interval and per-seed values of each metric} (replicates.json)
+    )
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired differences and verdicts this model is in
     shape_check: ShapeCheck | None = None
     _fns: dict[int, Callable] = field(default_factory=dict)
@@ -102,7 +103,11 @@ class ModelEntry:
 
 class Registry:
     def __init__(
-        self, store: Path, buckets: tuple[int, ...] = DEFAULT_BUCKETS, window_s: float = 0.012, max_batch: int = 64,
+        self,
+        store: Path,
+        buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+        window_s: float = 0.012,
+        max_batch: int = 64,
         observe: Callable[[str, int], None] | None = None,
     ):
         self.store = Path(store)
@@ -110,7 +115,9 @@ class Registry:
         self.window_s, self.max_batch = window_s, max_batch
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self.render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
-        self.observers: list[Callable[[str, int], None]] = [observe] if observe else []  # told (model, batch size) of every decode call
+        self.observers: list[Callable[[str, int], None]] = (
+            [observe] if observe else []
+        )  # told (model, batch size) of every decode call
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
         self.loaded = False
@@ -162,7 +169,17 @@ class Registry:
         else:  # a corrupt .keras file raises anything
             entry.status, entry.reason = "unavailable", f"failed to load: {type(error).__name__}: {str(error)[:200]}"
         entry.load_seconds = round(time.perf_counter() - t0, 3)
-        log.info(json.dumps({"event": "model_load", "model": entry.name, "status": entry.status, "reason": entry.reason, "seconds": entry.load_seconds}))
+        log.info(
+            json.dumps(
+                {
+                    "event": "model_load",
+                    "model": entry.name,
+                    "status": entry.status,
+                    "reason": entry.reason,
+                    "seconds": entry.load_seconds,
+                }
+            )
+        )
 
     def load_replicate_statistics(self) -> None:
         """Across-seed statistics written by `train --seeds` / `evaluate --replicates`, if any."""
@@ -176,13 +193,17 @@ class Registry:
         """Manifest, files, metrics, and the generator compiled for every batch shape (not yet checked)."""
         model_dir = self.store / entry.name
         if not model_dir.is_dir():
-            raise ModelUnavailable(f"not trained yet: no folder {entry.name}/ in the models store (deconv-arena train --variant {entry.name})")
+            raise ModelUnavailable(
+                f"not trained yet: no folder {entry.name}/ in the models store (deconv-arena train --variant {entry.name})"
+            )
         entry.manifest = read_manifest(model_dir)
         if entry.manifest["name"] != entry.name:
             raise ModelUnavailable(f"manifest names {entry.manifest['name']!r}, folder is {entry.name!r}")
         verify_files(model_dir, entry.manifest)
         metrics = _read_optional_json(model_dir / "metrics.json")
-        entry.metrics = metrics if metrics and metrics.get("generator_sha256") == entry.manifest["files"].get(GENERATOR) else None
+        entry.metrics = (
+            metrics if metrics and metrics.get("generator_sha256") == entry.manifest["files"].get(GENERATOR) else None
+        )
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
@@ -194,7 +215,15 @@ class Registry:
         for shape, why in sorted(entry.shape_check.rejected.items()):
             log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
         entry._fns = {b: fns[b] for b in entry.shape_check.serving}
-        entry.batcher = Batcher(entry.decode_now, self.executor, self.render_executor, self.window_s, self.max_batch, lambda n, name=entry.name: self._observe(name, n), self.in_flight)
+        entry.batcher = Batcher(
+            entry.decode_now,
+            self.executor,
+            self.render_executor,
+            self.window_s,
+            self.max_batch,
+            lambda n, name=entry.name: self._observe(name, n),
+            self.in_flight,
+        )
 
     def _observe(self, name: str, n: int) -> None:
         for observer in self.observers:

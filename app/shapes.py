@@ -36,7 +36,6 @@ class ModelUnavailable(Exception):
     """The model exists in the store but cannot serve (why is in the message)."""
 
 
-
 def plan(n: int, buckets: tuple[int, ...]) -> list[int]:
     """The compiled shapes that decode n latents with the least work: rows computed, padding included, plus a fixed
     cost per call (CALL_OVERHEAD_ROWS). With shapes 12–64, 25 latents are 16 + 12 rather than 48 padded rows.
@@ -105,12 +104,16 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
         else:
             match.append(shape)
     if not groups:
-        raise ModelUnavailable(f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})")
+        raise ModelUnavailable(
+            f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
+        )
     best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
     for members, _ in groups:
         if tuple(members) != best:
             for shape in members:
-                rejected[shape] = f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
+                rejected[shape] = (
+                    f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
+                )
     return ShapeCheck(best, rejected)
 
 
@@ -119,7 +122,9 @@ def _position_fault(fn: Callable, probe: np.ndarray, rows: np.ndarray) -> str | 
     size, half = len(probe), (len(probe) + 1) // 2
     shifted = fn(np.roll(probe, 1, axis=0))  # latent i now at position i + 1, beside other batch-mates
     moves = [i for i in range(size) if not np.array_equal(shifted[(i + 1) % size], rows[i])]
-    padded_differs = not np.array_equal(fn(np.concatenate([probe[:half], np.zeros_like(probe[half:])]))[:half], rows[:half])
+    padded_differs = not np.array_equal(
+        fn(np.concatenate([probe[:half], np.zeros_like(probe[half:])]))[:half], rows[:half]
+    )
     if (moves or padded_differs) and not np.array_equal(fn(probe), rows):
         return "not deterministic: the same batch gave different rows twice"
     if moves:
@@ -151,5 +156,8 @@ def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, C
 
     generate = tf.function(lambda z: model(z, training=False), autograph=False)
     # One concrete function per shape, each with its fixed input signature, traced here once.
-    concrete = {shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32)) for shape in sorted(shapes)}
+    concrete = {
+        shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32))
+        for shape in sorted(shapes)
+    }
     return {shape: (lambda z, fn=fn: fn(tf.constant(z)).numpy()) for shape, fn in concrete.items()}

@@ -7,9 +7,21 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -194,7 +206,15 @@ class VoteStore:
 
     # tasks ------------------------------------------------------------------
     def issue(self, rater_id: str, kind: str, models: list[str], seed: int, n: int, ttl_s: int) -> IssuedTask:
-        task = Task(id=secrets.token_hex(16), rater_id=rater_id, kind=kind, models=models, seed=seed, n=n, expires_at=utcnow() + dt.timedelta(seconds=ttl_s))
+        task = Task(
+            id=secrets.token_hex(16),
+            rater_id=rater_id,
+            kind=kind,
+            models=models,
+            seed=seed,
+            n=n,
+            expires_at=utcnow() + dt.timedelta(seconds=ttl_s),
+        )
         with self._write() as s:
             s.add(task)
         return IssuedTask(task.id, kind, models, seed, n, task.expires_at)
@@ -204,7 +224,16 @@ class VoteStore:
             return s.get(Task, task_id)
 
     # votes ------------------------------------------------------------------
-    def cast(self, rater_id: str, task_id: str, answers: dict[str, str], elapsed_ms: int, user_agent: str, app_version: str, max_per_minute: int) -> Vote:
+    def cast(
+        self,
+        rater_id: str,
+        task_id: str,
+        answers: dict[str, str],
+        elapsed_ms: int,
+        user_agent: str,
+        app_version: str,
+        max_per_minute: int,
+    ) -> Vote:
         """Store one vote for an issued, unexpired, unanswered task of this rater; all or nothing."""
         with self._write() as s:
             # The rater's row is locked first, so that concurrent votes of one rater (on any instance) are counted
@@ -219,12 +248,24 @@ class VoteStore:
                 raise DuplicateVote("this task already has a vote (one vote per task)")
             if task.expires_at < utcnow():
                 raise TaskExpired("this task expired; fetch a new one")
-            recent = s.scalar(select(func.count(Vote.id)).where(Vote.rater_id == rater_id, Vote.created_at > utcnow() - dt.timedelta(seconds=60)))
+            recent = s.scalar(
+                select(func.count(Vote.id)).where(
+                    Vote.rater_id == rater_id, Vote.created_at > utcnow() - dt.timedelta(seconds=60)
+                )
+            )
             if recent >= max_per_minute:
                 raise RateLimited(f"at most {max_per_minute} votes a minute; slow down a little")
             vote = Vote(
-                task_id=task.id, rater_id=rater_id, kind=task.kind, models=task.models, seed=task.seed, n=task.n,
-                elapsed_ms=elapsed_ms, user_agent=user_agent, app_version=app_version, **answers,
+                task_id=task.id,
+                rater_id=rater_id,
+                kind=task.kind,
+                models=task.models,
+                seed=task.seed,
+                n=task.n,
+                elapsed_ms=elapsed_ms,
+                user_agent=user_agent,
+                app_version=app_version,
+                **answers,
             )
             task.answered = True
             s.add(vote)
@@ -272,8 +313,18 @@ class VoteStore:
     def items_seen_by_others(self, rater_id: str, limit: int = 50) -> list[tuple[list[str], int, int]]:
         """(models, seed, n) of pair votes by other raters that this rater has not been shown, for repeats."""
         with self.session() as s:
-            mine = {(tuple(sorted(m)), seed, n) for m, seed, n in s.execute(select(Task.models, Task.seed, Task.n).where(Task.rater_id == rater_id, Task.kind == "pair")).all()}
-            rows = s.execute(select(Vote.models, Vote.seed, Vote.n).where(Vote.rater_id != rater_id, Vote.kind == "pair").order_by(Vote.id.desc()).limit(limit)).all()
+            mine = {
+                (tuple(sorted(m)), seed, n)
+                for m, seed, n in s.execute(
+                    select(Task.models, Task.seed, Task.n).where(Task.rater_id == rater_id, Task.kind == "pair")
+                ).all()
+            }
+            rows = s.execute(
+                select(Vote.models, Vote.seed, Vote.n)
+                .where(Vote.rater_id != rater_id, Vote.kind == "pair")
+                .order_by(Vote.id.desc())
+                .limit(limit)
+            ).all()
         return [(list(m), seed, n) for m, seed, n in rows if (tuple(sorted(m)), seed, n) not in mine]
 
     # settings ---------------------------------------------------------------

@@ -18,12 +18,48 @@ class Figure:
 
 
 FIGURES = (
-    Figure("Legibility", "metrics", "legibility.mean_top_probability", "{:.3f}", "Mean top-class probability our MNIST classifier gives the samples (1 = every sample clearly a digit)."),
-    Figure("Checkerboard index", "metrics", "checkerboard.nyquist_ratio", "{:.2f}× real", "Share of non-DC spectral energy on the Nyquist lines, relative to real MNIST (1× = like real digits; above 1 = checkerboard)."),
-    Figure("Fréchet distance", "metrics", "frechet.distance", "{:.2f}", "Fréchet distance between classifier features of 10,000 samples and the MNIST test set (lower is closer; real-vs-real noise floor in the metrics)."),
-    Figure("Parameters", "manifest", "params.total", "{:,}", "Parameters of the generator or decoder, as the report counted them."),
-    Figure("Seconds / epoch", "manifest", "seconds_per_epoch_mean", "{:.1f} s", "Mean wall time of the training loop per epoch on the machine that trained it (see the model page)."),
-    Figure("Epochs trained", "manifest", "epochs_done", "{}", "Epochs this model was trained for; the report's protocol is 50 for the GANs and 10 for the VAEs."),
+    Figure(
+        "Legibility",
+        "metrics",
+        "legibility.mean_top_probability",
+        "{:.3f}",
+        "Mean top-class probability our MNIST classifier gives the samples (1 = every sample clearly a digit).",
+    ),
+    Figure(
+        "Checkerboard index",
+        "metrics",
+        "checkerboard.nyquist_ratio",
+        "{:.2f}× real",
+        "Share of non-DC spectral energy on the Nyquist lines, relative to real MNIST (1× = like real digits; above 1: a checkerboard; below 1: smoother than real, e.g. blur). Closer to 1× is better: verdicts score it as |ln ratio|.",
+    ),
+    Figure(
+        "Fréchet distance",
+        "metrics",
+        "frechet.distance",
+        "{:.2f}",
+        "Fréchet distance between classifier features of 10,000 samples and the MNIST test set (lower is closer; real-vs-real noise floor in the metrics).",
+    ),
+    Figure(
+        "Parameters",
+        "manifest",
+        "params.total",
+        "{:,}",
+        "Parameters of the generator or decoder, as the report counted them.",
+    ),
+    Figure(
+        "Seconds / epoch",
+        "manifest",
+        "seconds_per_epoch_mean",
+        "{:.1f} s",
+        "Mean wall time of the training loop per epoch on the machine that trained it (see the model page).",
+    ),
+    Figure(
+        "Epochs trained",
+        "manifest",
+        "epochs_done",
+        "{}",
+        "Epochs this model was trained for; the report's protocol is 50 for the GANs and 10 for the VAEs.",
+    ),
 )
 
 
@@ -67,17 +103,27 @@ def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: 
     lo, hi = lo - pad, hi + pad
     px = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
     height = row_h * len(rows) + 26
-    parts = [f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">']
+    parts = [
+        f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">'
+    ]
     parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({escape(direction)})</text>')
     for i, r in enumerate(rows):
         y = 26 + i * row_h + row_h / 2
         parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(r["name"])}</text>')
         if r["low"] is not None:
-            parts.append(f'<line x1="{px(r["low"]):.1f}" x2="{px(r["high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>')
+            parts.append(
+                f'<line x1="{px(r["low"]):.1f}" x2="{px(r["high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
+            )
         for v in r["values"]:
-            parts.append(f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="#888" stroke-width="1"/>')
-        parts.append(f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: {_fmt(r["mean"])} [{_fmt(r["low"])}, {_fmt(r["high"])}], n={r["n"]}</title></circle>')
-    parts.append(f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>')
+            parts.append(
+                f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="#888" stroke-width="1"/>'
+            )
+        parts.append(
+            f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: {_fmt(r["mean"])} [{_fmt(r["low"])}, {_fmt(r["high"])}], n={r["n"]}</title></circle>'
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -97,22 +143,66 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
             for n in present:
                 s = models[n][profile]["metrics"].get(m["key"])
                 if s:
-                    rows.append({"name": n, "mean": s["mean"], "low": s["low"], "high": s["high"], "n": s["n"], "values": list(s["values"].values())})
+                    rows.append(
+                        {
+                            "name": n,
+                            "mean": s["mean"],
+                            "low": s["low"],
+                            "high": s["high"],
+                            "n": s["n"],
+                            "values": list(s["values"].values()),
+                        }
+                    )
             if rows:
-                charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], METRIC[m["key"]].direction if m["key"] in METRIC else m["better"])})
+                charts.append(
+                    {
+                        "key": m["key"],
+                        "svg": interval_svg(
+                            rows, m["label"], METRIC[m["key"]].direction if m["key"] in METRIC else m["better"]
+                        ),
+                    }
+                )
         verdicts = []
         for c in stats.get("comparisons", []):
             if c["profile"] == profile and c["a"] in present and c["b"] in present:
-                rows = [{"metric": METRIC[k].score_label if k in METRIC else k, "direction": METRIC[k].direction if k in METRIC else "", **v} for k, v in c["metrics"].items()]
+                rows = [
+                    {
+                        "metric": METRIC[k].score_label if k in METRIC else k,
+                        "direction": METRIC[k].direction if k in METRIC else "",
+                        **v,
+                    }
+                    for k, v in c["metrics"].items()
+                ]
                 verdicts.append({**c, "rows": sorted(rows, key=lambda r: r.get("role") != "primary")})
-        out.append({
-            "profile": profile, "charts": charts, "verdicts": verdicts,
-            "runs": {n: {**{k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")}, "places": sorted(set((models[n][profile].get("trained_on") or {}).values()))} for n in present},
-        })
+        out.append(
+            {
+                "profile": profile,
+                "charts": charts,
+                "verdicts": verdicts,
+                "runs": {
+                    n: {
+                        **{k: models[n][profile].get(k) for k in ("seeds", "epochs", "failed", "samples_per_run")},
+                        "places": sorted(set((models[n][profile].get("trained_on") or {}).values())),
+                    }
+                    for n in present
+                },
+            }
+        )
     return out
 
 
-CURVE_COLOURS = ("#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98", "#566573", "#d35400", "#148f77", "#a93226", "#1f618d")
+CURVE_COLOURS = (
+    "#c0392b",
+    "#2471a3",
+    "#229954",
+    "#b9770e",
+    "#7d3c98",
+    "#566573",
+    "#d35400",
+    "#148f77",
+    "#a93226",
+    "#1f618d",
+)
 
 
 def training_curves(manifest: dict[str, Any] | None, key: str) -> list[tuple[int, float]]:
@@ -127,7 +217,14 @@ def log_floor(values, default: float = 1e-6) -> float:
     return min(positive) / 3 if positive else default
 
 
-def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int = 560, height: int = 220, log_y: bool = False, bands: dict[str, list[tuple[int, float, float]]] | None = None) -> str:
+def curve_svg(
+    series: dict[str, list[tuple[int, float]]],
+    label: str,
+    width: int = 560,
+    height: int = 220,
+    log_y: bool = False,
+    bands: dict[str, list[tuple[int, float, float]]] | None = None,
+) -> str:
     """One line per model (value against epoch) on shared axes, with an optional shaded band per model (the replicate
     spread: (epoch, low, high)); inline SVG, no script. Empty string without data. On a log scale, band sides at or
     below zero are cut at the axis floor (a third of the smallest positive value)."""
@@ -135,13 +232,19 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     from html import escape
 
     bands = {k: v for k, v in (bands or {}).items() if v and k in series}
-    series = {k: v for k, v in series.items() if v or k in bands}  # a model may have replicate bands but no curve of its own
+    series = {
+        k: v for k, v in series.items() if v or k in bands
+    }  # a model may have replicate bands but no curve of its own
     if not series:
         return ""
-    floor = log_floor([y for v in series.values() for _, y in v] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi)])
+    floor = log_floor(
+        [y for v in series.values() for _, y in v] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi)]
+    )
     f = (lambda y: math.log10(max(y, floor))) if log_y else (lambda y: y)
     xs = [x for v in series.values() for x, _ in v] + [x for v in bands.values() for x, _, _ in v]
-    ys = [f(y) for v in series.values() for _, y in v] + [f(y) for v in bands.values() for _, lo, hi in v for y in (lo, hi)]
+    ys = [f(y) for v in series.values() for _, y in v] + [
+        f(y) for v in bands.values() for _, lo, hi in v for y in (lo, hi)
+    ]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.08 or 1.0
@@ -149,24 +252,42 @@ def curve_svg(series: dict[str, list[tuple[int, float]]], label: str, width: int
     left, right, top, bottom = 44, 150, 18, 26
     px = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     py = lambda y: top + (1 - (f(y) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
-    tick = lambda v: f"{10 ** v:.3g}" if log_y else f"{v:.3g}"  # noqa: E731
-    parts = [f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)} against epoch, one line per model">']
-    parts.append(f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}{" (log scale)" if log_y else ""}</text>')
-    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
-    parts.append(f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>')
-    parts.append(f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>')
+    tick = lambda v: f"{10**v:.3g}" if log_y else f"{v:.3g}"  # noqa: E731
+    parts = [
+        f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)} against epoch, one line per model">'
+    ]
+    parts.append(
+        f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}{" (log scale)" if log_y else ""}</text>'
+    )
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>'
+    )
+    parts.append(
+        f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>'
+    )
+    parts.append(
+        f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>'
+    )
     for i, (name, points) in enumerate(sorted(series.items())):
         colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
         if name in bands:
             band = bands[name]
             outline = [(x, hi) for x, _, hi in band] + [(x, lo) for x, lo, _ in reversed(band)]
-            parts.append(f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)}"><title>{escape(name)}: replicate spread (95 % t-interval over seeds)</title></polygon>')
+            parts.append(
+                f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)}"><title>{escape(name)}: replicate spread (95 % t-interval over seeds)</title></polygon>'
+            )
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>'
+        )
         for x, y in points:
-            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"><title>{escape(name)} epoch {x}: {y:.4g}</title></circle>')
+            parts.append(
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"><title>{escape(name)} epoch {x}: {y:.4g}</title></circle>'
+            )
         ly = top + 12 + i * 14
-        parts.append(f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>')
+        parts.append(
+            f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -184,28 +305,49 @@ def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
     for f in rows:
         t, d = f["test"], f["test"]["delta"]
         iv = t["score_difference"]
-        scaled.append((f, iv["mean"] / d, (iv["low"] / d) if iv["low"] is not None else None, (iv["high"] / d) if iv["high"] is not None else None))
+        scaled.append(
+            (
+                f,
+                iv["mean"] / d,
+                (iv["low"] / d) if iv["low"] is not None else None,
+                (iv["high"] / d) if iv["high"] is not None else None,
+            )
+        )
     xs = [x for _, m, lo, hi in scaled for x in (m, lo, hi, -1.0, 1.0) if x is not None]
     lo_x, hi_x = min(xs), max(xs)
     pad = (hi_x - lo_x) * 0.05
     lo_x, hi_x = lo_x - pad, hi_x + pad
     px = lambda x: left + (x - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
     height = top + row_h * len(rows) + 24
-    parts = [f'<svg class="forest" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="paired differences of each question\'s primary metric, in units of its smallest effect of interest">']
-    parts.append(f'<rect x="{px(-1):.1f}" y="{top - 4}" width="{px(1) - px(-1):.1f}" height="{row_h * len(rows) + 4}" fill="#2471a3" fill-opacity="0.12"/>')
-    parts.append(f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" y2="{top + row_h * len(rows)}" stroke="#888" stroke-dasharray="3 3"/>')
-    parts.append(f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>')
+    parts = [
+        f'<svg class="forest" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="paired differences of each question\'s primary metric, in units of its smallest effect of interest">'
+    ]
+    parts.append(
+        f'<rect x="{px(-1):.1f}" y="{top - 4}" width="{px(1) - px(-1):.1f}" height="{row_h * len(rows) + 4}" fill="#2471a3" fill-opacity="0.12"/>'
+    )
+    parts.append(
+        f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" y2="{top + row_h * len(rows)}" stroke="#888" stroke-dasharray="3 3"/>'
+    )
+    parts.append(
+        f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>'
+    )
     for i, (f, m, lo, hi) in enumerate(scaled):
         y = top + i * row_h + row_h / 2
         label = f"{f['a']} − {f['b']} ({f['profile']})"
         parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(label)}</text>')
         if lo is not None:
-            parts.append(f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>')
+            parts.append(
+                f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
+            )
         colour = {"difference": "#c0392b", "equivalent": "#2471a3"}.get(f["kind"], "#888")
-        parts.append(f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(label)}: {escape(f["verdict"])}</title></circle>')
+        parts.append(
+            f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(label)}: {escape(f["verdict"])}</title></circle>'
+        )
     axis_y = top + row_h * len(rows) + 16
     for tick in (-1, 0, 1):
-        parts.append(f'<text x="{px(tick):.1f}" y="{axis_y}" font-size="9" fill="#888" text-anchor="middle">{tick:+d}δ</text>')
+        parts.append(
+            f'<text x="{px(tick):.1f}" y="{axis_y}" font-size="9" fill="#888" text-anchor="middle">{tick:+d}δ</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -225,18 +367,32 @@ def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 3
     left, right, top, bottom = 46, 90, 18, 26
     px = {n: left + i * (width - left - right) for i, n in enumerate(networks)}
     py = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
-    parts = [f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">']
-    parts.append(f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} ({escape(METRIC[key].direction)})</text>')
+    parts = [
+        f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">'
+    ]
+    parts.append(
+        f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} ({escape(METRIC[key].direction)})</text>'
+    )
     for o, colour in zip(operators, ("#c0392b", "#2471a3")):
         pts = [(px[n], py(means[f"{o}|{n}"]["mean"])) for n in networks]
-        parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
         for n in networks:
             iv = means[f"{o}|{n}"]
             if iv["low"] is not None:
-                parts.append(f'<line x1="{px[n]:.1f}" x2="{px[n]:.1f}" y1="{py(iv["low"]):.1f}" y2="{py(iv["high"]):.1f}" stroke="{colour}"/>')
-        parts.append(f'<text x="{pts[-1][0] + 8:.1f}" y="{pts[-1][1] + 4:.1f}" font-size="10" fill="{colour}">{"transposed" if o == "transpose" else "resize"}</text>')
+                parts.append(
+                    f'<line x1="{px[n]:.1f}" x2="{px[n]:.1f}" y1="{py(iv["low"]):.1f}" y2="{py(iv["high"]):.1f}" stroke="{colour}"/>'
+                )
+        parts.append(
+            f'<text x="{pts[-1][0] + 8:.1f}" y="{pts[-1][1] + 4:.1f}" font-size="10" fill="{colour}">{"transposed" if o == "transpose" else "resize"}</text>'
+        )
     for n in networks:
-        parts.append(f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" fill="currentColor" text-anchor="middle">{n} stages</text>')
-    parts.append(f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text><text x="0" y="{py(lo + pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(lo + pad)}</text>')
+        parts.append(
+            f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" fill="currentColor" text-anchor="middle">{n} stages</text>'
+        )
+    parts.append(
+        f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text><text x="0" y="{py(lo + pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(lo + pad)}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)

@@ -43,23 +43,49 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
         eq = t["equivalence_interval"]
         return f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] lies inside ±{t['delta']:g} (two one-sided tests, {holm}: p = {_p(t['p_tost_adjusted'])})."
     need = t.get("seeds_needed")
-    more = f" About {need} seeds would narrow the 95 % interval to ±{t['delta']:g} at this spread." if need else (" No smallest effect of interest is declared for this metric, so equivalence is not tested." if t.get("delta") is None else "")
+    more = (
+        f" About {need} seeds would narrow the 95 % interval to ±{t['delta']:g} at this spread."
+        if need
+        else (
+            " No smallest effect of interest is declared for this metric, so equivalence is not tested."
+            if t.get("delta") is None
+            else ""
+        )
+    )
     return f"Not settled with {t['n']} seed{'s' if t['n'] != 1 else ''} — neither a difference nor equivalence can be claimed: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}.{more}"
 
 
 def comparison_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """Per comparison and budget (and backend), its question and the verdict on its primary metric, in table order."""
     order = {n: i for i, n in enumerate(VARIANTS)}
-    rows = sorted(stats.get("comparisons") or [], key=lambda r: (order.get(r["a"], 99), PROFILE_ORDER.get(r["profile"], 9)))
+    rows = sorted(
+        stats.get("comparisons") or [], key=lambda r: (order.get(r["a"], 99), PROFILE_ORDER.get(r["profile"], 9))
+    )
     out = []
     for r in rows:
         t = r["metrics"].get(r["primary"])
         if not t:
             continue
         where = f"{_budget(r)}, trained on {r['trained_on']}"
-        unpaired = f" Seeds {', '.join(r['not_paired'])} trained on different backends and are not paired." if r.get("not_paired") else ""
-        out.append({"a": r["a"], "b": r["b"], "question": r["question"], "profile": r["profile"], "trained_on": r["trained_on"], "metric": r["primary"],
-                    "verdict": t["verdict"], "kind": t["kind"], "test": t, "sentence": test_sentence(t, r["primary"], r["a"], r["b"], where) + unpaired})
+        unpaired = (
+            f" Seeds {', '.join(r['not_paired'])} trained on different backends and are not paired."
+            if r.get("not_paired")
+            else ""
+        )
+        out.append(
+            {
+                "a": r["a"],
+                "b": r["b"],
+                "question": r["question"],
+                "profile": r["profile"],
+                "trained_on": r["trained_on"],
+                "metric": r["primary"],
+                "verdict": t["verdict"],
+                "kind": t["kind"],
+                "test": t,
+                "sentence": test_sentence(t, r["primary"], r["a"], r["b"], where) + unpaired,
+            }
+        )
     return out
 
 
@@ -72,21 +98,42 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
         if not rows:
             have = {n: sorted((stats.get("models") or {}).get(n, {})) for n in f.cells.values()}
             missing = [n for n, profiles in have.items() if not profiles]
-            out.append({"family": f.family, "profile": None, "sentence": (
-                f"The {f.family.upper()} operator × network factorial ({', '.join(f.cells.values())}) has no budget at which all four cells have "
-                f"replicates on one backend{' (no replicates yet: ' + ', '.join(missing) + ')' if missing else ''}, so the operator's effect cannot yet be "
-                "separated from the network's (\"network\" bundles depth and kernel size).")})
+            out.append(
+                {
+                    "family": f.family,
+                    "profile": None,
+                    "sentence": (
+                        f"The {f.family.upper()} operator × network factorial ({', '.join(f.cells.values())}) has no budget at which all four cells have "
+                        f"replicates on one backend{' (no replicates yet: ' + ', '.join(missing) + ')' if missing else ''}, so the operator's effect cannot yet be "
+                        'separated from the network\'s ("network" bundles depth and kernel size).'
+                    ),
+                }
+            )
             continue
         for d in sorted(rows, key=lambda d: PROFILE_ORDER.get(d["profile"], 9)):
             where = f"{_budget(d)}, trained on {d['trained_on']}"
             effects = (d["effects"] or {}).get("frechet") or {}
-            lines = [f"{effect.capitalize()} effect ({t['meaning']}): " + test_sentence(t, "frechet", *_sides(effect), where) for effect, t in effects.items()]
-            out.append({"family": f.family, "profile": d["profile"], "design": d, "sentence": " ".join(lines) + " \"Network\" bundles depth and kernel size."})
+            lines = [
+                f"{effect.capitalize()} effect ({t['meaning']}): " + test_sentence(t, "frechet", *_sides(effect), where)
+                for effect, t in effects.items()
+            ]
+            out.append(
+                {
+                    "family": f.family,
+                    "profile": d["profile"],
+                    "design": d,
+                    "sentence": " ".join(lines) + ' "Network" bundles depth and kernel size.',
+                }
+            )
     return out
 
 
 def _sides(effect: str) -> tuple[str, str]:
-    return {"operator": ("resize", "transposed"), "network": ("shallow", "tutorial"), "interaction": ("shallow gap", "tutorial gap")}[effect]
+    return {
+        "operator": ("resize", "transposed"),
+        "network": ("shallow", "tutorial"),
+        "interaction": ("shallow gap", "tutorial gap"),
+    }[effect]
 
 
 def findings_markdown(stats: dict[str, Any]) -> str:
@@ -94,5 +141,8 @@ def findings_markdown(stats: dict[str, Any]) -> str:
     if not stats.get("comparisons"):
         return "No replicate runs yet: nothing can be concluded."
     lines = [f"- **{f['a']} vs {f['b']}** — {f['question']}: {f['sentence']}" for f in comparison_findings(stats)]
-    lines += [f"- **Operator × network ({f['family'].upper()}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}" for f in factorial_findings(stats)]
+    lines += [
+        f"- **Operator × network ({f['family'].upper()}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
+        for f in factorial_findings(stats)
+    ]
     return "\n".join(lines)

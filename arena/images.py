@@ -78,7 +78,12 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
     raw[repeated] = 0
     raw[repeated, 0] = 2  # Up: differences from the row above, all zero
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit, grayscale, deflate, no interlace
-    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)) + _chunk(b"IEND", b"")
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def save_gif(frames: list[Image.Image], path: str, ms_per_frame: int = 300) -> None:

@@ -16,10 +16,22 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from arena.manifest import write_json_atomic
 import numpy as np
 
-from arena.stats import ALPHA, DELTA_SOURCE, LEVEL, METRIC, METRICS, Metric, decide, holm, p_value, t_interval, tost_p_value
+from arena.manifest import write_json_atomic
+from arena.stats import (
+    ALPHA,
+    DELTA_SOURCE,
+    LEVEL,
+    METRIC,
+    METRICS,
+    Metric,
+    decide,
+    holm,
+    p_value,
+    t_interval,
+    tost_p_value,
+)
 from arena.variants import Factorial, Variant, comparisons, factorials
 
 REPLICATES = "_replicates"
@@ -37,10 +49,15 @@ def failure_path(rstore: Path, name: str) -> Path:
 
 def record_failure(rstore: Path, name: str, stage: str, error: BaseException) -> None:
     rstore.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(failure_path(rstore, name), {
-        "stage": stage, "error": f"{type(error).__name__}: {error}", "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "traceback": traceback.format_exception(error)[-3:],
-    })
+    write_json_atomic(
+        failure_path(rstore, name),
+        {
+            "stage": stage,
+            "error": f"{type(error).__name__}: {error}",
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "traceback": traceback.format_exception(error)[-3:],
+        },
+    )
 
 
 def runs(store: Path) -> list[tuple[str, str, int, Path]]:
@@ -51,7 +68,9 @@ def runs(store: Path) -> list[tuple[str, str, int, Path]]:
         m = RUN_DIR.match(run.name)
         if not m:
             continue
-        names = {p.name for p in run.iterdir() if p.is_dir() and (p / "manifest.json").is_file()} | {p.name[: -len(".failed.json")] for p in run.glob("*.failed.json")}
+        names = {p.name for p in run.iterdir() if p.is_dir() and (p / "manifest.json").is_file()} | {
+            p.name[: -len(".failed.json")] for p in run.glob("*.failed.json")
+        }
         out += [(n, m["profile"], int(m["seed"]), run) for n in sorted(names)]
     return out
 
@@ -60,7 +79,9 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """{variant: {profile: {"epochs", "seeds": {seed: summary row}, "failed": {seed: reason}}}} from disk."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, profile, seed, run in runs(store):
-        slot = out.setdefault(name, {}).setdefault(profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}})
+        slot = out.setdefault(name, {}).setdefault(
+            profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}}
+        )
         failure = failure_path(run, name)
         metrics_path = run / name / "metrics.json"
         if failure.is_file():
@@ -100,11 +121,19 @@ def last_epochs(run: Path, k: int = LAST_EPOCHS) -> dict[str, float]:
 def summary_row(r: dict[str, Any]) -> dict[str, Any]:
     """One model's headline figures, as summary.json and the replicate statistics keep them."""
     return {
-        "frechet": r["frechet"]["distance"], "kid": r["kid"]["mean"], "legibility": r["legibility"]["mean_top_probability"],
-        "share_confident": r["legibility"]["share_confident"], "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
-        "period4_ratio": r["checkerboard"]["period4_ratio"], **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
-        "params": r["cost"]["params"], "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"], "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
-        "epochs_done": r["cost"]["epochs_done"], "generator_sha256": r["generator_sha256"], "samples": r["samples"],
+        "frechet": r["frechet"]["distance"],
+        "kid": r["kid"]["mean"],
+        "legibility": r["legibility"]["mean_top_probability"],
+        "share_confident": r["legibility"]["share_confident"],
+        "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
+        "period4_ratio": r["checkerboard"]["period4_ratio"],
+        **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
+        "params": r["cost"]["params"],
+        "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"],
+        "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
+        "epochs_done": r["cost"]["epochs_done"],
+        "generator_sha256": r["generator_sha256"],
+        "samples": r["samples"],
         "intervals": r.get("intervals"),
     }
 
@@ -137,12 +166,22 @@ def statistics(store: Path) -> dict[str, Any]:
         for profile, slot in profiles.items():
             seeds = sorted(slot["seeds"])
             samples = sorted({slot["seeds"][s].get("samples") for s in seeds} - {None})
-            entry: dict[str, Any] = {"profile": profile, "epochs": slot["epochs"], "samples_per_run": samples[0] if len(samples) == 1 else samples, "seeds": seeds, "failed": {str(k): v for k, v in sorted(slot["failed"].items())}, "metrics": {}}
+            entry: dict[str, Any] = {
+                "profile": profile,
+                "epochs": slot["epochs"],
+                "samples_per_run": samples[0] if len(samples) == 1 else samples,
+                "seeds": seeds,
+                "failed": {str(k): v for k, v in sorted(slot["failed"].items())},
+                "metrics": {},
+            }
             entry["trained_on"] = {str(s): slot["trained_on"][s] for s in seeds}
             for m in METRICS:
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:
-                    entry["metrics"][m.key] = {**t_interval(list(values.values())).as_dict(), "values": {str(s): v for s, v in values.items()}}
+                    entry["metrics"][m.key] = {
+                        **t_interval(list(values.values())).as_dict(),
+                        "values": {str(s): v for s, v in values.items()},
+                    }
             entry["curves"] = replicate_curves(store, name, profile)
             models[name][profile] = entry
     compared = [row for v, ref in comparisons() for row in _compare(data, v, ref)]
@@ -155,7 +194,10 @@ def statistics(store: Path) -> dict[str, Any]:
         "for ratios to real digits); two-sided paired t-tests, Holm-adjusted over the family (per budget: every comparison's "
         "primary metric and the factorial's effects on Fréchet distance; per comparison: its secondary metrics); equivalence by "
         f"two one-sided tests against the declared δ ({DELTA_SOURCE})",
-        "metrics": [{"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta} for m in METRICS],
+        "metrics": [
+            {"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta}
+            for m in METRICS
+        ],
         "models": models,
         "comparisons": compared,
         "factorials": designs,
@@ -178,9 +220,13 @@ def _test(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
     delta = (metric.delta or {}).get(family)
     interval = t_interval(diffs).as_dict() if diffs else None
     return {
-        "score_difference": interval, "n": len(diffs), "delta": delta, "p": p_value(diffs),
+        "score_difference": interval,
+        "n": len(diffs),
+        "delta": delta,
+        "p": p_value(diffs),
         "p_tost": tost_p_value(diffs, delta) if delta is not None else None,
-        "equivalence_interval": t_interval(diffs, 1 - 2 * ALPHA).as_dict() if len(diffs) > 1 else None, "_diffs": diffs,
+        "equivalence_interval": t_interval(diffs, 1 - 2 * ALPHA).as_dict() if len(diffs) > 1 else None,
+        "_diffs": diffs,
     }
 
 
@@ -192,24 +238,65 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
         mixed = groups.pop(None, [])
         for place, seeds in groups.items():
             row: dict[str, Any] = {
-                "a": v.name, "b": ref.name, "question": v.question, "primary": v.primary, "family": v.family, "profile": profile,
-                "epochs": a["epochs"], "trained_on": place, "seeds": seeds,
-                "not_paired": {str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed}, "metrics": {},
+                "a": v.name,
+                "b": ref.name,
+                "question": v.question,
+                "primary": v.primary,
+                "family": v.family,
+                "profile": profile,
+                "epochs": a["epochs"],
+                "trained_on": place,
+                "seeds": seeds,
+                "not_paired": {
+                    str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed
+                },
+                "metrics": {},
             }
             for m in METRICS:
-                used = [s for s in seeds if a["seeds"][s].get(m.key) is not None and b["seeds"][s].get(m.key) is not None]
+                used = [
+                    s for s in seeds if a["seeds"][s].get(m.key) is not None and b["seeds"][s].get(m.key) is not None
+                ]
                 if used:
                     raw = t_interval([a["seeds"][s][m.key] - b["seeds"][s][m.key] for s in used]).as_dict()
                     diffs = [m.score(a["seeds"][s][m.key]) - m.score(b["seeds"][s][m.key]) for s in used]
-                    row["metrics"][m.key] = {"difference": raw, "seeds": used, "role": "primary" if m.key == v.primary else "secondary", **_test(diffs, m, v.family)}
+                    row["metrics"][m.key] = {
+                        "difference": raw,
+                        "seeds": used,
+                        "role": "primary" if m.key == v.primary else "secondary",
+                        **_test(diffs, m, v.family),
+                    }
             rows.append(row)
     return rows
 
 
 EFFECTS = {  # contrasts over the cells (operator, network), each a per-seed combination of the four runs
-    "operator": ("resize − transposed, averaged over the two networks", {("resize", "tutorial"): 0.5, ("resize", "shallow"): 0.5, ("transpose", "tutorial"): -0.5, ("transpose", "shallow"): -0.5}),
-    "network": ("shallow − tutorial stages, averaged over the two operators", {("transpose", "shallow"): 0.5, ("resize", "shallow"): 0.5, ("transpose", "tutorial"): -0.5, ("resize", "tutorial"): -0.5}),
-    "interaction": ("(resize − transposed) in the shallow network minus that in the tutorial's", {("resize", "shallow"): 1, ("transpose", "shallow"): -1, ("resize", "tutorial"): -1, ("transpose", "tutorial"): 1}),
+    "operator": (
+        "resize − transposed, averaged over the two networks",
+        {
+            ("resize", "tutorial"): 0.5,
+            ("resize", "shallow"): 0.5,
+            ("transpose", "tutorial"): -0.5,
+            ("transpose", "shallow"): -0.5,
+        },
+    ),
+    "network": (
+        "shallow − tutorial stages, averaged over the two operators",
+        {
+            ("transpose", "shallow"): 0.5,
+            ("resize", "shallow"): 0.5,
+            ("transpose", "tutorial"): -0.5,
+            ("resize", "tutorial"): -0.5,
+        },
+    ),
+    "interaction": (
+        "(resize − transposed) in the shallow network minus that in the tutorial's",
+        {
+            ("resize", "shallow"): 1,
+            ("transpose", "shallow"): -1,
+            ("resize", "tutorial"): -1,
+            ("transpose", "tutorial"): 1,
+        },
+    ),
 }
 FACTORIAL_METRICS = ("frechet", "checkerboard_ratio")
 
@@ -221,8 +308,16 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
         for place, seeds in _places(data, names, profile).items():
             if place is None:
                 continue
-            row: dict[str, Any] = {"family": f.family, "profile": profile, "trained_on": place, "seeds": seeds, "epochs": data[names[0]][profile]["epochs"],
-                                   "cells": {f"{o}|{n}": name for (o, n), name in f.cells.items()}, "means": {}, "effects": {}}
+            row: dict[str, Any] = {
+                "family": f.family,
+                "profile": profile,
+                "trained_on": place,
+                "seeds": seeds,
+                "epochs": data[names[0]][profile]["epochs"],
+                "cells": {f"{o}|{n}": name for (o, n), name in f.cells.items()},
+                "means": {},
+                "effects": {},
+            }
             for key in FACTORIAL_METRICS:
                 m = METRIC[key]
                 used = [s for s in seeds if all(data[n][profile]["seeds"][s].get(key) is not None for n in names)]
@@ -233,7 +328,12 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
                 row["effects"][key] = {}
                 for effect, (meaning, weights) in EFFECTS.items():
                     diffs = [sum(w * m.score(cell[c][i]) for c, w in weights.items()) for i in range(len(used))]
-                    row["effects"][key][effect] = {"meaning": meaning, "seeds": used, "role": "primary" if key == "frechet" else "secondary", **_test(diffs, m, f.family)}
+                    row["effects"][key][effect] = {
+                        "meaning": meaning,
+                        "seeds": used,
+                        "role": "primary" if key == "frechet" else "secondary",
+                        **_test(diffs, m, f.family),
+                    }
             rows.append(row)
     return rows
 
@@ -244,19 +344,34 @@ def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> No
     families: dict[tuple, list[tuple[dict, Metric, str, str, str]]] = {}
     for row in compared:
         for key, t in row["metrics"].items():
-            fam = ("primary", row["profile"]) if t["role"] == "primary" else ("secondary", row["a"], row["b"], row["profile"], row["trained_on"])
+            fam = (
+                ("primary", row["profile"])
+                if t["role"] == "primary"
+                else ("secondary", row["a"], row["b"], row["profile"], row["trained_on"])
+            )
             families.setdefault(fam, []).append((t, METRIC[key], row["family"], row["a"], row["b"]))
     for row in designs:
         for key, effects in row["effects"].items():
             for effect, t in effects.items():
-                fam = ("primary", row["profile"]) if t["role"] == "primary" else ("secondary", "factorial", key, row["profile"], row["trained_on"])
-                a, b = {"operator": ("resize", "transposed"), "network": ("shallow network", "tutorial network"), "interaction": ("the shallow network's operator gap", "the tutorial's")}[effect]
+                fam = (
+                    ("primary", row["profile"])
+                    if t["role"] == "primary"
+                    else ("secondary", "factorial", key, row["profile"], row["trained_on"])
+                )
+                a, b = {
+                    "operator": ("resize", "transposed"),
+                    "network": ("shallow network", "tutorial network"),
+                    "interaction": ("the shallow network's operator gap", "the tutorial's"),
+                }[effect]
                 families.setdefault(fam, []).append((t, METRIC[key], row["family"], a, b))
     for fam, tests in families.items():
         p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
         for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):
             t["p_adjusted"], t["p_tost_adjusted"] = pa, ta
-            t["family_of_tests"] = {"name": f"{fam[0]} tests" + (f" at the {fam[1]} budget" if fam[0] == "primary" else ""), "size": len(tests)}
+            t["family_of_tests"] = {
+                "name": f"{fam[0]} tests" + (f" at the {fam[1]} budget" if fam[0] == "primary" else ""),
+                "size": len(tests),
+            }
             t.update(decide(t.pop("_diffs"), metric, family, a, b, pa, ta))
 
 
@@ -278,7 +393,11 @@ def replicate_curves(store: Path, name: str, profile: str) -> dict[str, list[dic
             for k in CURVE_KEYS:
                 if h.get(k) is not None:
                     per_key[k].setdefault(int(h["epoch"]), []).append(float(h[k]))
-    return {k: [{"epoch": e, **t_interval(v).as_dict()} for e, v in sorted(by_epoch.items())] for k, by_epoch in per_key.items() if by_epoch}
+    return {
+        k: [{"epoch": e, **t_interval(v).as_dict()} for e, v in sorted(by_epoch.items())]
+        for k, by_epoch in per_key.items()
+        if by_epoch
+    }
 
 
 def seed_list(raw: str) -> list[int]:
@@ -298,13 +417,14 @@ def seed_list(raw: str) -> list[int]:
     return seeds
 
 
-
 def epoch_jitter(store: Path, family: str, curve: str, last: int, log_scale: bool = False) -> tuple[float, int]:
     """Median |change| of a training curve between consecutive epochs over the last `last` epochs of every shipped run
     of a family (served and replicates), and how many epoch pairs it rests on: the basis of each declared δ."""
     changes: list[float] = []
     store = Path(store)
-    for manifest in sorted(store.glob(f"{family}_*/manifest.json")) + sorted(store.glob(f"{REPLICATES}/*/{family}_*/manifest.json")):
+    for manifest in sorted(store.glob(f"{family}_*/manifest.json")) + sorted(
+        store.glob(f"{REPLICATES}/*/{family}_*/manifest.json")
+    ):
         try:
             history = json.loads(manifest.read_text()).get("history") or []
         except (OSError, ValueError):
@@ -312,6 +432,6 @@ def epoch_jitter(store: Path, family: str, curve: str, last: int, log_scale: boo
         values = [h[curve] for h in history if h.get(curve) is not None]
         if len(values) < last + 1:
             continue
-        tail = [math.log(v) for v in values[-(last + 1):]] if log_scale else values[-(last + 1):]
+        tail = [math.log(v) for v in values[-(last + 1) :]] if log_scale else values[-(last + 1) :]
         changes += [abs(b - a) for a, b in zip(tail, tail[1:])]
     return (float(np.median(changes)), len(changes)) if changes else (float("nan"), 0)

@@ -38,7 +38,11 @@ class Metric:
     @property
     def direction(self) -> str:
         """The label's suffix the pages, tables and figures show."""
-        return {"lower": "lower is better", "higher": "higher is better", "real": "closer to real (1×) is better; scored as |ln ratio|"}[self.better]
+        return {
+            "lower": "lower is better",
+            "higher": "higher is better",
+            "real": "closer to real (1×) is better; scored as |ln ratio|",
+        }[self.better]
 
     @property
     def score_label(self) -> str:
@@ -60,8 +64,18 @@ METRICS = (
     Metric("precision", "precision (k=5)", "higher"),
     Metric("recall", "recall (k=5)", "higher"),
     Metric("coverage", "coverage (k=5)", "higher"),
-    Metric("frechet_last5", "Fréchet distance, mean of the last 5 epochs (2,000 samples each)", "lower", {"gan": 7.4, "vae": 4.7}),
-    Metric("checkerboard_last5", "checkerboard index, mean of the last 5 epochs (× real, 2,000 samples each)", "real", {"gan": 0.092, "vae": 0.033}),
+    Metric(
+        "frechet_last5",
+        "Fréchet distance, mean of the last 5 epochs (2,000 samples each)",
+        "lower",
+        {"gan": 7.4, "vae": 4.7},
+    ),
+    Metric(
+        "checkerboard_last5",
+        "checkerboard index, mean of the last 5 epochs (× real, 2,000 samples each)",
+        "real",
+        {"gan": 0.092, "vae": 0.033},
+    ),
 )
 METRIC = {m.key: m for m in METRICS}
 
@@ -145,7 +159,15 @@ def seeds_needed(diffs: list[float] | np.ndarray, delta: float, level: float = L
     return cap
 
 
-def decide(diffs: list[float], metric: Metric, family: str, a: str, b: str, p_adjusted: float | None, tost_adjusted: float | None) -> dict[str, Any]:
+def decide(
+    diffs: list[float],
+    metric: Metric,
+    family: str,
+    a: str,
+    b: str,
+    p_adjusted: float | None,
+    tost_adjusted: float | None,
+) -> dict[str, Any]:
     """The four-way verdict on a paired difference of scores (a − b) whose p-values were adjusted over their family:
     "A better", "B better", "equivalent within ±δ", or "inconclusive with n seeds" (with the seeds that would do)."""
     x = np.asarray(diffs, dtype=np.float64)
@@ -157,10 +179,17 @@ def decide(diffs: list[float], metric: Metric, family: str, a: str, b: str, p_ad
     if delta is not None and tost_adjusted is not None and tost_adjusted < ALPHA:
         return {"verdict": f"equivalent within ±{delta:g}", "kind": "equivalent", "winner": None}
     need = seeds_needed(x, delta) if delta is not None else None
-    return {"verdict": f"inconclusive with {x.size} seed{'s' if x.size != 1 else ''}", "kind": "inconclusive", "winner": None, "seeds_needed": need}
+    return {
+        "verdict": f"inconclusive with {x.size} seed{'s' if x.size != 1 else ''}",
+        "kind": "inconclusive",
+        "winner": None,
+        "seeds_needed": need,
+    }
 
 
-def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, resamples: int = 200, seed: int = 0, level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float], n: int, resamples: int = 200, seed: int = 0, level: float = LEVEL
+) -> tuple[float, float]:
     """Percentile interval of `statistic(indices)` over resamples of n items with replacement (within one run)."""
     rng = np.random.default_rng(seed)
     values = np.array([statistic(rng.integers(0, n, n)) for _ in range(resamples)])

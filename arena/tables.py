@@ -11,15 +11,26 @@ from typing import Any
 
 from arena.figures import log_floor
 from arena.findings import findings_markdown
+from arena.replicates import trained_on
 from arena.stats import METRIC
 from arena.variants import VARIANTS
-from arena.replicates import trained_on
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
 COLUMNS = (
-    ("variant", "variant"), ("reference", "compared with"), ("frechet", "Fréchet ↓"), ("kid", "KID ↓"), ("legibility", "legibility ↑"),
-    ("recall", "recall ↑"), ("checkerboard_ratio", "checkerboard trained (× real)"), ("checkerboard_init", "checkerboard at init (× real)"),
-    ("cv_trained", "polyphase CV trained"), ("cv_init", "polyphase CV at init"), ("params", "params"), ("seconds_per_epoch", "s/epoch"), ("trained_on", "trained on"), ("epochs", "epochs"),
+    ("variant", "variant"),
+    ("reference", "compared with"),
+    ("frechet", "Fréchet ↓"),
+    ("kid", "KID ↓"),
+    ("legibility", "legibility ↑"),
+    ("recall", "recall ↑"),
+    ("checkerboard_ratio", "checkerboard trained (× real)"),
+    ("checkerboard_init", "checkerboard at init (× real)"),
+    ("cv_trained", "polyphase CV trained"),
+    ("cv_init", "polyphase CV at init"),
+    ("params", "params"),
+    ("seconds_per_epoch", "s/epoch"),
+    ("trained_on", "trained on"),
+    ("epochs", "epochs"),
 )
 
 
@@ -45,15 +56,30 @@ def ablation_rows(store: Path) -> list[dict[str, Any]]:
     for name, v in VARIANTS.items():
         s, i = summary.get(name, {}), init.get(name, {})
         manifest, metrics = _load(store / name / "manifest.json"), _load(store / name / "metrics.json")
-        rows.append({
-            "variant": name, "family": v.family, "reference": v.reference, "report": v.report, "trained": bool(manifest), "evaluated": bool(s),
-            "frechet": s.get("frechet"), "kid": s.get("kid"), "legibility": s.get("legibility"), "recall": s.get("recall"),
-            "checkerboard_ratio": s.get("checkerboard_ratio"), "checkerboard_init": (i.get("checkerboard_ratio") or {}).get("mean"),
-            "cv_trained": _cv_trained(metrics) if s else None, "cv_init": (i.get("polyphase_cv") or {}).get("mean"),
-            "params": (manifest.get("params") or {}).get("total"), "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
-            "trained_on": trained_on(store / name) if manifest else None,
-            "epochs": f"{manifest['epochs_done']} of {manifest.get('paper_epochs')}" if manifest.get("epochs_done") is not None else None,
-        })
+        rows.append(
+            {
+                "variant": name,
+                "family": v.family,
+                "reference": v.reference,
+                "report": v.report,
+                "trained": bool(manifest),
+                "evaluated": bool(s),
+                "frechet": s.get("frechet"),
+                "kid": s.get("kid"),
+                "legibility": s.get("legibility"),
+                "recall": s.get("recall"),
+                "checkerboard_ratio": s.get("checkerboard_ratio"),
+                "checkerboard_init": (i.get("checkerboard_ratio") or {}).get("mean"),
+                "cv_trained": _cv_trained(metrics) if s else None,
+                "cv_init": (i.get("polyphase_cv") or {}).get("mean"),
+                "params": (manifest.get("params") or {}).get("total"),
+                "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
+                "trained_on": trained_on(store / name) if manifest else None,
+                "epochs": f"{manifest['epochs_done']} of {manifest.get('paper_epochs')}"
+                if manifest.get("epochs_done") is not None
+                else None,
+            }
+        )
     return rows
 
 
@@ -112,24 +138,41 @@ def replicates_markdown(store: Path) -> str:
     if not models:
         return "No replicate runs yet."
     labels = [f"{METRIC[k].label} {ARROW[METRIC[k].better]}" for k in REP_METRICS]
-    lines = ["| variant | budget | seeds (failed) | trained on | " + " | ".join(labels) + " |", "|" + " --- |" * (4 + len(REP_METRICS))]
+    lines = [
+        "| variant | budget | seeds (failed) | trained on | " + " | ".join(labels) + " |",
+        "|" + " --- |" * (4 + len(REP_METRICS)),
+    ]
     for name in [n for n in VARIANTS if n in models] + sorted(set(models) - set(VARIANTS)):
         for profile, e in sorted(models[name].items()):
             failed = f" ({len(e['failed'])} failed)" if e.get("failed") else ""
             budget = f"{profile}, {e['epochs']} epochs" if e.get("epochs") else profile
-            lines.append(f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | {_places(e)} | " + " | ".join(_iv(e["metrics"].get(k)) for k in REP_METRICS) + " |")
+            lines.append(
+                f"| `{name}` | {budget} | {', '.join(map(str, e['seeds']))}{failed} | {_places(e)} | "
+                + " | ".join(_iv(e["metrics"].get(k)) for k in REP_METRICS)
+                + " |"
+            )
     if comps:
-        lines += ["", "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired t-test, adjusted: Holm over the "
-                  "family named in each row's test (primary: every comparison's primary metric at that budget and the factorial's effects).", "",
-                  "| comparison (A vs B) | budget | trained on | paired seeds | metric | role | A − B [95 %] | p | Holm p | verdict |", "|" + " --- |" * 10]
+        lines += [
+            "",
+            "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired t-test, adjusted: Holm over the "
+            "family named in each row's test (primary: every comparison's primary metric at that budget and the factorial's effects).",
+            "",
+            "| comparison (A vs B) | budget | trained on | paired seeds | metric | role | A − B [95 %] | p | Holm p | verdict |",
+            "|" + " --- |" * 10,
+        ]
         for c in comps:
-            for k in sorted(c["metrics"], key=lambda k: (c["metrics"][k]["role"] != "primary", REP_METRICS.index(k) if k in REP_METRICS else 99)):
+            for k in sorted(
+                c["metrics"],
+                key=lambda k: (c["metrics"][k]["role"] != "primary", REP_METRICS.index(k) if k in REP_METRICS else 99),
+            ):
                 if k not in REP_METRICS:
                     continue
                 t = c["metrics"][k]
                 need = f" (≈ {t['seeds_needed']} seeds for ±{t['delta']:g})" if t.get("seeds_needed") else ""
-                lines.append(f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
-                             f"{_iv(t['score_difference'])} | {_p(t['p'])} | {_p(t.get('p_adjusted'))} | {t['verdict']}{need} |")
+                lines.append(
+                    f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
+                    f"{_iv(t['score_difference'])} | {_p(t['p'])} | {_p(t.get('p_adjusted'))} | {t['verdict']}{need} |"
+                )
     return "\n".join(lines)
 
 
@@ -154,7 +197,11 @@ def update_readme(readme: Path, store: Path) -> bool:
     """Rewrite every generated block the file has (ablation table, replicate tables, findings); True when it changed."""
     text = Path(readme).read_text()
     new = text
-    for begin, end, render in ((BEGIN, END, ablation_markdown), (REP_BEGIN, REP_END, replicates_markdown), (FINDINGS_BEGIN, FINDINGS_END, findings_block)):
+    for begin, end, render in (
+        (BEGIN, END, ablation_markdown),
+        (REP_BEGIN, REP_END, replicates_markdown),
+        (FINDINGS_BEGIN, FINDINGS_END, findings_block),
+    ):
         if begin in new:
             new = _replace_block(new, begin, end, render(store))
     if new != text:
@@ -182,27 +229,61 @@ def plot_curves(store: Path, path: Path | None = None) -> Path | None:
     for ax, family in zip(axes[0], families):
         for i, (name, v) in enumerate((n, v) for n, v in VARIANTS.items() if v.family == family):
             manifest = _load(store / name / "manifest.json")
-            points = [(h["epoch"], h["curve_checkerboard_ratio"]) for h in manifest.get("history") or [] if h.get("curve_checkerboard_ratio") is not None]
-            band = (((stats.get(name) or {}).get((manifest.get("config") or {}).get("profile") or "paper") or {}).get("curves") or {}).get("curve_checkerboard_ratio") or []
+            points = [
+                (h["epoch"], h["curve_checkerboard_ratio"])
+                for h in manifest.get("history") or []
+                if h.get("curve_checkerboard_ratio") is not None
+            ]
+            band = (
+                ((stats.get(name) or {}).get((manifest.get("config") or {}).get("profile") or "paper") or {}).get(
+                    "curves"
+                )
+                or {}
+            ).get("curve_checkerboard_ratio") or []
             band = [b for b in band if b.get("low") is not None]
             colour = f"C{i}"
             if band:
                 floor = log_floor([y for _, y in points] + [b["mean"] for b in band], default=1e-3)
-                ax.fill_between([b["epoch"] for b in band], [max(b["low"], floor) for b in band], [b["high"] for b in band], color=colour, alpha=0.18, lw=0)
+                ax.fill_between(
+                    [b["epoch"] for b in band],
+                    [max(b["low"], floor) for b in band],
+                    [b["high"] for b in band],
+                    color=colour,
+                    alpha=0.18,
+                    lw=0,
+                )
             if points:
                 ax.plot(*zip(*points), marker="o", ms=3, color=colour, label=name)
             elif band:
-                ax.plot([b["epoch"] for b in band], [b["mean"] for b in band], ls="--", color=colour, label=f"{name} (replicate mean)")
+                ax.plot(
+                    [b["epoch"] for b in band],
+                    [b["mean"] for b in band],
+                    ls="--",
+                    color=colour,
+                    label=f"{name} (replicate mean)",
+                )
             drawn = drawn or bool(points or band)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("checkerboard index (× real digits)")
         ax.axhline(1.0, ls=":", color="black", lw=0.8)
-        ax.set_title(f"{family.upper()}: 2,000 samples per epoch; shaded: 95 % interval over seeds (cut at the floor)", fontsize=9)
+        ax.set_title(
+            f"{family.upper()}: 2,000 samples per epoch; shaded: 95 % interval over seeds (cut at the floor)",
+            fontsize=9,
+        )
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         else:
-            ax.text(0.5, 0.5, "no training curves yet\n(trained before they were recorded)", ha="center", va="center", transform=ax.transAxes, fontsize=9, color="grey")
+            ax.text(
+                0.5,
+                0.5,
+                "no training curves yet\n(trained before they were recorded)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=9,
+                color="grey",
+            )
     if not drawn:
         plt.close(fig)
         return None

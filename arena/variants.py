@@ -23,8 +23,28 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("gan", paper_epochs=50, batch_size=256, learning_rate=1e-4, latent_dim=100, output="tanh", quick_epochs=10, smoke_batch_size=64, interpolation="slerp"),
-        Family("vae", paper_epochs=10, batch_size=32, learning_rate=1e-4, latent_dim=2, output="logits", quick_epochs=3, smoke_batch_size=32, interpolation="lerp"),
+        Family(
+            "gan",
+            paper_epochs=50,
+            batch_size=256,
+            learning_rate=1e-4,
+            latent_dim=100,
+            output="tanh",
+            quick_epochs=10,
+            smoke_batch_size=64,
+            interpolation="slerp",
+        ),
+        Family(
+            "vae",
+            paper_epochs=10,
+            batch_size=32,
+            learning_rate=1e-4,
+            latent_dim=2,
+            output="logits",
+            quick_epochs=3,
+            smoke_batch_size=32,
+            interpolation="lerp",
+        ),
     )
 }
 
@@ -68,15 +88,76 @@ VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant("gan_transpose", "gan", "transpose", report=True, network="tutorial"),
-        Variant("gan_upsample", "gan", "resize", "gan_transpose", "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)", True, network="shallow"),
-        Variant("gan_upsample_matched", "gan", "resize", "gan_transpose", "only the operator differs: same stages, 5×5 kernels, channels and parameters", layout="matched", network="tutorial"),
-        Variant("gan_transpose_shallow", "gan", "transpose", "gan_upsample", "only the operator differs in the report's shallow network: same 3×3 stages, channels and parameters as the resize GAN", layout="shallow", network="shallow"),
-        Variant("gan_transpose_k4", "gan", "transpose", "gan_transpose", "kernel divisible by the stride (4×4, even overlap) vs the report's 5×5: fewer checkerboard artefacts?", kernel=4, primary="checkerboard_ratio"),
+        Variant(
+            "gan_upsample",
+            "gan",
+            "resize",
+            "gan_transpose",
+            "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)",
+            True,
+            network="shallow",
+        ),
+        Variant(
+            "gan_upsample_matched",
+            "gan",
+            "resize",
+            "gan_transpose",
+            "only the operator differs: same stages, 5×5 kernels, channels and parameters",
+            layout="matched",
+            network="tutorial",
+        ),
+        Variant(
+            "gan_transpose_shallow",
+            "gan",
+            "transpose",
+            "gan_upsample",
+            "only the operator differs in the report's shallow network: same 3×3 stages, channels and parameters as the resize GAN",
+            layout="shallow",
+            network="shallow",
+        ),
+        Variant(
+            "gan_transpose_k4",
+            "gan",
+            "transpose",
+            "gan_transpose",
+            "kernel divisible by the stride (4×4, even overlap) vs the report's 5×5: fewer checkerboard artefacts?",
+            kernel=4,
+            primary="checkerboard_ratio",
+        ),
         Variant("vae_transpose", "vae", "transpose", report=True),
-        Variant("vae_upsample", "vae", "resize", "vae_transpose", "the report's VAE comparison: transposed vs resize-convolution decoder", True),
-        Variant("vae_transpose_k4", "vae", "transpose", "vae_transpose", "kernel divisible by the stride (4×4, even overlap) vs the tutorial's 3×3: fewer checkerboard artefacts? (also 70,625 vs 41,953 parameters)", kernel=4, primary="checkerboard_ratio"),
-        Variant("vae_bilinear", "vae", "bilinear", "vae_upsample", "bilinear vs nearest-neighbour resizing before the convolution: fewer artefacts?", primary="checkerboard_ratio"),
-        Variant("vae_subpixel", "vae", "subpixel", "vae_transpose", "sub-pixel convolution initialised with ICNR vs transposed convolution: fewer checkerboard artefacts?", primary="checkerboard_ratio"),
+        Variant(
+            "vae_upsample",
+            "vae",
+            "resize",
+            "vae_transpose",
+            "the report's VAE comparison: transposed vs resize-convolution decoder",
+            True,
+        ),
+        Variant(
+            "vae_transpose_k4",
+            "vae",
+            "transpose",
+            "vae_transpose",
+            "kernel divisible by the stride (4×4, even overlap) vs the tutorial's 3×3: fewer checkerboard artefacts? (also 70,625 vs 41,953 parameters)",
+            kernel=4,
+            primary="checkerboard_ratio",
+        ),
+        Variant(
+            "vae_bilinear",
+            "vae",
+            "bilinear",
+            "vae_upsample",
+            "bilinear vs nearest-neighbour resizing before the convolution: fewer artefacts?",
+            primary="checkerboard_ratio",
+        ),
+        Variant(
+            "vae_subpixel",
+            "vae",
+            "subpixel",
+            "vae_transpose",
+            "sub-pixel convolution initialised with ICNR vs transposed convolution: fewer checkerboard artefacts?",
+            primary="checkerboard_ratio",
+        ),
     )
 }
 

@@ -21,11 +21,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], port: int, env: dict[str, str] | None = None, ready_path: str = "/readyz", timeout: float = 300, ready_json: dict | None = None) -> tuple[subprocess.Popen, float]:
+def start(
+    cmd: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/readyz",
+    timeout: float = 300,
+    ready_json: dict | None = None,
+) -> tuple[subprocess.Popen, float]:
     """Start a server process and return it with the seconds until `ready_path` answered 200 (to a POST of
     `ready_json` when given: a peer is ready when it serves)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}: {' '.join(cmd)}")
@@ -50,7 +64,12 @@ def rss_mib(pid: int) -> float:
 
 def summary(latencies_s: list[float], wall_s: float) -> dict[str, float]:
     a = np.asarray(latencies_s) * 1000
-    return {"requests": len(a), "p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2), "rps": round(len(a) / wall_s, 1)}
+    return {
+        "requests": len(a),
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p99_ms": round(float(np.percentile(a, 99)), 2),
+        "rps": round(len(a) / wall_s, 1),
+    }
 
 
 def python() -> str:

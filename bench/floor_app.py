@@ -39,7 +39,13 @@ async def app(scope, receive, send) -> None:
         query = parse_qs(scope["query_string"].decode())
         seed, n = int(query["seed"][0]), int(query.get("n", ["16"])[0])
         body, kind = await asyncio.get_running_loop().run_in_executor(WORKER, grid, seed, n), b"image/png"
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

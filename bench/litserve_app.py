@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import litserve as ls
-from starlette.responses import Response
-
 from peer_model import BATCH_WAIT_S, MAX_BATCH, GridDecoder
+from starlette.responses import Response
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
 
@@ -40,4 +39,6 @@ class GridAPI(ls.LitAPI):
 if __name__ == "__main__":
     api = GridAPI(max_batch_size=MAX_BATCH, batch_timeout=BATCH_WAIT_S, api_path="/generate")
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, fast_queue=True, timeout=60)
-    server.run(host="127.0.0.1", port=int(sys.argv[1]), num_api_servers=1, generate_client_file=False, log_level="warning")
+    server.run(
+        host="127.0.0.1", port=int(sys.argv[1]), num_api_servers=1, generate_client_file=False, log_level="warning"
+    )

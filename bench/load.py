@@ -20,18 +20,21 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from common import ROOT, free_port, python, start
 
 
-async def client(base: str, k: int, deadline: float, stats: dict, acked: list, rng: random.Random, models: list[str]) -> None:
+async def client(
+    base: str, k: int, deadline: float, stats: dict, acked: list, rng: random.Random, models: list[str]
+) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60) as c:
         await c.post("/rate/start", data={"consent": "yes", "display_name": f"load{k}"})
         while time.perf_counter() < deadline:
             kind = rng.choices(["generate_uncached", "generate_cached", "page", "vote"], [3, 4, 2, 3])[0]
             t0 = time.perf_counter()
             if kind == "generate_uncached":
-                r = await c.post("/generate", params={"model": rng.choice(models), "seed": rng.randrange(2**32), "n": 4})
+                r = await c.post(
+                    "/generate", params={"model": rng.choice(models), "seed": rng.randrange(2**32), "n": 4}
+                )
             elif kind == "generate_cached":
                 r = await c.get(f"/models/{models[0]}/grid.png", params={"seed": rng.randrange(8), "n": 16})
             elif kind == "page":
@@ -42,7 +45,15 @@ async def client(base: str, k: int, deadline: float, stats: dict, acked: list, r
                     r = task
                 else:
                     tid = task.json()["task_id"]
-                    r = await c.post("/api/rate/votes", json={"task_id": tid, "overall": rng.choice("AB"), "legibility": rng.choice("AB"), "noise": "tie"})
+                    r = await c.post(
+                        "/api/rate/votes",
+                        json={
+                            "task_id": tid,
+                            "overall": rng.choice("AB"),
+                            "legibility": rng.choice("AB"),
+                            "noise": "tie",
+                        },
+                    )
                     if r.status_code == 201:
                         acked.append(tid)
             stats.setdefault(kind, []).append((time.perf_counter() - t0, r.status_code))
@@ -64,11 +75,21 @@ def report(stats: dict, acked: list, stored: set, wall: float, clients: int) -> 
         lat = np.array([r[0] for r in rows]) * 1000
         codes = [r[1] for r in rows]
         total += len(rows)
-        out["routes"][kind] = {"requests": len(rows), "rps": round(len(rows) / wall, 1), "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1), "5xx": sum(c >= 500 for c in codes), "other_errors": sum(400 <= c < 500 for c in codes)}
+        out["routes"][kind] = {
+            "requests": len(rows),
+            "rps": round(len(rows) / wall, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "5xx": sum(c >= 500 for c in codes),
+            "other_errors": sum(400 <= c < 500 for c in codes),
+        }
     out["requests_per_second"] = round(total / wall, 1)
     out["acknowledged_votes"] = len(acked)
     out["lost_votes"] = len(set(acked) - stored)
-    out["checks"] = {"zero_5xx": all(r["5xx"] == 0 for r in out["routes"].values()), "zero_lost_votes": out["lost_votes"] == 0}
+    out["checks"] = {
+        "zero_5xx": all(r["5xx"] == 0 for r in out["routes"].values()),
+        "zero_lost_votes": out["lost_votes"] == 0,
+    }
     return out
 
 
@@ -76,7 +97,14 @@ def single(args) -> dict:
     """One instance on SQLite, addressed directly."""
     db = Path(tempfile.mkdtemp()) / "load.db"
     port = free_port()
-    env = {"ARENA_MODELS_STORE": str(args.store), "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_LOG_LEVEL": "warning", "ARENA_VOTES_PER_MINUTE": "100000", "ARENA_SECRET_KEY": "load-test-key"}
+    env = {
+        "ARENA_MODELS_STORE": str(args.store),
+        "ARENA_PORT": str(port),
+        "ARENA_DATABASE_URL": f"sqlite:///{db}",
+        "ARENA_LOG_LEVEL": "warning",
+        "ARENA_VOTES_PER_MINUTE": "100000",
+        "ARENA_SECRET_KEY": "load-test-key",
+    }
     proc, _ = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
     try:
         t0 = time.perf_counter()
@@ -106,14 +134,23 @@ def main() -> None:
     p.add_argument("--store", type=Path, default=ROOT / "models_store")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--instances", help="comma-separated instance counts to run behind nginx on PostgreSQL (e.g. 1,3); default: one instance on SQLite, direct")
-    p.add_argument("--postgres-url", default=os.environ.get("ARENA_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server whose role may create databases")
+    p.add_argument(
+        "--instances",
+        help="comma-separated instance counts to run behind nginx on PostgreSQL (e.g. 1,3); default: one instance on SQLite, direct",
+    )
+    p.add_argument(
+        "--postgres-url",
+        default=os.environ.get("ARENA_TEST_POSTGRES_URL"),
+        help="admin URL of a PostgreSQL server whose role may create databases",
+    )
     args = p.parse_args()
     if not args.instances:
         print(json.dumps(single(args), indent=2))
         return
     if not args.postgres_url:
-        raise SystemExit("--instances needs a PostgreSQL server: pass --postgres-url or set ARENA_TEST_POSTGRES_URL (.ci/postgres.sh starts one)")
+        raise SystemExit(
+            "--instances needs a PostgreSQL server: pass --postgres-url or set ARENA_TEST_POSTGRES_URL (.ci/postgres.sh starts one)"
+        )
     results = [behind_nginx(args, int(n)) for n in args.instances.split(",")]
     print(json.dumps(results, indent=2))
 

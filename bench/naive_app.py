@@ -18,7 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import arena.layers  # noqa: E402,F401  (the sub-pixel generators' layer)
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
-MODELS = {p.name: keras.saving.load_model(p / "generator.keras", compile=False) for p in STORE.iterdir() if (p / "generator.keras").is_file() and not p.name.startswith((".", "_"))}
+MODELS = {
+    p.name: keras.saving.load_model(p / "generator.keras", compile=False)
+    for p in STORE.iterdir()
+    if (p / "generator.keras").is_file() and not p.name.startswith((".", "_"))
+}
 app = FastAPI()
 
 
@@ -32,7 +36,9 @@ async def generate(model: str, seed: int, n: int = 16) -> Response:
     m = MODELS[model]
     z = np.random.default_rng(seed).standard_normal((n, m.input_shape[1]), dtype=np.float32)
     out = m.predict(z, verbose=0)  # on the event loop, per request: what the service must beat
-    x = (np.clip((out + 1) / 2 if model.startswith("gan") else 1 / (1 + np.exp(-out)), 0, 1) * 255).astype(np.uint8)[..., 0]
+    x = (np.clip((out + 1) / 2 if model.startswith("gan") else 1 / (1 + np.exp(-out)), 0, 1) * 255).astype(np.uint8)[
+        ..., 0
+    ]
     cols = int(np.ceil(np.sqrt(n)))
     rows = -(-n // cols)
     canvas = np.zeros((rows * 28, cols * 28), np.uint8)

@@ -16,10 +16,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from arena.images import png_bytes, render_grid, to_unit
-from arena.latents import latents_from_seed
 from app.core.settings import DEFAULT_BUCKETS
 from app.shapes import check_shapes, compile_shapes, run_planned
+from arena.images import png_bytes, render_grid, to_unit
+from arena.latents import latents_from_seed
 
 MODEL = "gan_transpose"
 MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, ARENA_BATCH_WINDOW_MS)

@@ -26,14 +26,27 @@ def main() -> None:
     store = str(ROOT / "models_store")
     port, procs = free_port(), []
     try:
-        env = {**threads, "ARENA_MODELS_STORE": store, "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'q.db'}", "ARENA_LOG_LEVEL": "warning"}
+        env = {
+            **threads,
+            "ARENA_MODELS_STORE": store,
+            "ARENA_PORT": str(port),
+            "ARENA_DATABASE_URL": f"sqlite:///{Path(tempfile.mkdtemp()) / 'q.db'}",
+            "ARENA_LOG_LEVEL": "warning",
+        }
         proc, ready = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
         procs.append(proc)
         bases, pids = {"deconv_arena": (f"http://127.0.0.1:{port}", "query")}, {"deconv_arena": proc.pid}
         print(json.dumps({"deconv_arena_seconds_to_readyz": round(ready, 2)}), flush=True)
         for name in args.peers.split(","):
             peer_port = free_port()
-            peer, _ = start([python(), *PEERS[name][0], str(peer_port)], peer_port, {**threads, "ARENA_MODELS_STORE": store}, ready_path="/generate", ready_json={"seed": 1, "n": 1}, timeout=600)
+            peer, _ = start(
+                [python(), *PEERS[name][0], str(peer_port)],
+                peer_port,
+                {**threads, "ARENA_MODELS_STORE": store},
+                ready_path="/generate",
+                ready_json={"seed": 1, "n": 1},
+                timeout=600,
+            )
             procs.append(peer)
             bases[name] = (f"http://127.0.0.1:{peer_port}", PEERS[name][1])
             pids[name] = peer.pid

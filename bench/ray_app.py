@@ -15,11 +15,10 @@ from pathlib import Path
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import ray
+from peer_model import BATCH_WAIT_S, MAX_BATCH, GridDecoder
 from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
-
-from peer_model import BATCH_WAIT_S, MAX_BATCH, GridDecoder
 
 BENCH = Path(__file__).resolve().parent
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store")).resolve()
@@ -41,8 +40,16 @@ class Generator:
 
 
 def main(port: int) -> None:
-    env = {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL") if k in os.environ}
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {**env, "PYTHONPATH": f"{BENCH}:{BENCH.parent}"}})
+    env = {
+        k: os.environ[k]
+        for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")
+        if k in os.environ
+    }
+    ray.init(
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {**env, "PYTHONPATH": f"{BENCH}:{BENCH.parent}"}},
+    )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(Generator.bind(str(STORE)), route_prefix="/generate", name="generator")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from common import ROOT, free_port, freeze, python, rss_mib, start, stop, summary
 
 
@@ -90,7 +89,9 @@ def interleaved_grids(bare: BareCall, service: str, floor: str, rounds: int, per
     for key, values in p50.items():
         if values:
             out[f"{key}_p50_ms_per_round"] = [round(x, 2) for x in values]
-            out[f"{key}_over_bare_median_of_rounds"] = round(float(np.median(np.asarray(values) / np.asarray(bare_p50))), 2)
+            out[f"{key}_over_bare_median_of_rounds"] = round(
+                float(np.median(np.asarray(values) / np.asarray(bare_p50))), 2
+            )
     return out
 
 
@@ -127,14 +128,25 @@ def wrk(base: str, seconds: float, path: str = "", args: list[str] | None = None
         return None
     threads = min(2, connections)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "--latency"]
-    cmd += (["-s", str(ROOT / "bench" / "generate.lua")] if args else []) + [base + path] + (["--", *args] if args else [])
+    cmd += (
+        (["-s", str(ROOT / "bench" / "generate.lua")] if args else []) + [base + path] + (["--", *args] if args else [])
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
-    line = lambda prefix: next(l for l in out.splitlines() if l.strip().startswith(prefix))
-    errors = sum(int(n) for l in out.splitlines() if "Non-2xx" in l or "Socket errors" in l for n in l.replace(",", " ").split() if n.isdigit())
+    line = lambda prefix: next(ln for ln in out.splitlines() if ln.strip().startswith(prefix))
+    errors = sum(
+        int(n)
+        for ln in out.splitlines()
+        if "Non-2xx" in ln or "Socket errors" in ln
+        for n in ln.replace(",", " ").split()
+        if n.isdigit()
+    )
     return {
-        "rps": float(line("Requests/sec").split()[1]), "p50_ms": _ms(line("50%").split()[1]), "p99_ms": _ms(line("99%").split()[1]),
-        "requests": int(next(l for l in out.splitlines() if "requests in" in l).split()[0]),
-        "errors": errors, "tool": f"wrk -t{threads} -c{connections}",
+        "rps": float(line("Requests/sec").split()[1]),
+        "p50_ms": _ms(line("50%").split()[1]),
+        "p99_ms": _ms(line("99%").split()[1]),
+        "requests": int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0]),
+        "errors": errors,
+        "tool": f"wrk -t{threads} -c{connections}",
     }
 
 
@@ -163,11 +175,18 @@ def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
     """A grid requested alone from every server: the bytes must be equal, or the comparison would be unfair."""
     got = {}
     for name, (base, style) in bases.items():
-        r = httpx.post(f"{base}/generate", params={"model": "gan_transpose", "seed": 4242, "n": 16}, timeout=60) if style == "query" else httpx.post(f"{base}/generate", json={"seed": 4242, "n": 16}, timeout=60)
+        r = (
+            httpx.post(f"{base}/generate", params={"model": "gan_transpose", "seed": 4242, "n": 16}, timeout=60)
+            if style == "query"
+            else httpx.post(f"{base}/generate", json={"seed": 4242, "n": 16}, timeout=60)
+        )
         assert r.status_code == 200, (name, r.text[:200])
         got[name] = r.content
     reference = got["deconv_arena"]
-    return {"sha256_prefix": {n: hashlib.sha256(b).hexdigest()[:16] for n, b in got.items()}, "all_equal": all(b == reference for b in got.values())}
+    return {
+        "sha256_prefix": {n: hashlib.sha256(b).hexdigest()[:16] for n, b in got.items()},
+        "all_equal": all(b == reference for b in got.values()),
+    }
 
 
 def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds: float, pids: dict[str, int]) -> dict:
@@ -190,9 +209,13 @@ def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds:
     out = {}
     for name, results in per.items():
         out[name] = {
-            "rps_per_round": [x["rps"] for x in results], "p99_ms_per_round": [x["p99_ms"] for x in results], "p50_ms_per_round": [x["p50_ms"] for x in results],
-            "errors": sum(x["errors"] for x in results), "rps_median": float(np.median([x["rps"] for x in results])),
-            "p99_ms_median": float(np.median([x["p99_ms"] for x in results])), "p50_ms_median": float(np.median([x["p50_ms"] for x in results])),
+            "rps_per_round": [x["rps"] for x in results],
+            "p99_ms_per_round": [x["p99_ms"] for x in results],
+            "p50_ms_per_round": [x["p50_ms"] for x in results],
+            "errors": sum(x["errors"] for x in results),
+            "rps_median": float(np.median([x["rps"] for x in results])),
+            "p99_ms_median": float(np.median([x["p99_ms"] for x in results])),
+            "p50_ms_median": float(np.median([x["p50_ms"] for x in results])),
         }
     return out
 
@@ -212,7 +235,14 @@ async def drive(base: str, naive: bool, args) -> dict:
 
 def cpu_facts() -> dict:
     """The CPU's name and its fp32 matmul rate (NumPy, 2048², best of 5): figures are only comparable with these."""
-    name = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "unknown")
+    name = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "unknown",
+    )
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     best = min((lambda t0: (a @ a, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
     return {"cpu": name, "cores": os.cpu_count(), "fp32_matmul_gflops": round(2 * 2048**3 / best / 1e9, 1)}
@@ -233,7 +263,9 @@ def main() -> None:
         raise SystemExit("bench/serve.py needs wrk (Debian's package `wrk`): apt-get install wrk")
     for module in ("litserve", "ray"):
         if importlib.util.find_spec(module) is None:
-            raise SystemExit(f"bench/serve.py compares with LitServe and Ray Serve: pip install -e '.[bench]' (missing: {module})")
+            raise SystemExit(
+                f"bench/serve.py compares with LitServe and Ray Serve: pip install -e '.[bench]' (missing: {module})"
+            )
 
     results: dict = {"machine": cpu_facts()}
     print(json.dumps(results["machine"]), flush=True)
@@ -242,31 +274,61 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # TensorFlow's ~360,000 objects would otherwise stall the httpx clients in this process for ~230 ms
     db = Path(tempfile.mkdtemp()) / "bench.db"
-    threads = {"TF_NUM_INTRAOP_THREADS": str(os.cpu_count()), "TF_NUM_INTEROP_THREADS": str(os.cpu_count())}  # the same for every server
+    threads = {
+        "TF_NUM_INTRAOP_THREADS": str(os.cpu_count()),
+        "TF_NUM_INTEROP_THREADS": str(os.cpu_count()),
+    }  # the same for every server
     port, floor_port = free_port(), free_port()
-    env = {**threads, "ARENA_MODELS_STORE": str(args.store), "ARENA_PORT": str(port), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_LOG_LEVEL": "warning"}
+    env = {
+        **threads,
+        "ARENA_MODELS_STORE": str(args.store),
+        "ARENA_PORT": str(port),
+        "ARENA_DATABASE_URL": f"sqlite:///{db}",
+        "ARENA_LOG_LEVEL": "warning",
+    }
     procs = []
     try:
         proc, ready_s = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
         procs.append(proc)
-        results["service"] = {"seconds_to_readyz": round(ready_s, 2), "rss_mib_after_warmup": round(rss_mib(proc.pid), 1)}
+        results["service"] = {
+            "seconds_to_readyz": round(ready_s, 2),
+            "rss_mib_after_warmup": round(rss_mib(proc.pid), 1),
+        }
         print(json.dumps(results["service"]), flush=True)
-        floor, _ = start([python(), str(ROOT / "bench" / "floor_app.py"), str(floor_port)], floor_port, {**threads, "ARENA_MODELS_STORE": str(args.store)})
+        floor, _ = start(
+            [python(), str(ROOT / "bench" / "floor_app.py"), str(floor_port)],
+            floor_port,
+            {**threads, "ARENA_MODELS_STORE": str(args.store)},
+        )
         procs.append(floor)
-        results["uncached_16_grid_interleaved"] = interleaved_grids(bare, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}", args.rounds, args.per_round)
+        results["uncached_16_grid_interleaved"] = interleaved_grids(
+            bare, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}", args.rounds, args.per_round
+        )
         print(json.dumps(results["uncached_16_grid_interleaved"]), flush=True)
-        bases = {"deconv_arena": (f"http://127.0.0.1:{port}", "query"), "floor_raw_asgi": (f"http://127.0.0.1:{floor_port}", "query")}
+        bases = {
+            "deconv_arena": (f"http://127.0.0.1:{port}", "query"),
+            "floor_raw_asgi": (f"http://127.0.0.1:{floor_port}", "query"),
+        }
         pids = {"deconv_arena": proc.pid, "floor_raw_asgi": floor.pid}
         for name, (cmd, style) in PEERS.items():
             peer_port = free_port()
-            peer, ready_s = start([python(), *cmd, str(peer_port)], peer_port, {**threads, "ARENA_MODELS_STORE": str(args.store)}, ready_path="/generate", ready_json={"seed": 1, "n": 1}, timeout=600)
+            peer, ready_s = start(
+                [python(), *cmd, str(peer_port)],
+                peer_port,
+                {**threads, "ARENA_MODELS_STORE": str(args.store)},
+                ready_path="/generate",
+                ready_json={"seed": 1, "n": 1},
+                timeout=600,
+            )
             procs.append(peer)
             bases[name] = (f"http://127.0.0.1:{peer_port}", style)
             pids[name] = peer.pid
             results[name] = {"seconds_to_ready": round(ready_s, 2)}
         results["same_bytes_alone"] = same_bytes(bases)
         print(json.dumps(results["same_bytes_alone"]), flush=True)
-        results["single_images_32_clients_wrk_rounds"] = single_image_rounds(bases, args.peer_rounds, args.seconds, pids)
+        results["single_images_32_clients_wrk_rounds"] = single_image_rounds(
+            bases, args.peer_rounds, args.seconds, pids
+        )
         print(json.dumps(results["single_images_32_clients_wrk_rounds"]), flush=True)
         for _ in list(PEERS):
             stop(procs.pop())
@@ -277,13 +339,25 @@ def main() -> None:
         for p_ in procs:
             stop(p_)
     port = free_port()
-    proc, ready_s = start([python(), str(ROOT / "bench" / "naive_app.py"), str(port)], port, {**threads, "ARENA_MODELS_STORE": str(args.store)})
+    proc, ready_s = start(
+        [python(), str(ROOT / "bench" / "naive_app.py"), str(port)],
+        port,
+        {**threads, "ARENA_MODELS_STORE": str(args.store)},
+    )
     try:
-        results["baseline_predict_per_request"] = {"seconds_to_ready": round(ready_s, 2), **asyncio.run(drive(f"http://127.0.0.1:{port}", True, args))}
+        results["baseline_predict_per_request"] = {
+            "seconds_to_ready": round(ready_s, 2),
+            **asyncio.run(drive(f"http://127.0.0.1:{port}", True, args)),
+        }
     finally:
         stop(proc)
 
-    s, b, g, peers = results["service"], results["baseline_predict_per_request"], results["uncached_16_grid_interleaved"], results["single_images_32_clients_wrk_rounds"]
+    s, b, g, peers = (
+        results["service"],
+        results["baseline_predict_per_request"],
+        results["uncached_16_grid_interleaved"],
+        results["single_images_32_clients_wrk_rounds"],
+    )
     ours = peers["deconv_arena"]
     better = max(PEERS, key=lambda n: peers[n]["rps_median"])
     results["checks"] = {
@@ -305,7 +379,9 @@ def main() -> None:
         "target_seconds_to_readyz_max": 15,
         "rss_mib_after_warmup": s["rss_mib_after_warmup"],
         "target_rss_mib_max": 1024,
-        "throughput_32_clients_vs_naive_baseline_wrk": round(s["single_images_32_clients_wrk"]["rps"] / b["single_images_32_clients_wrk"]["rps"], 2),
+        "throughput_32_clients_vs_naive_baseline_wrk": round(
+            s["single_images_32_clients_wrk"]["rps"] / b["single_images_32_clients_wrk"]["rps"], 2
+        ),
     }
     print(json.dumps(results, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

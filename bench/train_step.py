@@ -22,10 +22,11 @@ import numpy as np
 import tensorflow as tf
 
 from arena.latents import latents_from_seed
-from training import runner
 from arena.variants import VARIANTS
+from training import runner
 from training.config import profile_config
 from training.data import synthetic_mnist
+
 
 def model_macs(model) -> float:
     """Multiply-accumulates per image of a model's Dense and convolution layers (transposed: each input pixel
@@ -92,8 +93,11 @@ def bench_variant(name: str, steps: int, args_repeats: int = 3) -> dict:
     overhead = ((loop - bare) * steps_per_epoch + per_epoch_fixed) / (bare * steps_per_epoch)
     flops = flops_per_step(job, config.batch_size)
     return {
-        "batch": config.batch_size, "seconds_per_step": round(bare, 4), "gflops_achieved": round(flops / bare / 1e9, 1),
-        "projected_epoch_seconds": round(bare * steps_per_epoch, 1), "loop_overhead_percent": round(100 * overhead, 2),
+        "batch": config.batch_size,
+        "seconds_per_step": round(bare, 4),
+        "gflops_achieved": round(flops / bare / 1e9, 1),
+        "projected_epoch_seconds": round(bare * steps_per_epoch, 1),
+        "loop_overhead_percent": round(100 * overhead, 2),
         "per_epoch_fixed_seconds": round(per_epoch_fixed, 3),
     }
 
@@ -107,7 +111,10 @@ def main() -> None:
     for name in VARIANTS:
         result[name] = bench_variant(name, args.steps if name.startswith("gan") else args.vae_steps)
         result[name]["share_of_matmul_peak"] = round(result[name]["gflops_achieved"] / result["matmul_fp32_gflops"], 3)
-    result["checks"] = {"loop_overhead_max_percent": max(result[n]["loop_overhead_percent"] for n in VARIANTS), "target_max_percent": 5.0}
+    result["checks"] = {
+        "loop_overhead_max_percent": max(result[n]["loop_overhead_percent"] for n in VARIANTS),
+        "target_max_percent": 5.0,
+    }
     print(json.dumps(result, indent=2))
 
 

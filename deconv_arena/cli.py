@@ -54,20 +54,54 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train generator variants and install them into the models store")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--variant", choices=sorted(VARIANTS), help="the variant to train")
-    which.add_argument("--all", action="store_true", help="train every variant of the table, VAEs first (they are quick)")
-    which.add_argument("--factorial", choices=sorted({f.family for f in factorials()}), help="train every cell of the family's operator × network factorial (from the variant table); with --seeds, its replicate study")
-    p.add_argument("--profile", choices=PROFILES, default="paper", help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)")
-    p.add_argument("--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)")
+    which.add_argument(
+        "--all", action="store_true", help="train every variant of the table, VAEs first (they are quick)"
+    )
+    which.add_argument(
+        "--factorial",
+        choices=sorted({f.family for f in factorials()}),
+        help="train every cell of the family's operator × network factorial (from the variant table); with --seeds, its replicate study",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="paper",
+        help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)",
+    )
+    p.add_argument(
+        "--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)"
+    )
     p.add_argument("--batch-size", type=_positive_int, help="override the profile's batch size (GAN 256, VAE 32)")
     p.add_argument("--learning-rate", type=_positive_float, help="override Adam's learning rate (1e-4)")
     p.add_argument("--seed", type=int, help="seed for initialisation, data order and noise (default 1234)")
-    p.add_argument("--seeds", type=_seeds, help="train replicates instead, one per seed (e.g. 1,2,3 or 1-5), into STORE/_replicates/PROFILE-seedN/, evaluate them and update STORE/replicates.json; the served model is untouched")
+    p.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="train replicates instead, one per seed (e.g. 1,2,3 or 1-5), into STORE/_replicates/PROFILE-seedN/, evaluate them and update STORE/replicates.json; the served model is untouched",
+    )
     p.add_argument("--train-limit", type=_positive_int, help="train on only the first N training images")
-    p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store to install into (default: models_store)")
-    p.add_argument("--workdir", type=Path, default=Path("runs"), help="where checkpoints, progress grids and TensorBoard logs go (default: runs)")
-    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --workdir, with the same data order and noise")
-    p.add_argument("--no-curves", action="store_true", help="skip the per-epoch training curves (checkerboard index and Fréchet distance on 2,000 samples; they need the evaluator in --store)")
+    p.add_argument(
+        "--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)"
+    )
+    p.add_argument(
+        "--store", type=Path, default=DEFAULT_STORE, help="models store to install into (default: models_store)"
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("runs"),
+        help="where checkpoints, progress grids and TensorBoard logs go (default: runs)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last epoch checkpoint in --workdir, with the same data order and noise",
+    )
+    p.add_argument(
+        "--no-curves",
+        action="store_true",
+        help="skip the per-epoch training curves (checkerboard index and Fréchet distance on 2,000 samples; they need the evaluator in --store)",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -84,30 +118,61 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         names = [args.variant]
     if args.seeds and args.seed is not None:
-        raise UserError("--seed and --seeds exclude each other: --seed sets the served run's seed, --seeds trains replicates")
+        raise UserError(
+            "--seed and --seeds exclude each other: --seed sets the served run's seed, --seeds trains replicates"
+        )
     try:
         data = load_mnist(args.data)
         failed = []
         for name in names:
             variant = VARIANTS[name]
             config = profile_config(args.profile, variant.family).replace(
-                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, train_limit=args.train_limit
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                seed=args.seed,
+                train_limit=args.train_limit,
             )
             if args.seeds:
                 from training.replicates import train_replicates
 
-                failed += [f"{name} seed {s}" for s in train_replicates(variant, config, args.seeds, data, args.store, args.workdir, args.resume, curves=not args.no_curves)]
+                failed += [
+                    f"{name} seed {s}"
+                    for s in train_replicates(
+                        variant,
+                        config,
+                        args.seeds,
+                        data,
+                        args.store,
+                        args.workdir,
+                        args.resume,
+                        curves=not args.no_curves,
+                    )
+                ]
                 continue
-            path = train_variant(variant, config, data, args.store, args.workdir, resume=args.resume, curves_from=None if args.no_curves else args.store)
+            path = train_variant(
+                variant,
+                config,
+                data,
+                args.store,
+                args.workdir,
+                resume=args.resume,
+                curves_from=None if args.no_curves else args.store,
+            )
             print(f"{name}: installed {path}")
     except (DataError, TrainingError) as e:
         raise UserError(str(e)) from None
     if failed:
-        raise UserError(f"{len(failed)} replicate(s) failed and are listed as failed in replicates.json: {', '.join(failed)}")
+        raise UserError(
+            f"{len(failed)} replicate(s) failed and are listed as failed in replicates.json: {', '.join(failed)}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deconv-arena", description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.")
+    parser = argparse.ArgumentParser(
+        prog="deconv-arena",
+        description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_serve, _add_evaluate, _add_init_stats, _add_import):
         add(sub)
@@ -115,11 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("import", help="check a generator of your own (.keras) and install it into the models store, with a manifest")
+    p = sub.add_parser(
+        "import", help="check a generator of your own (.keras) and install it into the models store, with a manifest"
+    )
     p.add_argument("file", type=Path, help="Keras 3 model file: one latent vector in, one 28×28×1 image out")
     p.add_argument("--name", required=True, help="its name in the store and the URLs (lower-case letters, digits, _)")
     p.add_argument("--family", required=True, choices=sorted(FAMILIES), help="compared and rated with this family")
-    p.add_argument("--output", required=True, choices=("tanh", "logits", "sigmoid"), help="what the last layer gives: tanh in [-1, 1], logits, or sigmoid in [0, 1]")
+    p.add_argument(
+        "--output",
+        required=True,
+        choices=("tanh", "logits", "sigmoid"),
+        help="what the last layer gives: tanh in [-1, 1], logits, or sigmoid in [0, 1]",
+    )
     p.add_argument("--notes", default="", help="a line on what it is (shown on its pages)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
 
@@ -131,14 +203,21 @@ def cmd_import(args: argparse.Namespace) -> None:
         path = import_generator(args.file, args.name, args.family, args.output, args.store, args.notes)
     except ImportError_ as e:
         raise UserError(str(e)) from None
-    print(f"{args.name}: installed {path}; restart the server to serve it, then `deconv-arena evaluate --variant {args.name}` for its metrics")
+    print(
+        f"{args.name}: installed {path}; restart the server to serve it, then `deconv-arena evaluate --variant {args.name}` for its metrics"
+    )
 
 
 def _add_init_stats(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("init-stats", help="checkerboard index and polyphase CV of every variant at random initialisation (seconds), into STORE/init_stats.json")
+    p = sub.add_parser(
+        "init-stats",
+        help="checkerboard index and polyphase CV of every variant at random initialisation (seconds), into STORE/init_stats.json",
+    )
     p.add_argument("--inits", type=_positive_int, default=20, help="random initialisations per variant (default 20)")
     p.add_argument("--samples", type=_positive_int, default=256, help="outputs per initialisation (default 256)")
-    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store with the evaluator (default: models_store)")
+    p.add_argument(
+        "--store", type=Path, default=DEFAULT_STORE, help="models store with the evaluator (default: models_store)"
+    )
 
 
 def cmd_init_stats(args: argparse.Namespace) -> None:
@@ -157,9 +236,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the dashboard and API with uvicorn (settings from ARENA_* variables)")
     p.add_argument("--host", help="address to bind (ARENA_HOST, default 127.0.0.1; use 0.0.0.0 in a container)")
     p.add_argument("--port", type=_positive_int, help="port (ARENA_PORT, default 8000)")
-    p.add_argument("--workers", type=_positive_int, help="worker processes, each with its own models (ARENA_WORKERS, default 1; needs ARENA_SECRET_KEY when above 1)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="worker processes, each with its own models (ARENA_WORKERS, default 1; needs ARENA_SECRET_KEY when above 1)",
+    )
     p.add_argument("--store", type=Path, help="models store (ARENA_MODELS_STORE, default models_store)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (ARENA_LOG_LEVEL, default info)")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="log level (ARENA_LOG_LEVEL, default info)"
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -171,7 +256,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from app.core.settings import Settings
     from app.main import create_app
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers, "models_store": args.store, "log_level": args.log_level}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "workers": args.workers,
+            "models_store": args.store,
+            "log_level": args.log_level,
+        }.items()
+        if v is not None
+    }
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
@@ -179,10 +274,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise UserError(f"setting {'.'.join(map(str, first['loc']))}={first.get('input')!r}: {first['msg']}") from None
     why = settings.needs_secret_key()
     if why:
-        raise UserError(f"ARENA_SECRET_KEY is not set, but {why}: each process would sign rater cookies with its own random key and refuse the others'; set ARENA_SECRET_KEY to one long random secret shared by all of them")
+        raise UserError(
+            f"ARENA_SECRET_KEY is not set, but {why}: each process would sign rater cookies with its own random key and refuse the others'; set ARENA_SECRET_KEY to one long random secret shared by all of them"
+        )
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then runs the lifespan exit.
-    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level, "access_log": False, "timeout_graceful_shutdown": 20}
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+    }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
@@ -195,18 +298,34 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from arena.variants import VARIANTS
 
-    p = sub.add_parser("evaluate", help="measure every generator (Fréchet distance, KID, PRDC, legibility, checkerboard, cost)")
+    p = sub.add_parser(
+        "evaluate", help="measure every generator (Fréchet distance, KID, PRDC, legibility, checkerboard, cost)"
+    )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--variant", metavar="NAME", help=f"evaluate one model: {', '.join(VARIANTS)} or an imported one in the store")
+    which.add_argument(
+        "--variant", metavar="NAME", help=f"evaluate one model: {', '.join(VARIANTS)} or an imported one in the store"
+    )
     which.add_argument("--all", action="store_true", help="evaluate every model in the store")
-    which.add_argument("--replicates", action="store_true", help="evaluate every replicate run in STORE/_replicates and rewrite STORE/replicates.json")
-    p.add_argument("--samples", type=_positive_int, default=10_000, help="samples per model, and real test images (default 10000)")
-    p.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
+    which.add_argument(
+        "--replicates",
+        action="store_true",
+        help="evaluate every replicate run in STORE/_replicates and rewrite STORE/replicates.json",
+    )
+    p.add_argument(
+        "--samples", type=_positive_int, default=10_000, help="samples per model, and real test images (default 10000)"
+    )
+    p.add_argument(
+        "--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)"
+    )
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
 
-    t = sub.add_parser("train-evaluator", help="train the MNIST classifier whose features the metrics use (≥ 99%% test accuracy)")
+    t = sub.add_parser(
+        "train-evaluator", help="train the MNIST classifier whose features the metrics use (≥ 99%% test accuracy)"
+    )
     t.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default 4)")
-    t.add_argument("--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)")
+    t.add_argument(
+        "--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)"
+    )
     t.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
 
 
@@ -224,17 +343,27 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         except (DataError, EvaluationError, EvaluatorError) as e:
             raise UserError(str(e)) from None
         if failed:
-            raise UserError(f"{len(failed)} replicate evaluation(s) failed; they are listed as failed in replicates.json")
+            raise UserError(
+                f"{len(failed)} replicate evaluation(s) failed; they are listed as failed in replicates.json"
+            )
         return
     if args.all:
-        imported = sorted(p.parent.name for p in args.store.glob("*/manifest.json") if not p.parent.name.startswith((".", "_")) and p.parent.name not in VARIANTS)
+        imported = sorted(
+            p.parent.name
+            for p in args.store.glob("*/manifest.json")
+            if not p.parent.name.startswith((".", "_")) and p.parent.name not in VARIANTS
+        )
         names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()] + imported
         if not names:
             raise UserError(f"no trained models in {args.store}; run `deconv-arena train --all` first")
     else:
         names = [args.variant]
         if not (args.store / args.variant / "manifest.json").is_file():
-            how = f"train it first (`deconv-arena train --variant {args.variant}`)" if args.variant in VARIANTS else f"the variants are {', '.join(VARIANTS)}; import your own with `deconv-arena import`"
+            how = (
+                f"train it first (`deconv-arena train --variant {args.variant}`)"
+                if args.variant in VARIANTS
+                else f"the variants are {', '.join(VARIANTS)}; import your own with `deconv-arena import`"
+            )
             raise UserError(f"{args.variant!r} is not in {args.store}; {how}")
     try:
         evaluate_all(names, args.store, load_mnist(args.data), n=args.samples)
@@ -251,10 +380,19 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
     except DataError as e:
         raise UserError(str(e)) from None
     if manifest["test_accuracy"] < 0.99:
-        raise UserError(f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs")
+        raise UserError(
+            f"evaluator reached only {manifest['test_accuracy']:.4f} test accuracy (< 0.99); train longer with --epochs"
+        )
 
 
-COMMANDS = {"train": cmd_train, "serve": cmd_serve, "evaluate": cmd_evaluate, "train-evaluator": cmd_train_evaluator, "init-stats": cmd_init_stats, "import": cmd_import}
+COMMANDS = {
+    "train": cmd_train,
+    "serve": cmd_serve,
+    "evaluate": cmd_evaluate,
+    "train-evaluator": cmd_train_evaluator,
+    "init-stats": cmd_init_stats,
+    "import": cmd_import,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deconv-arena {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"deconv-arena {args.command}: interrupted; nothing was installed for the unfinished variant", file=sys.stderr)
+        print(
+            f"deconv-arena {args.command}: interrupted; nothing was installed for the unfinished variant",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

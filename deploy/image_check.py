@@ -75,7 +75,13 @@ def main() -> int:
     try:
         port_free.bind(("127.0.0.1", 8000))
     except OSError:
-        print(json.dumps({"failed": "port 8000 is taken; the image's HEALTHCHECK calls 127.0.0.1:8000, so the check needs it free"}))
+        print(
+            json.dumps(
+                {
+                    "failed": "port 8000 is taken; the image's HEALTHCHECK calls 127.0.0.1:8000, so the check needs it free"
+                }
+            )
+        )
         return 1
     finally:
         port_free.close()
@@ -85,7 +91,22 @@ def main() -> int:
     out["base_image_s"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     # docker format: the OCI format has no HEALTHCHECK and podman would drop it
-    subprocess.run(["podman", "build", "--format", "docker", "--isolation=chroot", "--network=host", "--pull=never", "-t", TAG, str(ROOT)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "podman",
+            "build",
+            "--format",
+            "docker",
+            "--isolation=chroot",
+            "--network=host",
+            "--pull=never",
+            "-t",
+            TAG,
+            str(ROOT),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     out["build_s"] = round(time.monotonic() - t0, 1)
     out["image_mib"] = round(int(sh("podman", "image", "inspect", "--format", "{{.Size}}", TAG)) / 2**20)
 
@@ -96,7 +117,9 @@ def main() -> int:
     uid = int(sh("chroot", mnt, "id", "-u", config["User"]))
     shutil.chown(data, uid)
     failures: list[str] = []
-    proc = subprocess.Popen(chroot_cmd(mnt, data, config, config["Cmd"]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        chroot_cmd(mnt, data, config, config["Cmd"]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True).start()
     try:
@@ -124,7 +147,14 @@ def main() -> int:
                 failures.append(f"POST /generate: {r.status_code}")
             c.post("/rate/start", data={"consent": "yes"})
             task = c.post("/api/rate/tasks")
-            vote = c.post("/api/rate/votes", json={"task_id": task.json().get("task_id", ""), "overall": "A", "legibility": "A", "noise": "tie"}) if task.status_code == 200 else task
+            vote = (
+                c.post(
+                    "/api/rate/votes",
+                    json={"task_id": task.json().get("task_id", ""), "overall": "A", "legibility": "A", "noise": "tie"},
+                )
+                if task.status_code == 200
+                else task
+            )
             out["vote"] = vote.status_code
             if vote.status_code != 201:
                 failures.append(f"vote: {vote.status_code} {vote.text[:200]}")
@@ -138,7 +168,11 @@ def main() -> int:
 
         def slow(k: int) -> None:
             try:
-                results.append(httpx.post(f"{base}/generate", params={"model": "gan_transpose", "seed": 1000 + k, "n": 64}, timeout=60).status_code)
+                results.append(
+                    httpx.post(
+                        f"{base}/generate", params={"model": "gan_transpose", "seed": 1000 + k, "n": 64}, timeout=60
+                    ).status_code
+                )
             except httpx.HTTPError:
                 results.append(-1)
 

@@ -41,9 +41,13 @@ def profile_config(profile: str, family: str) -> TrainConfig:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     f = FAMILIES[family]
-    base = TrainConfig("paper", family, f.paper_epochs, f.batch_size, f.learning_rate, f.latent_dim, shuffle_buffer=60000)
+    base = TrainConfig(
+        "paper", family, f.paper_epochs, f.batch_size, f.learning_rate, f.latent_dim, shuffle_buffer=60000
+    )
     if profile == "paper":
         return base
     if profile == "quick":
         return dataclasses.replace(base, profile="quick", epochs=f.quick_epochs)
-    return dataclasses.replace(base, profile="smoke", epochs=2, train_limit=256, test_limit=64, batch_size=f.smoke_batch_size)
+    return dataclasses.replace(
+        base, profile="smoke", epochs=2, train_limit=256, test_limit=64, batch_size=f.smoke_batch_size
+    )

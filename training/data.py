@@ -40,7 +40,9 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
 
         (xt, yt), (xs, ys) = keras.datasets.mnist.load_data()
     except Exception as e:  # no cache and no network
-        raise DataError(f"MNIST is not available locally and the Keras download failed ({type(e).__name__}); {HOW_TO_FIX}") from None
+        raise DataError(
+            f"MNIST is not available locally and the Keras download failed ({type(e).__name__}); {HOW_TO_FIX}"
+        ) from None
     return _checked({"x_train": xt, "y_train": yt, "x_test": xs, "y_test": ys}, "keras.datasets.mnist")
 
 
@@ -64,7 +66,9 @@ def _checked(arrays: dict[str, np.ndarray], source: str) -> Mnist:
         if a.dtype != np.uint8:
             raise DataError(f"{source}: {key} has dtype {a.dtype}, expected uint8")
         if a.ndim != 1 + len(tail) or a.shape[1:] != tail or a.shape[0] == 0:
-            raise DataError(f"{source}: {key} has shape {a.shape}, expected (N, {', '.join(map(str, tail))})".replace(", )", ")"))
+            raise DataError(
+                f"{source}: {key} has shape {a.shape}, expected (N, {', '.join(map(str, tail))})".replace(", )", ")")
+            )
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
         if arrays[x].shape[0] != arrays[y].shape[0]:
             raise DataError(f"{source}: {x} has {arrays[x].shape[0]} images but {y} has {arrays[y].shape[0]} labels")
@@ -86,7 +90,7 @@ def synthetic_mnist(n_train: int = 512, n_test: int = 128, seed: int = 0) -> Mni
             cy, cx = 14 + rng.normal(0, 1.5, 2)
             d = np.abs((yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle))
             ring = np.abs(np.hypot(yy - cy, xx - cx) - 4 - label % 4)
-            x[i] = np.exp(-(np.minimum(d, ring + 10 * (label % 2))) ** 2 / 2.0) * (np.hypot(yy - cy, xx - cx) < 10)
+            x[i] = np.exp(-((np.minimum(d, ring + 10 * (label % 2))) ** 2) / 2.0) * (np.hypot(yy - cy, xx - cx) < 10)
         return (x * 255).astype(np.uint8), y
 
     xt, yt = make(n_train)

@@ -36,7 +36,11 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        compiled = tf.function(lambda z: model(z, training=False), input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)], autograph=False)
+        compiled = tf.function(
+            lambda z: model(z, training=False),
+            input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)],
+            autograph=False,
+        )
         return model, lambda z: compiled(z).numpy()
     return model, lambda z: keras.ops.convert_to_numpy(model(z, training=False))
 
@@ -58,11 +62,26 @@ def _weight_check(model) -> list[dict[str, Any]]:
     out = []
     for layer in model.layers:
         if type(layer).__name__ == "Conv2DTranspose" and tuple(layer.strides) == (2, 2):
-            out.append({"layer": layer.name, "kernel_size": list(layer.kernel_size), **metrics.polyphase_sums(layer.kernel.numpy())})
+            out.append(
+                {
+                    "layer": layer.name,
+                    "kernel_size": list(layer.kernel_size),
+                    **metrics.polyphase_sums(layer.kernel.numpy()),
+                }
+            )
     return out
 
 
-def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features: np.ndarray, evaluator: Evaluator, ev_manifest: dict, reference: dict, n: int = N_SAMPLES) -> dict[str, Any]:
+def evaluate_model(
+    name: str,
+    store: Path,
+    real_test: np.ndarray,
+    real_features: np.ndarray,
+    evaluator: Evaluator,
+    ev_manifest: dict,
+    reference: dict,
+    n: int = N_SAMPLES,
+) -> dict[str, Any]:
     """Every figure for one model; writes only inside `store/<name>/`."""
     model_dir = Path(store) / name
     try:
@@ -85,14 +104,24 @@ def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features:
         "seed": EVAL_SEED,
         "evaluator_sha256": ev_manifest["files"]["classifier.keras"],
         "evaluator_test_accuracy": ev_manifest["test_accuracy"],
-        "frechet": {"distance": metrics.frechet_distance(*metrics.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]), "noise_floor": float(reference["noise_floor_frechet"])},
+        "frechet": {
+            "distance": metrics.frechet_distance(
+                *metrics.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]
+            ),
+            "noise_floor": float(reference["noise_floor_frechet"]),
+        },
         "kid": {"mean": kid_mean, "std": kid_std, "subsets": 100, "subset_size": min(1000, n)},
         "prdc": {**metrics.prdc(real_features, feats, k=5), "k": 5},
         "legibility": metrics.legibility(probs),
         "checkerboard": {
-            "nyquist_index": cb, "nyquist_index_real": real_cb, "nyquist_ratio": cb / real_cb,
-            "period4_index": p4, "period4_index_real": real_p4, "period4_ratio": p4 / real_p4,
-            "crop_pixels": 2, "transposed_kernels": _weight_check(model),
+            "nyquist_index": cb,
+            "nyquist_index_real": real_cb,
+            "nyquist_ratio": cb / real_cb,
+            "period4_index": p4,
+            "period4_index_real": real_p4,
+            "period4_ratio": p4 / real_p4,
+            "crop_pixels": 2,
+            "transposed_kernels": _weight_check(model),
         },
         "cost": {
             "params": manifest["params"]["total"],
@@ -103,10 +132,18 @@ def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features:
             "epochs_done": manifest.get("epochs_done"),
             "test_elbo": (manifest.get("history") or [{}])[-1].get("test_elbo"),
         },
-        "radial_spectrum": {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()},
+        "radial_spectrum": {
+            "freqs": freqs.tolist(),
+            "model": spectrum.tolist(),
+            "real": reference["radial_spectrum"].tolist(),
+        },
     }
     result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference)
-    result["evaluated_on"] = {**provenance.hardware(), "backend": provenance.versions().get("backend"), "at": provenance.now_iso()}
+    result["evaluated_on"] = {
+        **provenance.hardware(),
+        "backend": provenance.versions().get("backend"),
+        "at": provenance.now_iso(),
+    }
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_report(model_dir, result, samples, manifest, fn)
     return result
@@ -115,7 +152,9 @@ def evaluate_model(name: str, store: Path, real_test: np.ndarray, real_features:
 RESAMPLES = 100
 
 
-def within_run_intervals(samples: np.ndarray, feats: np.ndarray, probs: np.ndarray, real_features: np.ndarray, reference: dict) -> dict[str, Any]:
+def within_run_intervals(
+    samples: np.ndarray, feats: np.ndarray, probs: np.ndarray, real_features: np.ndarray, reference: dict
+) -> dict[str, Any]:
     """95 % percentile-bootstrap intervals over this run's samples (real test set fixed): how far one run's
     figure could move with another draw of samples from the same generator — not across training seeds."""
     n, real_cb = len(samples), float(reference["checkerboard_index"])
@@ -123,12 +162,20 @@ def within_run_intervals(samples: np.ndarray, feats: np.ndarray, probs: np.ndarr
     top = probs.max(1)
     mu_r, sigma_r = reference["test_mu"], reference["test_sigma"]
     out = {
-        "frechet": bootstrap_interval(lambda i: metrics.frechet_distance(*metrics.gaussian_stats(feats[i]), mu_r, sigma_r), n, RESAMPLES),
-        "kid": bootstrap_interval(lambda i: metrics.kid(real_features, feats[i], subsets=10, subset_size=min(1000, n))[0], n, RESAMPLES // 2),
+        "frechet": bootstrap_interval(
+            lambda i: metrics.frechet_distance(*metrics.gaussian_stats(feats[i]), mu_r, sigma_r), n, RESAMPLES
+        ),
+        "kid": bootstrap_interval(
+            lambda i: metrics.kid(real_features, feats[i], subsets=10, subset_size=min(1000, n))[0], n, RESAMPLES // 2
+        ),
         "legibility": bootstrap_interval(lambda i: float(top[i].mean()), n, RESAMPLES * 10),
         "checkerboard_ratio": bootstrap_interval(lambda i: float(share[i].mean()) / real_cb, n, RESAMPLES * 10),
     }
-    return {"level": 0.95, "method": f"percentile bootstrap over the {n} samples", **{k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in out.items()}}
+    return {
+        "level": 0.95,
+        "method": f"percentile bootstrap over the {n} samples",
+        **{k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in out.items()},
+    }
 
 
 def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, manifest: dict, fn) -> None:
@@ -182,7 +229,9 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
     for name in names:
         results[name] = evaluate_model(name, store, real, real_features, evaluator, ev_manifest, reference, n)
         r = results[name]
-        log(f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s")
+        log(
+            f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s"
+        )
     summary = _update_summary(store, results, ev_manifest)
     plot_comparison(store, summary)
     log(f"evaluated {len(names)} model(s) in {time.perf_counter() - t0:.0f} s")
@@ -210,9 +259,9 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import json
+
+    import matplotlib.pyplot as plt
 
     from arena.variants import VARIANTS
 
@@ -221,9 +270,17 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
         replicates = json.loads((Path(store) / "replicates.json").read_text()).get("models", {})
     except (OSError, ValueError):
         replicates = {}
-    rows = [("legibility", "legibility (mean top-class prob.)"), ("checkerboard_ratio", "checkerboard index (× real)"), ("frechet", "Fréchet distance (features)"), ("seconds_per_epoch", "seconds per epoch")]
+    rows = [
+        ("legibility", "legibility (mean top-class prob.)"),
+        ("checkerboard_ratio", "checkerboard index (× real)"),
+        ("frechet", "Fréchet distance (features)"),
+        ("seconds_per_epoch", "seconds per epoch"),
+    ]
     fig, axes = plt.subplots(1, len(rows), figsize=(15, 0.9 + 0.42 * len(names)), dpi=100)
-    colors = ["tab:red" if VARIANTS.get(n) is not None and VARIANTS[n].upsampling == "transpose" else "tab:blue" for n in names]
+    colors = [
+        "tab:red" if VARIANTS.get(n) is not None and VARIANTS[n].upsampling == "transpose" else "tab:blue"
+        for n in names
+    ]
     shown_replicates = set()
     for ax, (key, label) in zip(axes, rows):
         values = [summary["models"][n].get(key) or 0 for n in names]
@@ -232,20 +289,38 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
             profile = (replicates.get(n) or {}).get(summary["models"][n].get("profile") or "paper") or {}
             iv = (profile.get("metrics") or {}).get(key)
             if iv and iv.get("low") is not None:
-                ax.errorbar([iv["mean"]], [y], xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]], fmt="o", color="black", ms=4, capsize=3)
+                ax.errorbar(
+                    [iv["mean"]],
+                    [y],
+                    xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]],
+                    fmt="o",
+                    color="black",
+                    ms=4,
+                    capsize=3,
+                )
                 shown_replicates.add((n, iv["n"]))
         ax.set_xlabel(label)
         ax.invert_yaxis()
         if key == "checkerboard_ratio":
             ax.axvline(1.0, ls=":", color="black")
-    note = "; black: mean and 95 % t-interval over replicate seeds (" + ", ".join(f"{n} n={k}" for n, k in sorted(shown_replicates)) + ")" if shown_replicates else "; one training run each (no replicates yet)"
-    fig.suptitle("deconv-arena: bars = served run (red = transposed convolution, blue = other upsampling)" + note, fontsize=9)
+    note = (
+        "; black: mean and 95 % t-interval over replicate seeds ("
+        + ", ".join(f"{n} n={k}" for n, k in sorted(shown_replicates))
+        + ")"
+        if shown_replicates
+        else "; one training run each (no replicates yet)"
+    )
+    fig.suptitle(
+        "deconv-arena: bars = served run (red = transposed convolution, blue = other upsampling)" + note, fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(Path(store) / "comparison.png")
     plt.close(fig)
 
 
-def evaluate_replicates(store: Path, data, only: set[tuple[str, str, int]] | None = None, n: int | None = None, log=print) -> list[int]:
+def evaluate_replicates(
+    store: Path, data, only: set[tuple[str, str, int]] | None = None, n: int | None = None, log=print
+) -> list[int]:
     """Evaluate replicate runs with the primary store's evaluator and the same sample seed, then rewrite
     replicates.json; returns the seeds whose evaluation failed (recorded as failed)."""
     evaluator, ev_manifest, reference = load_evaluator(store)
@@ -264,7 +339,9 @@ def evaluate_replicates(store: Path, data, only: set[tuple[str, str, int]] | Non
             failed.append(seed)
             continue
         (run / f"{name}.failed.json").unlink(missing_ok=True)
-        log(f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real")
+        log(
+            f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real"
+        )
     write_statistics(store)
     return failed
 

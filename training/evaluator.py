@@ -11,7 +11,15 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.manifest import MANIFEST, ManifestError, install_dir, sha256_file, staging_dir, verify_files, write_json_atomic
+from arena.manifest import (
+    MANIFEST,
+    ManifestError,
+    install_dir,
+    sha256_file,
+    staging_dir,
+    verify_files,
+    write_json_atomic,
+)
 from training import metrics, provenance
 from training.data import Mnist
 
@@ -46,7 +54,11 @@ def train_evaluator(data: Mnist, store: Path, epochs: int = 4, seed: int = 7, lo
     """Train, check ≥ 99 % test accuracy, cache the real-data reference statistics, install atomically."""
     keras.utils.set_random_seed(seed)
     model = build_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     x, xt = unit_images(data.x_train), unit_images(data.x_test)
     t0 = time.perf_counter()
     model.fit(x, data.y_train.astype(np.int64), batch_size=128, epochs=epochs, verbose=2, shuffle=True)
@@ -60,13 +72,22 @@ def train_evaluator(data: Mnist, store: Path, epochs: int = 4, seed: int = 7, lo
         reference = reference_statistics(feats, data)
         np.savez(staging / REFERENCE, **reference)
         manifest = {
-            "name": NAME, "family": "classifier", "upsampling": None, "latent_dim": None, "output": "logits",
-            "layers": provenance.layer_table(model), "params": provenance.param_counts(model),
+            "name": NAME,
+            "family": "classifier",
+            "upsampling": None,
+            "latent_dim": None,
+            "output": "logits",
+            "layers": provenance.layer_table(model),
+            "params": provenance.param_counts(model),
             "config": {"epochs": epochs, "batch_size": 128, "optimizer": "Adam 1e-3", "seed": seed},
-            "test_accuracy": float(accuracy), "train_seconds": round(seconds, 1),
+            "test_accuracy": float(accuracy),
+            "train_seconds": round(seconds, 1),
             "noise_floor_frechet": float(reference["noise_floor_frechet"]),
             "dataset": {"source": data.source, "sha256": data.checksums()},
-            "versions": provenance.versions(), "hardware": provenance.hardware(), "git_commit": provenance.git_commit(), "created_at": provenance.now_iso(),
+            "versions": provenance.versions(),
+            "hardware": provenance.hardware(),
+            "git_commit": provenance.git_commit(),
+            "created_at": provenance.now_iso(),
         }
         manifest["files"] = {MODEL_FILE: sha256_file(staging / MODEL_FILE), REFERENCE: sha256_file(staging / REFERENCE)}
         write_json_atomic(staging / MANIFEST, manifest)
@@ -87,11 +108,13 @@ def reference_statistics(ev: "Evaluator", data: Mnist, n: int = 10000) -> dict[s
     mu, sigma = metrics.gaussian_stats(f_test)
     freqs, spectrum = metrics.radial_spectrum(test)
     return {
-        "test_mu": mu, "test_sigma": sigma,
+        "test_mu": mu,
+        "test_sigma": sigma,
         "noise_floor_frechet": np.array(metrics.frechet_of(f_train, f_test)),
         "checkerboard_index": np.array(metrics.checkerboard_index(test)),
         "period4_index": np.array(metrics.period4_index(test)),
-        "radial_freqs": freqs, "radial_spectrum": spectrum,
+        "radial_freqs": freqs,
+        "radial_spectrum": spectrum,
     }
 
 
@@ -122,9 +145,10 @@ def load_evaluator(store: Path) -> tuple[Evaluator, dict[str, Any], dict[str, np
         manifest = json.loads((folder / MANIFEST).read_text())
         verify_files(folder, manifest)
     except (ManifestError, ValueError) as e:
-        raise EvaluatorError(f"evaluator in {folder} is damaged ({e}); run `deconv-arena train-evaluator` again") from None
+        raise EvaluatorError(
+            f"evaluator in {folder} is damaged ({e}); run `deconv-arena train-evaluator` again"
+        ) from None
     model = keras.saving.load_model(folder / MODEL_FILE, compile=False)
     with np.load(folder / REFERENCE) as f:
         reference = {k: f[k] for k in f.files}
     return Evaluator(model), manifest, reference
-

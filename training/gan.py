@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.variants import FAMILIES
 from arena.layers import DepthToSpace, icnr_
+from arena.variants import FAMILIES
 from training.backends import compile_step, to_numpy
 
 NOISE_DIM = 100
@@ -17,15 +17,32 @@ def _upsample_stage(upsampling: str, filters: int, kernel: int, activation: str 
     """One ×2 upsampling stage with the given operator: a stride-2 transposed convolution, a resize (nearest or
     bilinear) followed by a 'same' convolution, or a convolution to 4× channels and a sub-pixel shuffle."""
     if upsampling == "transpose":
-        return [layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", use_bias=False, activation=activation)]
+        return [
+            layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", use_bias=False, activation=activation)
+        ]
     if upsampling in ("resize", "bilinear"):
-        return [layers.UpSampling2D(2, interpolation="nearest" if upsampling == "resize" else "bilinear"), layers.Conv2D(filters, kernel, padding="same", use_bias=False, activation=activation)]
+        return [
+            layers.UpSampling2D(2, interpolation="nearest" if upsampling == "resize" else "bilinear"),
+            layers.Conv2D(filters, kernel, padding="same", use_bias=False, activation=activation),
+        ]
     if upsampling == "subpixel":
-        return [layers.Conv2D(4 * filters, kernel, padding="same", use_bias=False, activation=activation, name=f"subpixel_conv_{filters}"), DepthToSpace(2)]
+        return [
+            layers.Conv2D(
+                4 * filters,
+                kernel,
+                padding="same",
+                use_bias=False,
+                activation=activation,
+                name=f"subpixel_conv_{filters}",
+            ),
+            DepthToSpace(2),
+        ]
     raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
 
 
-def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | None = None, layout: str = "report") -> keras.Sequential:
+def build_generator(
+    upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | None = None, layout: str = "report"
+) -> keras.Sequential:
     """`transpose` (report layout): the tutorial's generator — a stride-1 5×5 transposed stage to 128 channels, then
     two stride-2 stages (kernel 5, or `kernel`). `resize` (report layout): the report's UpSampling2D + 3×3 Conv2D
     version (one stage fewer). `layout="matched"`: the tutorial's stages with each stride-2 transposed convolution
@@ -41,7 +58,12 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | 
     ]
     if layout == "shallow" or (upsampling == "resize" and layout == "report"):
         k = kernel or 3
-        head = [*_upsample_stage(upsampling, 64, k), layers.BatchNormalization(), layers.LeakyReLU(), *_upsample_stage(upsampling, 1, k, "tanh")]
+        head = [
+            *_upsample_stage(upsampling, 64, k),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            *_upsample_stage(upsampling, 1, k, "tanh"),
+        ]
     elif layout in ("report", "matched"):
         k = kernel or 5
         head = [
@@ -55,7 +77,12 @@ def build_generator(upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | 
         ]
     else:
         raise ValueError(f"layout {layout!r} is not 'report', 'matched' or 'shallow'")
-    model = keras.Sequential(stem + head, name=f"gan_generator_{upsampling}" + (f"_k{kernel}" if kernel else "") + (f"_{layout}" if layout != "report" else ""))
+    model = keras.Sequential(
+        stem + head,
+        name=f"gan_generator_{upsampling}"
+        + (f"_k{kernel}" if kernel else "")
+        + (f"_{layout}" if layout != "report" else ""),
+    )
     if upsampling == "subpixel":
         for layer in model.layers:
             if layer.name.startswith("subpixel_conv"):
@@ -87,7 +114,15 @@ class GanJob:
     family = "gan"
     output = FAMILIES["gan"].output
 
-    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
+    def __init__(
+        self,
+        upsampling: str,
+        latent_dim: int,
+        learning_rate: float,
+        batch_size: int,
+        kernel: int | None = None,
+        layout: str = "report",
+    ):
         self.latent_dim, self.batch_size = latent_dim, batch_size
         self.generator = build_generator(upsampling, latent_dim, kernel, layout)
         self.discriminator = build_discriminator()
@@ -97,7 +132,14 @@ class GanJob:
         self.d_opt.build(self.discriminator.trainable_variables)
         self._bce = keras.losses.BinaryCrossentropy(from_logits=True)
         g, d = self.generator, self.discriminator
-        groups = [g.trainable_variables, g.non_trainable_variables, d.trainable_variables, d.non_trainable_variables, self.g_opt.variables, self.d_opt.variables]
+        groups = [
+            g.trainable_variables,
+            g.non_trainable_variables,
+            d.trainable_variables,
+            d.non_trainable_variables,
+            self.g_opt.variables,
+            self.d_opt.variables,
+        ]
         self._step, self.sync = compile_step(self._tf_step, self._jax_step, groups)
 
     def stateful(self) -> dict[str, list]:
@@ -123,7 +165,11 @@ class GanJob:
     def _losses(self, real_out, fake_out):
         # The last batch of an epoch can hold fewer real images than noise vectors: each target takes its own
         # output's shape, as in the tutorial.
-        ones_fake, ones_real, zeros_fake = keras.ops.ones_like(fake_out), keras.ops.ones_like(real_out), keras.ops.zeros_like(fake_out)
+        ones_fake, ones_real, zeros_fake = (
+            keras.ops.ones_like(fake_out),
+            keras.ops.ones_like(real_out),
+            keras.ops.zeros_like(fake_out),
+        )
         return self._bce(ones_fake, fake_out), self._bce(ones_real, real_out) + self._bce(zeros_fake, fake_out)
 
     def _tf_step(self, images, noise):

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from arena.latents import latents_from_seed
-from arena.variants import VARIANTS
 from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.variants import VARIANTS
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 PROGRESS_SEED = 2023
@@ -27,7 +27,9 @@ def check_name(name: str, store: Path) -> None:
     if not NAME.match(name):
         raise ImportError_(f"--name {name!r}: use 1–48 lower-case letters, digits and _, starting with a letter")
     if name in VARIANTS or (Path(store) / name).exists():
-        raise ImportError_(f"--name {name!r} is taken ({'a variant of the table' if name in VARIANTS else f'{Path(store) / name} exists'}); choose another name")
+        raise ImportError_(
+            f"--name {name!r} is taken ({'a variant of the table' if name in VARIANTS else f'{Path(store) / name} exists'}); choose another name"
+        )
 
 
 def load_checked(file: Path):
@@ -44,14 +46,20 @@ def load_checked(file: Path):
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as e:  # a damaged or foreign file raises anything
-        raise ImportError_(f"{file} could not be loaded as a Keras model ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
+        raise ImportError_(
+            f"{file} could not be loaded as a Keras model ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
+        ) from None
     shape = getattr(model, "input_shape", None)
     if not (isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 0):
-        raise ImportError_(f"{file}: the generator must take one latent vector per example, input shape (None, d); it takes {shape}")
+        raise ImportError_(
+            f"{file}: the generator must take one latent vector per example, input shape (None, d); it takes {shape}"
+        )
     latent_dim = shape[1]
     out = np.asarray(keras.ops.convert_to_numpy(model(latents_from_seed(0, 2, latent_dim), training=False)))
     if out.shape != (2, 28, 28, 1):
-        raise ImportError_(f"{file}: two latent vectors gave output shape {out.shape}; expected (2, 28, 28, 1): one 28×28×1 image each")
+        raise ImportError_(
+            f"{file}: two latent vectors gave output shape {out.shape}; expected (2, 28, 28, 1): one 28×28×1 image each"
+        )
     if not np.all(np.isfinite(out)):
         raise ImportError_(f"{file}: the output has non-finite values (NaN or infinity) for standard-normal latents")
     return model, latent_dim
@@ -67,15 +75,31 @@ def import_generator(file: Path, name: str, family: str, output: str, store: Pat
         shutil.copyfile(file, staging / GENERATOR)
         np.save(staging / "fixed_latents.npy", latents_from_seed(PROGRESS_SEED, 16, latent_dim))
         manifest: dict[str, Any] = {
-            "name": name, "family": family, "upsampling": "imported", "architecture": f"imported generator{': ' + notes if notes else ''}",
-            "output": output, "latent_dim": latent_dim, "provenance": "imported", "source_file": Path(file).name, "notes": notes,
-            "layers": provenance.layer_table(model), "params": provenance.param_counts(model),
-            "epochs_done": None, "history": [], "versions": provenance.versions(), "created_at": provenance.now_iso(),
-            "files": {GENERATOR: sha256_file(staging / GENERATOR), "fixed_latents.npy": sha256_file(staging / "fixed_latents.npy")},
+            "name": name,
+            "family": family,
+            "upsampling": "imported",
+            "architecture": f"imported generator{': ' + notes if notes else ''}",
+            "output": output,
+            "latent_dim": latent_dim,
+            "provenance": "imported",
+            "source_file": Path(file).name,
+            "notes": notes,
+            "layers": provenance.layer_table(model),
+            "params": provenance.param_counts(model),
+            "epochs_done": None,
+            "history": [],
+            "versions": provenance.versions(),
+            "created_at": provenance.now_iso(),
+            "files": {
+                GENERATOR: sha256_file(staging / GENERATOR),
+                "fixed_latents.npy": sha256_file(staging / "fixed_latents.npy"),
+            },
         }
         write_json_atomic(staging / MANIFEST, manifest)
         if (Path(store) / name).exists():  # taken while we checked
-            raise ImportError_(f"--name {name!r} is taken ({Path(store) / name} appeared meanwhile); choose another name")
+            raise ImportError_(
+                f"--name {name!r} is taken ({Path(store) / name} appeared meanwhile); choose another name"
+            )
         install_dir(staging, Path(store) / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -19,9 +19,9 @@ from arena.images import to_unit
 from arena.latents import latents_from_seed
 from arena.manifest import write_json_atomic
 from arena.stats import t_interval
+from arena.variants import VARIANTS, Variant
 from training import metrics
 from training.families import build_generator
-from arena.variants import VARIANTS, Variant
 
 LATENT_SEED = 777
 FILE = "init_stats.json"
@@ -36,10 +36,17 @@ def one_variant(variant: Variant, inits: int, samples: int, real_cb: float) -> d
         model = build_generator(variant, latent_dim)
         images = to_unit(keras.ops.convert_to_numpy(model(z, training=False)), output)
         ratios.append(metrics.checkerboard_index(images) / real_cb)
-        layers = [l for l in model.layers if type(l).__name__ == "Conv2DTranspose" and tuple(l.strides) == (2, 2)]
+        layers = [la for la in model.layers if type(la).__name__ == "Conv2DTranspose" and tuple(la.strides) == (2, 2)]
         if layers:
-            cvs.append(float(np.mean([metrics.polyphase_sums(l.kernel.numpy())["cv_flat_input_median"] for l in layers])))
-    out = {"inits": inits, "samples": samples, "checkerboard_ratio": t_interval(ratios).as_dict(), "checkerboard_ratio_values": [round(r, 5) for r in ratios]}
+            cvs.append(
+                float(np.mean([metrics.polyphase_sums(la.kernel.numpy())["cv_flat_input_median"] for la in layers]))
+            )
+    out = {
+        "inits": inits,
+        "samples": samples,
+        "checkerboard_ratio": t_interval(ratios).as_dict(),
+        "checkerboard_ratio_values": [round(r, 5) for r in ratios],
+    }
     out["polyphase_cv"] = t_interval(cvs).as_dict() if cvs else None
     return out
 
@@ -49,13 +56,24 @@ def compute(store: Path, inits: int = 20, samples: int = 256, log: Callable[[str
 
     _, _, reference = load_evaluator(store)
     real_cb = float(reference["checkerboard_index"])
-    result: dict[str, Any] = {"latent_seed": LATENT_SEED, "level": 0.95, "interval": "Student t over initialisations", "models": {}}
+    result: dict[str, Any] = {
+        "latent_seed": LATENT_SEED,
+        "level": 0.95,
+        "interval": "Student t over initialisations",
+        "models": {},
+    }
     for name, variant in VARIANTS.items():
         t0 = time.perf_counter()
         result["models"][name] = r = one_variant(variant, inits, samples, real_cb)
         cv = r["polyphase_cv"]
-        log(f"{name}: checkerboard at init {r['checkerboard_ratio']['mean']:.2f}× real [{r['checkerboard_ratio']['low']:.2f}, {r['checkerboard_ratio']['high']:.2f}]"
-            + (f", polyphase CV {cv['mean']:.2f} [{cv['low']:.2f}, {cv['high']:.2f}]" if cv else ", no transposed convolution")
-            + f" ({inits} inits × {samples} samples, {time.perf_counter() - t0:.1f} s)")
+        log(
+            f"{name}: checkerboard at init {r['checkerboard_ratio']['mean']:.2f}× real [{r['checkerboard_ratio']['low']:.2f}, {r['checkerboard_ratio']['high']:.2f}]"
+            + (
+                f", polyphase CV {cv['mean']:.2f} [{cv['low']:.2f}, {cv['high']:.2f}]"
+                if cv
+                else ", no transposed convolution"
+            )
+            + f" ({inits} inits × {samples} samples, {time.perf_counter() - t0:.1f} s)"
+        )
     write_json_atomic(Path(store) / FILE, result)
     return result

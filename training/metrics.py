@@ -30,7 +30,9 @@ def frechet_of(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance with the cubic polynomial kernel (x·y/d + 1)³: unbiased MMD², mean and std over subsets."""
     rng = np.random.default_rng(seed)
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
@@ -139,11 +141,17 @@ def polyphase_sums(kernel: np.ndarray, stride: int = 2) -> dict[str, object]:
     Unequal phase sums mean a flat input already comes out as a checkerboard.
     """
     k = np.asarray(kernel, np.float64)
-    phases = np.stack([k[a::stride, b::stride].sum(axis=(0, 1, 3)) for a in range(stride) for b in range(stride)])  # (4, out)
+    phases = np.stack(
+        [k[a::stride, b::stride].sum(axis=(0, 1, 3)) for a in range(stride) for b in range(stride)]
+    )  # (4, out)
     mean = phases.mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         cv = phases.std(0) / np.abs(mean)
-    return {"phase_sums_total": phases.sum(1).tolist(), "cv_flat_input_mean": float(np.nanmean(cv)), "cv_flat_input_median": float(np.nanmedian(cv))}
+    return {
+        "phase_sums_total": phases.sum(1).tolist(),
+        "cv_flat_input_mean": float(np.nanmean(cv)),
+        "cv_flat_input_median": float(np.nanmedian(cv)),
+    }
 
 
 def legibility(probs: np.ndarray, confident: float = 0.9) -> dict[str, float]:

@@ -25,7 +25,9 @@ LEFT_OUT = (f"{REPLICATES}/*/gan_*/generator.keras", f"{REPLICATES}/*/*/progress
 def files_to_pack(store: Path, since: float) -> list[Path]:
     """Files of `store` modified after `since` (a timestamp), less what the module docstring leaves out."""
     store = Path(store)
-    unevaluated = {p.parent for p in store.glob(f"{REPLICATES}/*/*/manifest.json") if not (p.parent / "metrics.json").is_file()}
+    unevaluated = {
+        p.parent for p in store.glob(f"{REPLICATES}/*/*/manifest.json") if not (p.parent / "metrics.json").is_file()
+    }
     out = []
     for path in sorted(p for p in store.rglob("*") if p.is_file()):
         rel = path.relative_to(store)
@@ -56,7 +58,9 @@ def pack(paths: list[Path], out: Path, part_bytes: int) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.pack", description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path, help="folder for the tar parts")
-    p.add_argument("--since", type=Path, required=True, help="a file whose modification time marks the start of the session")
+    p.add_argument(
+        "--since", type=Path, required=True, help="a file whose modification time marks the start of the session"
+    )
     p.add_argument("--store", type=Path, default=Path("models_store"))
     p.add_argument("--logs", nargs="*", default=[], help="more files to pack (globs), e.g. the queues' logs")
     p.add_argument("--part-mib", type=int, default=15)

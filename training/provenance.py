@@ -14,7 +14,12 @@ import keras
 def versions() -> dict[str, str]:
     import numpy
 
-    out = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(), "numpy": numpy.__version__}
+    out = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": numpy.__version__,
+    }
     framework = __import__("tensorflow" if out["backend"] == "tensorflow" else out["backend"])
     out[out["backend"]] = framework.__version__
     return out
@@ -42,7 +47,14 @@ def hardware() -> dict[str, Any]:
     gpus = _accelerators()
     import os
 
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpus": gpus, "float32_matmul": _float32_matmul(gpus), "machine": platform.machine(), "system": platform.system()}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+        "float32_matmul": _float32_matmul(gpus),
+        "machine": platform.machine(),
+        "system": platform.system(),
+    }
 
 
 def _float32_matmul(gpus: list[str]) -> str:
@@ -54,7 +66,9 @@ def _float32_matmul(gpus: list[str]) -> str:
         import jax
 
         setting = jax.config.jax_default_matmul_precision
-        return f"jax precision {setting}" if setting else "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
+        return (
+            f"jax precision {setting}" if setting else "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
+        )
     return "tensorflow default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
 
 
@@ -62,7 +76,12 @@ def git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -75,7 +94,9 @@ def source_diff() -> str | None:
     None when clean or not a git checkout."""
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), "diff", "HEAD", "--no-color"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["git", "-C", str(root), "diff", "HEAD", "--no-color"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 and out.stdout.strip() else None
@@ -91,7 +112,19 @@ def _shape(shape: Any) -> list[int | None]:
 
 def layer_table(model: keras.Model) -> list[dict[str, Any]]:
     """Each layer's class, key settings, output shape and parameter count."""
-    keys = ("units", "filters", "kernel_size", "strides", "padding", "use_bias", "activation", "size", "target_shape", "rate", "interpolation")
+    keys = (
+        "units",
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "use_bias",
+        "activation",
+        "size",
+        "target_shape",
+        "rate",
+        "interpolation",
+    )
     rows = []
     for layer in model.layers:
         cfg = layer.get_config()

@@ -28,16 +28,19 @@ def read_jobs(path: Path) -> list[list[str]]:
 
 def has_checkpoint(argv: list[str], workdir: Path) -> bool:
     """Whether this job left an epoch checkpoint (then it resumes instead of starting over)."""
+    from arena.replicates import REPLICATES, seed_list
     from arena.variants import VARIANTS
     from training.config import profile_config
-    from arena.replicates import REPLICATES, seed_list
 
     args = dict(zip(argv[::2], argv[1::2]))
     name = args["--variant"]
     if "--seeds" not in args:
         return (workdir / name / "checkpoint.npz").is_file()
     profile = args.get("--profile", profile_config("paper", VARIANTS[name].family).profile)
-    return any((workdir / REPLICATES / f"{profile}-seed{s}" / name / "checkpoint.npz").is_file() for s in seed_list(args["--seeds"]))
+    return any(
+        (workdir / REPLICATES / f"{profile}-seed{s}" / name / "checkpoint.npz").is_file()
+        for s in seed_list(args["--seeds"])
+    )
 
 
 class Children:
@@ -69,7 +72,14 @@ class Children:
                 proc.terminate()
 
 
-def run(jobs: list[list[str]], parallel: int, store: Path, workdir: Path, data: Path | None, children: Children | None = None) -> list[int]:
+def run(
+    jobs: list[list[str]],
+    parallel: int,
+    store: Path,
+    workdir: Path,
+    data: Path | None,
+    children: Children | None = None,
+) -> list[int]:
     logs = workdir / "queue"
     logs.mkdir(parents=True, exist_ok=True)
     children = children or Children()
@@ -115,13 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, children.stop)
     failed = run(jobs, max(1, args.parallel), args.store, args.workdir, args.data, children)
     if children.stopping:
-        print(f"stopped: {len(jobs) - len(failed)} of {len(jobs)} jobs done; run the same command again to resume the rest")
+        print(
+            f"stopped: {len(jobs) - len(failed)} of {len(jobs)} jobs done; run the same command again to resume the rest"
+        )
         return 143
     from training.evaluate import write_statistics
 
     if (args.store / "_replicates").is_dir():
         write_statistics(args.store)
-    print(f"{len(jobs) - len(failed)} of {len(jobs)} jobs done" + (f"; failed (see {args.workdir}/queue/): {failed}" if failed else ""))
+    print(
+        f"{len(jobs) - len(failed)} of {len(jobs)} jobs done"
+        + (f"; failed (see {args.workdir}/queue/): {failed}" if failed else "")
+    )
     return 1 if failed else 0
 
 

@@ -13,17 +13,38 @@ from training.evaluate import evaluate_replicates
 from training.runner import train_variant
 
 
-def train_replicates(variant: Variant, config: TrainConfig, seeds: list[int], data, store: Path, workdir: Path, resume: bool, log: Callable[[str], None] = print, curves: bool = True) -> list[int]:
+def train_replicates(
+    variant: Variant,
+    config: TrainConfig,
+    seeds: list[int],
+    data,
+    store: Path,
+    workdir: Path,
+    resume: bool,
+    log: Callable[[str], None] = print,
+    curves: bool = True,
+) -> list[int]:
     """Train and evaluate one replicate per seed; returns the seeds that failed (each recorded beside the others)."""
     failed = []
     for seed in seeds:
         rstore = replicate_store(store, config.profile, seed)
         rwork = Path(workdir) / REPLICATES / rstore.name
         try:
-            train_variant(variant, config.replace(seed=seed), data, rstore, rwork, resume=resume and (rwork / variant.name / "checkpoint.npz").is_file(), log=log, curves_from=store if curves else None)
+            train_variant(
+                variant,
+                config.replace(seed=seed),
+                data,
+                rstore,
+                rwork,
+                resume=resume and (rwork / variant.name / "checkpoint.npz").is_file(),
+                log=log,
+                curves_from=store if curves else None,
+            )
         except Exception as e:  # one seed's failure must not stop the others, and must be reported
             record_failure(rstore, variant.name, "training", e)
-            log(f"{variant.name} seed {seed}: training FAILED ({type(e).__name__}: {e}); recorded in {failure_path(rstore, variant.name)}")
+            log(
+                f"{variant.name} seed {seed}: training FAILED ({type(e).__name__}: {e}); recorded in {failure_path(rstore, variant.name)}"
+            )
             failed.append(seed)
             continue
         failure_path(rstore, variant.name).unlink(missing_ok=True)

@@ -16,8 +16,8 @@ import numpy as np
 from arena.images import render_grid, save_gif, to_unit
 from arena.latents import latents_from_seed
 from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
-from training import provenance
 from arena.variants import Variant
+from training import provenance
 from training.config import TrainConfig
 from training.data import Mnist
 from training.families import JOBS
@@ -44,10 +44,16 @@ class Curves:
         from training import metrics
 
         t0 = time.perf_counter()
-        samples = np.concatenate([to_unit(job.sample(self.latents[i : i + 500]), self.output) for i in range(0, len(self.latents), 500)])
+        samples = np.concatenate(
+            [to_unit(job.sample(self.latents[i : i + 500]), self.output) for i in range(0, len(self.latents), 500)]
+        )
         fd = metrics.frechet_distance(*metrics.gaussian_stats(self.evaluator.features(samples)), self.mu, self.sigma)
         cb = metrics.checkerboard_index(samples) / self.real_cb
-        return {"curve_frechet": round(float(fd), 4), "curve_checkerboard_ratio": round(float(cb), 4), "curve_seconds": round(time.perf_counter() - t0, 3)}
+        return {
+            "curve_frechet": round(float(fd), 4),
+            "curve_checkerboard_ratio": round(float(cb), 4),
+            "curve_seconds": round(time.perf_counter() - t0, 3),
+        }
 
 
 def make_curves(evaluator_store: Path | None, config: TrainConfig, output: str, log: Callable[[str], None]):
@@ -68,7 +74,9 @@ class TrainingError(Exception):
 
 
 def make_job(variant: Variant, config: TrainConfig):
-    return JOBS[variant.family](variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout)
+    return JOBS[variant.family](
+        variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout
+    )
 
 
 def check_writable(store: Path) -> None:
@@ -77,7 +85,9 @@ def check_writable(store: Path) -> None:
         probe = staging_dir(store, "probe")
         probe.rmdir()
     except OSError as e:
-        raise TrainingError(f"models store {store} is not writable ({e.strerror}); pass --store DIR to a writable folder") from None
+        raise TrainingError(
+            f"models store {store} is not writable ({e.strerror}); pass --store DIR to a writable folder"
+        ) from None
 
 
 def train_variant(
@@ -103,7 +113,9 @@ def train_variant(
         log(f"{variant.name}: resuming after epoch {start} of {config.epochs}")
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
-    resumed = [*_resumed_list(run_dir), start] if resume else []  # every epoch a sitting resumed after (the manifest says)
+    resumed = (
+        [*_resumed_list(run_dir), start] if resume else []
+    )  # every epoch a sitting resumed after (the manifest says)
     (run_dir / "progress").mkdir(parents=True, exist_ok=True)
 
     x_train = job.preprocess(data.x_train[: config.train_limit])
@@ -124,7 +136,10 @@ def train_variant(
         _save_progress(job, fixed, run_dir, epoch)
         _log_scalars(writer, record)
         _save_checkpoint(job, run_dir, config, epoch, history, resumed)
-        log(f"{variant.name} epoch {epoch}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
+        log(
+            f"{variant.name} epoch {epoch}/{config.epochs}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+        )
 
     return export(job, variant, config, data, store, run_dir, history, fixed, resumed)
 
@@ -143,7 +158,9 @@ def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict
             losses.setdefault(k, []).append(v)
         if i % 20 == 19 or i == steps - 1:
             bar.update(i + 1)
-    means = {k: float(np.mean([float(t) for t in v])) for k, v in losses.items()}  # waits for the last step (JAX runs ahead)
+    means = {
+        k: float(np.mean([float(t) for t in v])) for k, v in losses.items()
+    }  # waits for the last step (JAX runs ahead)
     seconds = time.perf_counter() - t0
     record: dict[str, Any] = {"epoch": epoch, "seconds": round(seconds, 3), "steps": steps}
     record.update(means)
@@ -186,7 +203,9 @@ def _resumed_list(run_dir: Path) -> list[int]:
         return []
 
 
-def _save_checkpoint(job, run_dir: Path, config: TrainConfig, epoch: int, history: list, resumed: list[int] | None = None) -> None:
+def _save_checkpoint(
+    job, run_dir: Path, config: TrainConfig, epoch: int, history: list, resumed: list[int] | None = None
+) -> None:
     arrays = {f"{group}/{i}": v.numpy() for group, vs in job.stateful().items() for i, v in enumerate(vs)}
     meta = {"epoch": epoch, "history": history, "config": config.as_dict(), "resumed_after": resumed or []}
     tmp = run_dir / f".{CHECKPOINT}.tmp"
@@ -212,7 +231,9 @@ def _restore(job, run_dir: Path, config: TrainConfig) -> tuple[int, list]:
     wanted = {k: v for k, v in config.as_dict().items() if k != "epochs"}
     if saved != wanted:
         diff = ", ".join(f"{k}: {saved.get(k)!r} → {wanted.get(k)!r}" for k in wanted if saved.get(k) != wanted.get(k))
-        raise TrainingError(f"--resume: checkpoint {path} was made with other settings ({diff}); use the same settings or {fix}")
+        raise TrainingError(
+            f"--resume: checkpoint {path} was made with other settings ({diff}); use the same settings or {fix}"
+        )
     for group, variables in job.stateful().items():
         for i, v in enumerate(variables):
             value = arrays.get(f"{group}/{i}")
@@ -220,11 +241,23 @@ def _restore(job, run_dir: Path, config: TrainConfig) -> tuple[int, list]:
                 raise TrainingError(f"--resume: checkpoint {path} does not fit this network ({group}/{i}); {fix}")
             v.assign(value)
     if meta["epoch"] > config.epochs:
-        raise TrainingError(f"--resume: the checkpoint is at epoch {meta['epoch']}, past --epochs {config.epochs}; ask for more epochs")
+        raise TrainingError(
+            f"--resume: the checkpoint is at epoch {meta['epoch']}, past --epochs {config.epochs}; ask for more epochs"
+        )
     return int(meta["epoch"]), list(meta["history"])
 
 
-def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path, run_dir: Path, history: list, fixed: np.ndarray, resumed: list[int] | None = None) -> Path:
+def export(
+    job,
+    variant: Variant,
+    config: TrainConfig,
+    data: Mnist,
+    store: Path,
+    run_dir: Path,
+    history: list,
+    fixed: np.ndarray,
+    resumed: list[int] | None = None,
+) -> Path:
     """Write the generator and its manifest into a staging folder, then swap it into `store/<name>`."""
     staging = staging_dir(store, variant.name)
     try:
@@ -242,7 +275,9 @@ def export(job, variant: Variant, config: TrainConfig, data: Mnist, store: Path,
         if diff:  # the code that trained it, recoverable as the commit plus this patch
             (staging / "source.diff").write_text(diff)
             manifest["source_diff"] = "source.diff"
-        manifest["files"] = {p: sha256_file(staging / p) for p in [GENERATOR, "fixed_latents.npy", *extra.get("files", [])]}
+        manifest["files"] = {
+            p: sha256_file(staging / p) for p in [GENERATOR, "fixed_latents.npy", *extra.get("files", [])]
+        }
         write_json_atomic(staging / MANIFEST, manifest)
         install_dir(staging, store / variant.name)
     except BaseException:
@@ -258,12 +293,20 @@ def _export_vae_extras(job, data: Mnist, staging: Path) -> dict[str, Any]:
     means = job.encode_mean(job.preprocess(digits)).astype(np.float32)
     np.save(staging / "reconstruction_digits.npy", digits)
     np.save(staging / "reconstruction_latents.npy", means)
-    return {"files": ["encoder.keras", "reconstruction_digits.npy", "reconstruction_latents.npy"], "reconstruction": {"test_indices": list(range(RECON_COUNT))}}
+    return {
+        "files": ["encoder.keras", "reconstruction_digits.npy", "reconstruction_latents.npy"],
+        "reconstruction": {"test_indices": list(range(RECON_COUNT))},
+    }
 
 
-def build_manifest(job, variant: Variant, config: TrainConfig, data: Mnist, history: list, extra: dict) -> dict[str, Any]:
+def build_manifest(
+    job, variant: Variant, config: TrainConfig, data: Mnist, history: list, extra: dict
+) -> dict[str, Any]:
     seconds = [h["seconds"] for h in history]
-    others = {k: {"params": provenance.param_counts(m), "layers": provenance.layer_table(m)} for k, m in job.extra_models().items()}
+    others = {
+        k: {"params": provenance.param_counts(m), "layers": provenance.layer_table(m)}
+        for k, m in job.extra_models().items()
+    }
     return {
         "name": variant.name,
         "family": variant.family,
@@ -282,7 +325,12 @@ def build_manifest(job, variant: Variant, config: TrainConfig, data: Mnist, hist
         "paper_epochs": variant.facts.paper_epochs,
         "seconds_per_epoch_mean": round(float(np.mean(seconds)), 3) if seconds else None,
         "history": history,
-        "dataset": {"source": data.source, "sha256": data.checksums(), "n_train": len(data.x_train[: config.train_limit]), "n_test": len(data.x_test[: config.test_limit])},
+        "dataset": {
+            "source": data.source,
+            "sha256": data.checksums(),
+            "n_train": len(data.x_train[: config.train_limit]),
+            "n_test": len(data.x_test[: config.test_limit]),
+        },
         "seeds": {"init_and_order": config.seed, "progress_latents": config.progress_seed},
         "versions": provenance.versions(),
         "hardware": provenance.hardware(),

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from arena.variants import FAMILIES
 from arena.layers import DepthToSpace, icnr_
+from arena.variants import FAMILIES
 from training.backends import backend, compile_step, to_numpy
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -29,14 +29,20 @@ def build_encoder(latent_dim: int) -> keras.Sequential:
     )
 
 
-def build_decoder(upsampling: str, latent_dim: int, kernel: int | None = None, layout: str = "report") -> keras.Sequential:
+def build_decoder(
+    upsampling: str, latent_dim: int, kernel: int | None = None, layout: str = "report"
+) -> keras.Sequential:
     """`transpose`: the tutorial's decoder (two stride-2 transposed 3×3 stages, or kernel `kernel`, and a stride-1
     one); `resize`/`bilinear`: the report's UpSampling2D + Conv2D version with nearest or bilinear resizing;
     `subpixel`: each stage a 3×3 convolution to 4× channels and a sub-pixel shuffle, ICNR-initialised. Outputs logits."""
     if layout != "report":
         raise ValueError(f"layout {layout!r}: the VAE decoders have only the report's layout")
     k = kernel or 3
-    stem = [keras.Input((latent_dim,), name="z"), layers.Dense(7 * 7 * 32, activation="relu"), layers.Reshape((7, 7, 32))]
+    stem = [
+        keras.Input((latent_dim,), name="z"),
+        layers.Dense(7 * 7 * 32, activation="relu"),
+        layers.Reshape((7, 7, 32)),
+    ]
     if upsampling == "transpose":
         head = [
             layers.Conv2DTranspose(64, k, strides=2, padding="same", activation="relu"),
@@ -94,7 +100,15 @@ class VaeJob:
     family = "vae"
     output = FAMILIES["vae"].output
 
-    def __init__(self, upsampling: str, latent_dim: int, learning_rate: float, batch_size: int, kernel: int | None = None, layout: str = "report"):
+    def __init__(
+        self,
+        upsampling: str,
+        latent_dim: int,
+        learning_rate: float,
+        batch_size: int,
+        kernel: int | None = None,
+        layout: str = "report",
+    ):
         self.latent_dim = latent_dim
         self.encoder = build_encoder(latent_dim)
         self.decoder = build_decoder(upsampling, latent_dim, kernel, layout)
@@ -103,7 +117,9 @@ class VaeJob:
         self._trainable = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.opt.build(self._trainable)
         if self.encoder.non_trainable_variables or self.decoder.non_trainable_variables:
-            raise ValueError("the VAE step assumes networks without non-trainable state (no BatchNormalization, no Dropout)")
+            raise ValueError(
+                "the VAE step assumes networks without non-trainable state (no BatchNormalization, no Dropout)"
+            )
         self._step, self.sync = compile_step(self._tf_step, self._jax_step, [self._trainable, self.opt.variables])
 
     def stateful(self) -> dict[str, list]:

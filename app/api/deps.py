@@ -59,7 +59,9 @@ def resolve_model(registry: Registry, name: str) -> ModelEntry:
         raise HTTPException(404, f"unknown model {name!r}; models: {known}")
     entry = registry.get(name)
     if entry.status == "loading":
-        raise HTTPException(503, f"model {name!r} is still loading; retry in a few seconds", headers={"Retry-After": "5"})
+        raise HTTPException(
+            503, f"model {name!r} is still loading; retry in a few seconds", headers={"Retry-After": "5"}
+        )
     if entry.status != "ready":
         raise HTTPException(503, f"model {name!r} is unavailable: {entry.reason}")
     return entry

@@ -12,9 +12,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, ServiceDep, errors, resolve_model
-from arena.latents import MAX_ABS_LATENT, MAX_SEED
-from app.grids import GridSpec, interpolation_spec, latents_spec, make_grid, manifold_spec, reconstruct_spec, seed_spec, seeds_spec
+from app.grids import (
+    GridSpec,
+    interpolation_spec,
+    latents_spec,
+    make_grid,
+    manifold_spec,
+    reconstruct_spec,
+    seed_spec,
+    seeds_spec,
+)
 from app.registry import ModelEntry
+from arena.latents import MAX_ABS_LATENT, MAX_SEED
 from arena.variants import VARIANTS
 
 router = APIRouter(tags=["generate"])
@@ -25,16 +34,23 @@ LatentValue = Annotated[float, Field(ge=-MAX_ABS_LATENT, le=MAX_ABS_LATENT, allo
 
 MAX_SCALE, MAX_PADDING = 8, 16
 GRID_SCALE, GRID_PADDING = 4, 2  # a grid's defaults (POST /generate, grid.png)
-ScaleQ = Annotated[int, Query(ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")]
+ScaleQ = Annotated[
+    int, Query(ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")
+]
 PaddingQ = Annotated[int, Query(ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")]
 
 
 class GenerateBody(BaseModel):
     """Either one image per seed, or explicit latent vectors of the model's size."""
 
-    seeds: list[Seed] | None = Field(None, min_length=1, max_length=MAX_N, description="one image per seed (each 0 … 2³²−1)")
+    seeds: list[Seed] | None = Field(
+        None, min_length=1, max_length=MAX_N, description="one image per seed (each 0 … 2³²−1)"
+    )
     latents: list[Annotated[list[LatentValue], Field(min_length=1, max_length=512)]] | None = Field(
-        None, min_length=1, max_length=MAX_N, description="latent vectors, finite, |z| ≤ 10, each of the model's latent size"
+        None,
+        min_length=1,
+        max_length=MAX_N,
+        description="latent vectors, finite, |z| ≤ 10, each of the model's latent size",
     )
 
     @model_validator(mode="after")
@@ -59,7 +75,12 @@ class GridJSON(BaseModel):
     timing_ms: dict[str, float]
 
 
-PNG_OR_JSON = {200: {"content": {"image/png": {}, "application/json": {"schema": GridJSON.model_json_schema()}}, "description": "the grid"}}
+PNG_OR_JSON = {
+    200: {
+        "content": {"image/png": {}, "application/json": {"schema": GridJSON.model_json_schema()}},
+        "description": "the grid",
+    }
+}
 ERRORS = errors(400, 404, 413, 422, 503)
 
 
@@ -67,15 +88,22 @@ def _layout(nrow: int | None, scale: int, padding: int) -> dict:
     return {"nrow": nrow, "scale": scale, "padding": padding}
 
 
-def _spec(entry: ModelEntry, seed: int | None, n: int | None, mode: str, body: GenerateBody | None, layout: dict) -> tuple[GridSpec, int | None]:
+def _spec(
+    entry: ModelEntry, seed: int | None, n: int | None, mode: str, body: GenerateBody | None, layout: dict
+) -> tuple[GridSpec, int | None]:
     if mode == "reconstruct":
         if body is not None or seed is not None:
             raise HTTPException(400, "mode=reconstruct decodes the shipped test digits; it takes no seed or body")
         if entry.recon_latents is None:
-            raise HTTPException(400, f"mode=reconstruct needs a VAE; {entry.name!r} is a {str(entry.family).upper()} (VAEs encode digits, GANs cannot)")
+            raise HTTPException(
+                400,
+                f"mode=reconstruct needs a VAE; {entry.name!r} is a {str(entry.family).upper()} (VAEs encode digits, GANs cannot)",
+            )
         count = len(entry.recon_latents)
         if (n or count) > count:
-            raise HTTPException(400, f"n={n}: mode=reconstruct has {count} shipped test digits; accepted n is 1 … {count}")
+            raise HTTPException(
+                400, f"n={n}: mode=reconstruct has {count} shipped test digits; accepted n is 1 … {count}"
+            )
         return reconstruct_spec(n or count, **layout), None
     if body is not None:
         if seed is not None or n is not None:
@@ -84,7 +112,9 @@ def _spec(entry: ModelEntry, seed: int | None, n: int | None, mode: str, body: G
             return seeds_spec(body.seeds, **layout), None
         for i, row in enumerate(body.latents):
             if len(row) != entry.latent_dim:
-                raise HTTPException(422, f"latents[{i}] has length {len(row)}; {entry.name} takes vectors of length {entry.latent_dim}")
+                raise HTTPException(
+                    422, f"latents[{i}] has length {len(row)}; {entry.name} takes vectors of length {entry.latent_dim}"
+                )
         return latents_spec(np.asarray(body.latents, np.float32), **layout), None
     seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
     return seed_spec(seed, n or 16, **layout), seed
@@ -93,26 +123,46 @@ def _spec(entry: ModelEntry, seed: int | None, n: int | None, mode: str, body: G
 class GridQuery(BaseModel):
     """Which images and how they are laid out: the query of a grid, validated as a whole."""
 
-    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed (GET grid.png requires it unless mode=reconstruct)")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed (GET grid.png requires it unless mode=reconstruct)",
+    )
     n: int | None = Field(None, ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")
     nrow: int | None = Field(None, ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")
-    scale: int = Field(GRID_SCALE, ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")
+    scale: int = Field(
+        GRID_SCALE,
+        ge=1,
+        le=MAX_SCALE,
+        description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}",
+    )
     padding: int = Field(GRID_PADDING, ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")
-    mode: Literal["sample", "reconstruct"] = Field("sample", description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)")
+    mode: Literal["sample", "reconstruct"] = Field(
+        "sample",
+        description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)",
+    )
 
 
 class GenerateQuery(GridQuery):
     """The query of `POST /generate`: a grid of one model, as a PNG or as JSON."""
 
-    model: str = Field(max_length=64, description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)")
-    format: Literal["png", "json"] = Field("png", description="png: the image; json: the image base64-encoded with its seed(s) and timing")
+    model: str = Field(
+        max_length=64,
+        description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)",
+    )
+    format: Literal["png", "json"] = Field(
+        "png", description="png: the image; json: the image base64-encoded with its seed(s) and timing"
+    )
 
 
 BODY_DOC = {
     "requestBody": {
         "required": False,
         "description": "optional: {'seeds': [...]} or {'latents': [[...], ...]} instead of a seed in the query",
-        "content": {"application/json": {"schema": GenerateBody.model_json_schema(ref_template="#/components/schemas/{model}")}},
+        "content": {
+            "application/json": {"schema": GenerateBody.model_json_schema(ref_template="#/components/schemas/{model}")}
+        },
     }
 }
 
@@ -129,23 +179,44 @@ async def _body(request: Request) -> GenerateBody | None:
     try:
         return GenerateBody.model_validate_json(raw)
     except ValidationError as e:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]) from None
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        ) from None
 
 
-@router.post("/generate", responses={**PNG_OR_JSON, **ERRORS}, summary="Generate a grid of samples", openapi_extra=BODY_DOC)
+@router.post(
+    "/generate", responses={**PNG_OR_JSON, **ERRORS}, summary="Generate a grid of samples", openapi_extra=BODY_DOC
+)
 async def generate(request: Request, service: ServiceDep, q: Annotated[GenerateQuery, Query()]) -> Response:
     """An n-image grid from a seed, a list of seeds, explicit latents, or (VAEs) reconstructions."""
     entry = resolve_model(service.registry, q.model)
     body = await _body(request)
-    return await _respond(entry, service.cache, service.metrics, q.seed, q.n, q.nrow, q.scale, q.padding, q.mode, q.format, body)
+    return await _respond(
+        entry, service.cache, service.metrics, q.seed, q.n, q.nrow, q.scale, q.padding, q.mode, q.format, body
+    )
 
 
-async def _respond(entry: ModelEntry, cache, metrics, seed: int | None, n: int | None, nrow: int | None, scale: int, padding: int, mode: str, format: str, body: GenerateBody | None) -> Response:
+async def _respond(
+    entry: ModelEntry,
+    cache,
+    metrics,
+    seed: int | None,
+    n: int | None,
+    nrow: int | None,
+    scale: int,
+    padding: int,
+    mode: str,
+    format: str,
+    body: GenerateBody | None,
+) -> Response:
     """The answer to a validated `POST /generate`."""
     spec, used_seed = _spec(entry, seed, n, mode, body, _layout(nrow, scale, padding))
     grid = await make_grid(entry, spec, cache, metrics)
     headers = {
-        "X-Model": entry.name, "X-Model-Version": entry.version, "ETag": spec.etag(entry), "Server-Timing": grid.server_timing(),
+        "X-Model": entry.name,
+        "X-Model-Version": entry.version,
+        "ETag": spec.etag(entry),
+        "Server-Timing": grid.server_timing(),
         "Cache-Control": "no-store" if seed is None and mode == "sample" and body is None else "public, max-age=3600",
     }
     if used_seed is not None:
@@ -154,8 +225,17 @@ async def _respond(entry: ModelEntry, cache, metrics, seed: int | None, n: int |
         headers["X-Seed"] = ",".join(map(str, spec.source[1]))
     if format == "json":
         payload = GridJSON(
-            model=entry.name, version=entry.version, seed=used_seed, seeds=list(spec.source[1]) if spec.source[0] == "seeds" else None,
-            n=spec.count, nrow=nrow, scale=scale, padding=padding, mode=mode, png_base64=base64.b64encode(grid.png).decode(), cached=grid.cached,
+            model=entry.name,
+            version=entry.version,
+            seed=used_seed,
+            seeds=list(spec.source[1]) if spec.source[0] == "seeds" else None,
+            n=spec.count,
+            nrow=nrow,
+            scale=scale,
+            padding=padding,
+            mode=mode,
+            png_base64=base64.b64encode(grid.png).decode(),
+            cached=grid.cached,
             timing_ms={"decode": round(grid.decode_ms, 3), "render": round(grid.render_ms, 3)},
         )
         return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
@@ -175,7 +255,10 @@ async def _cached_png(request: Request, entry: ModelEntry, spec: GridSpec, cache
     return Response(grid.png, media_type="image/png", headers={**headers, "Server-Timing": grid.server_timing()})
 
 
-PNG = {200: {"content": {"image/png": {}}, "description": "the grid"}, 304: {"description": "not modified (If-None-Match matched the ETag)"}}
+PNG = {
+    200: {"content": {"image/png": {}}, "description": "the grid"},
+    304: {"description": "not modified (If-None-Match matched the ETag)"},
+}
 
 
 @router.get("/models/{name}/grid.png", responses={**PNG, **ERRORS}, summary="A seed's grid as a cacheable image")
@@ -184,31 +267,53 @@ async def grid_png(request: Request, service: ServiceDep, name: NameP, q: Annota
     entry = resolve_model(service.registry, name)
     if q.mode == "sample" and q.seed is None:
         raise HTTPException(400, "seed is required: a cacheable grid needs a fixed seed (0 … 2³²−1)")
-    spec, _ = _spec(entry, q.seed if q.mode == "sample" else None, q.n, q.mode, None, _layout(q.nrow, q.scale, q.padding))
+    spec, _ = _spec(
+        entry, q.seed if q.mode == "sample" else None, q.n, q.mode, None, _layout(q.nrow, q.scale, q.padding)
+    )
     return await _cached_png(request, entry, spec, service.cache, service.metrics)
 
 
-@router.get("/models/{name}/interpolate.png", responses={**PNG, **ERRORS}, summary="Decodings along the path between two seeds' latents")
+@router.get(
+    "/models/{name}/interpolate.png",
+    responses={**PNG, **ERRORS},
+    summary="Decodings along the path between two seeds' latents",
+)
 async def interpolate_png(
-    request: Request, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, name: NameP,
+    request: Request,
+    registry: RegistryDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    name: NameP,
     seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="start seed")],
     seed_b: Annotated[int, Query(ge=0, le=MAX_SEED, description="end seed")],
     steps: Annotated[int, Query(ge=2, le=16, description="images in the row, 2 … 16")] = 10,
-    scale: ScaleQ = 3, padding: PaddingQ = 2,
+    scale: ScaleQ = 3,
+    padding: PaddingQ = 2,
 ) -> Response:
     """One row: slerp between the first latents of two seeds for GANs, a straight line for the 2-d VAEs."""
     entry = resolve_model(registry, name)
-    return await _cached_png(request, entry, interpolation_spec(seed_a, seed_b, steps, scale=scale, padding=padding), cache, metrics)
+    return await _cached_png(
+        request, entry, interpolation_spec(seed_a, seed_b, steps, scale=scale, padding=padding), cache, metrics
+    )
 
 
-@router.get("/models/{name}/manifold.png", responses={**PNG, **ERRORS}, summary="A VAE's 2-d latent plane decoded on a grid")
+@router.get(
+    "/models/{name}/manifold.png", responses={**PNG, **ERRORS}, summary="A VAE's 2-d latent plane decoded on a grid"
+)
 async def manifold_png(
-    request: Request, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, name: NameP,
+    request: Request,
+    registry: RegistryDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    name: NameP,
     size: Annotated[int, Query(ge=2, le=20, description="decodings per side, 2 … 20")] = 15,
-    scale: ScaleQ = 1, padding: PaddingQ = 0,
+    scale: ScaleQ = 1,
+    padding: PaddingQ = 0,
 ) -> Response:
     """Decodings at the Gaussian quantiles 5 % … 95 % on each latent axis, as the CVAE tutorial plots them."""
     entry = resolve_model(registry, name)
     if entry.latent_dim != 2:
-        raise HTTPException(400, f"the latent manifold needs a 2-d latent space; {name!r} has {entry.latent_dim} (VAEs have 2)")
+        raise HTTPException(
+            400, f"the latent manifold needs a 2-d latent space; {name!r} has {entry.latent_dim} (VAEs have 2)"
+        )
     return await _cached_png(request, entry, manifold_spec(size, scale=scale, padding=padding), cache, metrics)

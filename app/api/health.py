@@ -18,23 +18,38 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="503 until every loadable model is warm, then 200", responses={503: {"description": "still loading"}})
+@router.get(
+    "/readyz",
+    summary="503 until every loadable model is warm, then 200",
+    responses={503: {"description": "still loading"}},
+)
 async def readyz(request: Request, registry: RegistryDep) -> JSONResponse:
     """Answered on the event loop, so it stays quick when the thread pool is busy.
 
     Readiness is about the models; whether rating is on (and why not) is reported beside them.
     """
     models: dict[str, Any] = {
-        n: {"status": e.status, "reason": e.reason, "batch_shapes": list(e.buckets) or None, "rejected_batch_shapes": e.rejected_shapes}
+        n: {
+            "status": e.status,
+            "reason": e.reason,
+            "batch_shapes": list(e.buckets) or None,
+            "rejected_batch_shapes": e.rejected_shapes,
+        }
         for n, e in registry.entries.items()
     }
     ready = registry.ready
     state = request.app.state
-    rating = {"status": "ready"} if getattr(state, "ratings", None) is not None else {"status": "unavailable", "reason": getattr(state, "ratings_problem", None)}
+    rating = (
+        {"status": "ready"}
+        if getattr(state, "ratings", None) is not None
+        else {"status": "unavailable", "reason": getattr(state, "ratings_problem", None)}
+    )
     return JSONResponse({"ready": ready, "models": models, "rating": rating}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
 def metrics(registry: RegistryDep, m: MetricsDep) -> Response:
     for status in ("loading", "ready", "unavailable"):
         m.models.labels(status).set(sum(e.status == status for e in registry.entries.values()))

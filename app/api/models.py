@@ -27,8 +27,14 @@ def get_model(registry: RegistryDep, name: Annotated[str, Path(max_length=64)]) 
 replicates_router = APIRouter(prefix="/api", tags=["models"], responses=errors(413))
 
 
-@replicates_router.get("/replicates", summary="Across training seeds: each metric's mean with a 95 % interval, and verdicts per comparison", responses=errors(404))
+@replicates_router.get(
+    "/replicates",
+    summary="Across training seeds: each metric's mean with a 95 % interval, and verdicts per comparison",
+    responses=errors(404),
+)
 def replicate_statistics(registry: RegistryDep) -> dict[str, Any]:
     if not registry.replicate_statistics:
-        raise HTTPException(404, "no replicate runs in this models store; `deconv-arena train --variant NAME --seeds 1,2,3` makes them")
+        raise HTTPException(
+            404, "no replicate runs in this models store; `deconv-arena train --variant NAME --seeds 1,2,3` makes them"
+        )
     return registry.replicate_statistics

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import RegistryDep, SettingsDep
-from arena.images import png_bytes, render_grid
-from arena.latents import MAX_SEED
 from app.registry import architecture
-from arena.variants import VARIANTS
 from arena.figures import curve_svg, figures_for, forest_svg, interaction_svg, legend, replicate_view, training_curves
 from arena.findings import comparison_findings, factorial_findings
+from arena.images import png_bytes, render_grid
+from arena.latents import MAX_SEED
+from arena.variants import VARIANTS
 
 APP = Path(__file__).resolve().parents[1]
 # An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
@@ -29,7 +29,10 @@ N_CHOICES = (4, 9, 16, 25, 36, 64)
 ZOOM_CHOICES = (1, 2, 3, 4, 6, 8)
 GROUPS = tuple(
     (family, title, short, tuple(v.name for v in VARIANTS.values() if v.family == family))
-    for family, title, short in (("gan", "DCGAN: transposed vs resize-convolution", "GAN"), ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE"))
+    for family, title, short in (
+        ("gan", "DCGAN: transposed vs resize-convolution", "GAN"),
+        ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE"),
+    )
 )
 # Files of a model folder that pages may link to; nothing else in the store is served.
 SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
@@ -37,18 +40,33 @@ SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     registry = request.app.state.registry
-    base = {"version": request.app.version, "nav_models": list(registry.entries), "notices": [], "has_rating": getattr(request.app.state, "ratings", None) is not None}
+    base = {
+        "version": request.app.version,
+        "nav_models": list(registry.entries),
+        "notices": [],
+        "has_rating": getattr(request.app.state, "ratings", None) is not None,
+    }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 
-def parse_int(raw: str | None, name: str, default: int, lo: int, hi: int, notices: list[str], choices: tuple[int, ...] | None = None) -> int:
+def parse_int(
+    raw: str | None,
+    name: str,
+    default: int,
+    lo: int,
+    hi: int,
+    notices: list[str],
+    choices: tuple[int, ...] | None = None,
+) -> int:
     """A page's query value, or the default with a notice saying what was wrong (pages never 422)."""
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        notices.append(f"{name} {raw[:40]!r} is not a whole number; showing {name} {default} instead (accepted: {lo} … {hi}).")
+        notices.append(
+            f"{name} {raw[:40]!r} is not a whole number; showing {name} {default} instead (accepted: {lo} … {hi})."
+        )
         return default
     if not lo <= value <= hi or (choices and value not in choices):
         accepted = ", ".join(map(str, choices)) if choices else f"{lo} … {hi}"
@@ -65,7 +83,9 @@ def parse_models(raw: list[str], known: list[str], notices: list[str]) -> list[s
         return None
     unknown = [n for n in asked if n not in known]
     if unknown:
-        notices.append(f"models: {', '.join(repr(n[:40]) for n in unknown[:5])} {'is' if len(unknown) == 1 else 'are'} not a model here; accepted: {', '.join(known)}.")
+        notices.append(
+            f"models: {', '.join(repr(n[:40]) for n in unknown[:5])} {'is' if len(unknown) == 1 else 'are'} not a model here; accepted: {', '.join(known)}."
+        )
     chosen = [n for n in known if n in asked]
     if not chosen:
         notices.append("none of the requested models exists; showing every model.")
@@ -78,14 +98,29 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     q, notices = request.query_params, []
     if q.get("random"):
         keep = "".join(f"&models={quote(m)}" for m in q.getlist("models"))
-        return RedirectResponse(f"/?seed={secrets.randbelow(MAX_SEED + 1)}&n={q.get('n', 16)}&zoom={q.get('zoom', 3)}{keep}", status_code=303)
+        return RedirectResponse(
+            f"/?seed={secrets.randbelow(MAX_SEED + 1)}&n={q.get('n', 16)}&zoom={q.get('zoom', 3)}{keep}",
+            status_code=303,
+        )
     seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
     n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
     zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
     families = []
     for family, title, label, table_names in GROUPS:
         # the table's variants first (the report's pair, then its controls), then models imported into the store
-        families.append((family, title, label, table_names + tuple(n for n, e in registry.entries.items() if n not in VARIANTS and (e.manifest or {}).get("family") == family)))
+        families.append(
+            (
+                family,
+                title,
+                label,
+                table_names
+                + tuple(
+                    n
+                    for n, e in registry.entries.items()
+                    if n not in VARIANTS and (e.manifest or {}).get("family") == family
+                ),
+            )
+        )
     every = [n for *_, names in families for n in names]
     selected = parse_models(q.getlist("models"), every, notices)
     groups = []
@@ -98,20 +133,73 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
             e = registry.entries.get(name)
             if e is None:
                 continue
-            models.append({"name": name, "status": e.status, "reason": e.reason, "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling, "architecture": architecture(name, e.manifest), "figures": figures_for(e.manifest, e.metrics) if e.manifest else []})
+            models.append(
+                {
+                    "name": name,
+                    "status": e.status,
+                    "reason": e.reason,
+                    "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling,
+                    "architecture": architecture(name, e.manifest),
+                    "figures": figures_for(e.manifest, e.metrics) if e.manifest else [],
+                }
+            )
         replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
-        curves = {name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio") for name in names if name in registry.entries}
+        curves = {
+            name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio")
+            for name in names
+            if name in registry.entries
+        }
         bands = {name: replicate_band(registry, name, "curve_checkerboard_ratio") for name in curves}
-        chart = curve_svg(curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands)
-        groups.append({"family": family, "title": title, "family_label": label, "models": models, "replicates": replicates, "curves": chart, "curve_models": sorted(k for k, v in curves.items() if v)})
-    choices = [{"label": label, "names": [{"name": m, "checked": selected is None or m in selected} for m in names]} for _, _, label, names in families]
-    ctx = {"nav": "compare", **findings_context(registry.replicate_statistics), "seed": seed, "n": n, "zoom": zoom, "groups": groups, "models_param": ",".join(selected) if selected else "", "choices": choices, "shown": len(selected or every), "total": len(every), "legend": legend(), "n_choices": N_CHOICES, "zoom_choices": ZOOM_CHOICES, "default_seed": settings.default_seed, "notices": notices}
+        chart = curve_svg(
+            curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands
+        )
+        groups.append(
+            {
+                "family": family,
+                "title": title,
+                "family_label": label,
+                "models": models,
+                "replicates": replicates,
+                "curves": chart,
+                "curve_models": sorted(k for k, v in curves.items() if v),
+            }
+        )
+    choices = [
+        {"label": label, "names": [{"name": m, "checked": selected is None or m in selected} for m in names]}
+        for _, _, label, names in families
+    ]
+    ctx = {
+        "nav": "compare",
+        **findings_context(registry.replicate_statistics),
+        "seed": seed,
+        "n": n,
+        "zoom": zoom,
+        "groups": groups,
+        "models_param": ",".join(selected) if selected else "",
+        "choices": choices,
+        "shown": len(selected or every),
+        "total": len(every),
+        "legend": legend(),
+        "n_choices": N_CHOICES,
+        "zoom_choices": ZOOM_CHOICES,
+        "default_seed": settings.default_seed,
+        "notices": notices,
+    }
     return render(request, "index.html", ctx)
 
 
 def not_found(request: Request, name: str) -> HTMLResponse:
     known = ", ".join(request.app.state.registry.entries)
-    return render(request, "error.html", {"nav": "", "title": "No such model", "message": f"There is no model called “{name[:64]}”. The models are: {known}."}, status=404)
+    return render(
+        request,
+        "error.html",
+        {
+            "nav": "",
+            "title": "No such model",
+            "message": f"There is no model called “{name[:64]}”. The models are: {known}.",
+        },
+        status=404,
+    )
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
@@ -126,12 +214,32 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
-    history_keys = list(dict.fromkeys(k for h in (manifest or {}).get("history") or [] for k in h if k not in ("epoch", "seconds", "steps")))
+    history_keys = list(
+        dict.fromkeys(
+            k for h in (manifest or {}).get("history") or [] for k in h if k not in ("epoch", "seconds", "steps")
+        )
+    )
     ctx = {
-        "nav": name, "m": e.summary(), "manifest": manifest, "metrics": e.metrics, "figures": figures_for(e.manifest, e.metrics) if manifest else [],
-        "frames": frames, "plots": plots, "history_keys": history_keys, "seed": seed, "seed_a": seed_a, "seed_b": seed_b, "notices": notices,
-        "replicates": replicate_view(registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]),
-        "curves": model_curves(name, manifest, {k: replicate_band(registry, name, k) for k in ("curve_checkerboard_ratio", "curve_frechet")}),
+        "nav": name,
+        "m": e.summary(),
+        "manifest": manifest,
+        "metrics": e.metrics,
+        "figures": figures_for(e.manifest, e.metrics) if manifest else [],
+        "frames": frames,
+        "plots": plots,
+        "history_keys": history_keys,
+        "seed": seed,
+        "seed_a": seed_a,
+        "seed_b": seed_b,
+        "notices": notices,
+        "replicates": replicate_view(
+            registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]
+        ),
+        "curves": model_curves(
+            name,
+            manifest,
+            {k: replicate_band(registry, name, k) for k in ("curve_checkerboard_ratio", "curve_frechet")},
+        ),
     }
     return render(request, "model.html", ctx)
 
@@ -141,7 +249,9 @@ def replicate_band(registry, name: str, key: str) -> list[tuple[int, float, floa
     entry = registry.entries.get(name)
     profile = ((entry.manifest or {}).get("config") or {}).get("profile") if entry is not None else None
     stats = ((registry.replicate_statistics or {}).get("models") or {}).get(name, {}).get(profile or "", {})
-    return [(p["epoch"], p["low"], p["high"]) for p in (stats.get("curves") or {}).get(key, []) if p.get("low") is not None]
+    return [
+        (p["epoch"], p["low"], p["high"]) for p in (stats.get("curves") or {}).get(key, []) if p.get("low") is not None
+    ]
 
 
 def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, list] | None = None) -> dict[str, Any]:
@@ -153,11 +263,25 @@ def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, li
     cost = [h["curve_seconds"] for h in (manifest or {}).get("history") or [] if h.get("curve_seconds") is not None]
     return {
         "charts": [
-            curve_svg({name: cb}, "checkerboard index (× real digits), 2,000 samples", log_y=True, bands={name: (bands or {}).get("curve_checkerboard_ratio", [])}),
-            curve_svg({name: fd}, "Fréchet distance (classifier features), 2,000 samples", bands={name: (bands or {}).get("curve_frechet", [])}),
-        ] if cb or (bands and any(bands.values())) else [],
-        "banded": bool(bands and any(bands.values())), "own": bool(cb),
-        "first_epoch": first, "epochs_done": done, "partial": bool(first and first > 1),
+            curve_svg(
+                {name: cb},
+                "checkerboard index (× real digits), 2,000 samples",
+                log_y=True,
+                bands={name: (bands or {}).get("curve_checkerboard_ratio", [])},
+            ),
+            curve_svg(
+                {name: fd},
+                "Fréchet distance (classifier features), 2,000 samples",
+                bands={name: (bands or {}).get("curve_frechet", [])},
+            ),
+        ]
+        if cb or (bands and any(bands.values()))
+        else [],
+        "banded": bool(bands and any(bands.values())),
+        "own": bool(cb),
+        "first_epoch": first,
+        "epochs_done": done,
+        "partial": bool(first and first > 1),
         "seconds_mean": round(sum(cost) / len(cost), 2) if cost else None,
     }
 
@@ -165,7 +289,9 @@ def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, li
 @router.get("/models/{name}/files/{path:path}")
 def model_file(request: Request, name: str, path: str, registry: RegistryDep) -> Response:
     parts = Path(path).parts
-    allowed = path in SERVABLE or (len(parts) == 2 and parts[0] in ("progress", "report") and parts[1].endswith(".png") and ".." not in parts)
+    allowed = path in SERVABLE or (
+        len(parts) == 2 and parts[0] in ("progress", "report") and parts[1].endswith(".png") and ".." not in parts
+    )
     file = registry.store / name / path
     if name not in registry.entries or not allowed or not file.is_file():
         return Response('{"detail": "no such file"}', status_code=404, media_type="application/json")
@@ -176,7 +302,11 @@ def model_file(request: Request, name: str, path: str, registry: RegistryDep) ->
 def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
     e = registry.entries.get(name)
     if e is None or e.recon_digits is None:
-        return Response('{"detail": "this model has no shipped test digits (VAEs only)"}', status_code=404, media_type="application/json")
+        return Response(
+            '{"detail": "this model has no shipped test digits (VAEs only)"}',
+            status_code=404,
+            media_type="application/json",
+        )
     png = png_bytes(render_grid(e.recon_digits.astype("float32") / 255.0, nrow=8, scale=2, padding=2))
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
@@ -185,7 +315,17 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 def about(request: Request, registry: RegistryDep) -> Response:
     from arena.tables import COLUMNS, ablation_rows
 
-    return render(request, "about.html", {"nav": "about", "legend": legend(), "ablation": ablation_rows(registry.store), "columns": COLUMNS, **findings_context(registry.replicate_statistics)})
+    return render(
+        request,
+        "about.html",
+        {
+            "nav": "about",
+            "legend": legend(),
+            "ablation": ablation_rows(registry.store),
+            "columns": COLUMNS,
+            **findings_context(registry.replicate_statistics),
+        },
+    )
 
 
 def findings_context(stats: dict | None) -> dict:
@@ -195,7 +335,12 @@ def findings_context(stats: dict | None) -> dict:
     questions, designs = comparison_findings(stats), factorial_findings(stats)
     for d in designs:
         d["plot"] = interaction_svg(d["design"]) if d.get("design") else ""
-    return {"findings": questions, "factorials": designs, "forest": forest_svg(questions), "stats_method": stats.get("method")}
+    return {
+        "findings": questions,
+        "factorials": designs,
+        "forest": forest_svg(questions),
+        "stats_method": stats.get("method"),
+    }
 
 
 # The API reference: the standard Swagger UI, its assets served by the app itself from the fastapi-offline package
@@ -205,6 +350,8 @@ API_DOCS_CSP = (  # Swagger UI sets style attributes as it renders; scripts stay
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
 @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
 def swagger_ui(request: Request) -> Response:
     response = render(request, "swagger.html", {"nav": "docs"})
@@ -214,4 +361,8 @@ def swagger_ui(request: Request) -> Response:
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> Response:
-    return FileResponse(Path(__file__).resolve().parents[1] / "static" / "favicon.png", media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        Path(__file__).resolve().parents[1] / "static" / "favicon.png",
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

@@ -17,7 +17,9 @@ from app.ratings.analysis import cached_results
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 QUESTION_LABELS = {
-    "overall": "Better overall", "legibility": "More legible digits", "noise": "Less noise / fewer artefacts",
+    "overall": "Better overall",
+    "legibility": "More legible digits",
+    "noise": "Less noise / fewer artefacts",
 }
 
 
@@ -26,19 +28,41 @@ def rate_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -> R
     rid = rater_id(request, ratings)
     if rid is None:
         return render(request, "rate_start.html", {"nav": "rate"})
-    notices = {"voted": ["Vote saved."], "undone": ["Your last vote was undone; answer this task again or move on."]}.get(request.query_params.get("done", ""), [])
+    notices = {
+        "voted": ["Vote saved."],
+        "undone": ["Your last vote was undone; answer this task again or move on."],
+    }.get(request.query_params.get("done", ""), [])
     try:
         task = issue_task(ratings, registry, rid)
     except (HTTPException, *REFUSALS) as e:
         err = as_http(e)
-        return render(request, "error.html", {"nav": "rate", "title": "No task right now", "message": err.detail}, status=err.status_code)
-    return render(request, "rate.html", {"nav": "rate", "task": task, "notices": notices, "undo_window": ratings.settings.undo_window_s})
+        return render(
+            request,
+            "error.html",
+            {"nav": "rate", "title": "No task right now", "message": err.detail},
+            status=err.status_code,
+        )
+    return render(
+        request,
+        "rate.html",
+        {"nav": "rate", "task": task, "notices": notices, "undo_window": ratings.settings.undo_window_s},
+    )
 
 
 @router.post("/rate/start", include_in_schema=False)
-def rate_start(request: Request, ratings: RatingsDep, consent: Annotated[str | None, Form()] = None, display_name: Annotated[str, Form(max_length=200)] = "") -> Response:
+def rate_start(
+    request: Request,
+    ratings: RatingsDep,
+    consent: Annotated[str | None, Form()] = None,
+    display_name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     if consent != "yes":
-        return render(request, "rate_start.html", {"nav": "rate", "notices": ["Please tick the consent box to take part."]}, status=400)
+        return render(
+            request,
+            "rate_start.html",
+            {"nav": "rate", "notices": ["Please tick the consent box to take part."]},
+            status=400,
+        )
     name = display_name.strip()[:40] or None
     rid = ratings.store.new_rater(name)
     response = RedirectResponse("/rate", status_code=303)
@@ -48,13 +72,19 @@ def rate_start(request: Request, ratings: RatingsDep, consent: Annotated[str | N
 
 @router.post("/rate/vote", include_in_schema=False)
 def rate_vote_form(
-    request: Request, ratings: RatingsDep, metrics: MetricsDep,
-    task_id: Annotated[str, Form(max_length=64)], overall: Annotated[str, Form(max_length=10)],
-    legibility: Annotated[str, Form(max_length=10)], noise: Annotated[str, Form(max_length=10)],
+    request: Request,
+    ratings: RatingsDep,
+    metrics: MetricsDep,
+    task_id: Annotated[str, Form(max_length=64)],
+    overall: Annotated[str, Form(max_length=10)],
+    legibility: Annotated[str, Form(max_length=10)],
+    noise: Annotated[str, Form(max_length=10)],
     elapsed_ms: Annotated[int, Form(ge=0, le=86_400_000)] = 0,
 ) -> Response:
     try:
-        body = VoteIn.model_validate({"task_id": task_id, "overall": overall, "legibility": legibility, "noise": noise, "elapsed_ms": elapsed_ms})
+        body = VoteIn.model_validate(
+            {"task_id": task_id, "overall": overall, "legibility": legibility, "noise": noise, "elapsed_ms": elapsed_ms}
+        )
         cast(request, ratings, metrics, body)
     except ValidationError as e:
         return _form_error(request, 422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
@@ -65,7 +95,12 @@ def rate_vote_form(
 
 
 def _form_error(request: Request, status: int, detail: str) -> Response:
-    return render(request, "error.html", {"nav": "rate", "title": "Your vote was not stored", "message": detail, "next": "/rate"}, status=status)
+    return render(
+        request,
+        "error.html",
+        {"nav": "rate", "title": "Your vote was not stored", "message": detail, "next": "/rate"},
+        status=status,
+    )
 
 
 @router.post("/rate/undo", include_in_schema=False)
@@ -81,6 +116,28 @@ def rate_undo_form(request: Request, ratings: RatingsDep) -> Response:
 @router.get("/results", response_class=HTMLResponse, include_in_schema=False)
 def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -> Response:
     results = cached_results(ratings, registry)
-    lo = min([r["lower"] for q in results["questions"].values() for r in q["ratings"] if r["lower"] is not None] or [900]) - 20
-    hi = max([r["upper"] for q in results["questions"].values() for r in q["ratings"] if r["upper"] is not None] or [1100]) + 20
-    return render(request, "results.html", {"nav": "results", "r": results, "lo": lo, "hi": hi, "ttl": ratings.settings.results_ttl_s, "labels": QUESTION_LABELS})
+    lo = (
+        min(
+            [r["lower"] for q in results["questions"].values() for r in q["ratings"] if r["lower"] is not None] or [900]
+        )
+        - 20
+    )
+    hi = (
+        max(
+            [r["upper"] for q in results["questions"].values() for r in q["ratings"] if r["upper"] is not None]
+            or [1100]
+        )
+        + 20
+    )
+    return render(
+        request,
+        "results.html",
+        {
+            "nav": "results",
+            "r": results,
+            "lo": lo,
+            "hi": hi,
+            "ttl": ratings.settings.results_ttl_s,
+            "labels": QUESTION_LABELS,
+        },
+    )

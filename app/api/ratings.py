@@ -24,7 +24,9 @@ Answer = Literal["A", "B", "C", "D", "tie", "both_bad", "all_bad"]
 
 
 class VoteIn(BaseModel):
-    task_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="the id of a task issued to you")
+    task_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="the id of a task issued to you"
+    )
     overall: Answer = Field(description="which looks better overall")
     legibility: Answer = Field(description="which digits are more legible")
     noise: Answer = Field(description="which has less noise / fewer artefacts")
@@ -44,10 +46,21 @@ def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
     task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
     labels = "ABCD"[: len(models)]
     return {
-        "task_id": task.id, "kind": "pair" if kind == "gold" else kind, "n": task.n,
-        "images": [{"label": l, "src": f"/rate/tasks/{task.id}/{l}.png", "alt": f"grid {l}: {task.n} generated digits"} for l in labels],
-        "answers": list(answers_for(kind)), "questions": list(QUESTIONS),
-        "expires_at": task.expires_at.isoformat() + "Z", "votes_so_far": ratings.store.vote_count(rid),
+        "task_id": task.id,
+        "kind": "pair" if kind == "gold" else kind,
+        "n": task.n,
+        "images": [
+            {
+                "label": side,
+                "src": f"/rate/tasks/{task.id}/{side}.png",
+                "alt": f"grid {side}: {task.n} generated digits",
+            }
+            for side in labels
+        ],
+        "answers": list(answers_for(kind)),
+        "questions": list(QUESTIONS),
+        "expires_at": task.expires_at.isoformat() + "Z",
+        "votes_so_far": ratings.store.vote_count(rid),
     }
 
 
@@ -61,11 +74,16 @@ def cast(request: Request, ratings: Ratings, metrics, body: VoteIn) -> VoteOut:
         allowed = answers_for(task.kind)
         for q in QUESTIONS:
             if getattr(body, q) not in allowed:
-                raise HTTPException(422, f"{q}={getattr(body, q)!r} does not fit a {'four-model' if task.kind == 'four' else 'pair'} task; accepted: {', '.join(allowed)}")
+                raise HTTPException(
+                    422,
+                    f"{q}={getattr(body, q)!r} does not fit a {'four-model' if task.kind == 'four' else 'pair'} task; accepted: {', '.join(allowed)}",
+                )
     answers = {q: getattr(body, q) for q in QUESTIONS}
     try:
         browser = ua_family(request.headers.get("user-agent", ""))
-        vote = ratings.store.cast(rid, body.task_id, answers, body.elapsed_ms, browser, request.app.version, ratings.settings.votes_per_minute)
+        vote = ratings.store.cast(
+            rid, body.task_id, answers, body.elapsed_ms, browser, request.app.version, ratings.settings.votes_per_minute
+        )
     except REFUSALS as e:
         metrics.votes.labels(str(as_http(e).status_code)).inc()
         raise
@@ -80,7 +98,15 @@ def undo(request: Request, ratings: Ratings) -> dict[str, Any]:
 
 
 @router.get("/rate/tasks/{task_id}/{label}.png", responses={200: {"content": {"image/png": {}}}, **errors(404)})
-async def task_image(request: Request, ratings: RatingsDep, registry: RegistryDep, cache: CacheDep, metrics: MetricsDep, task_id: Annotated[str, PathParam(max_length=64)], label: Literal["A", "B", "C", "D"]) -> Response:
+async def task_image(
+    request: Request,
+    ratings: RatingsDep,
+    registry: RegistryDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    task_id: Annotated[str, PathParam(max_length=64)],
+    label: Literal["A", "B", "C", "D"],
+) -> Response:
     """The anonymised grid shown as `label` in one of your tasks."""
     rid = require_rater(request, ratings)
     task = ratings.store.task(task_id)
@@ -103,16 +129,25 @@ def api_task(request: Request, ratings: RatingsDep, registry: RegistryDep) -> di
     return issue_task(ratings, registry, require_rater(request, ratings))
 
 
-@router.post("/api/rate/votes", status_code=201, summary="Vote on a task issued to you", responses=errors(401, 403, 404, 409, 410, 422, 429, 503))
+@router.post(
+    "/api/rate/votes",
+    status_code=201,
+    summary="Vote on a task issued to you",
+    responses=errors(401, 403, 404, 409, 410, 422, 429, 503),
+)
 def api_vote(request: Request, ratings: RatingsDep, metrics: MetricsDep, body: VoteIn) -> VoteOut:
     return cast(request, ratings, metrics, body)
 
 
-@router.post("/api/rate/undo", summary="Undo your own last vote (within the undo window)", responses=errors(401, 404, 409, 503))
+@router.post(
+    "/api/rate/undo", summary="Undo your own last vote (within the undo window)", responses=errors(401, 404, 409, 503)
+)
 def api_undo(request: Request, ratings: RatingsDep) -> dict[str, Any]:
     return undo(request, ratings)
 
 
-@router.get("/api/results", summary="Bradley–Terry ratings with 95% bootstrap intervals, agreement, and metric correlation")
+@router.get(
+    "/api/results", summary="Bradley–Terry ratings with 95% bootstrap intervals, agreement, and metric correlation"
+)
 def api_results(ratings: RatingsDep, registry: RegistryDep) -> dict[str, Any]:
     return cached_results(ratings, registry)

@@ -27,7 +27,13 @@ SECURITY_HEADERS = [
 
 async def _reply(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -42,7 +48,9 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
-        if b"transfer-encoding" not in headers and (declared is None or declared.isdigit() and int(declared) <= self.max_bytes):
+        if b"transfer-encoding" not in headers and (
+            declared is None or declared.isdigit() and int(declared) <= self.max_bytes
+        ):
             # HTTP/1.1 framing: the server delivers at most the declared length (more would be the next request),
             # and no body at all without Content-Length or Transfer-Encoding: nothing to watch
             return await self.app(scope, receive, send)
@@ -96,7 +104,9 @@ class Observe:
                 keep_csp = not any(k.lower() == b"content-security-policy" for k, _ in headers) and any(
                     k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers
                 )
-                message["headers"] = headers + [(k, v) for k, v in SECURITY_HEADERS if keep_csp or k != b"content-security-policy"]
+                message["headers"] = headers + [
+                    (k, v) for k, v in SECURITY_HEADERS if keep_csp or k != b"content-security-policy"
+                ]
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -113,7 +123,18 @@ class Observe:
         self.metrics.requests.labels(route, model, str(status)).inc()
         self.metrics.latency.labels(route, model).observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "route": route, "model": model, "status": status, "ms": round(seconds * 1000, 2)}))
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "model": model,
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                    }
+                )
+            )
 
 
 def _query_model(scope: Scope) -> str | None:
@@ -155,7 +176,9 @@ class ImmutableResponses:
         await self.app(scope, receive, capture)
         headers = dict(start.get("headers", []))
         if start.get("status") == 200 and b"immutable" in headers.get(b"cache-control", b""):
-            kept = [(k, v) for k, v in start["headers"] if k != b"server-timing"] + [(b"server-timing", b'cache;desc="hit"')]
+            kept = [(k, v) for k, v in start["headers"] if k != b"server-timing"] + [
+                (b"server-timing", b'cache;desc="hit"')
+            ]
             payload = b"".join(body)
             self.cache.put(key, (kept, payload, headers.get(b"etag", b""), scope.get("route")), len(payload) + 512)
 

@@ -12,8 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_BUCKETS = (1, 4, 12, 16, 24, 48, 64)
 
 
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=None, extra="ignore")
 
@@ -30,8 +28,17 @@ class Settings(BaseSettings):
         ),
     )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="bytes of rendered PNG grids kept in memory (LRU)")
-    response_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, description="bytes of whole immutable image responses replayed by URL before routing (LRU)")
-    batch_window_ms: float = Field(12.0, ge=0, le=100, description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)")
+    response_cache_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        description="bytes of whole immutable image responses replayed by URL before routing (LRU)",
+    )
+    batch_window_ms: float = Field(
+        12.0,
+        ge=0,
+        le=100,
+        description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)",
+    )
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
     batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         DEFAULT_BUCKETS,
@@ -69,10 +76,20 @@ class Settings(BaseSettings):
     task_ttl_s: int = Field(900, ge=10, description="seconds a rating task stays answerable")
     undo_window_s: int = Field(30, ge=0, description="seconds during which a rater may undo their last vote")
     votes_per_minute: int = Field(40, ge=1, description="most votes one rater may cast in a minute")
-    gold_rate: float = Field(0.1, ge=0, le=1, description="share of tasks that pit real digits against an untrained generator")
-    four_rate: float = Field(0.1, ge=0, le=1, description="share of tasks that show four models of one family and ask for the best")
-    repeat_rate: float = Field(0.2, ge=0, le=1, description="share of pair tasks that repeat another rater's item (for agreement)")
-    report_pair_weight: float = Field(3.0, ge=1, description="how much more often the report's pairs and each control against its reference are scheduled")
+    gold_rate: float = Field(
+        0.1, ge=0, le=1, description="share of tasks that pit real digits against an untrained generator"
+    )
+    four_rate: float = Field(
+        0.1, ge=0, le=1, description="share of tasks that show four models of one family and ask for the best"
+    )
+    repeat_rate: float = Field(
+        0.2, ge=0, le=1, description="share of pair tasks that repeat another rater's item (for agreement)"
+    )
+    report_pair_weight: float = Field(
+        3.0,
+        ge=1,
+        description="how much more often the report's pairs and each control against its reference are scheduled",
+    )
     exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
     results_ttl_s: float = Field(10.0, ge=0, description="seconds a computed ranking is reused before it is recomputed")
     bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")

@@ -21,7 +21,11 @@ from arena.figures import dig
 from arena.stats import METRIC
 
 # (key in the results and in arena.stats.METRIC, which says how it is scored; path in a model's metrics)
-METRICS = (("legibility", "legibility.mean_top_probability"), ("checkerboard_ratio", "checkerboard.nyquist_ratio"), ("frechet", "frechet.distance"))
+METRICS = (
+    ("legibility", "legibility.mean_top_probability"),
+    ("checkerboard_ratio", "checkerboard.nyquist_ratio"),
+    ("frechet", "frechet.distance"),
+)
 
 
 def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
@@ -46,14 +50,24 @@ def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
     flagged = {rid for rid, r in by_id.items() if r.flagged}
     counted = counted_votes(votes, flagged, settings.exclude_flagged)
     models = rated_models(registry, counted)
-    per_question = ratings_by_question(counted, models, settings.bootstrap_resamples, lambda m: (registry.entries[m].manifest or {}).get('family') if m in registry.entries else None)
+    per_question = ratings_by_question(
+        counted,
+        models,
+        settings.bootstrap_resamples,
+        lambda m: (registry.entries[m].manifest or {}).get("family") if m in registry.entries else None,
+    )
     shared = shared_items(counted)
     overall = [g for g in per_question["overall"]["groups"] if g["comparisons"]]
     result = {
         "questions": per_question,
         "counts": {
-            "raters": len(by_id), "votes": len(votes), "counted_votes": len(counted), "flagged_raters": len(flagged),
-            "excluded_flagged": settings.exclude_flagged, **gold_counts(by_id.values()), "shared_items": len(shared),
+            "raters": len(by_id),
+            "votes": len(votes),
+            "counted_votes": len(counted),
+            "flagged_raters": len(flagged),
+            "excluded_flagged": settings.exclude_flagged,
+            **gold_counts(by_id.values()),
+            "shared_items": len(shared),
         },
         "agreement": agreement(shared),
         "human_vs_metrics": human_vs_metrics(overall, registry, len(counted)),
@@ -73,7 +87,9 @@ def rated_models(registry, counted: list) -> list[str]:
     return [n for n in registry.entries if any(n in v.models for v in counted)] or list(registry.entries)
 
 
-def ratings_by_question(counted: list, models: list[str], resamples: int, family_of=lambda m: None) -> dict[str, dict[str, Any]]:
+def ratings_by_question(
+    counted: list, models: list[str], resamples: int, family_of=lambda m: None
+) -> dict[str, dict[str, Any]]:
     """For each question: a Bradley–Terry table with bootstrap intervals per connected component of the comparison graph
     (tasks pair models within a family, so GANs and VAEs are never ranked against each other), the win matrix and the
     comparison count. `ratings` lists every group's rows, each with its `group` and a rank within it."""
@@ -87,7 +103,12 @@ def ratings_by_question(counted: list, models: list[str], resamples: int, family
             label = "+".join(families) if len(members) > 1 or inside else f"{members[0]} (not compared)"
             rows = [{**r, "group": label} for r in rank_table(inside, members, resamples, seed=0)]
             groups.append({"label": label, "models": members, "ratings": rows, "comparisons": len(inside)})
-        out[q] = {"groups": groups, "ratings": [r for g in groups for r in g["ratings"]], "win_matrix": win_matrix(comps, models), "comparisons": len(comps)}
+        out[q] = {
+            "groups": groups,
+            "ratings": [r for g in groups for r in g["ratings"]],
+            "win_matrix": win_matrix(comps, models),
+            "comparisons": len(comps),
+        }
     return out
 
 
@@ -152,7 +173,13 @@ def human_vs_metrics(groups: list[dict[str, Any]], registry, votes: int) -> dict
             human = {r["model"]: r["rating"] for r in g["ratings"] if r["rating"] is not None}
             c = rank_correlation(human, scored, higher)
             used = [n for n in values if n in human]
-            c.update({"votes": votes, "across_seeds": sum(1 for n in used if seeds.get(n)), "seeds": {n: seeds.get(n, 1) for n in used}})
+            c.update(
+                {
+                    "votes": votes,
+                    "across_seeds": sum(1 for n in used if seeds.get(n)),
+                    "seeds": {n: seeds.get(n, 1) for n in used},
+                }
+            )
             out[key][g["label"]] = c
     return out
 

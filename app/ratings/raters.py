@@ -12,8 +12,14 @@ from app.ratings.gold import gold_images, gold_png
 from app.store import VoteStore
 
 USER_AGENTS = (
-    ("HeadlessChrome", "headless-chrome"), ("Edg/", "edge"), ("Chrome/", "chrome"), ("Firefox/", "firefox"),
-    ("Safari/", "safari"), ("python-httpx", "httpx"), ("curl/", "curl"), ("testclient", "testclient"),
+    ("HeadlessChrome", "headless-chrome"),
+    ("Edg/", "edge"),
+    ("Chrome/", "chrome"),
+    ("Firefox/", "firefox"),
+    ("Safari/", "safari"),
+    ("python-httpx", "httpx"),
+    ("curl/", "curl"),
+    ("testclient", "testclient"),
 )
 
 

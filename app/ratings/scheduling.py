@@ -11,7 +11,9 @@ from arena.variants import VARIANTS, comparisons
 
 PAIR_ANSWERS = ("A", "B", "tie", "both_bad")
 FOUR_ANSWERS = ("A", "B", "C", "D", "tie", "all_bad")
-WEIGHTED_PAIRS = [frozenset((v.name, ref.name)) for v, ref in comparisons()]  # the report's pairs and every control vs its reference
+WEIGHTED_PAIRS = [
+    frozenset((v.name, ref.name)) for v, ref in comparisons()
+]  # the report's pairs and every control vs its reference
 
 
 class NoTaskPossible(Exception):
@@ -28,7 +30,9 @@ def families_of(registry, names: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in names:
         entry = registry.entries.get(name)
-        family = (entry.manifest.get("family") if entry is not None and entry.manifest else None) or (VARIANTS[name].family if name in VARIANTS else "other")
+        family = (entry.manifest.get("family") if entry is not None and entry.manifest else None) or (
+            VARIANTS[name].family if name in VARIANTS else "other"
+        )
         out.setdefault(family, []).append(name)
     return out
 
@@ -48,7 +52,11 @@ def choose_task(ratings, registry, rid: str) -> tuple[str, list[str], int]:
         if big:
             return "four", rng.sample(rng.choice(big), 4), rng.randrange(MAX_SEED)
     if rng.random() < s.repeat_rate:
-        repeats = [(m, seed) for m, seed, n in ratings.store.items_seen_by_others(rid) if set(m) <= set(ready) and n == s.rate_n]
+        repeats = [
+            (m, seed)
+            for m, seed, n in ratings.store.items_seen_by_others(rid)
+            if set(m) <= set(ready) and n == s.rate_n
+        ]
         if repeats:
             models, seed = rng.choice(repeats)
             return "pair", rng.sample(models, 2), seed
