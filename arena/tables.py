@@ -114,6 +114,22 @@ def ablation_markdown(store: Path) -> str:
 
 REP_BEGIN, REP_END = "<!-- replicates-table-begin -->", "<!-- replicates-table-end -->"
 FINDINGS_BEGIN, FINDINGS_END = "<!-- findings-begin -->", "<!-- findings-end -->"
+INIT_BEGIN, INIT_END = "<!-- init-table-begin -->", "<!-- init-table-end -->"
+
+
+def init_markdown(store: Path) -> str:
+    """Checkerboard index and polyphase CV at initialisation per variant, from init_stats.json."""
+    models = _load(Path(store) / "init_stats.json").get("models") or {}
+    lines = [
+        "| variant | checkerboard index at init (× real digits) | polyphase CV of the stride-2 transposed kernels |",
+        "| --- | --- | --- |",
+    ]
+    for name in [n for n in VARIANTS if n in models]:
+        r = models[name]
+        cb, cv = r["checkerboard_ratio"], r.get("polyphase_cv")
+        cv_text = f"{cv['mean']:.2f} [{cv['low']:.2f}, {cv['high']:.2f}]" if cv else "– (none)"
+        lines.append(f"| {name} | {cb['mean']:.2f} [{cb['low']:.2f}, {cb['high']:.2f}] | {cv_text} |")
+    return "\n".join(lines)
 REP_METRICS = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall", "frechet_last5", "checkerboard_last5")
 ARROW = {"lower": "↓", "higher": "↑", "real": "→ 1×"}
 
@@ -201,6 +217,7 @@ def update_readme(readme: Path, store: Path) -> bool:
         (BEGIN, END, ablation_markdown),
         (REP_BEGIN, REP_END, replicates_markdown),
         (FINDINGS_BEGIN, FINDINGS_END, findings_block),
+        (INIT_BEGIN, INIT_END, init_markdown),
     ):
         if begin in new:
             new = _replace_block(new, begin, end, render(store))

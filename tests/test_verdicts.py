@@ -208,3 +208,14 @@ def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tm
     assert main(["train", "--factorial", "gan", "--seeds", "1-10", "--data", str(tiny_npz), "--store", str(tmp_path)]) == 0
     assert sorted(c[0] for c in calls) == ["gan_transpose", "gan_transpose_shallow", "gan_upsample", "gan_upsample_matched"]
     assert {c[1:] for c in calls} == {("paper", 50, tuple(range(1, 11)))}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/evaluation.md"])
+def test_every_generated_block_is_what_the_store_says(doc, tmp_path):
+    """The findings, ablation, replicate and initialisation blocks: rewriting them from models_store changes nothing."""
+    from arena.tables import FINDINGS_BEGIN, update_readme
+
+    copy = tmp_path / "doc.md"
+    copy.write_text((ROOT / doc).read_text())
+    assert not update_readme(copy, ROOT / "models_store"), f"run `python -m arena.tables` to rewrite {doc}"
+    assert FINDINGS_BEGIN in copy.read_text()
