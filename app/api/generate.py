@@ -144,13 +144,16 @@ class GridQuery(BaseModel):
     )
 
 
-class GenerateQuery(GridQuery):
-    """The query of `POST /generate`: a grid of one model, as a PNG or as JSON."""
-
+class ModelChoice(BaseModel):
     model: str = Field(
         max_length=64,
         description=f"model name: {', '.join(VARIANTS)} (or another in the store; GET /api/models lists them)",
     )
+
+
+class GenerateQuery(GridQuery, ModelChoice):
+    """The query of `POST /generate`: a grid of one model (named first), as a PNG or as JSON."""
+
     format: Literal["png", "json"] = Field(
         "png", description="png: the image; json: the image base64-encoded with its seed(s) and timing"
     )
