@@ -116,6 +116,7 @@ def train_variant(
     resumed = (
         [*_resumed_list(run_dir), start] if resume else []
     )  # every epoch a sitting resumed after (the manifest says)
+    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}  # what this sitting trains with
     (run_dir / "progress").mkdir(parents=True, exist_ok=True)
 
     x_train = job.preprocess(data.x_train[: config.train_limit])
@@ -141,7 +142,7 @@ def train_variant(
             + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
         )
 
-    return export(job, variant, config, data, store, run_dir, history, fixed, resumed)
+    return export(job, variant, config, data, store, run_dir, history, fixed, resumed, code)
 
 
 def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict[str, Any]:
@@ -257,6 +258,7 @@ def export(
     history: list,
     fixed: np.ndarray,
     resumed: list[int] | None = None,
+    code: dict | None = None,
 ) -> Path:
     """Write the generator and its manifest into a staging folder, then swap it into `store/<name>`."""
     staging = staging_dir(store, variant.name)
@@ -271,7 +273,9 @@ def export(
         extra = _export_vae_extras(job, data, staging) if variant.family == "vae" else {}
         manifest = build_manifest(job, variant, config, data, history, extra)
         manifest["resumed_after_epochs"] = resumed or []
-        diff = provenance.source_diff()
+        code = code or {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
+        manifest["git_commit"] = code["git_commit"]  # at the start of the sitting that finished the run, not at export
+        diff = code["diff"]
         if diff:  # the code that trained it, recoverable as the commit plus this patch
             (staging / "source.diff").write_text(diff)
             manifest["source_diff"] = "source.diff"
