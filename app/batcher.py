@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
+
+# Tests only (tests/test_faults.py): while the file this names does not exist, every decode waits for it (at most two
+# minutes), so a test holds requests in flight for as long as it needs. Unset in production: nothing is wrapped.
+TEST_DECODE_GATE = os.environ.get("ARENA_TEST_DECODE_GATE")
+
+
+def _gated(decode_now: Callable[[np.ndarray], np.ndarray], gate: str) -> Callable[[np.ndarray], np.ndarray]:
+    def decode(latents: np.ndarray) -> np.ndarray:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return decode_now(latents)
+
+    return decode
 
 
 class Batcher:
@@ -20,8 +36,18 @@ class Batcher:
     as soon as its decode is done (for single images the finish steps cost more than the decode).
     """
 
-    def __init__(self, decode_now: Callable[[np.ndarray], np.ndarray], executor: ThreadPoolExecutor, render_executor: ThreadPoolExecutor, window_s: float, max_batch: int, observe: Callable[[int], None], in_flight: list[int]):
-        self.decode_now, self.executor, self.render_executor = decode_now, executor, render_executor
+    def __init__(
+        self,
+        decode_now: Callable[[np.ndarray], np.ndarray],
+        executor: ThreadPoolExecutor,
+        render_executor: ThreadPoolExecutor,
+        window_s: float,
+        max_batch: int,
+        observe: Callable[[int], None],
+        in_flight: list[int],
+    ):
+        self.decode_now = _gated(decode_now, TEST_DECODE_GATE) if TEST_DECODE_GATE else decode_now
+        self.executor, self.render_executor = executor, render_executor
         self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
         self.in_flight = in_flight  # decodes running on the shared model thread, all models
         self._queue: asyncio.Queue | None = None
@@ -88,11 +114,17 @@ class Batcher:
             self.observe(sum(len(z) for z, _, _ in live))
             self.in_flight[0] += 1
             try:
-                images = await loop.run_in_executor(self.executor, self.decode_now, np.concatenate([z for z, _, _ in live]))
+                images = await loop.run_in_executor(
+                    self.executor, self.decode_now, np.concatenate([z for z, _, _ in live])
+                )
             except Exception as e:  # a model failing at run time must not kill the worker
                 self._deliver(live, [(False, e)] * len(live))
                 continue
             finally:
                 self.in_flight[0] -= 1
             rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
-            rendering.add_done_callback(lambda done, live=live: self._deliver(live, done.result() if not done.exception() else [(False, done.exception())] * len(live)))
+            rendering.add_done_callback(
+                lambda done, live=live: self._deliver(
+                    live, done.result() if not done.exception() else [(False, done.exception())] * len(live)
+                )
+            )

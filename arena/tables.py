@@ -130,6 +130,8 @@ def init_markdown(store: Path) -> str:
         cv_text = f"{cv['mean']:.2f} [{cv['low']:.2f}, {cv['high']:.2f}]" if cv else "– (none)"
         lines.append(f"| {name} | {cb['mean']:.2f} [{cb['low']:.2f}, {cb['high']:.2f}] | {cv_text} |")
     return "\n".join(lines)
+
+
 REP_METRICS = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall", "frechet_last5", "checkerboard_last5")
 ARROW = {"lower": "↓", "higher": "↑", "real": "→ 1×"}
 

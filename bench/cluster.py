@@ -80,7 +80,10 @@ def nginx_config(workdir: Path, listen_port: int, upstream_ports: list[int]) -> 
     servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in upstream_ports)
     site = head + servers + tail
     assert "listen 80;" in site
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
+    # Which instance answered, for tests/test_scale.py: nginx names the upstream(s) it tried in X-Upstream.
+    site = site.replace(
+        "listen 80;", f"listen 127.0.0.1:{listen_port};\n    add_header X-Upstream $upstream_addr always;"
+    )
     (workdir / "arena.conf").write_text(site)
     user = "user root;\n" if os.geteuid() == 0 else ""  # as root, workers would otherwise drop to nobody
     temps = "".join(f"    {k}_temp_path {workdir / k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -96,11 +99,18 @@ def nginx_config(workdir: Path, listen_port: int, upstream_ports: list[int]) -> 
 class Cluster:
     """N instances started at the same moment on one fresh database, nginx in front; a context manager."""
 
-    def __init__(self, store: Path, admin_url: str, workdir: Path, instances: int = 3, env: dict[str, str] | None = None):
+    def __init__(
+        self, store: Path, admin_url: str, workdir: Path, instances: int = 3, env: dict[str, str] | None = None
+    ):
         self.store, self.admin_url, self.workdir, self.n = Path(store), admin_url, Path(workdir), instances
         self.env = {
-            **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ARENA_MODELS_STORE": str(self.store), "ARENA_HOST": "127.0.0.1",
-            "ARENA_SECRET_KEY": "scale-test-" + secrets.token_hex(16), "ARENA_LOG_LEVEL": "warning", **(env or {}),
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "ARENA_MODELS_STORE": str(self.store),
+            "ARENA_HOST": "127.0.0.1",
+            "ARENA_SECRET_KEY": "scale-test-" + secrets.token_hex(16),
+            "ARENA_LOG_LEVEL": "warning",
+            **(env or {}),
         }
         self.ports = [free_port() for _ in range(instances)]
         self.procs: list[subprocess.Popen | None] = [None] * instances
@@ -125,7 +135,11 @@ class Cluster:
             for i in range(self.n):
                 self.wait_ready(i)
             conf = nginx_config(self.workdir, self.front_port, self.ports)
-            self.nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.workdir), "-e", str(self.workdir / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.nginx = subprocess.Popen(
+                ["nginx", "-c", str(conf), "-p", str(self.workdir), "-e", str(self.workdir / "error.log")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             self._wait(lambda: httpx.get(f"{self.front}/nginx-health", timeout=2).status_code == 200, 30, "nginx")
         except BaseException:
             self.__exit__(None, None, None)
@@ -135,8 +149,12 @@ class Cluster:
     def _spawn(self, i: int) -> None:
         log = open(self.workdir / f"instance{i}.log", "ab")
         self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "deconv_arena.cli", "serve", "--port", str(self.ports[i])], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "deconv_arena.cli", "serve", "--port", str(self.ports[i])],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def readyz(self, i: int) -> dict:
@@ -144,12 +162,14 @@ class Cluster:
 
     def wait_ready(self, i: int, timeout: float = 240) -> float:
         """Seconds until instance i has its models warm and rating on."""
+
         def ok() -> bool:
             proc = self.procs[i]
             if proc is not None and proc.poll() is not None:
                 raise AssertionError(f"instance {i} exited with {proc.returncode}: {self.log(i)[-1500:]}")
             r = httpx.get(f"{self.instance(i)}/readyz", timeout=2)
             return r.status_code == 200 and r.json().get("rating", {}).get("status") == "ready"
+
         return self._wait(ok, timeout, f"instance {i}")
 
     def log(self, i: int) -> str:

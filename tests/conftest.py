@@ -17,6 +17,59 @@ REAL_MNIST = os.environ.get("MNIST_NPZ") or str(Path(__file__).resolve().parents
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# --- What this run must not skip ---------------------------------------------------------------------------------
+# ARENA_TEST_REQUIRE names the inputs a run requires, comma-separated: mnist (the full MNIST), postgres (a PostgreSQL
+# server, ARENA_TEST_POSTGRES_URL), cluster (PostgreSQL and nginx), or all. .ci/run requires all of them, so in CI
+# a test whose input is missing fails with the reason instead of skipping. ARENA_TEST_REQUIRE_CLUSTER=1 (the older
+# switch) still requires the cluster and PostgreSQL.
+REQUIRABLE = ("mnist", "postgres", "cluster")
+
+
+def required(env=os.environ) -> set[str]:
+    """The inputs this run requires (see ARENA_TEST_REQUIRE)."""
+    names = {w.strip() for w in env.get("ARENA_TEST_REQUIRE", "").split(",") if w.strip()}
+    if "all" in names:
+        names |= set(REQUIRABLE)
+    if env.get("ARENA_TEST_REQUIRE_CLUSTER") == "1":
+        names |= {"cluster", "postgres"}
+    unknown = names - set(REQUIRABLE) - {"all"}
+    if unknown:
+        raise ValueError(f"ARENA_TEST_REQUIRE names {sorted(unknown)}; it takes {', '.join(REQUIRABLE)} or all")
+    return names
+
+
+def require(what: str, missing: str | None) -> None:
+    """Skip with `missing` (the reason an input is absent) — or fail, when this run requires `what`."""
+    if missing is None:
+        return
+    if what in required():
+        pytest.fail(
+            f"{what} is required in this run (ARENA_TEST_REQUIRE / ARENA_TEST_REQUIRE_CLUSTER), but {missing}",
+            pytrace=False,
+        )
+    pytest.skip(missing)
+
+
+# --- Hypothesis: the same cases on every CI run; a separate opt-in run explores -----------------------------------
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=60, print_blob=True
+)
+_hypothesis_settings.register_profile("dev", deadline=None)
+_hypothesis_settings.register_profile("explore", derandomize=False, deadline=None, max_examples=1000)
+
+
+def hypothesis_profile(env=os.environ) -> str:
+    """HYPOTHESIS_PROFILE when set (explore: new random draws, opt-in), else ci under CI or a required run, else dev."""
+    if env.get("HYPOTHESIS_PROFILE"):
+        return env["HYPOTHESIS_PROFILE"]
+    return "ci" if env.get("CI") or env.get("ARENA_TEST_REQUIRE") or env.get("ARENA_TEST_REQUIRE_CLUSTER") else "dev"
+
+
+_hypothesis_settings.load_profile(hypothesis_profile())
+
+
 @pytest.fixture(scope="session")
 def tiny_data() -> Mnist:
     return synthetic_mnist(n_train=256, n_test=64, seed=0)
@@ -31,8 +84,12 @@ def tiny_npz(tmp_path_factory, tiny_data) -> Path:
 
 @pytest.fixture(scope="session")
 def real_mnist() -> Mnist:
-    if not Path(REAL_MNIST).is_file():
-        pytest.skip(f"the full MNIST is not at {REAL_MNIST}; set MNIST_NPZ to run this test")
+    require(
+        "mnist",
+        None
+        if Path(REAL_MNIST).is_file()
+        else f"the full MNIST is not at {REAL_MNIST}; set MNIST_NPZ to run this test",
+    )
     return load_mnist(REAL_MNIST)
 
 
@@ -101,7 +158,9 @@ def shared_registry(store: Path, settings):
 
     key = (str(store), *(getattr(settings, k) for k in REGISTRY_SETTINGS))
     if key not in _REGISTRIES:
-        registry = Registry(settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch)
+        registry = Registry(
+            settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch
+        )
         registry.load_all()
         _REGISTRIES[key] = registry
     return _REGISTRIES[key]
@@ -146,3 +205,23 @@ def client(tiny_store, tmp_path_factory):
     with make_client(tiny_store, tmp_path_factory.mktemp("db")) as c:
         wait_ready(c)
         yield c
+
+
+# Which files `make test-fast` leaves out, by what makes them slow (each file's own marks come on top): slow ones
+# train, evaluate or load real-sized or unshared models; cluster ones start instances, nginx and PostgreSQL.
+FILE_MARKS = {
+    "test_evaluate.py": "slow",
+    "test_replicates.py": "slow",
+    "test_backends.py": "slow",
+    "test_exactness.py": "slow",
+    "test_scale.py": "cluster",
+    "test_faults.py": "cluster",
+    "test_browser.py": "browser",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mark = FILE_MARKS.get(item.path.name)
+        if mark:
+            item.add_marker(getattr(pytest.mark, mark))

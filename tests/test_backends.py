@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)"
+)
 
 SCRIPT = r"""
 import sys, numpy as np, keras
@@ -49,8 +50,16 @@ np.savez(out, losses=np.array(losses), **arrays)
 
 
 def _run(backend: str, name: str, out: Path) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, name, str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, name, str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     with np.load(out) as f:
         return {k: f[k] for k in f.files}

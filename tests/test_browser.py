@@ -15,11 +15,21 @@ from arena.variants import VARIANTS
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)",
+    ),
 ]
 
 
@@ -39,7 +49,9 @@ def _serving(store: Path, db: Path):
     from app.main import create_app
 
     port = _free_port()
-    app = create_app(Settings(models_store=store, database_url=f"sqlite:///{db}", port=port, results_ttl_s=0))  # results as of each vote
+    app = create_app(
+        Settings(models_store=store, database_url=f"sqlite:///{db}", port=port, results_ttl_s=0)
+    )  # results as of each vote
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -116,7 +128,11 @@ def test_every_page_loads_with_no_browser_errors(live_server, page):
 def test_shipped_store_pages_load_with_no_browser_errors(shipped_server, page):
     """What users see: pages drawn from the shipped models (curves, replicate charts and verdicts, nine models), which
     the tiny test models cannot show; a style attribute in the curves SVG once broke the CSP here."""
-    names = [p.name for p in sorted((ROOT / "models_store").iterdir()) if (p / "manifest.json").is_file() and not p.name.startswith("_")]
+    names = [
+        p.name
+        for p in sorted((ROOT / "models_store").iterdir())
+        if (p / "manifest.json").is_file() and not p.name.startswith("_")
+    ]
     assert len(names) >= 4
     for path in ["/", "/about", "/results", *(f"/models/{name}" for name in names)]:
         page.goto(shipped_server + path)
@@ -130,7 +146,9 @@ def _loaded_widths(page) -> list[int]:
 
 def test_comparison_page_seed_change_and_model_page(live_server, page):
     page.goto(live_server + "/")
-    page.wait_for_function("() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     assert len(_loaded_widths(page)) == len(VARIANTS) and all(w > 0 for w in _loaded_widths(page))
     before = page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.src)")
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
@@ -140,14 +158,18 @@ def test_comparison_page_seed_change_and_model_page(live_server, page):
     page.wait_for_function("() => location.search.includes('seed=31337')")
     after = page.eval_on_selector_all("img.grid", "imgs => imgs.map(i => i.src)")
     assert all("seed=31337" in s for s in after) and set(after).isdisjoint(before)
-    page.wait_for_function("() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     assert "seed=31337" in page.url
     page.reload()
     assert page.input_value("#seed") == "31337"
 
     page.click("a[href='/models/gan_upsample'] >> nth=0")
     page.wait_for_selector("#interp-row")
-    page.wait_for_function("() => { const i = document.getElementById('interp-row'); return i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('interp-row'); return i.complete && i.naturalWidth > 0; }"
+    )
     assert page.eval_on_selector("#interp-row", "i => i.naturalWidth") == 10 * 28 * 3 + 11 * 2
     page.screenshot(path=str(ARTIFACTS / "model_page.png"), full_page=True)
 
@@ -171,7 +193,9 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
     page.click("text=Start rating")
     page.wait_for_selector("#vote-form")
     for expected in ("1", "2", "3"):
-        page.wait_for_function("() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
         before = page.get_attribute("#vote-form", "data-task")
         # a best-of-four task (10 % of tasks where a family has four models) has no tie: answer C there instead
         four = page.locator("#vote-form input[value=all_bad]").count() > 0
@@ -179,7 +203,9 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
             page.keyboard.press(key)
         page.wait_for_function(f"() => document.getElementById('progress').textContent === '{expected}'")
         page.wait_for_function(f"() => document.getElementById('vote-form').dataset.task !== '{before}'")
-    page.wait_for_function("() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(ARTIFACTS / "rate.png"), full_page=True)
     page.keyboard.press("u")
     page.wait_for_function("() => document.getElementById('progress').textContent === '2'")

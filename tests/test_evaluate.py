@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from deconv_arena.cli import main
 from arena.variants import VARIANTS
+from deconv_arena.cli import main
 from training.evaluator import NAME, load_evaluator, train_evaluator
 
 
@@ -22,14 +22,60 @@ def evaluated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
     return store
 
 
+class FakeClock:
+    """time.perf_counter for one module: every reading is `step` seconds after the previous one."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 1000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def frechet_by_eigenvalues(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> float:
+    """‖μ − μ_r‖² + tr Σ + tr Σ_r − 2 Σ √λ_i(Σ Σ_r): the eigenvalues of the product (real and ≥ 0, as those of
+    Σ^½ Σ_r Σ^½), not the symmetric square roots training/metrics.py takes."""
+    f = np.asarray(features, np.float64)
+    m, cov = f.mean(axis=0), np.cov(f, rowvar=False, ddof=1)
+    roots = np.sqrt(np.clip(np.linalg.eigvals(cov @ sigma).real, 0.0, None))
+    return float(np.sum((m - mu) ** 2) + np.trace(cov) + np.trace(sigma) - 2.0 * roots.sum())
+
+
+def decode_by_hand(model_dir, seed: int, n: int, latent_dim: int) -> np.ndarray:
+    """The VAE's samples for a seed: the documented latents, the Keras model called directly, a sigmoid."""
+    import keras
+
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
+    model = keras.saving.load_model(model_dir / "generator.keras", compile=False)
+    logits = np.asarray(model(z, training=False), np.float64).reshape(n, 28, 28)
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
 def test_metrics_files_are_complete(evaluated_store):
+    _, _, reference = load_evaluator(evaluated_store)
+    summary = json.loads((evaluated_store / "summary.json").read_text())
     for name, variant in VARIANTS.items():
         m = json.loads((evaluated_store / name / "metrics.json").read_text())
-        assert m["samples"] == 64 and m["seed"] and m["evaluator_sha256"]
-        assert m["frechet"]["distance"] >= 0 and m["frechet"]["noise_floor"] >= 0
+        manifest = json.loads((evaluated_store / name / "manifest.json").read_text())
+        assert m["samples"] == 64 and m["seed"] == 20230214 and m["evaluator_sha256"]
+        assert m["generator_sha256"] == manifest["files"]["generator.keras"]
+        assert np.isfinite(m["frechet"]["distance"]) and m["frechet"]["distance"] == summary["models"][name]["frechet"]
+        assert m["frechet"]["noise_floor"] == float(reference["noise_floor_frechet"])
         assert set(m["prdc"]) >= {"precision", "recall", "density", "coverage"}
-        assert 0 <= m["legibility"]["mean_top_probability"] <= 1
-        assert m["checkerboard"]["nyquist_ratio"] > 0 and m["cost"]["ms_per_image_batch64"] > 0
+        cb = m["checkerboard"]
+        assert (
+            cb["nyquist_index_real"] == float(reference["checkerboard_index"])
+            and cb["nyquist_ratio"] == cb["nyquist_index"] / cb["nyquist_index_real"]
+        )
+        assert (
+            cb["period4_index_real"] == float(reference["period4_index"])
+            and cb["period4_ratio"] == cb["period4_index"] / cb["period4_index_real"]
+        )
+        assert (
+            m["cost"]["params"] == manifest["params"]["total"]
+            and m["cost"]["bytes_on_disk"] == (evaluated_store / name / "generator.keras").stat().st_size
+        )
         assert (evaluated_store / name / "report" / "radial_spectrum.png").is_file()
         if name.startswith("vae"):
             assert (evaluated_store / name / "report" / "reconstructions.png").is_file() and m["cost"]["test_elbo"] < 0
@@ -40,9 +86,56 @@ def test_metrics_files_are_complete(evaluated_store):
     assert (evaluated_store / "comparison.png").is_file()
 
 
+def test_one_models_figures_match_an_independent_computation(evaluated_store, tiny_data, tmp_path, monkeypatch):
+    """vae_upsample evaluated on 64 samples, against the same figures computed here: the samples from the documented
+    latents of the evaluation seed through the Keras model, the Fréchet distance by another formula, the legibility
+    as the mean top probability; timings from a clock that advances 0.5 s per reading (known answers)."""
+    from types import SimpleNamespace
+
+    import training.evaluate as evaluate
+    from training import metrics
+
+    store = tmp_path / "store"
+    shutil.copytree(evaluated_store, store)
+    evaluator, ev_manifest, reference = load_evaluator(store)
+    real = tiny_data.x_test[:64].astype(np.float32) / 255.0
+    monkeypatch.setattr(evaluate, "time", SimpleNamespace(perf_counter=FakeClock(0.5)))
+    r = evaluate.evaluate_model(
+        "vae_upsample", store, real, evaluator.features(real), evaluator, ev_manifest, reference, 64
+    )
+
+    samples = decode_by_hand(store / "vae_upsample", 20230214, 64, 2)
+    feats, probs = evaluator.features_and_probs(samples)
+    assert r["frechet"]["distance"] == pytest.approx(
+        frechet_by_eigenvalues(feats, reference["test_mu"], reference["test_sigma"]), rel=1e-5
+    )
+    assert r["legibility"]["mean_top_probability"] == pytest.approx(float(probs.max(axis=1).mean()), rel=1e-5)
+    assert r["checkerboard"]["nyquist_index"] == pytest.approx(metrics.checkerboard_index(samples), rel=1e-4)
+    # readings: start, batch-1 timing (2), batch-64 timing (2), end; 0.5 s over 20 × 1 and 5 × 64 images
+    assert r["cost"]["ms_per_image_batch1"] == pytest.approx(25.0, rel=1e-12)
+    assert r["cost"]["ms_per_image_batch64"] == pytest.approx(1.5625, rel=1e-12)
+    assert r["seconds"] == 2.5
+    assert json.loads((store / "vae_upsample" / "metrics.json").read_text())["frechet"] == r["frechet"]
+
+
 def test_evaluating_one_model_leaves_the_others_alone(evaluated_store, tiny_npz):
     before = (evaluated_store / "gan_transpose" / "metrics.json").read_bytes()
-    assert main(["evaluate", "--variant", "vae_upsample", "--samples", "32", "--data", str(tiny_npz), "--store", str(evaluated_store)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--variant",
+                "vae_upsample",
+                "--samples",
+                "32",
+                "--data",
+                str(tiny_npz),
+                "--store",
+                str(evaluated_store),
+            ]
+        )
+        == 0
+    )
     assert (evaluated_store / "gan_transpose" / "metrics.json").read_bytes() == before
     summary = json.loads((evaluated_store / "summary.json").read_text())
     assert len(summary["models"]) == len(VARIANTS)
@@ -92,8 +185,14 @@ def test_init_stats_cover_every_variant_with_intervals(evaluated_store):
     stats = json.loads((evaluated_store / "init_stats.json").read_text())["models"]
     assert set(stats) == set(VARIANTS)
     for name, s in stats.items():
-        cb = s["checkerboard_ratio"]
-        assert s["inits"] == 3 == len(s["checkerboard_ratio_values"]) and cb["low"] <= cb["mean"] <= cb["high"]
+        cb, values = s["checkerboard_ratio"], np.asarray(s["checkerboard_ratio_values"], np.float64)
+        assert s["inits"] == 3 == len(values) == cb["n"]
+        half = 4.30265272974946 * values.std(ddof=1) / np.sqrt(3)  # Student's t, 97.5 %, 2 degrees of freedom (tables)
+        assert cb["mean"] == pytest.approx(values.mean(), abs=1e-5)  # the listed values are rounded to 5 places
+        assert (cb["low"], cb["high"]) == (
+            pytest.approx(values.mean() - half, abs=1e-4),
+            pytest.approx(values.mean() + half, abs=1e-4),
+        ), (name, cb)
         assert (s["polyphase_cv"] is not None) == (VARIANTS[name].upsampling == "transpose")
 
 
@@ -102,24 +201,52 @@ def test_init_stats_refuses_a_single_init(evaluated_store, capsys):
     assert "--inits 1" in capsys.readouterr().err
 
 
+def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data, tmp_path, monkeypatch):
+    """The last epoch's curve values are the exported generator's, computed here from the documented curve latents;
+    the curve's seconds come from a clock that advances 0.5 s per reading (one reading before and one after)."""
+    from types import SimpleNamespace
 
-def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data, tmp_path):
     from app.api.pages import model_curves
     from arena.figures import curve_svg, training_curves
+    from training import metrics, runner
     from training.config import profile_config
     from training.runner import CURVE_SAMPLES, train_variant
 
     variant = VARIANTS["vae_subpixel"]
-    out = train_variant(variant, profile_config("smoke", "vae"), tiny_data, tmp_path / "store", tmp_path / "runs", log=lambda _: None, curves_from=evaluated_store)
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=FakeClock(0.5)))
+    out = train_variant(
+        variant,
+        profile_config("smoke", "vae"),
+        tiny_data,
+        tmp_path / "store",
+        tmp_path / "runs",
+        log=lambda _: None,
+        curves_from=evaluated_store,
+    )
+    monkeypatch.undo()
     history = json.loads((out / "manifest.json").read_text())["history"]
-    assert [h["epoch"] for h in history] == [1, 2] and CURVE_SAMPLES >= 2000
-    for h in history:
-        assert h["curve_frechet"] > 0 and h["curve_checkerboard_ratio"] > 0 and h["curve_seconds"] > 0
+    assert [h["epoch"] for h in history] == [1, 2] and CURVE_SAMPLES == 2000
+    assert [(h["seconds"], h["curve_seconds"]) for h in history] == [(0.5, 0.5), (0.5, 0.5)]
+    evaluator, _, reference = load_evaluator(evaluated_store)
+    samples = decode_by_hand(out, 4049, 2000, 2)
+    assert history[1]["curve_frechet"] == pytest.approx(
+        frechet_by_eigenvalues(evaluator.features(samples), reference["test_mu"], reference["test_sigma"]),
+        rel=1e-5,
+        abs=1e-4,
+    )  # recorded to 4 places
+    assert history[1]["curve_checkerboard_ratio"] == pytest.approx(
+        metrics.checkerboard_index(samples) / float(reference["checkerboard_index"]), abs=2e-4
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     curves = model_curves("vae_subpixel", manifest)
     assert len(curves["charts"]) == 2 and all("<polyline" in c for c in curves["charts"]) and not curves["partial"]
     resumed = {**manifest, "history": [{k: v for k, v in history[0].items() if not k.startswith("curve_")}, history[1]]}
-    assert model_curves("vae_subpixel", resumed)["first_epoch"] == 2 and model_curves("vae_subpixel", resumed)["partial"]
+    assert (
+        model_curves("vae_subpixel", resumed)["first_epoch"] == 2 and model_curves("vae_subpixel", resumed)["partial"]
+    )
     assert model_curves("x", {"history": [{"epoch": 1, "loss": 1.0}]})["charts"] == []
-    assert training_curves(manifest, "curve_frechet") == [(1, history[0]["curve_frechet"]), (2, history[1]["curve_frechet"])]
+    assert training_curves(manifest, "curve_frechet") == [
+        (1, history[0]["curve_frechet"]),
+        (2, history[1]["curve_frechet"]),
+    ]
     assert curve_svg({}, "nothing") == ""

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import app.registry
+from app.shapes import ModelUnavailable, ShapeCheck, check_shapes
 from arena.images import png_bytes, render_grid
 from arena.latents import latents_from_seed
-from app.shapes import ModelUnavailable, ShapeCheck, check_shapes
 from tests.conftest import make_client, wait_ready
 from tests.hosts import tail_kernel, tail_kernel_compile
 
@@ -35,7 +35,9 @@ def test_position_dependent_shapes_are_caught_with_their_positions():
     fns = {s: tail_kernel(exact, s) for s in SHAPES}  # 8 = 6 + 2 has a tail; 1 has its own kernel
     check = check_shapes(fns, 3)
     assert check.serving == (4, 12, 16)
-    assert check.rejected[8].startswith("position-dependent") and "5→6" in check.rejected[8] and "7→0" in check.rejected[8]
+    assert (
+        check.rejected[8].startswith("position-dependent") and "5→6" in check.rejected[8] and "7→0" in check.rejected[8]
+    )
     assert "differ in the last bits" in check.rejected[1]
 
 
@@ -70,10 +72,17 @@ def test_shape_groups_are_chosen_by_cost_not_by_order():
 
 # Random mixes of concurrent requests: each gives the bytes of the same request made alone.
 
+
 def mixed_requests(seed: int, count: int, models: list[str]) -> list[dict]:
     rng = np.random.default_rng(seed)
     return [
-        {"model": str(rng.choice(models)), "seed": int(rng.integers(0, 2**32 - 1)), "n": int(rng.integers(1, 65)), "scale": 1, "padding": 0}
+        {
+            "model": str(rng.choice(models)),
+            "seed": int(rng.integers(0, 2**32 - 1)),
+            "n": int(rng.integers(1, 65)),
+            "scale": 1,
+            "padding": 0,
+        }
         for _ in range(count)
     ]
 
@@ -117,7 +126,10 @@ def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached
     assert not differ, f"{host}: requests {differ} changed bytes when batched"
     if host == "tail_kernel_cpu":
         ready = client.get("/readyz").json()["models"]
-        assert all(8 not in m["batch_shapes"] and m["rejected_batch_shapes"]["8"].startswith("position-dependent") for m in ready.values())
+        assert all(
+            8 not in m["batch_shapes"] and m["rejected_batch_shapes"]["8"].startswith("position-dependent")
+            for m in ready.values()
+        )
 
 
 def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path, monkeypatch):
@@ -141,7 +153,9 @@ def test_batcher_mixes_give_the_bytes_of_each_request_alone(uncached_client):
     for name in registry.available():
         entry = registry.get(name)
         for _ in range(12):
-            jobs.append((entry, latents_from_seed(int(rng.integers(0, 2**32 - 1)), int(rng.integers(1, 65)), entry.latent_dim)))
+            jobs.append(
+                (entry, latents_from_seed(int(rng.integers(0, 2**32 - 1)), int(rng.integers(1, 65)), entry.latent_dim))
+            )
 
     def encode(images):
         return png_bytes(render_grid(images))

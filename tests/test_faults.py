@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -14,16 +15,34 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.test_browser import _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(store: Path, db: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ARENA_MODELS_STORE": str(store), "ARENA_DATABASE_URL": f"sqlite:///{db}", "ARENA_PORT": str(port), "ARENA_HOST": "127.0.0.1",
-           "ARENA_SECRET_KEY": "fault-test-key-0123456789abcdef", "ARENA_GOLD_RATE": "0", "ARENA_FOUR_RATE": "0", "ARENA_REPEAT_RATE": "0", "ARENA_VOTES_PER_MINUTE": "1000"}
-    proc = subprocess.Popen([sys.executable, "-m", "deconv_arena.cli", "serve", "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_server(store: Path, db: Path, port: int, **extra_env: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ARENA_MODELS_STORE": str(store),
+        "ARENA_DATABASE_URL": f"sqlite:///{db}",
+        "ARENA_PORT": str(port),
+        "ARENA_HOST": "127.0.0.1",
+        "ARENA_SECRET_KEY": "fault-test-key-0123456789abcdef",
+        "ARENA_GOLD_RATE": "0",
+        "ARENA_FOUR_RATE": "0",
+        "ARENA_REPEAT_RATE": "0",
+        "ARENA_VOTES_PER_MINUTE": "1000",
+        **extra_env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deconv_arena.cli", "serve", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -51,7 +70,9 @@ def test_sigkill_during_votes_loses_no_acknowledged_vote(tiny_store, tmp_path):
             while not stop.is_set():
                 try:
                     task = c.post("/api/rate/tasks").json()["task_id"]
-                    r = c.post("/api/rate/votes", json={"task_id": task, "overall": "A", "legibility": "B", "noise": "tie"})
+                    r = c.post(
+                        "/api/rate/votes", json={"task_id": task, "overall": "A", "legibility": "B", "noise": "tie"}
+                    )
                 except (httpx.HTTPError, KeyError, ValueError):
                     return  # the server died mid-request: that vote was never acknowledged
                 if r.status_code == 201:
@@ -81,41 +102,79 @@ def test_sigkill_during_votes_loses_no_acknowledged_vote(tiny_store, tmp_path):
         with httpx.Client(base_url=base, timeout=10) as c:
             c.post("/rate/start", data={"consent": "yes"})
             task = c.post("/api/rate/tasks").json()["task_id"]
-            assert c.post("/api/rate/votes", json={"task_id": task, "overall": "A", "legibility": "A", "noise": "A"}).status_code == 201
+            assert (
+                c.post(
+                    "/api/rate/votes", json={"task_id": task, "overall": "A", "legibility": "A", "noise": "A"}
+                ).status_code
+                == 201
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=60)
 
 
 def test_sigterm_drains_in_flight_requests(tiny_store, tmp_path):
-    port = _free_port()
-    proc = start_server(tiny_store, tmp_path / "d.db", port)
+    """Six requests are held inside the server by an explicit gate (ARENA_TEST_DECODE_GATE: decodes wait until the
+    gate file exists), so none can finish before SIGTERM. After SIGTERM the server takes no new connection but keeps
+    running while they wait; once the gate opens, every one of them is answered 200, then the process exits."""
+    port, gate = _free_port(), tmp_path / "decode-gate"
+    proc = start_server(tiny_store, tmp_path / "d.db", port, ARENA_TEST_DECODE_GATE=str(gate))
     base = f"http://127.0.0.1:{port}"
-    results: list[int | str] = []
+    results: dict[int, tuple[int | str, bytes]] = {}
 
-    def slow_request(seed: int) -> None:
+    def held_request(seed: int) -> None:
         try:
-            r = httpx.post(f"{base}/generate", params={"model": "gan_transpose", "seed": seed, "n": 64, "scale": 8, "padding": 16}, timeout=60)
-            results.append(r.status_code)
+            r = httpx.post(
+                f"{base}/generate",
+                params={"model": "gan_transpose", "seed": seed, "n": 4, "nrow": 2, "scale": 1, "padding": 0},
+                timeout=120,
+            )
+            results[seed] = (r.status_code, r.content)
         except httpx.HTTPError as e:
-            results.append(type(e).__name__)
+            results[seed] = (type(e).__name__, b"")
 
-    threads = [threading.Thread(target=slow_request, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # wait until all six are inside the server (plus this metrics request)
+    def in_flight() -> float:
         text = httpx.get(f"{base}/metrics", timeout=5).text
-        if float(re.search(r"^arena_in_flight_requests (\S+)$", text, re.M).group(1)) >= 7:
-            break
-        time.sleep(0.01)
-    else:
-        pytest.fail("the slow requests never were all in flight together")
-    proc.send_signal(signal.SIGTERM)
+        return float(re.search(r"^arena_in_flight_requests (\S+)$", text, re.M).group(1))
+
+    threads = [threading.Thread(target=held_request, args=(s,)) for s in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while in_flight() < 7:  # the six held requests and this metrics request
+            assert not results, (
+                f"answered while the gate was shut (any answer before the kill is a failure): { {k: v[0] for k, v in results.items()} }"
+            )
+            assert time.monotonic() < deadline, "the six requests never were all in flight together"
+            time.sleep(0.02)
+        assert not results, f"answered before the kill: { {k: v[0] for k, v in results.items()} }"
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while True:  # the server stops accepting connections ...
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+            except httpx.ConnectError:
+                break
+            assert time.monotonic() < deadline, "the server still accepts connections 30 s after SIGTERM"
+            time.sleep(0.05)
+        held_until = time.monotonic() + 5  # ... but waits for the requests in flight (up to its 20 s drain timeout)
+        while time.monotonic() < held_until:
+            assert proc.poll() is None and not results, (
+                f"the server did not wait for the requests in flight: exit {proc.poll()}, answers { {k: v[0] for k, v in results.items()} }"
+            )
+            time.sleep(0.05)
+    finally:
+        gate.touch()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=120)
     # uvicorn finishes the in-flight requests, runs the lifespan exit, then re-raises SIGTERM on itself.
     assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
-    assert results == [200] * 6, results
-    with pytest.raises(httpx.HTTPError):
+    assert sorted(results) == list(range(6)) and all(status == 200 for status, _ in results.values()), {
+        k: v[0] for k, v in results.items()
+    }
+    assert all(
+        body.startswith(b"\x89PNG") and Image.open(io.BytesIO(body)).size == (56, 56) for _, body in results.values()
+    )
+    with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/healthz", timeout=2)

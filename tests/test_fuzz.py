@@ -8,14 +8,18 @@ import time
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import ROOT, make_client, wait_ready
+from tests.conftest import ROOT, hypothesis_profile, make_client, wait_ready
 
 EXAMPLES_PER_OPERATION = 30
 
 
 def test_api_never_500_and_matches_schema(tiny_store, tmp_path):
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     counts: dict[str, int] = {}
@@ -35,13 +39,21 @@ def test_api_never_500_and_matches_schema(tiny_store, tmp_path):
             label = f"{operation.method.upper()} {operation.path}"
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+            # derandomize and the example database come from the profile (tests/conftest.py): the same cases in CI,
+            # new draws under HYPOTHESIS_PROFILE=explore (which also draws more of them)
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION * (10 if hypothesis_profile() == "explore" else 1),
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case):
                 counts[label] = counts.get(label, 0) + 1
                 case.call_and_validate(checks=checks)
 
             run()
     (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / "fuzz.json").write_text(json.dumps({"total": sum(counts.values()), "per_operation": counts}, indent=1))
+    (ROOT / "artifacts" / "fuzz.json").write_text(
+        json.dumps({"total": sum(counts.values()), "per_operation": counts}, indent=1)
+    )
     print(f"\nschemathesis: {sum(counts.values())} cases over {len(counts)} operations")
     assert len(counts) >= 10 and sum(counts.values()) >= 100

@@ -56,7 +56,9 @@ def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
 
 def test_prdc_identical_and_far_apart(feats):
     same = metrics.prdc(feats[:500], feats[:500], k=5)
-    assert same["precision"] == 1 and same["recall"] == 1 and same["coverage"] == 1 and same["density"] >= 1.0  # each point also counts itself: (k + 1) / k at most
+    assert (
+        same["precision"] == 1 and same["recall"] == 1 and same["coverage"] == 1 and same["density"] >= 1.0
+    )  # each point also counts itself: (k + 1) / k at most
     far = metrics.prdc(feats[:500], feats[:500] + 1e4, k=5)
     assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 
@@ -95,7 +97,12 @@ def test_polyphase_sums_detect_uneven_kernels():
 def test_legibility_and_coverage():
     confident = np.eye(10)[np.arange(1000) % 10]
     r = metrics.legibility(confident)
-    assert r["mean_top_probability"] == 1 and r["share_confident"] == 1 and r["class_entropy_normalised"] == pytest.approx(1.0) and r["smallest_class_share"] == pytest.approx(0.1)
+    assert (
+        r["mean_top_probability"] == 1
+        and r["share_confident"] == 1
+        and r["class_entropy_normalised"] == pytest.approx(1.0)
+        and r["smallest_class_share"] == pytest.approx(0.1)
+    )
     collapsed = np.full((100, 10), 0.01)
     collapsed[:, 3] = 0.91
     r = metrics.legibility(collapsed)

@@ -20,7 +20,11 @@ def test_comparison_page_shows_every_variant_from_one_seed(client):
 
 
 def test_bad_seed_in_query_falls_back_with_a_notice(client):
-    for raw, needle in (("abc", "&#39;abc&#39; is not a whole number"), ("-5", "seed -5 is out of range"), ("99999999999", "out of range")):
+    for raw, needle in (
+        ("abc", "&#39;abc&#39; is not a whole number"),
+        ("-5", "seed -5 is out of range"),
+        ("99999999999", "out of range"),
+    ):
         r = client.get(f"/?seed={raw}")
         assert r.status_code == 200 and needle in r.text and "seed=2023" in r.text
     r = client.get("/?n=7")
@@ -51,7 +55,9 @@ def test_model_files_are_served_only_from_the_allow_list(client):
 
 def test_unknown_model_page_is_a_friendly_404(client):
     r = client.get("/models/<img src=x onerror=alert(1)>")
-    assert r.status_code == 404 and "No such model" in r.text and "<img src=x" not in r.text and "&lt;img src=x" in r.text
+    assert (
+        r.status_code == 404 and "No such model" in r.text and "<img src=x" not in r.text and "&lt;img src=x" in r.text
+    )
     r = client.get("/no/such/page", headers={"accept": "text/html"})
     assert r.status_code == 404 and "Page not found" in r.text
     assert client.get("/no/such/page", headers={"accept": "application/json"}).json() == {"detail": "Not Found"}
@@ -85,7 +91,12 @@ def test_no_inline_style_attributes_the_csp_would_block():
     root = Path(__file__).resolve().parents[1]
     for template in (root / "templates").glob("*.html"):
         assert not re.search(r"\sstyle=", template.read_text()), template.name
-    svg = curve_svg({"a": [(1, 2.0), (2, 1.5)], "b": [(1, 0.5), (2, 0.7)]}, "checkerboard", log_y=True, bands={"a": [(1, 1.0, 3.0), (2, -0.5, 2.0)]})
+    svg = curve_svg(
+        {"a": [(1, 2.0), (2, 1.5)], "b": [(1, 0.5), (2, 0.7)]},
+        "checkerboard",
+        log_y=True,
+        bands={"a": [(1, 1.0, 3.0), (2, -0.5, 2.0)]},
+    )
     assert svg.startswith("<svg") and not re.search(r"\sstyle=", svg)
 
 
@@ -98,6 +109,9 @@ def test_comparison_page_takes_any_subset_of_models_in_the_url(client):
     assert re.findall(r'src="/models/([a-z0-9_]+)/grid\.png', r.text) == ["gan_upsample"]
     assert "&#39;nope&#39; is not a model here; accepted: gan_transpose" in r.text
     r = client.get("/?models=nope")
-    assert len(re.findall(r'src="/models/[a-z0-9_]+/grid\.png', r.text)) == len(VARIANTS) and "showing every model" in r.text
+    assert (
+        len(re.findall(r'src="/models/[a-z0-9_]+/grid\.png', r.text)) == len(VARIANTS)
+        and "showing every model" in r.text
+    )
     r = client.get("/?random=1&n=4&models=vae_upsample", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("&models=vae_upsample")

@@ -10,8 +10,13 @@ from training.queue import has_checkpoint, main, read_jobs
 
 def test_jobs_file_parsing_and_checkpoint_lookup(tmp_path):
     jobs = tmp_path / "jobs.txt"
-    jobs.write_text("# comment\n--variant vae_upsample --profile smoke   # served run\n\n--variant vae_transpose --profile smoke --seeds 2\n")
-    assert read_jobs(jobs) == [["--variant", "vae_upsample", "--profile", "smoke"], ["--variant", "vae_transpose", "--profile", "smoke", "--seeds", "2"]]
+    jobs.write_text(
+        "# comment\n--variant vae_upsample --profile smoke   # served run\n\n--variant vae_transpose --profile smoke --seeds 2\n"
+    )
+    assert read_jobs(jobs) == [
+        ["--variant", "vae_upsample", "--profile", "smoke"],
+        ["--variant", "vae_transpose", "--profile", "smoke", "--seeds", "2"],
+    ]
     work = tmp_path / "runs"
     assert not has_checkpoint(read_jobs(jobs)[1], work)
     (work / "_replicates" / "smoke-seed2" / "vae_transpose").mkdir(parents=True)
@@ -23,8 +28,20 @@ def test_queue_runs_jobs_side_by_side_and_skips_finished_ones(tiny_npz, tmp_path
     store = tmp_path / "store"
     store.mkdir()
     jobs = tmp_path / "jobs.txt"
-    jobs.write_text("--variant vae_upsample --profile smoke\n--variant vae_bilinear --profile smoke --no-curves\n--variant nope\n")
-    argv = [str(jobs), "--parallel", "2", "--store", str(store), "--workdir", str(tmp_path / "runs"), "--data", str(tiny_npz)]
+    jobs.write_text(
+        "--variant vae_upsample --profile smoke\n--variant vae_bilinear --profile smoke --no-curves\n--variant nope\n"
+    )
+    argv = [
+        str(jobs),
+        "--parallel",
+        "2",
+        "--store",
+        str(store),
+        "--workdir",
+        str(tmp_path / "runs"),
+        "--data",
+        str(tiny_npz),
+    ]
     assert main(argv) == 1  # the third job names no variant of the table
     out = capsys.readouterr().out
     assert "2 of 3 jobs done" in out and "failed" in out
@@ -32,7 +49,9 @@ def test_queue_runs_jobs_side_by_side_and_skips_finished_ones(tiny_npz, tmp_path
         assert json.loads((store / name / "manifest.json").read_text())["epochs_done"] == 2
     assert sorted(p.name for p in (tmp_path / "runs" / "queue").glob("*.done")) == ["000.done", "001.done"]
     before = (store / "vae_upsample" / "manifest.json").read_text()
-    assert main(argv) == 1 and (store / "vae_upsample" / "manifest.json").read_text() == before  # finished jobs are not run again
+    assert (
+        main(argv) == 1 and (store / "vae_upsample" / "manifest.json").read_text() == before
+    )  # finished jobs are not run again
 
 
 def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tmp_path, monkeypatch):
@@ -52,19 +71,32 @@ def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tm
             os.utime(path, (1_000, 1_000))
 
     write("gan_upsample/generator.keras", old=True)  # before the session: not packed
-    for rel in ("gan_transpose/generator.keras", "gan_transpose/manifest.json", "gan_transpose/progress/epoch_0001.png",
-                "_replicates/quick-seed1/gan_upsample/generator.keras", "_replicates/quick-seed1/gan_upsample/manifest.json",
-                "_replicates/quick-seed1/gan_upsample/metrics.json", "_replicates/quick-seed1/gan_upsample/progress/epoch_0001.png",
-                "_replicates/paper-seed1/vae_bilinear/generator.keras", "_replicates/paper-seed1/vae_bilinear/manifest.json",
-                "_replicates/paper-seed1/vae_bilinear/metrics.json",
-                "_replicates/quick-seed2/gan_upsample/manifest.json",  # trained, stopped mid-evaluation: left out
-                ".gan_upsample_matched.staging-abc/generator.keras"):  # an install cut off: left out
+    for rel in (
+        "gan_transpose/generator.keras",
+        "gan_transpose/manifest.json",
+        "gan_transpose/progress/epoch_0001.png",
+        "_replicates/quick-seed1/gan_upsample/generator.keras",
+        "_replicates/quick-seed1/gan_upsample/manifest.json",
+        "_replicates/quick-seed1/gan_upsample/metrics.json",
+        "_replicates/quick-seed1/gan_upsample/progress/epoch_0001.png",
+        "_replicates/paper-seed1/vae_bilinear/generator.keras",
+        "_replicates/paper-seed1/vae_bilinear/manifest.json",
+        "_replicates/paper-seed1/vae_bilinear/metrics.json",
+        "_replicates/quick-seed2/gan_upsample/manifest.json",  # trained, stopped mid-evaluation: left out
+        ".gan_upsample_matched.staging-abc/generator.keras",
+    ):  # an install cut off: left out
         write(rel)
     packed = {p.relative_to(store).as_posix() for p in files_to_pack(store, since=2_000)}
-    assert packed == {"gan_transpose/generator.keras", "gan_transpose/manifest.json", "gan_transpose/progress/epoch_0001.png",
-                      "_replicates/quick-seed1/gan_upsample/manifest.json", "_replicates/quick-seed1/gan_upsample/metrics.json",
-                      "_replicates/paper-seed1/vae_bilinear/generator.keras", "_replicates/paper-seed1/vae_bilinear/manifest.json",
-                      "_replicates/paper-seed1/vae_bilinear/metrics.json"}
+    assert packed == {
+        "gan_transpose/generator.keras",
+        "gan_transpose/manifest.json",
+        "gan_transpose/progress/epoch_0001.png",
+        "_replicates/quick-seed1/gan_upsample/manifest.json",
+        "_replicates/quick-seed1/gan_upsample/metrics.json",
+        "_replicates/paper-seed1/vae_bilinear/generator.keras",
+        "_replicates/paper-seed1/vae_bilinear/manifest.json",
+        "_replicates/paper-seed1/vae_bilinear/metrics.json",
+    }
     parts = pack(sorted(store / p for p in packed), tmp_path / "out", part_bytes=300)
     assert len(parts) > 1 and all(p.stat().st_size <= 300 for p in parts)
     (tmp_path / "whole.tgz").write_bytes(b"".join(p.read_bytes() for p in parts))

@@ -10,9 +10,16 @@ import sqlite3
 import numpy as np
 import pytest
 
-from app.ranking import Comparison, comparisons_from_vote, fit_bradley_terry, krippendorff_alpha_nominal, percent_agreement, rank_table
+from app.ranking import (
+    Comparison,
+    comparisons_from_vote,
+    fit_bradley_terry,
+    krippendorff_alpha_nominal,
+    percent_agreement,
+    rank_table,
+)
 from app.store import Task, VoteStore, migrate
-from tests.conftest import make_client, wait_ready
+from tests.conftest import make_client, require, wait_ready
 
 PLAIN = {"gold_rate": 0.0, "four_rate": 0.0, "repeat_rate": 0.0}
 
@@ -36,7 +43,9 @@ def test_bradley_terry_recovers_known_strengths_with_covering_intervals():
 
 
 def test_overlapping_intervals_share_a_rank():
-    comps = [Comparison("a", "b", s) for s in [1, 0] * 20] + [Comparison("a", "c", 1)] * 40 + [Comparison("b", "c", 1)] * 40
+    comps = (
+        [Comparison("a", "b", s) for s in [1, 0] * 20] + [Comparison("a", "c", 1)] * 40 + [Comparison("b", "c", 1)] * 40
+    )
     ranks = {r["model"]: r["rank"] for r in rank_table(comps, ["a", "b", "c"], resamples=200)}
     assert ranks["a"] == ranks["b"] == 1 and ranks["c"] == 3
 
@@ -71,7 +80,9 @@ def join(c, name="rater"):
 
 
 def answer(c, task_id, ans="A", **extra):
-    return c.post("/api/rate/votes", json={"task_id": task_id, "overall": ans, "legibility": ans, "noise": ans, **extra})
+    return c.post(
+        "/api/rate/votes", json={"task_id": task_id, "overall": ans, "legibility": ans, "noise": ans, **extra}
+    )
 
 
 def stored_votes(c) -> int:
@@ -85,7 +96,10 @@ def test_a_handful_of_votes_gives_finite_modest_ratings():
     table = {row["model"]: row for row in rank_table(comps, models, resamples=100)}
     ratings = [row["rating"] for row in table.values()]
     assert all(np.isfinite(ratings)) and max(ratings) - min(ratings) < 600  # was −1,145 … 3,098 without a prior
-    assert table["a"]["rating"] > table["c"]["rating"] > table["b"]["rating"] and table["c"]["rating"] == table["d"]["rating"]
+    assert (
+        table["a"]["rating"] > table["c"]["rating"] > table["b"]["rating"]
+        and table["c"]["rating"] == table["d"]["rating"]
+    )
     assert all(np.isfinite([row["lower"], row["upper"]]).all() for row in table.values())
 
 
@@ -109,12 +123,20 @@ def test_with_thousands_of_votes_the_prior_no_longer_matters():
     assert np.abs(400 * (with_prior - without)).max() < 2.0  # under 2 rating points
 
 
-def test_consent_is_required_and_names_are_escaped(rating_client):
+def test_consent_is_required_and_strings_from_the_request_are_escaped(rating_client):
     c = rating_client
-    assert c.post("/rate/start", data={"display_name": "x"}).status_code == 400
-    join(c, "<script>alert(1)</script>")
-    page = c.get("/rate").text
-    assert "<script>alert(1)" not in page
+    refused = c.post("/rate/start", data={"display_name": "x"}, follow_redirects=False)
+    assert refused.status_code == 400 and "consent" in refused.text and c.app.state.ratings.store.raters() == []
+    # The display name is stored as typed (cut to 40 characters) and no page shows it; the pages that do show a
+    # string from the request (an unknown model's name, an unknown path) must escape it.
+    evil = "<img src=x onerror=alert(1)>"
+    join(c, evil + "x" * 40)
+    assert [r.display_name for r in c.app.state.ratings.store.raters()] == [(evil + "x" * 40)[:40]]
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    for url in (f"/models/{evil}", f"/nothing-here/{evil}"):
+        page = c.get(url, headers={"accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), url
+        assert escaped in page.text and "<img src=x" not in page.text, (url, page.text[-600:])
 
 
 def test_task_images_are_anonymous_and_private(rating_client):
@@ -218,7 +240,15 @@ def test_admin_requires_the_token(rating_client, tiny_store, tmp_path):
     join(c)
     answer(c, c.post("/api/rate/tasks").json()["task_id"])
     rows = c.get("/api/admin/export", headers=ok).json()["votes"]
-    assert len(rows) == 1 and set(rows[0]) >= {"models", "seed", "n", "overall", "elapsed_ms", "user_agent", "app_version"}
+    assert len(rows) == 1 and set(rows[0]) >= {
+        "models",
+        "seed",
+        "n",
+        "overall",
+        "elapsed_ms",
+        "user_agent",
+        "app_version",
+    }
     assert c.get("/api/admin/export?format=csv", headers=ok).text.startswith("id,task_id,rater_id")
     assert c.post("/api/admin/pause?paused=true", headers=ok).json() == {"paused": True}
     assert c.post("/api/rate/tasks").status_code == 503
@@ -251,7 +281,11 @@ def test_results_page_and_api(rating_client):
             answer(c, c.post("/api/rate/tasks").json()["task_id"], "A")
     res = c.get("/api/results").json()
     assert res["counts"]["votes"] == 18 and res["questions"]["overall"]["comparisons"] == 18
-    assert all(r["lower"] <= r["rating"] <= r["upper"] for r in res["questions"]["overall"]["ratings"] if r["rating"] is not None)
+    assert all(
+        r["lower"] <= r["rating"] <= r["upper"]
+        for r in res["questions"]["overall"]["ratings"]
+        if r["rating"] is not None
+    )
     page = c.get("/results").text
     assert "Bradley" in page and "Krippendorff" in page and "<svg" in page
 
@@ -266,7 +300,9 @@ def test_read_only_database_rejects_votes_with_503(tiny_store, tmp_path):
         ro = VoteStore(f"sqlite:///file:{db}?mode=ro&uri=true")
         c.app.state.ratings.store = ro
         r = answer(c, task["task_id"])
-        assert r.status_code == 503 and "database" in r.json()["detail"] and "generation still works" in r.json()["detail"]
+        assert (
+            r.status_code == 503 and "database" in r.json()["detail"] and "generation still works" in r.json()["detail"]
+        )
         assert c.post("/generate", params={"model": "gan_upsample", "seed": 1, "n": 1}).status_code == 200
     assert sqlite3.connect(db).execute("select count(*) from votes").fetchone()[0] == 0
 
@@ -281,30 +317,36 @@ def test_schema_is_made_by_alembic(tmp_path):
 
 
 def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):
-    import httpx
-
-    from tests.test_browser import _free_port
-
     import threading
     import time
 
+    import httpx
     import uvicorn
 
     from app.core.settings import Settings
     from app.main import create_app
+    from tests.test_browser import _free_port
 
     port = _free_port()
-    app = create_app(Settings(models_store=tiny_store, database_url=f"sqlite:///{tmp_path / 'c.db'}", votes_per_minute=100, **PLAIN))
+    app = create_app(
+        Settings(models_store=tiny_store, database_url=f"sqlite:///{tmp_path / 'c.db'}", votes_per_minute=100, **PLAIN)
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    deadline = time.monotonic() + 180
+    while True:  # until /readyz says 200; a 503 (still loading) or a refused connection waits and asks again
         try:
-            if httpx.get(base + "/readyz").status_code == 200:
+            if httpx.get(base + "/readyz", timeout=5).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        assert thread.is_alive(), "the server thread exited before it was ready"
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("the server never became ready (GET /readyz never answered 200)")
+        time.sleep(0.1)
 
     async def rater(k: int) -> tuple[list[str], list[int]]:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
@@ -341,8 +383,12 @@ def store(request, tmp_path):
     from sqlalchemy import text
 
     if request.param == "postgresql":
-        if not PG:
-            pytest.skip("set ARENA_TEST_POSTGRES_URL (.ci/run starts Debian's PostgreSQL) to run the store tests on PostgreSQL")
+        require(
+            "postgres",
+            None
+            if PG
+            else "set ARENA_TEST_POSTGRES_URL (.ci/run starts Debian's PostgreSQL) to run the store tests on PostgreSQL",
+        )
         url = PG
     else:
         url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -362,7 +408,11 @@ def test_store_integrity(store):
     rid, other = store.new_rater("one"), store.new_rater(None)
     task = store.issue(rid, "pair", ["gan_transpose", "gan_upsample"], 2**32 - 1, 9, 60)
     store.cast(rid, task.id, ans, 5, "x", "0.1.0", 10)
-    for who, tid, refusal in ((rid, task.id, DuplicateVote), (other, task.id, NotYourTask), (rid, "f" * 32, UnknownTask)):
+    for who, tid, refusal in (
+        (rid, task.id, DuplicateVote),
+        (other, task.id, NotYourTask),
+        (rid, "f" * 32, UnknownTask),
+    ):
         with pytest.raises(refusal):
             store.cast(who, tid, ans, 5, "x", "0.1.0", 10)
     assert [v.seed for v in store.votes()] == [2**32 - 1]
@@ -378,6 +428,36 @@ def test_store_integrity(store):
     store.set_paused(True)
     assert store.paused()
     assert store.delete_rater(rid) == 1 and store.votes() == []
+
+
+def test_a_vote_whose_gold_scoring_fails_midway_stores_nothing_and_leaves_the_task_open(store, monkeypatch):
+    """A vote is one transaction: the gold step raises after it has changed (and flushed) the rater's gold counts,
+    inside the vote's transaction. Nothing of it may remain: no vote, the task unanswered, the counts as they were;
+    and the task takes the rater's vote once scoring works again."""
+    import app.store as store_module
+
+    real = store_module._score_gold
+
+    def fails_midway(s, rater_id, task, overall, undo=False):
+        real(s, rater_id, task, overall, undo)
+        s.flush()  # the rater's gold counts are now written in the vote's transaction
+        raise RuntimeError("simulated crash while scoring gold")
+
+    monkeypatch.setattr(store_module, "_score_gold", fails_midway)
+    ans = {"overall": "B", "legibility": "B", "noise": "B"}  # the real digits are A: a failed gold answer
+    rid = store.new_rater("gold")
+    task = store.issue(rid, "gold", ["real_mnist", "untrained_noise"], 7, 9, 60)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.cast(rid, task.id, ans, 5, "x", "0.1.0", 10)
+    assert store.votes() == [] and store.vote_count(rid) == 0
+    assert store.task(task.id).answered is False
+    rater = store.rater(rid)
+    assert (rater.gold_passed, rater.gold_failed, rater.flagged) == (0, 0, False)
+    monkeypatch.setattr(store_module, "_score_gold", real)
+    store.cast(rid, task.id, ans, 5, "x", "0.1.0", 10)
+    assert [v.task_id for v in store.votes()] == [task.id] and store.task(task.id).answered is True
+    rater = store.rater(rid)
+    assert (rater.gold_passed, rater.gold_failed, rater.flagged) == (0, 1, True)
 
 
 def _scheduler(counts=None, **rates):
@@ -406,11 +486,46 @@ def test_rating_schedules_within_a_family_and_weights_the_comparisons_of_the_tab
         kind, models, _seed = choose_task(ratings, registry, "r")
         assert kind == "four" and len({variants[m].family for m in models}) == 1
     # three votes on every pair: a weighted pair needs 3/3 = 1, any other 3/1 = 3, so only weighted pairs come up
-    same_family = [tuple(sorted(p)) for p in itertools.combinations(variants, 2) if variants[p[0]].family == variants[p[1]].family]
+    same_family = [
+        tuple(sorted(p)) for p in itertools.combinations(variants, 2) if variants[p[0]].family == variants[p[1]].family
+    ]
     ratings, registry, _ = _scheduler(counts={p: 3 for p in same_family})
     chosen = {frozenset(choose_task(ratings, registry, "r")[1]) for _ in range(300)}
     assert chosen and chosen <= set(WEIGHTED_PAIRS)
-    assert frozenset(("gan_transpose", "gan_upsample")) in WEIGHTED_PAIRS and frozenset(("gan_transpose_k4", "gan_transpose")) in WEIGHTED_PAIRS
+    assert (
+        frozenset(("gan_transpose", "gan_upsample")) in WEIGHTED_PAIRS
+        and frozenset(("gan_transpose_k4", "gan_transpose")) in WEIGHTED_PAIRS
+    )
+
+
+def test_the_report_pairs_weigh_exactly_three_times_the_others():
+    """docs/operations.md: the report's pairs (and each control against its reference) are scheduled 3× as often.
+    With the service's default weight w, a weighted pair with c votes needs c / w and any other pair its count.
+    Weighted pairs at 6 votes and the others at 2 tie only when w is exactly 3 (both kinds come up); at 7 votes only
+    the others come up (7/3 > 2), at 5 only the weighted ones (5/3 < 2): w is pinned to 3, not to "above 1"."""
+    import itertools
+
+    from app.core.settings import Settings
+    from app.ratings.scheduling import WEIGHTED_PAIRS, choose_task
+
+    weight = Settings.model_fields["report_pair_weight"].default
+    assert weight == 3.0
+    _, _, variants = _scheduler()
+    same_family = [
+        tuple(sorted(p)) for p in itertools.combinations(variants, 2) if variants[p[0]].family == variants[p[1]].family
+    ]
+    weighted = {p for p in same_family if set(p) in WEIGHTED_PAIRS}
+    assert weighted and len(weighted) < len(same_family)
+
+    def chosen(weighted_votes: int) -> tuple[bool, bool]:
+        counts = {p: (weighted_votes if p in weighted else 2) for p in same_family}
+        ratings, registry, _ = _scheduler(counts=counts, report_pair_weight=weight)
+        picks = {tuple(sorted(choose_task(ratings, registry, "r")[1])) for _ in range(400)}
+        return bool(picks & weighted), bool(picks - weighted)
+
+    assert chosen(6) == (True, True)
+    assert chosen(7) == (False, True)
+    assert chosen(5) == (True, False)
 
 
 def test_people_vs_numbers_uses_means_over_seeds_where_replicates_exist():
@@ -419,13 +534,23 @@ def test_people_vs_numbers_uses_means_over_seeds_where_replicates_exist():
     from app.ratings.analysis import metric_values
 
     def entry(fd, reps=None, profile="paper"):
-        return SimpleNamespace(manifest={"config": {"profile": profile}}, metrics={"frechet": {"distance": fd}} if fd is not None else None, replicates=reps)
+        return SimpleNamespace(
+            manifest={"config": {"profile": profile}},
+            metrics={"frechet": {"distance": fd}} if fd is not None else None,
+            replicates=reps,
+        )
 
-    registry = SimpleNamespace(entries={
-        "a": entry(10.0, {"paper": {"metrics": {"frechet": {"mean": 12.5, "n": 5}}}}),
-        "b": entry(20.0, {"quick": {"metrics": {"frechet": {"mean": 30.0, "n": 3}}}}),  # another budget: not this run's
-        "c": entry(30.0, {"paper": {"metrics": {"frechet": {"mean": 31.0, "n": 1}}}}),  # one seed is not a mean over seeds
-        "d": entry(None),
-    })
+    registry = SimpleNamespace(
+        entries={
+            "a": entry(10.0, {"paper": {"metrics": {"frechet": {"mean": 12.5, "n": 5}}}}),
+            "b": entry(
+                20.0, {"quick": {"metrics": {"frechet": {"mean": 30.0, "n": 3}}}}
+            ),  # another budget: not this run's
+            "c": entry(
+                30.0, {"paper": {"metrics": {"frechet": {"mean": 31.0, "n": 1}}}}
+            ),  # one seed is not a mean over seeds
+            "d": entry(None),
+        }
+    )
     values, seeds = metric_values(registry, "frechet", "frechet.distance")
     assert values == {"a": 12.5, "b": 20.0, "c": 30.0} and seeds == {"a": 5}

@@ -8,8 +8,45 @@ import shutil
 import numpy as np
 import pytest
 
+from arena.stats import ALPHA, METRIC, bootstrap_interval, decide, paired_difference, t_interval
 from deconv_arena.cli import main
-from arena.stats import NOT_DISTINGUISHABLE, bootstrap_interval, paired_difference, t_interval, verdict
+
+# Student's t, 97.5th percentile, by number of values (df = n - 1), from the printed tables: a 95 % interval over n
+# values is mean ± T975[n] · sd / √n. An answer computed here, not by the code under test.
+T975 = {2: 12.7062047361747, 3: 4.30265272974946, 4: 3.18244630528371, 5: 2.77644510519779}
+# Each metric's direction as docs/evaluation.md states it ("real": a ratio to real digits, scored by |ln ratio|)
+BETTER = {
+    "frechet": "lower",
+    "kid": "lower",
+    "legibility": "higher",
+    "checkerboard_ratio": "real",
+    "period4_ratio": "real",
+    "precision": "higher",
+    "recall": "higher",
+    "coverage": "higher",
+}
+
+
+def t95(values) -> tuple[float, float, float]:
+    """(mean, low, high) of the 95 % t-interval, by hand."""
+    x = np.asarray(list(values), np.float64)
+    half = T975[len(x)] * x.std(ddof=1) / np.sqrt(len(x))
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def score(value: float, better: str) -> float:
+    return abs(float(np.log(value))) if better == "real" else float(value)
+
+
+def expected_verdict(test: dict, score_diffs, better: str, a: str, b: str) -> str:
+    """The documented rule (arena/stats.py): a winner when the Holm-adjusted paired-t p is below 0.05, the one whose
+    score is better; else equivalent when the adjusted TOST p is below 0.05; else inconclusive with n seeds."""
+    if test["p_adjusted"] is not None and test["p_adjusted"] < 0.05:
+        a_lower = float(np.mean(score_diffs)) < 0
+        return f"{a if a_lower == (better != 'higher') else b} better"
+    if test["delta"] is not None and test["p_tost_adjusted"] is not None and test["p_tost_adjusted"] < 0.05:
+        return f"equivalent within ±{test['delta']:g}"
+    return f"inconclusive with {len(score_diffs)} seeds"
 
 
 @pytest.mark.parametrize("n", [3, 5])
@@ -29,25 +66,33 @@ def test_bootstrap_interval_covers_a_known_mean():
     hits = 0
     for _ in range(200):
         x = rng.exponential(2.0, 400)
-        lo, hi = bootstrap_interval(lambda i: float(x[i].mean()), len(x), resamples=300, seed=int(rng.integers(1 << 30)))
+        lo, hi = bootstrap_interval(
+            lambda i: float(x[i].mean()), len(x), resamples=300, seed=int(rng.integers(1 << 30))
+        )
         hits += lo <= 2.0 <= hi
     assert 0.89 <= hits / 200 <= 0.99, hits / 200
 
 
-def test_verdicts_come_from_the_interval():
+def test_verdicts_name_a_winner_at_the_stated_rate():
+    from arena.stats import p_value
+
     rng = np.random.default_rng(1)
-    same = 0
+    named = 0
     for _ in range(1000):
-        a, b = rng.normal(10, 2, 5), rng.normal(10, 2, 5)
-        diff, _ = paired_difference(dict(enumerate(a)), dict(enumerate(b)))
-        same += verdict(diff, "lower") == NOT_DISTINGUISHABLE
-    assert same / 1000 >= 0.93  # one distribution: a winner is named about 5 % of the time, no more
-    a, b = rng.normal(10, 0.5, 3), rng.normal(20, 0.5, 3)
-    diff, seeds = paired_difference(dict(enumerate(a)), dict(enumerate(b)))
-    assert seeds == [0, 1, 2]
-    assert verdict(diff, "lower", "gan_x", "gan_y") == "gan_x better"
-    assert verdict(diff, "higher", "gan_x", "gan_y") == "gan_y better"
-    assert verdict(t_interval([3.0]), "lower") == NOT_DISTINGUISHABLE  # one run: no interval, no verdict
+        diffs = rng.normal(10, 2, 5) - rng.normal(10, 2, 5)
+        named += decide(list(diffs), METRIC["kid"], "gan", "A", "B", p_value(diffs), None)["kind"] == "difference"
+    assert named / 1000 <= 0.07  # one distribution: a winner is named about 5 % of the time, no more
+    diffs = list(rng.normal(10, 0.5, 3) - rng.normal(20, 0.5, 3))
+    assert (
+        decide(diffs, METRIC["kid"], "gan", "gan_x", "gan_y", p_value(diffs), None)["verdict"] == "gan_x better"
+    )  # lower KID
+    assert (
+        decide(diffs, METRIC["legibility"], "gan", "gan_x", "gan_y", p_value(diffs), None)["verdict"] == "gan_y better"
+    )
+    assert (
+        decide([3.0], METRIC["kid"], "gan", "A", "B", None, None)["kind"] == "inconclusive"
+    )  # one run: no test, no verdict
+    assert ALPHA == pytest.approx(0.05)
 
 
 def test_paired_differences_are_the_per_seed_differences():
@@ -73,9 +118,30 @@ def replicated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
     work = tmp_path_factory.mktemp("replicate-runs")
     for name in ("vae_transpose", "vae_upsample"):
-        code = main(["train", "--variant", name, "--profile", "smoke", "--seeds", "1-3", "--data", str(tiny_npz), "--store", str(store), "--workdir", str(work)])
+        code = main(
+            [
+                "train",
+                "--variant",
+                name,
+                "--profile",
+                "smoke",
+                "--seeds",
+                "1-3",
+                "--data",
+                str(tiny_npz),
+                "--store",
+                str(store),
+                "--workdir",
+                str(work),
+            ]
+        )
         assert code == 0
-    assert main(["evaluate", "--variant", "vae_upsample", "--samples", "64", "--data", str(tiny_npz), "--store", str(store)]) == 0
+    assert (
+        main(
+            ["evaluate", "--variant", "vae_upsample", "--samples", "64", "--data", str(tiny_npz), "--store", str(store)]
+        )
+        == 0
+    )
     return store
 
 
@@ -85,38 +151,149 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
         entry = stats["models"][name]["smoke"]
         assert entry["seeds"] == [1, 2, 3] and entry["failed"] == {}
         fd = entry["metrics"]["frechet"]
-        assert fd["n"] == 3 and fd["low"] <= fd["mean"] <= fd["high"] and len(fd["values"]) == 3
-        assert fd["mean"] == pytest.approx(np.mean(list(fd["values"].values())))
-        metrics = json.loads((replicated_store / "_replicates" / "smoke-seed2" / name / "metrics.json").read_text())
-        assert metrics["intervals"]["frechet"][0] <= metrics["frechet"]["distance"] <= metrics["intervals"]["frechet"][1]
+        per_seed = {
+            s: json.loads((replicated_store / "_replicates" / f"smoke-seed{s}" / name / "metrics.json").read_text())
+            for s in (1, 2, 3)
+        }
+        assert fd["values"] == {str(s): m["frechet"]["distance"] for s, m in per_seed.items()}  # each seed's own file
+        mean, low, high = t95(fd["values"].values())
+        assert fd["n"] == 3 and fd["mean"] == pytest.approx(mean, rel=1e-12)
+        assert (fd["low"], fd["high"]) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+        lo, hi = per_seed[2]["intervals"]["frechet"]  # within one run: a percentile bootstrap, not symmetric
+        assert lo < hi and lo <= per_seed[2]["frechet"]["distance"] <= hi
     (comparison,) = [c for c in stats["comparisons"] if c["a"] == "vae_upsample"]
     assert comparison["b"] == "vae_transpose" and comparison["seeds"] == [1, 2, 3]
-    for key, row in comparison["metrics"].items():
-        assert row["verdict"] in (NOT_DISTINGUISHABLE, "vae_upsample better", "vae_transpose better"), key
+    models = stats["models"]
+    assert set(BETTER) <= set(comparison["metrics"])
+    from scipy import stats as sps
+
+    for key, better in BETTER.items():
+        row = comparison["metrics"][key]
+        a, b = (
+            models["vae_upsample"]["smoke"]["metrics"][key]["values"],
+            models["vae_transpose"]["smoke"]["metrics"][key]["values"],
+        )
+        diffs = [a[str(s)] - b[str(s)] for s in (1, 2, 3)]  # paired by seed: upsample minus transpose
+        mean, low, high = t95(diffs)
+        assert row["difference"]["mean"] == pytest.approx(mean, rel=1e-9, abs=1e-12), key
+        assert (row["difference"]["low"], row["difference"]["high"]) == (
+            pytest.approx(low, rel=1e-9, abs=1e-12),
+            pytest.approx(high, rel=1e-9, abs=1e-12),
+        ), key
+        scored = [score(a[str(s)], better) - score(b[str(s)], better) for s in (1, 2, 3)]
+        mean, low, high = t95(scored)
+        assert (row["score_difference"]["mean"], row["score_difference"]["low"], row["score_difference"]["high"]) == (
+            pytest.approx(mean, rel=1e-9, abs=1e-12),
+            pytest.approx(low, rel=1e-9, abs=1e-12),
+            pytest.approx(high, rel=1e-9, abs=1e-12),
+        ), key
+        if (
+            np.std(scored) == 0
+        ):  # no spread to test against (tiny models can tie exactly, e.g. precision 1.0 everywhere)
+            p = 0.0 if np.mean(scored) != 0 else 1.0
+        else:
+            p = sps.ttest_rel(
+                [score(a[str(s)], better) for s in (1, 2, 3)], [score(b[str(s)], better) for s in (1, 2, 3)]
+            ).pvalue
+        assert row["p"] == pytest.approx(p, rel=1e-9), key
+        assert row["p"] <= row["p_adjusted"] <= 1
+        assert row["verdict"] == expected_verdict(row, scored, better, "vae_upsample", "vae_transpose"), (key, row)
     # where each seed trained is recorded, and a seed from another machine is named apart in the README table
     assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
     from arena.tables import _places
 
     assert _places(entry) == "CPU, tensorflow, float32"
-    mixed = {"trained_on": {"1": "NVIDIA H200, jax, jax precision highest", "2": "NVIDIA H200, jax, jax precision highest", "3": "CPU, tensorflow, float32"}}
+    mixed = {
+        "trained_on": {
+            "1": "NVIDIA H200, jax, jax precision highest",
+            "2": "NVIDIA H200, jax, jax precision highest",
+            "3": "CPU, tensorflow, float32",
+        }
+    }
     assert _places(mixed) == "1, 2: NVIDIA H200, jax, jax precision highest; 3: CPU, tensorflow, float32"
     # the served models are untouched by replicates
     assert json.loads((replicated_store / "vae_upsample" / "manifest.json").read_text())["config"]["seed"] == 1234
 
 
 def test_a_failed_replicate_is_listed_as_failed(replicated_store, tiny_npz, monkeypatch, capsys):
+    import training.replicates
     import training.runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated out-of-memory in epoch 1")
 
     monkeypatch.setattr(training.runner, "train_variant", broken)
-    code = main(["train", "--variant", "vae_upsample", "--profile", "smoke", "--seeds", "4", "--data", str(tiny_npz), "--store", str(replicated_store)])
+    monkeypatch.setattr(training.replicates, "train_variant", broken)  # imported by name there
+    code = main(
+        [
+            "train",
+            "--variant",
+            "vae_upsample",
+            "--profile",
+            "smoke",
+            "--seeds",
+            "4",
+            "--data",
+            str(tiny_npz),
+            "--store",
+            str(replicated_store),
+        ]
+    )
     assert code == 2 and "vae_upsample seed 4" in capsys.readouterr().err
-    assert main(["evaluate", "--replicates", "--samples", "32", "--data", str(tiny_npz), "--store", str(replicated_store)]) == 0
+    assert (
+        main(["evaluate", "--replicates", "--samples", "32", "--data", str(tiny_npz), "--store", str(replicated_store)])
+        == 0
+    )
     entry = json.loads((replicated_store / "replicates.json").read_text())["models"]["vae_upsample"]["smoke"]
     assert entry["seeds"] == [1, 2, 3] and "simulated out-of-memory" in entry["failed"]["4"]
     assert entry["metrics"]["frechet"]["n"] == 3
+
+
+def test_a_replicate_whose_evaluation_fails_is_listed_as_failed_and_never_averaged(
+    replicated_store, tiny_data, tmp_path, monkeypatch
+):
+    """Seed 2 of vae_transpose was evaluated before; evaluating it again fails. Its earlier metrics.json is still on
+    disk, but the seed is listed as failed (with the stage and the error), and the mean, interval and paired
+    comparison are those of seeds 1 and 3 alone."""
+    import training.evaluate as evaluate
+    from arena.replicates import replicate_store
+
+    store = tmp_path / "store"
+    shutil.copytree(replicated_store, store)
+    real = evaluate.evaluate_model
+
+    def fails_for_seed_2(name, run, *args, **kwargs):
+        if name == "vae_transpose" and run == replicate_store(store, "smoke", 2):
+            raise RuntimeError("simulated evaluator crash")
+        return real(name, run, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fails_for_seed_2)
+    failed = evaluate.evaluate_replicates(
+        store, tiny_data, only={("vae_transpose", "smoke", 2), ("vae_upsample", "smoke", 2)}, n=64, log=lambda _: None
+    )
+    assert failed == [2]
+    assert (replicate_store(store, "smoke", 2) / "vae_transpose" / "metrics.json").is_file()  # the old figures remain
+    stats = json.loads((store / "replicates.json").read_text())
+    entry = stats["models"]["vae_transpose"]["smoke"]
+    assert entry["seeds"] == [1, 3] and list(entry["failed"]) == ["2"]
+    assert entry["failed"]["2"].startswith("evaluation: RuntimeError: simulated evaluator crash"), entry["failed"]
+    kept = {
+        s: json.loads((replicate_store(store, "smoke", s) / "vae_transpose" / "metrics.json").read_text())["frechet"][
+            "distance"
+        ]
+        for s in (1, 3)
+    }
+    fd = entry["metrics"]["frechet"]
+    mean, low, high = t95(kept.values())
+    assert fd["values"] == {str(s): v for s, v in kept.items()} and fd["n"] == 2
+    assert (fd["mean"], fd["low"], fd["high"]) == (
+        pytest.approx(mean, rel=1e-12),
+        pytest.approx(low, rel=1e-9),
+        pytest.approx(high, rel=1e-9),
+    )
+    assert stats["models"]["vae_upsample"]["smoke"]["seeds"] == [1, 2, 3]  # the other variant's seed 2 was fine
+    (comparison,) = [c for c in stats["comparisons"] if c["a"] == "vae_upsample" and c["profile"] == "smoke"]
+    assert comparison["seeds"] == [1, 3] and comparison["metrics"]["frechet"]["seeds"] == [1, 3]
 
 
 def test_seed_lists_are_checked(capsys):
@@ -137,7 +314,11 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
         assert summary["comparisons"] and summary["comparisons"][0]["metrics"]["frechet"]["verdict"]
         page = c.get("/").text
         assert "Across training seeds — smoke budget" in page and page.count('<svg class="interval"') >= 4
-        assert "vae_upsample − vae_transpose, paired by seed (3 seeds)" in page
+        assert "vae_upsample − vae_transpose, paired by seed (3 seeds trained on CPU, tensorflow, float32)" in page
+        findings = page[page.index('<section class="findings"') : page.index("</section>")]
+        assert (
+            "<strong>vae_upsample vs vae_transpose</strong> (smoke budget)" in findings and "Holm-adjusted" in findings
+        )
         model = c.get("/models/vae_upsample").text
         assert "Is the difference real?" in model and "bootstrap over its" in model
         assert "No replicate runs of this model yet" in c.get("/models/gan_upsample").text
@@ -146,9 +327,21 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
 def test_replicate_curves_are_per_epoch_intervals_and_drawn_as_bands(replicated_store, tmp_path):
     stats = json.loads((replicated_store / "replicates.json").read_text())
     curve = stats["models"]["vae_transpose"]["smoke"]["curves"]["curve_checkerboard_ratio"]
-    assert [p["epoch"] for p in curve] == [1, 2] and all(p["n"] == 3 and p["low"] <= p["mean"] <= p["high"] for p in curve)
-    per_seed = [json.loads((replicated_store / "_replicates" / f"smoke-seed{s}" / "vae_transpose" / "manifest.json").read_text())["history"][1]["curve_checkerboard_ratio"] for s in (1, 2, 3)]
-    assert curve[1]["mean"] == pytest.approx(float(np.mean(per_seed)))
+    assert [p["epoch"] for p in curve] == [1, 2] and all(p["n"] == 3 for p in curve)
+    histories = [
+        json.loads(
+            (replicated_store / "_replicates" / f"smoke-seed{s}" / "vae_transpose" / "manifest.json").read_text()
+        )["history"]
+        for s in (1, 2, 3)
+    ]
+    for epoch in (0, 1):
+        mean, low, high = t95(h[epoch]["curve_checkerboard_ratio"] for h in histories)
+        point = curve[epoch]
+        assert (point["mean"], point["low"], point["high"]) == (
+            pytest.approx(mean, rel=1e-6),
+            pytest.approx(low, rel=1e-6, abs=1e-9),
+            pytest.approx(high, rel=1e-6, abs=1e-9),
+        ), point
     assert (replicated_store / "comparison.png").is_file()
     from tests.conftest import make_client, wait_ready
 
@@ -170,8 +363,14 @@ def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
         return trained_on(run)
 
     gpu = ["gpu:NVIDIA H100 80GB HBM3"]
-    assert label({"gpus": gpu, "float32_matmul": "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"}) == "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)"
-    assert label({"gpus": gpu, "float32_matmul": "jax precision highest"}) == "NVIDIA H100 80GB HBM3, jax, jax precision highest"
+    assert (
+        label({"gpus": gpu, "float32_matmul": "jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"})
+        == "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)"
+    )
+    assert (
+        label({"gpus": gpu, "float32_matmul": "jax precision highest"})
+        == "NVIDIA H100 80GB HBM3, jax, jax precision highest"
+    )
     assert label({"gpus": [], "float32_matmul": "float32"}, "tensorflow") == "CPU, tensorflow, float32"
     assert label({"gpus": gpu}) == "NVIDIA H100 80GB HBM3, jax, precision not recorded"
     assert trained_on(tmp_path / "missing") == "unknown"

@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from arena.tables import (
+    BEGIN,
+    END,
+    REP_BEGIN,
+    REP_END,
+    ablation_markdown,
+    ablation_rows,
+    replicates_markdown,
+    update_readme,
+)
 from arena.variants import VARIANTS
-from arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, ablation_rows, replicates_markdown, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,19 +34,68 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
     iv = lambda m, lo, hi, n: {"mean": m, "low": lo, "high": hi, "n": n}  # noqa: E731
     stats = {
         "models": {
-            "vae_transpose": {"paper": {"epochs": 10, "seeds": [1, 2, 3], "failed": {"4": {"stage": "training"}}, "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)}, "trained_on": {"1": "CPU, tensorflow, float32", "2": "CPU, tensorflow, float32", "3": "NVIDIA H200, jax, jax precision highest"}}},
-            "vae_upsample": {"paper": {"epochs": 10, "seeds": [1], "failed": {}, "metrics": {"frechet": iv(180.0, None, None, 1)}}},
+            "vae_transpose": {
+                "paper": {
+                    "epochs": 10,
+                    "seeds": [1, 2, 3],
+                    "failed": {"4": {"stage": "training"}},
+                    "metrics": {"frechet": iv(200.0, 190.0, 210.0, 3)},
+                    "trained_on": {
+                        "1": "CPU, tensorflow, float32",
+                        "2": "CPU, tensorflow, float32",
+                        "3": "NVIDIA H200, jax, jax precision highest",
+                    },
+                }
+            },
+            "vae_upsample": {
+                "paper": {"epochs": 10, "seeds": [1], "failed": {}, "metrics": {"frechet": iv(180.0, None, None, 1)}}
+            },
         },
-        "comparisons": [{"a": "vae_upsample", "b": "vae_transpose", "profile": "paper", "trained_on": "CPU, tensorflow, float32", "seeds": [1, 2, 3], "metrics": {
-            "frechet": {"difference": iv(-20.0, -30.0, -10.0, 3), "score_difference": iv(-20.0, -30.0, -10.0, 3), "role": "primary", "p": 0.004, "p_adjusted": 0.02, "verdict": "vae_upsample better"},
-            "kid": {"difference": iv(-1.0, -3.0, 1.0, 3), "score_difference": iv(-1.0, -3.0, 1.0, 3), "role": "secondary", "p": 0.2, "p_adjusted": 0.6, "verdict": "inconclusive with 3 seeds", "seeds_needed": 12, "delta": 0.5}}}],
+        "comparisons": [
+            {
+                "a": "vae_upsample",
+                "b": "vae_transpose",
+                "profile": "paper",
+                "trained_on": "CPU, tensorflow, float32",
+                "seeds": [1, 2, 3],
+                "metrics": {
+                    "frechet": {
+                        "difference": iv(-20.0, -30.0, -10.0, 3),
+                        "score_difference": iv(-20.0, -30.0, -10.0, 3),
+                        "role": "primary",
+                        "p": 0.004,
+                        "p_adjusted": 0.02,
+                        "verdict": "vae_upsample better",
+                    },
+                    "kid": {
+                        "difference": iv(-1.0, -3.0, 1.0, 3),
+                        "score_difference": iv(-1.0, -3.0, 1.0, 3),
+                        "role": "secondary",
+                        "p": 0.2,
+                        "p_adjusted": 0.6,
+                        "verdict": "inconclusive with 3 seeds",
+                        "seeds_needed": 12,
+                        "delta": 0.5,
+                    },
+                },
+            }
+        ],
     }
     (tmp_path / INDEX).write_text(json.dumps(stats))
     table = replicates_markdown(tmp_path)
-    assert "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |" in table
+    assert (
+        "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |"
+        in table
+    )
     assert "| `vae_upsample` | paper, 10 epochs | 1 | not recorded | 180 (one seed) |" in table
-    assert "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet distance (classifier features) | primary | -20 [-30, -10] | 0.004 | 0.020 | vae_upsample better |" in table
-    assert "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 | 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |" in table
+    assert (
+        "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet distance (classifier features) | primary | -20 [-30, -10] | 0.004 | 0.020 | vae_upsample better |"
+        in table
+    )
+    assert (
+        "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 | 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |"
+        in table
+    )
     assert table.index("| primary |") < table.index("| secondary |")
     assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."
 
@@ -45,18 +103,42 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
 def test_rows_cover_the_table_and_say_what_is_missing(tmp_path):
     store = tmp_path / "store"
     (store / "vae_upsample").mkdir(parents=True)
-    (store / "vae_upsample" / "manifest.json").write_text(json.dumps({"params": {"total": 41952}, "epochs_done": 10, "paper_epochs": 10, "seconds_per_epoch_mean": 50.0}))
-    (store / "summary.json").write_text(json.dumps({"models": {"vae_upsample": {"frechet": 177.8, "kid": 8.4, "legibility": 0.785, "recall": 0.003, "checkerboard_ratio": 0.07}}}))
+    (store / "vae_upsample" / "manifest.json").write_text(
+        json.dumps({"params": {"total": 41952}, "epochs_done": 10, "paper_epochs": 10, "seconds_per_epoch_mean": 50.0})
+    )
+    (store / "summary.json").write_text(
+        json.dumps(
+            {
+                "models": {
+                    "vae_upsample": {
+                        "frechet": 177.8,
+                        "kid": 8.4,
+                        "legibility": 0.785,
+                        "recall": 0.003,
+                        "checkerboard_ratio": 0.07,
+                    }
+                }
+            }
+        )
+    )
     rows = {r["variant"]: r for r in ablation_rows(store)}
     assert list(rows) == list(VARIANTS)
-    assert rows["vae_upsample"]["frechet"] == 177.8 and rows["vae_upsample"]["epochs"] == "10 of 10" and rows["vae_upsample"]["checkerboard_init"] is None
+    assert (
+        rows["vae_upsample"]["frechet"] == 177.8
+        and rows["vae_upsample"]["epochs"] == "10 of 10"
+        and rows["vae_upsample"]["checkerboard_init"] is None
+    )
     table = ablation_markdown(store)
     assert "| `vae_upsample` | `vae_transpose` | 177.8 | 8.40 | 0.785 | 0.003 | 0.07 | – |" in table
     assert table.count("not trained yet") == len(VARIANTS) - 1
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEGIN}\nold\n{END}\nrest\n")
     assert update_readme(readme, store) and not update_readme(readme, store)
-    assert readme.read_text().startswith("intro\n") and readme.read_text().endswith(f"{END}\nrest\n") and "old" not in readme.read_text()
+    assert (
+        readme.read_text().startswith("intro\n")
+        and readme.read_text().endswith(f"{END}\nrest\n")
+        and "old" not in readme.read_text()
+    )
 
 
 def test_about_page_has_the_ablation_table(client):
@@ -71,8 +153,12 @@ def test_curves_figure_needs_curves(tmp_path):
 
     store = tmp_path / "store"
     (store / "vae_bilinear").mkdir(parents=True)
-    (store / "vae_bilinear" / "manifest.json").write_text(json.dumps({"config": {"profile": "paper"}, "history": [{"epoch": 1}]}))
+    (store / "vae_bilinear" / "manifest.json").write_text(
+        json.dumps({"config": {"profile": "paper"}, "history": [{"epoch": 1}]})
+    )
     assert plot_curves(store) is None and not (store / "curves.png").exists()
     history = [{"epoch": e, "curve_checkerboard_ratio": 0.1 * e} for e in (1, 2, 3)]
-    (store / "vae_bilinear" / "manifest.json").write_text(json.dumps({"config": {"profile": "paper"}, "history": history}))
+    (store / "vae_bilinear" / "manifest.json").write_text(
+        json.dumps({"config": {"profile": "paper"}, "history": history})
+    )
     assert plot_curves(store) == store / "curves.png" and (store / "curves.png").stat().st_size > 1000

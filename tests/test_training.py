@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from deconv_arena.cli import main
 from arena.manifest import read_manifest, sha256_file, verify_files
-from training import runner
 from arena.variants import VARIANTS
+from deconv_arena.cli import main
+from training import runner
 from training.config import profile_config
 from training.data import DataError, load_mnist
 from training.gan import build_discriminator, build_generator
@@ -41,7 +42,14 @@ def test_network_matches_report(build, params, in_shape, out_shape):
 # dense 4,704 + conv 3×3 32→4·64 (73,984) + conv 3×3 64→4·32 (73,856) + conv 3×3 32→1 without bias (288).
 # The factorial's fourth cell has the resize GAN's count exactly: a 3×3 transposed convolution 256→64 (147,456) and
 # 64→1 (576) in place of the 3×3 convolutions 256→64 and 64→1 after each resize.
-CONTROL_PARAMS = {"gan_upsample_matched": 2_330_944, "gan_transpose_shallow": 1_452_864, "gan_transpose_k4": 2_256_640, "vae_transpose_k4": 70_625, "vae_bilinear": 41_952, "vae_subpixel": 152_832}
+CONTROL_PARAMS = {
+    "gan_upsample_matched": 2_330_944,
+    "gan_transpose_shallow": 1_452_864,
+    "gan_transpose_k4": 2_256_640,
+    "vae_transpose_k4": 70_625,
+    "vae_bilinear": 41_952,
+    "vae_subpixel": 152_832,
+}
 
 
 def _build(variant):
@@ -58,19 +66,36 @@ def test_control_networks_have_the_issue_counts(name):
 
 
 def test_matched_gan_differs_from_the_transposed_one_only_in_the_operator():
-    kinds = lambda m: [(type(l).__name__, l.get_config().get("filters"), l.get_config().get("kernel_size")) for l in m.layers if "Conv" in type(l).__name__]  # noqa: E731
+    kinds = lambda m: [
+        (type(layer).__name__, layer.get_config().get("filters"), layer.get_config().get("kernel_size"))
+        for layer in m.layers
+        if "Conv" in type(layer).__name__
+    ]  # noqa: E731
     transposed, matched = kinds(_build(VARIANTS["gan_transpose"])), kinds(_build(VARIANTS["gan_upsample_matched"]))
     assert [k[1:] for k in transposed] == [k[1:] for k in matched]
     assert [k[0] for k in matched] == ["Conv2DTranspose", "Conv2D", "Conv2D"]  # the stride-1 stage is kept as it is
-    assert sum(type(l).__name__ == "UpSampling2D" for l in _build(VARIANTS["gan_upsample_matched"]).layers) == 2
+    assert sum(type(layer).__name__ == "UpSampling2D" for layer in _build(VARIANTS["gan_upsample_matched"]).layers) == 2
 
 
 def test_shallow_transposed_gan_differs_from_the_resize_one_only_in_the_operator():
-    convs = lambda m: [(type(l).__name__, l.get_config().get("filters"), l.get_config().get("kernel_size"), l.get_config().get("strides")) for l in m.layers if "Conv" in type(l).__name__]  # noqa: E731
+    convs = lambda m: [
+        (
+            type(layer).__name__,
+            layer.get_config().get("filters"),
+            layer.get_config().get("kernel_size"),
+            layer.get_config().get("strides"),
+        )
+        for layer in m.layers
+        if "Conv" in type(layer).__name__
+    ]  # noqa: E731
     resize, shallow = _build(VARIANTS["gan_upsample"]), _build(VARIANTS["gan_transpose_shallow"])
     assert convs(shallow) == [("Conv2DTranspose", 64, (3, 3), (2, 2)), ("Conv2DTranspose", 1, (3, 3), (2, 2))]
     assert [c[1:3] for c in convs(shallow)] == [c[1:3] for c in convs(resize)]
-    assert [type(l).__name__ for l in shallow.layers if "Conv" not in type(l).__name__] == [type(l).__name__ for l in resize.layers if "Conv" not in type(l).__name__ and type(l).__name__ != "UpSampling2D"]
+    assert [type(layer).__name__ for layer in shallow.layers if "Conv" not in type(layer).__name__] == [
+        type(layer).__name__
+        for layer in resize.layers
+        if "Conv" not in type(layer).__name__ and type(layer).__name__ != "UpSampling2D"
+    ]
 
 
 def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
@@ -78,8 +103,8 @@ def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
     import keras
 
     decoder = _build(VARIANTS["vae_subpixel"])
-    shuffles = [l for l in decoder.layers if type(l).__name__ == "DepthToSpace"]
-    probe = keras.Model(decoder.inputs, [l.output for l in shuffles])
+    shuffles = [layer for layer in decoder.layers if type(layer).__name__ == "DepthToSpace"]
+    probe = keras.Model(decoder.inputs, [layer.output for layer in shuffles])
     for out in probe(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)):
         out = np.asarray(out)
         blocks = out.reshape(out.shape[0], out.shape[1] // 2, 2, out.shape[2] // 2, 2, out.shape[3])
@@ -102,8 +127,8 @@ def test_gan_generators_end_in_tanh_and_vae_decoders_in_logits():
 
 
 def test_upsample_variants_use_nearest_neighbour_resize():
-    layers = [l for l in build_generator("resize").layers if type(l).__name__ == "UpSampling2D"]
-    assert len(layers) == 2 and all(l.get_config()["interpolation"] == "nearest" for l in layers)
+    layers = [layer for layer in build_generator("resize").layers if type(layer).__name__ == "UpSampling2D"]
+    assert len(layers) == 2 and all(layer.get_config()["interpolation"] == "nearest" for layer in layers)
 
 
 def test_smoke_store_has_complete_manifests(tiny_store):
@@ -114,9 +139,21 @@ def test_smoke_store_has_complete_manifests(tiny_store):
         assert manifest["files"]["generator.keras"] == sha256_file(model_dir / "generator.keras")
         assert manifest["family"] == variant.family and manifest["upsampling"] == variant.upsampling
         assert manifest["epochs_done"] == 2 == len(manifest["history"])
-        for key in ("layers", "params", "config", "dataset", "versions", "hardware", "created_at", "seeds", "git_commit"):
+        for key in (
+            "layers",
+            "params",
+            "config",
+            "dataset",
+            "versions",
+            "hardware",
+            "created_at",
+            "seeds",
+            "git_commit",
+        ):
             assert key in manifest, key
-        assert all(h["seconds"] > 0 for h in manifest["history"])
+        assert manifest["seconds_per_epoch_mean"] == round(
+            float(np.mean([h["seconds"] for h in manifest["history"]])), 3
+        )
         assert (model_dir / "progress" / "epoch_0002.png").is_file() and (model_dir / "progress.gif").is_file()
         if variant.family == "vae":
             assert all(np.isfinite(h["test_elbo"]) for h in manifest["history"])
@@ -137,7 +174,23 @@ def _train_cli(npz, store, work, name, *extra) -> None:
     import sys
 
     env = {**os.environ, "TF_DETERMINISTIC_OPS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "deconv_arena.cli", "train", "--variant", name, "--profile", "smoke", "--data", str(npz), "--store", str(store), "--workdir", str(work), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deconv_arena.cli",
+        "train",
+        "--variant",
+        name,
+        "--profile",
+        "smoke",
+        "--data",
+        str(npz),
+        "--store",
+        str(store),
+        "--workdir",
+        str(work),
+        *extra,
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -153,6 +206,29 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_np
         np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6)
     hist = read_manifest(tmp_path / "b" / name)["history"]
     assert [h["epoch"] for h in hist] == [1, 2]
+
+
+class FakeClock:
+    """time.perf_counter for one module: every reading is `step` seconds after the previous one."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 1000.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_epoch_seconds_are_the_epoch_loop_measured(tmp_path, tiny_data, monkeypatch):
+    """A clock that advances 1.25 s per reading: the epoch loop reads it once before its first batch and once after
+    its last, so each epoch's record says 1.25 s, and the manifest's mean is theirs."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=FakeClock(1.25).perf_counter))
+    out = _train("vae_transpose", tiny_data, tmp_path / "store", tmp_path / "w", epochs=2)
+    manifest = read_manifest(out)
+    assert [h["seconds"] for h in manifest["history"]] == [1.25, 1.25]
+    assert manifest["seconds_per_epoch_mean"] == 1.25
 
 
 def test_failed_export_leaves_the_installed_model_intact(tmp_path, tiny_data, monkeypatch):
@@ -185,9 +261,33 @@ def test_real_mnist_matches_published_checksums(real_mnist):
     ("arrays", "message"),
     [
         ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(4, np.uint8)}, "lacks x_test, y_test"),
-        ({"x_train": np.zeros((4, 28, 27), np.uint8), "y_train": np.zeros(4, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "has shape (4, 28, 27)"),
-        ({"x_train": np.zeros((4, 28, 28), np.float32), "y_train": np.zeros(4, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "dtype float32"),
-        ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(3, np.uint8), "x_test": np.zeros((2, 28, 28), np.uint8), "y_test": np.zeros(2, np.uint8)}, "4 images but y_train has 3"),
+        (
+            {
+                "x_train": np.zeros((4, 28, 27), np.uint8),
+                "y_train": np.zeros(4, np.uint8),
+                "x_test": np.zeros((2, 28, 28), np.uint8),
+                "y_test": np.zeros(2, np.uint8),
+            },
+            "has shape (4, 28, 27)",
+        ),
+        (
+            {
+                "x_train": np.zeros((4, 28, 28), np.float32),
+                "y_train": np.zeros(4, np.uint8),
+                "x_test": np.zeros((2, 28, 28), np.uint8),
+                "y_test": np.zeros(2, np.uint8),
+            },
+            "dtype float32",
+        ),
+        (
+            {
+                "x_train": np.zeros((4, 28, 28), np.uint8),
+                "y_train": np.zeros(3, np.uint8),
+                "x_test": np.zeros((2, 28, 28), np.uint8),
+                "y_test": np.zeros(2, np.uint8),
+            },
+            "4 images but y_train has 3",
+        ),
     ],
 )
 def test_loader_rejects_malformed_files(tmp_path, arrays, message):
@@ -227,27 +327,92 @@ def test_cli_rejects_bad_flags(capsys, argv, needle):
 
 
 def test_cli_missing_data_file_is_one_line_exit_2(capsys, tmp_path):
-    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tmp_path / "x.npz"), "--store", str(tmp_path / "s"))
+    code, err = _cli(
+        capsys,
+        "train",
+        "--variant",
+        "vae_transpose",
+        "--profile",
+        "smoke",
+        "--data",
+        str(tmp_path / "x.npz"),
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
-def test_cli_unwritable_store_is_exit_2(capsys, tmp_path, tiny_npz):
+def test_cli_unwritable_store_is_exit_2(capsys, tmp_path, tiny_npz, monkeypatch):
+    """A read-only store folder. Root's writes ignore the mode bits (CI runs as root), so folder creation is made to
+    honour them as the kernel does for any other user: the store is unwritable whoever runs the test."""
+    import errno
+
+    real_mkdir, refused = os.mkdir, []
+
+    def mkdir_as_a_user(path, mode=0o777, *, dir_fd=None):
+        parent = Path(os.fsdecode(path)).parent
+        if not os.path.lexists(path) and not stat.S_IMODE(os.stat(parent).st_mode) & stat.S_IWUSR:
+            refused.append(str(path))
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, mode, dir_fd=dir_fd) if dir_fd is not None else real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_as_a_user)
     store = tmp_path / "ro"
     store.mkdir()
     store.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(store))
-    assert code == 2 and "not writable" in err
+    try:
+        code, err = _cli(
+            capsys,
+            "train",
+            "--variant",
+            "vae_transpose",
+            "--profile",
+            "smoke",
+            "--data",
+            str(tiny_npz),
+            "--store",
+            str(store),
+            "--workdir",
+            str(tmp_path / "w"),
+        )
+    finally:
+        store.chmod(0o755)
+    assert code == 2 and "not writable" in err and "Permission denied" in err and "--store" in err, err
+    assert refused and all(Path(r).parent == store for r in refused), refused  # refused in the store, before training
+    assert list(store.iterdir()) == [] and not (tmp_path / "w").exists()
 
 
 def test_cli_store_that_is_a_file_is_exit_2(capsys, tmp_path, tiny_npz):
     (tmp_path / "file").write_text("x")
-    code, err = _cli(capsys, "train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "file"))
+    code, err = _cli(
+        capsys,
+        "train",
+        "--variant",
+        "vae_transpose",
+        "--profile",
+        "smoke",
+        "--data",
+        str(tiny_npz),
+        "--store",
+        str(tmp_path / "file"),
+    )
     assert code == 2 and "not writable" in err and "--store" in err
 
 
 def test_cli_corrupt_checkpoint_on_resume_is_exit_2(capsys, tmp_path, tiny_npz):
-    args = ["train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]
+    args = [
+        "train",
+        "--variant",
+        "vae_transpose",
+        "--profile",
+        "smoke",
+        "--data",
+        str(tiny_npz),
+        "--store",
+        str(tmp_path / "s"),
+        "--workdir",
+        str(tmp_path / "w"),
+    ]
     assert _cli(capsys, *args, "--epochs", "1")[0] == 0
     (tmp_path / "w" / "vae_transpose" / "checkpoint.npz").write_bytes(b"garbage")
     code, err = _cli(capsys, *args, "--epochs", "2", "--resume")
@@ -256,7 +421,19 @@ def test_cli_corrupt_checkpoint_on_resume_is_exit_2(capsys, tmp_path, tiny_npz):
 
 
 def test_cli_resume_with_other_settings_is_refused(capsys, tmp_path, tiny_npz):
-    args = ["train", "--variant", "vae_transpose", "--profile", "smoke", "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]
+    args = [
+        "train",
+        "--variant",
+        "vae_transpose",
+        "--profile",
+        "smoke",
+        "--data",
+        str(tiny_npz),
+        "--store",
+        str(tmp_path / "s"),
+        "--workdir",
+        str(tmp_path / "w"),
+    ]
     assert _cli(capsys, *args, "--epochs", "1")[0] == 0
     code, err = _cli(capsys, *args, "--epochs", "2", "--resume", "--learning-rate", "0.01")
     assert code == 2 and "learning_rate: 0.0001 → 0.01" in err

@@ -36,10 +36,17 @@ def test_a_ratio_far_below_real_never_beats_one_near_real():
     its raw ratio is lower."""
     rng = np.random.default_rng(0)
     data = {
-        "blurry": {"paper": _slot({s: {"checkerboard_ratio": 0.07 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})},
-        "sharp": {"paper": _slot({s: {"checkerboard_ratio": 0.9 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})},
+        "blurry": {
+            "paper": _slot({s: {"checkerboard_ratio": 0.07 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})
+        },
+        "sharp": {
+            "paper": _slot({s: {"checkerboard_ratio": 0.9 * math.exp(rng.normal(0, 0.05))} for s in range(1, 6)})
+        },
     }
-    a, b = Variant("blurry", "vae", "resize", "sharp", primary="checkerboard_ratio"), Variant("sharp", "vae", "transpose")
+    a, b = (
+        Variant("blurry", "vae", "resize", "sharp", primary="checkerboard_ratio"),
+        Variant("sharp", "vae", "transpose"),
+    )
     t = _decided(data, a, b)[0]["metrics"]["checkerboard_ratio"]
     assert t["verdict"] == "sharp better" and t["winner"] == "sharp"
     assert t["difference"]["mean"] < 0 < t["score_difference"]["mean"]  # lower raw ratio, farther from real
@@ -85,7 +92,12 @@ def test_swapping_a_and_b_flips_every_verdict():
     keys = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall")
     base = {k: rng.uniform(0.5, 2.0) for k in keys}
     x = {s: {k: base[k] * (1 + rng.normal(0, 0.02)) for k in keys} for s in range(1, 7)}
-    y = {s: {k: (base[k] * 1.4 if k != "checkerboard_ratio" else base[k] * 0.6) * (1 + rng.normal(0, 0.02)) for k in keys} for s in range(1, 7)}
+    y = {
+        s: {
+            k: (base[k] * 1.4 if k != "checkerboard_ratio" else base[k] * 0.6) * (1 + rng.normal(0, 0.02)) for k in keys
+        }
+        for s in range(1, 7)
+    }
     data = {"x": {"paper": _slot(x)}, "y": {"paper": _slot(y)}}
     forward = _decided(data, Variant("x", "gan", "resize", "y"), Variant("y", "gan", "transpose"))[0]["metrics"]
     backward = _decided(data, Variant("y", "gan", "transpose", "x"), Variant("x", "gan", "resize"))[0]["metrics"]
@@ -100,8 +112,10 @@ def test_swapping_a_and_b_flips_every_verdict():
 
 def test_seeds_from_different_backends_are_listed_not_pooled():
     places = {1: "NVIDIA H200, jax, jax precision highest", 2: CPU, 3: CPU, 4: CPU}
-    data = {"a": {"paper": _slot({s: {"frechet": 10.0 + s} for s in places}, places)},
-            "b": {"paper": _slot({s: {"frechet": 20.0 + s} for s in places}, {**places, 1: CPU})}}
+    data = {
+        "a": {"paper": _slot({s: {"frechet": 10.0 + s} for s in places}, places)},
+        "b": {"paper": _slot({s: {"frechet": 20.0 + s} for s in places}, {**places, 1: CPU})},
+    }
     rows = _decided(data, Variant("a", "vae", "resize", "b"), Variant("b", "vae", "transpose"))
     assert [(r["trained_on"], r["seeds"]) for r in rows] == [(CPU, [2, 3, 4])]
     assert list(rows[0]["not_paired"]) == ["1"] and "H200" in rows[0]["not_paired"]["1"]
@@ -110,12 +124,27 @@ def test_seeds_from_different_backends_are_listed_not_pooled():
 def test_the_factorial_recovers_known_effects():
     """Cells built with an operator effect of −6, a network effect of +2 and an interaction of +4 (plus seed noise
     that is the same in every cell of a seed, so the paired contrasts are exact)."""
-    cells = {("transpose", "tutorial"): "t", ("resize", "tutorial"): "u_m", ("transpose", "shallow"): "t_s", ("resize", "shallow"): "u"}
-    value = {("transpose", "tutorial"): 50.0, ("resize", "tutorial"): 42.0, ("transpose", "shallow"): 50.0, ("resize", "shallow"): 46.0}
+    cells = {
+        ("transpose", "tutorial"): "t",
+        ("resize", "tutorial"): "u_m",
+        ("transpose", "shallow"): "t_s",
+        ("resize", "shallow"): "u",
+    }
+    value = {
+        ("transpose", "tutorial"): 50.0,
+        ("resize", "tutorial"): 42.0,
+        ("transpose", "shallow"): 50.0,
+        ("resize", "shallow"): 46.0,
+    }
     # operator = ((42-50) + (46-50))/2 = -6; network = ((50-50) + (46-42))/2 = +2; interaction = (46-50) - (42-50) = +4
     rng = np.random.default_rng(3)
     noise = {s: rng.normal(0, 5) for s in range(1, 6)}
-    data = {name: {"paper": _slot({s: {"frechet": value[c] + noise[s], "checkerboard_ratio": 1.0} for s in noise}, epochs=50)} for c, name in cells.items()}
+    data = {
+        name: {
+            "paper": _slot({s: {"frechet": value[c] + noise[s], "checkerboard_ratio": 1.0} for s in noise}, epochs=50)
+        }
+        for c, name in cells.items()
+    }
     row = _factorial(data, Factorial("gan", cells))[0]
     _adjust([], [row])
     effects = row["effects"]["frechet"]
@@ -128,9 +157,14 @@ def test_the_factorial_recovers_known_effects():
 
 def _metrics_json(frechet: float) -> dict:
     return {
-        "frechet": {"distance": frechet}, "kid": {"mean": 1.0}, "legibility": {"mean_top_probability": 0.9, "share_confident": 0.9},
-        "checkerboard": {"nyquist_ratio": 1.0, "period4_ratio": 1.0}, "prdc": {"precision": 0.5, "recall": 0.5, "density": 1.0, "coverage": 0.5},
-        "cost": {"params": 1, "ms_per_image_batch64": 1.0, "seconds_per_epoch": 1.0, "epochs_done": 10}, "generator_sha256": "x", "samples": 10,
+        "frechet": {"distance": frechet},
+        "kid": {"mean": 1.0},
+        "legibility": {"mean_top_probability": 0.9, "share_confident": 0.9},
+        "checkerboard": {"nyquist_ratio": 1.0, "period4_ratio": 1.0},
+        "prdc": {"precision": 0.5, "recall": 0.5, "density": 1.0, "coverage": 0.5},
+        "cost": {"params": 1, "ms_per_image_batch64": 1.0, "seconds_per_epoch": 1.0, "epochs_done": 10},
+        "generator_sha256": "x",
+        "samples": 10,
     }
 
 
@@ -147,7 +181,9 @@ def test_a_nan_metric_marks_its_seed_failed_instead_of_aborting(tmp_path):
 
 def test_shipped_replicates_json_recomputes_from_the_per_run_files():
     shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
-    assert json.loads(json.dumps(statistics(ROOT / "models_store"))) == shipped, "run `deconv-arena evaluate --replicates` or training.evaluate.write_statistics"
+    assert json.loads(json.dumps(statistics(ROOT / "models_store"))) == shipped, (
+        "run `deconv-arena evaluate --replicates` or training.evaluate.write_statistics"
+    )
 
 
 def test_every_verdict_shipped_uses_the_declared_rules():
@@ -155,7 +191,9 @@ def test_every_verdict_shipped_uses_the_declared_rules():
     for c in shipped["comparisons"]:
         assert c["metrics"][c["primary"]]["role"] == "primary"
         for key, t in c["metrics"].items():
-            assert t["verdict"].endswith(" better") or t["verdict"].startswith(("equivalent within ±", "inconclusive with ")), t["verdict"]
+            assert t["verdict"].endswith(" better") or t["verdict"].startswith(
+                ("equivalent within ±", "inconclusive with ")
+            ), t["verdict"]
             assert t["p_adjusted"] is None or t["p_adjusted"] >= t["p"]
             if t["kind"] == "difference":
                 assert t["p_adjusted"] < ALPHA
@@ -167,18 +205,29 @@ def test_generated_sentences_change_when_the_data_change():
     changed = json.loads(json.dumps(shipped))
     row = changed["comparisons"][0]
     t = row["metrics"][row["primary"]]
-    t.update({"kind": "inconclusive", "verdict": f"inconclusive with {t['n']} seeds", "winner": None, "seeds_needed": 99})
+    t.update(
+        {"kind": "inconclusive", "verdict": f"inconclusive with {t['n']} seeds", "winner": None, "seeds_needed": 99}
+    )
     after = findings_markdown(changed)
     assert before != after and "About 99 seeds" in after and "Not settled" in after
     assert findings_markdown({}) == "No replicate runs yet: nothing can be concluded."
     first = comparison_findings(shipped)[0]
-    assert first["sentence"].startswith(f"{first['test']['winner']} is better") if first["kind"] == "difference" else "Not settled" in first["sentence"]
+    assert (
+        first["sentence"].startswith(f"{first['test']['winner']} is better")
+        if first["kind"] == "difference"
+        else "Not settled" in first["sentence"]
+    )
 
 
-@pytest.mark.parametrize(("key", "family", "curve", "last", "log_scale"), [
-    ("frechet", "gan", "curve_frechet", 10, False), ("frechet", "vae", "curve_frechet", 5, False),
-    ("checkerboard_ratio", "gan", "curve_checkerboard_ratio", 10, True), ("checkerboard_ratio", "vae", "curve_checkerboard_ratio", 5, True),
-])
+@pytest.mark.parametrize(
+    ("key", "family", "curve", "last", "log_scale"),
+    [
+        ("frechet", "gan", "curve_frechet", 10, False),
+        ("frechet", "vae", "curve_frechet", 5, False),
+        ("checkerboard_ratio", "gan", "curve_checkerboard_ratio", 10, True),
+        ("checkerboard_ratio", "vae", "curve_checkerboard_ratio", 5, True),
+    ],
+)
 def test_each_declared_delta_rests_on_the_shipped_curves(key, family, curve, last, log_scale):
     """δ was declared from the late-training epoch-to-epoch changes of the shipped curves; new runs may move the median
     a little, not far (within 30 %), or the declaration must be revisited."""
@@ -191,7 +240,11 @@ def test_results_rank_within_each_family_only():
     from app.ranking import Comparison, components
 
     comps = [Comparison("gan_a", "gan_b", 1.0), Comparison("vae_a", "vae_b", 0.5), Comparison("vae_b", "vae_c", 0.0)]
-    assert components(comps, ["gan_a", "gan_b", "vae_a", "vae_b", "vae_c", "lonely"]) == [["gan_a", "gan_b"], ["vae_a", "vae_b", "vae_c"], ["lonely"]]
+    assert components(comps, ["gan_a", "gan_b", "vae_a", "vae_b", "vae_c", "lonely"]) == [
+        ["gan_a", "gan_b"],
+        ["vae_a", "vae_b", "vae_c"],
+        ["lonely"],
+    ]
 
 
 def test_replicates_module_keeps_its_run_layout():
@@ -204,9 +257,20 @@ def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tm
     from deconv_arena.cli import main
 
     calls = []
-    monkeypatch.setattr(training_replicates, "train_replicates", lambda v, config, seeds, *a, **k: calls.append((v.name, config.profile, config.epochs, tuple(seeds))) or [])
-    assert main(["train", "--factorial", "gan", "--seeds", "1-10", "--data", str(tiny_npz), "--store", str(tmp_path)]) == 0
-    assert sorted(c[0] for c in calls) == ["gan_transpose", "gan_transpose_shallow", "gan_upsample", "gan_upsample_matched"]
+    monkeypatch.setattr(
+        training_replicates,
+        "train_replicates",
+        lambda v, config, seeds, *a, **k: calls.append((v.name, config.profile, config.epochs, tuple(seeds))) or [],
+    )
+    assert (
+        main(["train", "--factorial", "gan", "--seeds", "1-10", "--data", str(tiny_npz), "--store", str(tmp_path)]) == 0
+    )
+    assert sorted(c[0] for c in calls) == [
+        "gan_transpose",
+        "gan_transpose_shallow",
+        "gan_upsample",
+        "gan_upsample_matched",
+    ]
     assert {c[1:] for c in calls} == {("paper", 50, tuple(range(1, 11)))}
 
 
