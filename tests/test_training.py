@@ -195,6 +195,7 @@ def _train_cli(npz, store, work, name, *extra) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # trains each variant twice (about 35 s in all): in make test, not in make test-fast
 @pytest.mark.parametrize("name", ["gan_transpose", "vae_upsample"])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_npz, name):
     _train_cli(tiny_npz, tmp_path / "a", tmp_path / "wa", name, "--epochs", "2")
