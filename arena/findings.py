@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arena.replicates import EFFECTS
 from arena.stats import METRIC
 from arena.variants import VARIANTS, factorials
 
@@ -114,7 +115,8 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
             where = f"{_budget(d)}, trained on {d['trained_on']}"
             effects = (d["effects"] or {}).get("frechet") or {}
             lines = [
-                f"{effect.capitalize()} effect ({t['meaning']}): " + test_sentence(t, "frechet", *_sides(effect), where)
+                f"{effect.capitalize()} effect ({t['meaning']}): "
+                + test_sentence(t, "frechet", *EFFECTS[effect][1], where)
                 for effect, t in effects.items()
             ]
             out.append(
@@ -126,14 +128,6 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-def _sides(effect: str) -> tuple[str, str]:
-    return {
-        "operator": ("resize", "transposed"),
-        "network": ("shallow", "tutorial"),
-        "interaction": ("shallow gap", "tutorial gap"),
-    }[effect]
 
 
 def findings_markdown(stats: dict[str, Any]) -> str:

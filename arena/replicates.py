@@ -269,9 +269,12 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
     return rows
 
 
-EFFECTS = {  # contrasts over the cells (operator, network), each a per-seed combination of the four runs
+# Contrasts over the cells (operator, network), each a per-seed combination of the four runs: what it means, the
+# names of its two sides (A − B, as verdicts and sentences name them), and the weight of each cell.
+EFFECTS = {
     "operator": (
         "resize − transposed, averaged over the two networks",
+        ("resize", "transposed"),
         {
             ("resize", "tutorial"): 0.5,
             ("resize", "shallow"): 0.5,
@@ -281,6 +284,7 @@ EFFECTS = {  # contrasts over the cells (operator, network), each a per-seed com
     ),
     "network": (
         "shallow − tutorial stages, averaged over the two operators",
+        ("shallow network", "tutorial network"),
         {
             ("transpose", "shallow"): 0.5,
             ("resize", "shallow"): 0.5,
@@ -290,6 +294,7 @@ EFFECTS = {  # contrasts over the cells (operator, network), each a per-seed com
     ),
     "interaction": (
         "(resize − transposed) in the shallow network minus that in the tutorial's",
+        ("the shallow network's operator gap", "the tutorial's"),
         {
             ("resize", "shallow"): 1,
             ("transpose", "shallow"): -1,
@@ -326,7 +331,7 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
                 cell = {c: [data[n][profile]["seeds"][s][key] for s in used] for c, n in f.cells.items()}
                 row["means"][key] = {f"{o}|{n}": t_interval(v).as_dict() for (o, n), v in cell.items()}
                 row["effects"][key] = {}
-                for effect, (meaning, weights) in EFFECTS.items():
+                for effect, (meaning, _, weights) in EFFECTS.items():
                     diffs = [sum(w * m.score(cell[c][i]) for c, w in weights.items()) for i in range(len(used))]
                     row["effects"][key][effect] = {
                         "meaning": meaning,
@@ -358,12 +363,7 @@ def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> No
                     if t["role"] == "primary"
                     else ("secondary", "factorial", key, row["profile"], row["trained_on"])
                 )
-                a, b = {
-                    "operator": ("resize", "transposed"),
-                    "network": ("shallow network", "tutorial network"),
-                    "interaction": ("the shallow network's operator gap", "the tutorial's"),
-                }[effect]
-                families.setdefault(fam, []).append((t, METRIC[key], row["family"], a, b))
+                families.setdefault(fam, []).append((t, METRIC[key], row["family"], *EFFECTS[effect][1]))
     for fam, tests in families.items():
         p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
         for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):
