@@ -168,13 +168,154 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    from arena.variants import VARIANTS, comparisons, factorials
+    from training.config import PROFILES
+    from training.sweep import PRECISIONS
+
+    p = sub.add_parser(
+        "sweep",
+        help="train and evaluate a grid of runs (variants × seeds × profile) to completion, here or on a Ray cluster",
+        description="Plan a grid from the variant table (or a TOML plan file) and run it: finished runs are skipped, "
+        "interrupted ones resume from their checkpoints, failed ones are recorded as failed replicates. Run the "
+        "same command again to finish what a deadline or a signal stopped.",
+    )
+    what = p.add_argument_group("the plan (combine the selectors; or --plan FILE)")
+    what.add_argument("--plan", type=Path, help="a TOML plan file (keys: see training/sweep.py)")
+    what.add_argument(
+        "--factorial", choices=sorted({f.family for f in factorials()}), help="the family's operator × network cells"
+    )
+    what.add_argument("--family", choices=sorted(FAMILIES), help="every variant of the family")
+    what.add_argument(
+        "--comparison",
+        choices=[v.name for v, _ in comparisons()],
+        help="a variant and the reference it is compared with",
+    )
+    what.add_argument(
+        "--variant", action="append", default=[], choices=sorted(VARIANTS), help="a variant (repeat for more)"
+    )
+    what.add_argument("--seeds", type=_seeds, help="replicate seeds, e.g. 1-10 or 1,2,3")
+    what.add_argument("--served", action="store_true", help="train the served runs (the profile's seed) instead")
+    what.add_argument("--profile", choices=PROFILES, default="paper", help="paper (default), quick or smoke")
+    what.add_argument("--epochs", type=_positive_int, help="override the profile's epochs")
+    what.add_argument("--batch-size", type=_positive_int, help="override the profile's batch size")
+    what.add_argument("--learning-rate", type=_positive_float, help="override Adam's learning rate")
+    what.add_argument("--train-limit", type=_positive_int, help="train on only the first N training images")
+    what.add_argument(
+        "--precision", choices=PRECISIONS, help="JAX's float32 matmul precision (NVIDIA GPUs default to TF32)"
+    )
+    how = p.add_argument_group("where and how it runs")
+    how.add_argument("--engine", choices=("local", "ray"), default="local", help="this machine (default) or Ray")
+    how.add_argument(
+        "--parallel", type=_positive_int, default=1, help="local: jobs side by side, each with its share of the cores"
+    )
+    how.add_argument("--gpu", action="store_true", help="local: share the GPU's memory among the parallel jobs")
+    how.add_argument(
+        "--vmap",
+        action="store_true",
+        help="train the seeds of one variant as one compiled JAX program (KERAS_BACKEND=jax)",
+    )
+    how.add_argument(
+        "--deadline", type=_positive_float, help="local: stop the jobs after this many seconds (resume later)"
+    )
+    how.add_argument("--address", help="ray: the cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    how.add_argument("--cpus-per-job", type=_positive_float, default=1.0, help="ray: CPUs each task asks for")
+    how.add_argument("--gpus-per-job", type=float, default=0.0, help="ray: GPU fraction each task asks for (0.1)")
+    how.add_argument("--retries", type=int, default=3, help="ray: retries of a task whose worker died (default 3)")
+    how.add_argument("--dry-run", action="store_true", help="print the plan and each run's state; run nothing")
+    p.add_argument(
+        "--data", type=Path, help="MNIST in Keras' mnist.npz layout (else $MNIST_NPZ, else the Keras download)"
+    )
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
+    p.add_argument("--workdir", type=Path, default=Path("runs"), help="checkpoints and job logs (default: runs)")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from training import sweep
+
+    chosen = {k: getattr(args, k) for k in ("factorial", "family", "comparison")}
+    try:
+        if args.plan:
+            if any(chosen.values()) or args.variant or args.seeds or args.served:
+                raise UserError("--plan FILE holds the whole plan: drop --factorial/--family/--comparison/--variant")
+            plan = sweep.read_plan(args.plan)
+        else:
+            plan = sweep.plan(
+                [
+                    {
+                        **chosen,
+                        "variants": args.variant,
+                        "seeds": args.seeds,
+                        "served": args.served,
+                        "profile": args.profile,
+                        "precision": args.precision,
+                        "epochs": args.epochs,
+                        "batch_size": args.batch_size,
+                        "learning_rate": args.learning_rate,
+                        "train_limit": args.train_limit,
+                    }
+                ]
+            )
+    except sweep.PlanError as e:
+        raise UserError(str(e)) from None
+    if args.dry_run:
+        print(plan.describe())
+        for unit in plan.units(args.vmap):
+            print(f"  {sweep.unit_label(unit)}: " + ", ".join(sweep.state(j, args.store, args.workdir) for j in unit))
+        return 0
+    if args.vmap and os.environ.get("KERAS_BACKEND") != "jax":
+        raise UserError("--vmap trains the seeds as one JAX program: run with KERAS_BACKEND=jax")
+    from training.data import DataError, load_mnist
+
+    try:
+        load_mnist(args.data)  # one clear error here rather than one per job
+    except DataError as e:
+        raise UserError(str(e)) from None
+    if args.engine == "ray":
+        from training.sweep_ray import RayUnavailable, run_ray
+
+        try:
+            outcome = run_ray(
+                plan,
+                args.store,
+                args.workdir,
+                args.data,
+                vmap=args.vmap,
+                address=args.address,
+                cpus=args.cpus_per_job,
+                gpus=args.gpus_per_job,
+                retries=args.retries,
+            )
+        except RayUnavailable as e:
+            raise UserError(str(e)) from None
+    else:
+        import signal
+
+        children = sweep.Children()
+        signal.signal(signal.SIGTERM, children.stop)
+        signal.signal(signal.SIGINT, children.stop)
+        outcome = sweep.run_local(
+            plan,
+            args.store,
+            args.workdir,
+            args.data,
+            parallel=args.parallel,
+            vmap=args.vmap,
+            gpu=args.gpu,
+            deadline=args.deadline,
+            children=children,
+        )
+    print(outcome.summary())
+    return 1 if outcome.failed else (143 if outcome.stopped else 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deconv-arena",
         description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_serve, _add_evaluate, _add_init_stats, _add_import):
+    for add in (_add_train, _add_sweep, _add_serve, _add_evaluate, _add_init_stats, _add_import):
         add(sub)
     return parser
 
@@ -387,6 +528,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
 
 COMMANDS = {
     "train": cmd_train,
+    "sweep": cmd_sweep,
     "serve": cmd_serve,
     "evaluate": cmd_evaluate,
     "train-evaluator": cmd_train_evaluator,
@@ -398,7 +540,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except UserError as e:
         print(f"deconv-arena {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -408,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

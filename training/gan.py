@@ -140,6 +140,7 @@ class GanJob:
             self.g_opt.variables,
             self.d_opt.variables,
         ]
+        self.groups = groups  # the values a JAX step carries, in its order (stacked per seed by training/vmapped.py)
         self._step, self.sync = compile_step(self._tf_step, self._jax_step, groups)
 
     def stateful(self) -> dict[str, list]:
@@ -156,11 +157,17 @@ class GanJob:
 
         return gan_images(x_uint8)
 
-    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
+    def step_inputs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         # The tutorial draws BATCH_SIZE noise vectors even for the short last batch; so do we.
-        noise = rng.standard_normal((self.batch_size, self.latent_dim), dtype=np.float32)
-        g_loss, d_loss = self._step(images, noise)
+        return images, rng.standard_normal((self.batch_size, self.latent_dim), dtype=np.float32)
+
+    @staticmethod
+    def losses(outputs) -> dict:
+        g_loss, d_loss = outputs
         return {"gen_loss": g_loss, "disc_loss": d_loss}
+
+    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
+        return self.losses(self._step(*self.step_inputs(images, rng)))
 
     def _losses(self, real_out, fake_out):
         # The last batch of an epoch can hold fewer real images than noise vectors: each target takes its own

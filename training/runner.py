@@ -102,47 +102,80 @@ def train_variant(
 ) -> Path:
     """Train one variant, checkpointing each epoch, then install it into `store/<name>/`. With `curves_from` (a
     store holding the evaluator), every epoch also records the training curves (see Curves)."""
-    store, run_dir = Path(store), Path(workdir) / variant.name
+    store = Path(store)
     check_writable(store)
-    keras.utils.set_random_seed(config.seed)
-    job = make_job(variant, config)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if resume:
-        start, history = _restore(job, run_dir, config)
-        log(f"{variant.name}: resuming after epoch {start} of {config.epochs}")
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    resumed = (
-        [*_resumed_list(run_dir), start] if resume else []
-    )  # every epoch a sitting resumed after (the manifest says)
     code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}  # what this sitting trains with
-    (run_dir / "progress").mkdir(parents=True, exist_ok=True)
+    run = Sitting(variant, config, Path(workdir) / variant.name, resume, log)
+    x_train = run.job.preprocess(data.x_train[: config.train_limit])
+    x_test = run.job.preprocess(data.x_test[: config.test_limit])
+    curves = make_curves(curves_from, config, run.job.output, log)
+    for epoch in range(run.start + 1, config.epochs + 1):
+        record = run_epoch(run.job, x_train, config, epoch)
+        run.job.sync()
+        run.close_epoch(record, x_test, curves)
+    return run.export(data, store, code)
 
-    x_train = job.preprocess(data.x_train[: config.train_limit])
-    x_test = job.preprocess(data.x_test[: config.test_limit])
-    fixed = latents_from_seed(config.progress_seed, config.progress_count, config.latent_dim)
-    if start == 0:
-        _save_progress(job, fixed, run_dir, 0)
-    writer = _summary_writer(run_dir)
-    curves = make_curves(curves_from, config, job.output, log)
 
-    for epoch in range(start + 1, config.epochs + 1):
-        record = run_epoch(job, x_train, config, epoch)
-        job.sync()
-        record.update(job.end_of_epoch(x_test, np.random.default_rng([config.seed, epoch, 2])))
+class Sitting:
+    """One run's state across a sitting: its job (restored from the checkpoint when resuming), history, the epochs
+    earlier sittings resumed after, and what each finished epoch writes (progress grid, TensorBoard, checkpoint,
+    status). `train_variant` drives one; training/vmapped.py drives k of them with one compiled step."""
+
+    def __init__(self, variant: Variant, config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str], None]):
+        self.variant, self.config, self.run_dir, self.log = variant, config, Path(run_dir), log
+        keras.utils.set_random_seed(config.seed)
+        self.job = make_job(variant, config)
+        self.history: list[dict[str, Any]] = []
+        self.start = 0
+        if resume:
+            self.start, self.history = _restore(self.job, self.run_dir, config)
+            log(f"{variant.name}: resuming after epoch {self.start} of {config.epochs}")
+        else:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        # every epoch a sitting resumed after (the manifest says)
+        self.resumed = [*_resumed_list(self.run_dir), self.start] if resume else []
+        (self.run_dir / "progress").mkdir(parents=True, exist_ok=True)
+        self.fixed = latents_from_seed(config.progress_seed, config.progress_count, config.latent_dim)
+        if self.start == 0:
+            _save_progress(self.job, self.fixed, self.run_dir, 0)
+        self.writer = _summary_writer(self.run_dir)
+
+    def close_epoch(self, record: dict[str, Any], x_test: np.ndarray, curves) -> None:
+        """Everything after an epoch's steps (the job's variables already synced)."""
+        epoch = record["epoch"]
+        record.update(self.job.end_of_epoch(x_test, np.random.default_rng([self.config.seed, epoch, 2])))
         if curves is not None:
-            record.update(curves(job))
-        history.append(record)
-        _save_progress(job, fixed, run_dir, epoch)
-        _log_scalars(writer, record)
-        _save_checkpoint(job, run_dir, config, epoch, history, resumed)
-        log(
-            f"{variant.name} epoch {epoch}/{config.epochs}: "
+            record.update(curves(self.job))
+        self.history.append(record)
+        _save_progress(self.job, self.fixed, self.run_dir, epoch)
+        _log_scalars(self.writer, record)
+        _save_checkpoint(self.job, self.run_dir, self.config, epoch, self.history, self.resumed)
+        write_status(self.run_dir, self.config.epochs, self.history)
+        self.log(
+            f"{self.variant.name} epoch {epoch}/{self.config.epochs}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
         )
 
-    return export(job, variant, config, data, store, run_dir, history, fixed, resumed, code)
+    def export(self, data: Mnist, store: Path, code: dict) -> Path:
+        return export(
+            self.job, self.variant, self.config, data, store, self.run_dir, self.history, self.fixed, self.resumed, code
+        )
+
+
+STATUS = "status.json"
+
+
+def write_status(run_dir: Path, epochs: int, history: list[dict[str, Any]]) -> None:
+    """A few bytes a sweep reads to show progress (epoch, seconds per epoch) without opening the checkpoint."""
+    seconds = [h["seconds"] for h in history[-5:]]
+    write_json_atomic(
+        run_dir / STATUS,
+        {
+            "epoch": history[-1]["epoch"] if history else 0,
+            "epochs": epochs,
+            "seconds_per_epoch": round(float(np.mean(seconds)), 3) if seconds else None,
+        },
+    )
 
 
 def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict[str, Any]:

@@ -120,7 +120,8 @@ class VaeJob:
             raise ValueError(
                 "the VAE step assumes networks without non-trainable state (no BatchNormalization, no Dropout)"
             )
-        self._step, self.sync = compile_step(self._tf_step, self._jax_step, [self._trainable, self.opt.variables])
+        self.groups = [self._trainable, self.opt.variables]
+        self._step, self.sync = compile_step(self._tf_step, self._jax_step, self.groups)
 
     def stateful(self) -> dict[str, list]:
         return {"encoder": self.encoder.variables, "decoder": self.decoder.variables, "opt": self.opt.variables}
@@ -130,9 +131,15 @@ class VaeJob:
 
         return vae_images(x_uint8)
 
+    def step_inputs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        return images, rng.standard_normal((images.shape[0], self.latent_dim), dtype=np.float32)
+
+    @staticmethod
+    def losses(outputs) -> dict:
+        return {"loss": outputs}
+
     def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
-        eps = rng.standard_normal((images.shape[0], self.latent_dim), dtype=np.float32)
-        return {"loss": self._step(images, eps)}
+        return self.losses(self._step(*self.step_inputs(images, rng)))
 
     def _tf_step(self, x, eps):
         import tensorflow as tf

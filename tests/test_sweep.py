@@ -1,0 +1,229 @@
+"""`deconv-arena sweep`: plans from the variant table or a TOML file, and the local engine — jobs side by side,
+finished ones skipped on a rerun, cut-off ones resumed, a failed one recorded as a failed replicate; and the pack of
+what a session wrote, for the trip back from a GPU machine. (The Ray engine: tests/test_sweep_ray.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from arena.variants import VARIANTS, comparisons, factorials
+from deconv_arena.cli import main
+from training.sweep import Children, Job, Plan, PlanError, plan, read_plan, run_local, state
+
+
+def test_plans_come_from_the_variant_table():
+    (gan,) = [f for f in factorials() if f.family == "gan"]
+    p = plan([{"factorial": "gan", "seeds": "1-2"}])
+    assert {j.variant for j in p.jobs} == set(gan.cells.values()) and len(p.jobs) == 8
+    assert {(j.seed, j.profile) for j in p.jobs} == {(1, "paper"), (2, "paper")}
+    variant, ref = comparisons()[0]
+    assert {j.variant for j in plan([{"comparison": variant.name, "seeds": [3]}]).jobs} == {variant.name, ref.name}
+    served = plan([{"family": "vae", "served": True, "profile": "quick"}])
+    assert [j.variant for j in served.jobs] == [n for n, v in VARIANTS.items() if v.family == "vae"]
+    assert all(j.seed is None and j.config().seed == 1234 for j in served.jobs)
+    twice = plan([{"variants": ["vae_upsample"], "seeds": "1-2"}, {"family": "vae", "seeds": [2]}])
+    assert sum(j == Job("vae_upsample", "paper", 2) for j in twice.jobs) == 1  # the same run is planned once
+    # --vmap groups the replicates of one variant and settings; served runs stay alone
+    units = Plan(p.jobs + served.jobs).units(vmap=True)
+    assert sorted(len(u) for u in units) == [1] * len(served.jobs) + [2] * 4
+    assert all(len({(j.variant, j.profile) for j in u}) == 1 for u in units)
+
+
+def test_plan_file_groups_and_overrides(tmp_path):
+    f = tmp_path / "plan.toml"
+    f.write_text(
+        'factorial = "gan"\nseeds = "1-3"\nepochs = 5\nprecision = "highest"\n\n'
+        '[[group]]\nvariants = ["vae_upsample"]\nserved = true\nprofile = "smoke"\n'
+    )
+    p = read_plan(f)
+    assert len(p.jobs) == 13 and p.jobs[-1] == Job("vae_upsample", "smoke", None)
+    gan = p.jobs[0]
+    assert gan.config().epochs == 5 and gan.precision == "highest" and gan.config().seed == gan.seed
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('factorial = "gan"\nseed = 3\n', "unknown key 'seed'; accepted: factorial"),
+        ('variants = ["gan_nope"]\nseeds = [1]\n', "variant 'gan_nope' is not in the variant table"),
+        ('family = "vae"\nseeds = [1]\nserved = true\n', "give seeds (replicates) or served = true"),
+        ('family = "vae"\n', "give seeds (replicates) or served = true"),
+        ('family = "vae"\nseeds = "3-1"\n', "seeds:"),
+        ('family = "vae"\nseeds = [1]\nepochs = 0\n', "epochs = 0: must be an integer ≥ 1"),
+        ('family = "vae"\nseeds = [1]\nprofile = "long"\n', "profile 'long' is not one of paper, quick, smoke"),
+        (
+            'comparison = "gan_transpose"\nseeds = [1]\n',
+            "comparison 'gan_transpose': name a variant that has a reference",
+        ),
+        ("seeds = [1]\n", "the plan selects no variant"),
+        ("seeds = [1\n", "is not valid TOML"),
+    ],
+)
+def test_plan_file_errors_name_the_value_and_what_is_accepted(tmp_path, text, message):
+    f = tmp_path / "plan.toml"
+    f.write_text(text)
+    with pytest.raises(PlanError, match="^plan file .*" + __import__("re").escape(message)):
+        read_plan(f)
+
+
+def test_sweep_cli_refuses_in_one_line(tmp_path, capsys):
+    f = tmp_path / "plan.toml"
+    f.write_text('family = "vae"\nseeds = [1]\n')
+    assert main(["sweep", "--plan", str(f), "--variant", "vae_upsample"]) == 2
+    assert main(["sweep", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "deconv-arena sweep: error: --plan FILE holds the whole plan: drop --factorial/--family/--comparison/--variant",
+        "deconv-arena sweep: error: the plan selects no variant: give one of factorial, family, comparison, variants",
+    ]
+
+
+def test_dry_run_shows_each_runs_state(tmp_path, capsys):
+    work = tmp_path / "runs"
+    ckpt = Job("vae_upsample", "smoke", 2).run_dir(work) / "checkpoint.npz"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    code = main(
+        [
+            "sweep",
+            "--variant",
+            "vae_upsample",
+            "--seeds",
+            "1-2",
+            "--profile",
+            "smoke",
+            "--dry-run",
+            "--store",
+            str(tmp_path / "store"),
+            "--workdir",
+            str(work),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "2 runs: vae_upsample × seeds 1-2" in out
+    assert "vae_upsample smoke seed 1: new" in out and "vae_upsample smoke seed 2: resume" in out
+
+
+@pytest.mark.slow
+def test_local_sweep_runs_side_by_side_skips_finished_runs_and_records_a_failure(tiny_data, tiny_npz, tmp_path):
+    from training.evaluator import train_evaluator
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    p = plan([{"variants": ["vae_upsample", "vae_bilinear"], "seeds": "1-2", "profile": "smoke"}])
+    broken = Job("vae_bilinear", "smoke", 2)  # a corrupt checkpoint: its resume fails, the others go on
+    broken.run_dir(work).mkdir(parents=True)
+    (broken.run_dir(work) / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    lines: list[str] = []
+    out = run_local(p, store, work, tiny_npz, parallel=2, log=lines.append, interval=0.5)
+    assert sorted(out.done) == ["vae_bilinear smoke seed 1", "vae_upsample smoke seed 1", "vae_upsample smoke seed 2"]
+    assert list(out.failed) == [broken.label] and "corrupt" in out.failed[broken.label]
+    assert "3 done, 1 failed, 0 skipped" in out.summary()
+    assert any("epoch 2/2" in ln for ln in lines) or any("finished" in ln for ln in lines)
+    for j in p.jobs:
+        if j != broken:
+            assert state(j, store, work) == "done"
+            assert json.loads((j.model_dir(store) / "manifest.json").read_text())["config"]["seed"] == j.seed
+    entry = json.loads((store / "replicates.json").read_text())["models"]["vae_bilinear"]["smoke"]
+    assert list(entry["failed"]) == ["2"] and "corrupt" in entry["failed"]["2"], entry["failed"]
+    before = {j: (j.model_dir(store) / "manifest.json").stat().st_mtime_ns for j in p.jobs if j != broken}
+    again = run_local(p, store, work, tiny_npz, parallel=2, log=lambda _: None)
+    assert sorted(again.skipped) == sorted(j.label for j in before) and list(again.failed) == [broken.label]
+    assert before == {j: (j.model_dir(store) / "manifest.json").stat().st_mtime_ns for j in before}  # not rewritten
+
+
+@pytest.mark.slow
+def test_a_deadline_stops_the_jobs_and_a_rerun_resumes_them(tiny_data, tiny_npz, tmp_path):
+    from training.evaluator import train_evaluator
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    job = Job("gan_upsample", "smoke", 1, (("epochs", 4),))
+    ckpt = job.run_dir(work) / "checkpoint.npz"
+    children = Children()
+
+    def stop_after_first_checkpoint():
+        while not ckpt.is_file():
+            threading.Event().wait(0.2)
+        children.stop()
+
+    threading.Thread(target=stop_after_first_checkpoint, daemon=True).start()
+    out = run_local(Plan((job,)), store, work, tiny_npz, log=lambda _: None, children=children)
+    assert out.stopped == [job.label] and not out.done and state(job, store, work) == "resume"
+    out = run_local(Plan((job,)), store, work, tiny_npz, log=lambda _: None)
+    assert out.done == [job.label]
+    manifest = json.loads((job.model_dir(store) / "manifest.json").read_text())
+    assert manifest["epochs_done"] == 4 and len(manifest["resumed_after_epochs"]) == 1
+    assert 1 <= manifest["resumed_after_epochs"][0] < 4
+
+
+def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tmp_path, monkeypatch):
+    import os
+    import tarfile
+
+    from training.pack import files_to_pack, pack
+
+    monkeypatch.chdir(tmp_path)
+    store = Path("models_store")
+
+    def write(rel: str, old: bool = False) -> None:
+        path = store / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 100)
+        if old:
+            os.utime(path, (1_000, 1_000))
+
+    write("gan_upsample/generator.keras", old=True)  # before the session: not packed
+    for rel in (
+        "gan_transpose/generator.keras",
+        "gan_transpose/manifest.json",
+        "gan_transpose/progress/epoch_0001.png",
+        "_replicates/quick-seed1/gan_upsample/generator.keras",
+        "_replicates/quick-seed1/gan_upsample/manifest.json",
+        "_replicates/quick-seed1/gan_upsample/metrics.json",
+        "_replicates/quick-seed1/gan_upsample/progress/epoch_0001.png",
+        "_replicates/paper-seed1/vae_bilinear/generator.keras",
+        "_replicates/paper-seed1/vae_bilinear/manifest.json",
+        "_replicates/paper-seed1/vae_bilinear/metrics.json",
+        "_replicates/quick-seed2/gan_upsample/manifest.json",  # trained, stopped mid-evaluation: left out
+        ".gan_upsample_matched.staging-abc/generator.keras",
+    ):  # an install cut off: left out
+        write(rel)
+    packed = {p.relative_to(store).as_posix() for p in files_to_pack(store, since=2_000)}
+    assert packed == {
+        "gan_transpose/generator.keras",
+        "gan_transpose/manifest.json",
+        "gan_transpose/progress/epoch_0001.png",
+        "_replicates/quick-seed1/gan_upsample/manifest.json",
+        "_replicates/quick-seed1/gan_upsample/metrics.json",
+        "_replicates/paper-seed1/vae_bilinear/generator.keras",
+        "_replicates/paper-seed1/vae_bilinear/manifest.json",
+        "_replicates/paper-seed1/vae_bilinear/metrics.json",
+    }
+    parts = pack(sorted(store / p for p in packed), tmp_path / "out", part_bytes=300)
+    assert len(parts) > 1 and all(p.stat().st_size <= 300 for p in parts)
+    (tmp_path / "whole.tgz").write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(tmp_path / "whole.tgz") as tar:
+        assert {Path(n).relative_to(store).as_posix() for n in tar.getnames()} == packed
+
+
+def test_stopping_the_sweep_stops_its_own_jobs_only():
+    """SIGTERM to the sweep ends the jobs it started and no other process (an earlier `pkill -f "deconv_arena.cli train"`
+    also killed training that someone else ran on the machine); jobs not yet started stay unstarted."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        children = Children()
+        proc = children.start([sys.executable, "-c", "import time; time.sleep(60)"], subprocess.DEVNULL, None)
+        threading.Timer(0.5, children.stop).start()
+        assert children.finish(proc) < 0  # terminated by a signal
+        assert children.start([sys.executable, "-c", "pass"], subprocess.DEVNULL, None) is None
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

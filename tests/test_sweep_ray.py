@@ -1,0 +1,179 @@
+"""The sweep on a two-node Ray cluster on localhost: `ray start --head`, a second node joining it with its own
+resources, a tiny sweep (2 VAE variants × 2 seeds, smoke profile) spread over both nodes, and one worker process
+killed (SIGKILL) after its task's first epoch: Ray retries the task, the retry resumes from that epoch's checkpoint,
+the store ends complete, and every run is installed exactly once. Bounded in time; every process the test started
+is stopped by its id (the process groups of the two `ray start --block`) at the end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+ROOT = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).parent / "ray"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _session_pids(sids: set[int]) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sids and fields[0] != "Z":  # the session id (a zombie is already dead)
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.fixture
+def two_nodes():
+    require(
+        "ray",
+        None if importlib.util.find_spec("ray") and RAY.is_file() else "Ray is not installed (pip install '.[ray]')",
+    )
+    port, temp = _free_port(), tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are capped
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+    common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
+    procs = [
+        subprocess.Popen(
+            [
+                str(RAY),
+                "start",
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--temp-dir={temp}",
+                '--resources={"head_node": 1}',
+                *common,
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_nodes(address, 1, env)
+        procs.append(
+            subprocess.Popen(
+                [str(RAY), "start", f"--address={address}", '--resources={"second_node": 1}', *common],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        _wait_nodes(address, 2, env)
+        yield address
+    finally:
+        sids = {p.pid for p in procs}  # each `ray start` leads its own session: the head's or the node's processes
+        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            for pid in _session_pids(sids):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while _session_pids(sids) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        for p in procs:
+            p.wait(timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
+        assert not _session_pids(sids)
+
+
+def _wait_nodes(address: str, n: int, env: dict, timeout: float = 90) -> None:
+    probe = (
+        f"import ray; ray.init(address='{address}', logging_level='ERROR'); print(sum(x['Alive'] for x in ray.nodes()))"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(n)]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout} s")
+
+
+def test_sweep_spreads_over_two_ray_nodes_and_survives_a_killed_worker(two_nodes, tiny_data, tiny_npz, tmp_path):
+    from training.evaluator import train_evaluator
+
+    store, work, hold = tmp_path / "store", tmp_path / "runs", tmp_path / "hold"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)  # the curves and the evaluation need one
+    hold.mkdir()
+    env = {**os.environ, "ARENA_SWEEP_TEST_HOLD": str(hold), "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    argv = [
+        sys.executable,
+        "-m",
+        "deconv_arena.cli",
+        "sweep",
+        "--engine",
+        "ray",
+        "--address",
+        two_nodes,
+        "--variant",
+        "vae_upsample",
+        "--variant",
+        "vae_transpose",
+        "--seeds",
+        "1-2",
+        "--profile",
+        "smoke",
+        "--store",
+        str(store),
+        "--workdir",
+        str(work),
+        "--data",
+        str(tiny_npz),
+    ]
+    sweep = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    killed = None
+    try:
+        deadline = time.monotonic() + 240
+        while killed is None and time.monotonic() < deadline and sweep.poll() is None:
+            text = (hold / "worker.pid").read_text() if (hold / "worker.pid").is_file() else ""
+            if len(text.split()) == 2:
+                killed = (text.split()[0], int(text.split()[1]))
+                os.kill(killed[1], signal.SIGKILL)
+            time.sleep(0.2)
+        out, _ = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, out[-4000:]
+    assert killed is not None, "no training task reached its first epoch's checkpoint"
+    assert "sweep: 4 done, 0 failed" in out, out[-3000:]
+    labels = [f"{v} smoke seed {s}" for v in ("vae_upsample", "vae_transpose") for s in (1, 2)]
+    trained = re.findall(r"^trained (.+) on node (\w+)", out, re.M)
+    assert sorted(t[0] for t in trained) == sorted(labels)  # each run came back and was installed once
+    assert len({t[1] for t in trained}) == 2, trained  # both nodes trained
+    for label in labels:
+        variant, _, _, seed = label.split()
+        run = store / "_replicates" / f"smoke-seed{seed}" / variant
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["epochs_done"] == 2 and (run / "metrics.json").is_file()
+        slug = f"{variant}-smoke-seed{seed}"
+        assert manifest["resumed_after_epochs"] == ([1] if slug == killed[0] else []), (label, killed)
+    models = json.loads((store / "replicates.json").read_text())["models"]
+    for variant in ("vae_upsample", "vae_transpose"):
+        entry = models[variant]["smoke"]
+        assert sorted(map(int, entry["seeds"])) == [1, 2] and entry["failed"] == {}, entry
+    assert not [p for p in store.rglob("*") if ".staging-" in p.name]

@@ -1,0 +1,129 @@
+"""k seeds of one variant trained as one compiled program (JAX backend): the variables, optimiser states, data order
+and noise of each seed stacked along a leading seed axis, and the job's own pure JAX step `jax.vmap`-ed over it, so
+one compiled step per batch advances every seed.
+
+Each seed is still its own run: its own `Sitting` (checkpoint, progress grids, status, history), restored from its
+own checkpoint, exported as its own replicate with its own manifest. Seed j draws exactly what a separate run with
+that seed draws (initialisation after `keras.utils.set_random_seed(seed)`, data order and noise from
+`(seed, epoch)`), so the two agree to float round-off (tests/test_vmapped.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from arena.replicates import REPLICATES, replicate_store
+from arena.variants import Variant
+from training import provenance
+from training.backends import backend
+from training.config import TrainConfig
+from training.data import Mnist
+from training.runner import Sitting, TrainingError, check_writable, make_curves
+
+
+def run_dirs(variant: Variant, config: TrainConfig, seeds: list[int], store: Path, workdir: Path) -> list[Path]:
+    """Where each seed's checkpoint lives: the same place as a separate replicate run's."""
+    return [Path(workdir) / REPLICATES / replicate_store(store, config.profile, s).name / variant.name for s in seeds]
+
+
+def train_vmapped(
+    variant: Variant,
+    config: TrainConfig,
+    seeds: list[int],
+    data: Mnist,
+    store: Path,
+    workdir: Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    curves_from: Path | None = None,
+) -> list[Path]:
+    """Train replicates of `variant` for `seeds` together and install each into its replicate store (not evaluated:
+    the caller evaluates them). With `resume`, every seed must have a checkpoint at the same epoch."""
+    if backend() != "jax":
+        raise TrainingError(
+            f"--vmap trains k seeds as one JAX program; this process runs Keras on {backend()!r}: set KERAS_BACKEND=jax"
+        )
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise TrainingError(f"--vmap needs distinct seeds, got {seeds}")
+    import jax
+
+    stores = [replicate_store(store, config.profile, s) for s in seeds]
+    for rstore in stores:
+        check_writable(rstore)
+    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
+    sittings = [
+        Sitting(variant, config.replace(seed=s), d, resume, log)
+        for s, d in zip(seeds, run_dirs(variant, config, seeds, store, workdir))
+    ]
+    starts = {s.start for s in sittings}
+    if len(starts) != 1:
+        at = ", ".join(f"seed {s.config.seed} at epoch {s.start}" for s in sittings)
+        raise TrainingError(
+            f"--vmap --resume: the seeds' checkpoints stand at different epochs ({at}); resume them without --vmap"
+        )
+    start = starts.pop()
+    jobs = [s.job for s in sittings]
+    x_train = jobs[0].preprocess(data.x_train[: config.train_limit])
+    x_test = jobs[0].preprocess(data.x_test[: config.test_limit])
+    curves = make_curves(curves_from, config, jobs[0].output, log)
+
+    step = jax.jit(jax.vmap(jobs[0]._jax_step))  # the job's pure step; its networks only lend their structure
+    values = stack([_values(job) for job in jobs])
+    for epoch in range(start + 1, config.epochs + 1):
+        values, records = _epoch(step, values, jobs, x_train, config, seeds, epoch)
+        for j, (sitting, record) in enumerate(zip(sittings, records)):
+            _assign(sitting.job, jax.tree_util.tree_map(lambda x, j=j: x[j], values))
+            sitting.close_epoch(record, x_test, curves)
+    return [s.export(data, rstore, code) for s, rstore in zip(sittings, stores)]
+
+
+def _values(job) -> tuple:
+    return tuple([v.value for v in group] for group in job.groups)
+
+
+def stack(per_seed: list[tuple]) -> tuple:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *per_seed)
+
+
+def _assign(job, values: tuple) -> None:
+    for group, vs in zip(job.groups, values):
+        for variable, value in zip(group, vs):
+            variable.assign(value)
+
+
+def _epoch(step, values, jobs, x_train, config: TrainConfig, seeds: list[int], epoch: int):
+    """One pass for every seed: seed j's data order and noise are a separate run's (training/runner.run_epoch)."""
+    import jax
+
+    orders = [np.random.default_rng([s, epoch]).permutation(len(x_train)) for s in seeds]
+    noise = [np.random.default_rng([s, epoch, 1]) for s in seeds]
+    steps = -(-len(x_train) // config.batch_size)
+    outputs = []
+    t0 = time.perf_counter()
+    for i in range(steps):
+        window = slice(i * config.batch_size, (i + 1) * config.batch_size)
+        inputs = [job.step_inputs(x_train[order[window]], rng) for job, order, rng in zip(jobs, orders, noise)]
+        values, out = step(values, *(np.stack(arrays) for arrays in zip(*inputs)))
+        outputs.append(out)
+    outputs = jax.device_get(outputs)  # waits for the last step (JAX runs ahead)
+    seconds = time.perf_counter() - t0
+    records: list[dict[str, Any]] = []
+    for j, job in enumerate(jobs):
+        per_step = [job.losses(_row(out, j)) for out in outputs]
+        means = {k: float(np.mean([float(d[k]) for d in per_step])) for k in per_step[0]}
+        records.append(
+            {"epoch": epoch, "seconds": round(seconds, 3), "steps": steps, "seeds_in_step": len(seeds), **means}
+        )
+    return values, records
+
+
+def _row(outputs, j: int):
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(o[j] for o in outputs)
+    return outputs[j]
