@@ -93,9 +93,10 @@ def evaluate_model(
     t0 = time.perf_counter()
     samples = _generate(fn, latents_from_seed(EVAL_SEED, n, manifest["latent_dim"]), manifest["output"])
     feats, probs = evaluator.features_and_probs(samples)
+    fm = feature_measures()
     real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])
     cb, p4 = metrics.checkerboard_index(samples), metrics.period4_index(samples)
-    kid_mean, kid_std = metrics.kid(real_features, feats, subsets=100, subset_size=min(1000, n))
+    kid_mean, kid_std = fm.kid(real_features, feats, subsets=100, subset_size=min(1000, n))
     freqs, spectrum = metrics.radial_spectrum(samples)
     result = {
         "model": name,
@@ -106,12 +107,12 @@ def evaluate_model(
         "evaluator_test_accuracy": ev_manifest["test_accuracy"],
         "frechet": {
             "distance": metrics.frechet_distance(
-                *metrics.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]
+                *fm.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]
             ),
             "noise_floor": float(reference["noise_floor_frechet"]),
         },
         "kid": {"mean": kid_mean, "std": kid_std, "subsets": 100, "subset_size": min(1000, n)},
-        "prdc": {**metrics.prdc(real_features, feats, k=5), "k": 5},
+        "prdc": {**fm.prdc(real_features, feats, k=5), "k": 5},
         "legibility": metrics.legibility(probs),
         "checkerboard": {
             "nyquist_index": cb,
@@ -138,9 +139,10 @@ def evaluate_model(
             "real": reference["radial_spectrum"].tolist(),
         },
     }
-    result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference)
+    result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference, fm)
     result["evaluated_on"] = {
         **provenance.hardware(),
+        "feature_measures": fm.device() if fm is not metrics else "numpy, float64, CPU",
         "backend": provenance.versions().get("backend"),
         "at": provenance.now_iso(),
     }
@@ -152,8 +154,21 @@ def evaluate_model(
 RESAMPLES = 100
 
 
+def feature_measures():
+    """Where the Fréchet statistics, KID and PRDC are computed: training/metrics_jax.py on JAX's accelerator, or the
+    NumPy reference (ARENA_EVAL_ON: auto, jax, numpy)."""
+    from training import metrics_jax
+
+    return metrics_jax if metrics_jax.wanted() else metrics
+
+
 def within_run_intervals(
-    samples: np.ndarray, feats: np.ndarray, probs: np.ndarray, real_features: np.ndarray, reference: dict
+    samples: np.ndarray,
+    feats: np.ndarray,
+    probs: np.ndarray,
+    real_features: np.ndarray,
+    reference: dict,
+    fm=metrics,
 ) -> dict[str, Any]:
     """95 % percentile-bootstrap intervals over this run's samples (real test set fixed): how far one run's
     figure could move with another draw of samples from the same generator — not across training seeds."""
@@ -163,10 +178,10 @@ def within_run_intervals(
     mu_r, sigma_r = reference["test_mu"], reference["test_sigma"]
     out = {
         "frechet": bootstrap_interval(
-            lambda i: metrics.frechet_distance(*metrics.gaussian_stats(feats[i]), mu_r, sigma_r), n, RESAMPLES
+            lambda i: metrics.frechet_distance(*fm.gaussian_stats(feats[i]), mu_r, sigma_r), n, RESAMPLES
         ),
         "kid": bootstrap_interval(
-            lambda i: metrics.kid(real_features, feats[i], subsets=10, subset_size=min(1000, n))[0], n, RESAMPLES // 2
+            lambda i: fm.kid(real_features, feats[i], subsets=10, subset_size=min(1000, n))[0], n, RESAMPLES // 2
         ),
         "legibility": bootstrap_interval(lambda i: float(top[i].mean()), n, RESAMPLES * 10),
         "checkerboard_ratio": bootstrap_interval(lambda i: float(share[i].mean()) / real_cb, n, RESAMPLES * 10),

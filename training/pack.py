@@ -1,6 +1,6 @@
 """Pack what a training session wrote into a store since a moment, for the trip back from a GPU machine.
 
-    python -m training.pack OUTDIR --since STAMP_FILE [--store models_store] [--logs runs-*.out runs/*/queue/*.log]
+    python -m training.pack OUTDIR --since STAMP_FILE [--store models_store] [--logs 'runs/sweep/*.log']
 
 Served models go whole; replicates without GAN weights and progress frames (what .gitignore keeps out of the
 repository); a replicate that has a manifest but no metrics (stopped mid-evaluation) is left out whole; staging
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "--since", type=Path, required=True, help="a file whose modification time marks the start of the session"
     )
     p.add_argument("--store", type=Path, default=Path("models_store"))
-    p.add_argument("--logs", nargs="*", default=[], help="more files to pack (globs), e.g. the queues' logs")
+    p.add_argument("--logs", nargs="*", default=[], help="more files to pack (globs), e.g. the sweep's job logs")
     p.add_argument("--part-mib", type=int, default=15)
     args = p.parse_args(argv)
     if not args.since.is_file():

@@ -39,6 +39,7 @@ OVERRIDES = ("epochs", "batch_size", "learning_rate", "train_limit")
 SELECTORS = ("factorial", "family", "comparison", "variants")
 PLAN_KEYS = (*SELECTORS, "seeds", "profile", "served", "precision", *OVERRIDES)
 PRECISIONS = ("default", "high", "highest")
+THREADS = "ARENA_JOB_THREADS"  # a job's share of the cores, applied to TensorFlow's pools in the job's process
 
 
 class PlanError(ValueError):
@@ -343,7 +344,7 @@ def job_environment(threads: int | None, gpu_share: float | None, precision: str
     env: dict[str, str] = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     if threads:
         n = str(threads)
-        env.update(OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n, ARENA_JOB_THREADS=n)
+        env.update(OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n, **{THREADS: n})
     if gpu_share:
         env.update(XLA_PYTHON_CLIENT_PREALLOCATE="false", XLA_PYTHON_CLIENT_MEM_FRACTION=f"{gpu_share:.3f}")
     if precision:
@@ -353,7 +354,7 @@ def job_environment(threads: int | None, gpu_share: float | None, precision: str
 
 def limit_threads() -> None:
     """Apply ARENA_JOB_THREADS to TensorFlow's pools (before any TensorFlow op runs)."""
-    n = int(os.environ.get("ARENA_JOB_THREADS") or 0)
+    n = int(os.environ.get(THREADS) or 0)
     if n and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         import tensorflow as tf
 
