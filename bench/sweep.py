@@ -47,8 +47,8 @@ seeds = list(range(1, k + 1))
 root = Path(out)
 quiet = lambda line: None
 t0 = time.perf_counter()
-if mode == "vmap":
-    train_vmapped(variant, config, seeds, data, root / "store", root / "work", log=quiet)
+if mode in ("vmap", "unroll"):
+    train_vmapped(variant, config, seeds, data, root / "store", root / "work", log=quiet, program=mode)
 else:
     for s in seeds:
         rs = replicate_store(root / "store", config.profile, s)
@@ -76,7 +76,7 @@ def _train(mode: str, args, env: dict | None = None) -> dict:
 def bench_vmap(args) -> list[dict]:
     """Both include compilation and per-epoch bookkeeping (curves off, no evaluator): what a user waits for."""
     rows = []
-    for mode in ("separate", "vmap"):
+    for mode in ("separate", "vmap", "unroll"):
         r = _train(mode, args)
         r.update(
             variant=args.variant,
@@ -87,11 +87,12 @@ def bench_vmap(args) -> list[dict]:
         )
         rows.append(r)
         print(json.dumps(r), flush=True)
-    sep, vm = rows
+    sep, vm, un = rows
     print(
-        f"vmap: {args.k} seeds of {args.variant} × {args.epochs} epochs on {args.train_limit} images: one program "
-        f"{vm['seconds']:.1f} s vs {args.k} separate runs {sep['seconds']:.1f} s "
-        f"({sep['seconds'] / vm['seconds']:.2f}× the seed-epochs per second) on {vm['device']}"
+        f"vmap: {args.k} seeds of {args.variant} × {args.epochs} epochs on {args.train_limit} images on "
+        f"{vm['device']}: {args.k} separate runs {sep['seconds']:.1f} s; one program vmapped {vm['seconds']:.1f} s "
+        f"({sep['seconds'] / vm['seconds']:.2f}× the seed-epochs per second), unrolled {un['seconds']:.1f} s "
+        f"({sep['seconds'] / un['seconds']:.2f}×)"
     )
     return rows
 

@@ -227,3 +227,32 @@ def test_stopping_the_sweep_stops_its_own_jobs_only():
     finally:
         bystander.kill()
         bystander.wait()
+
+
+@pytest.mark.slow
+def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_path):
+    """`KERAS_BACKEND=jax deconv-arena sweep --vmap`: the seeds of a variant train as one job (one log), and each
+    comes out as its own evaluated replicate that records the program it shared."""
+    import os
+
+    from training.evaluator import train_evaluator
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    argv = [sys.executable, "-m", "deconv_arena.cli", "sweep", "--variant", "vae_upsample", "--seeds", "1-2"]
+    argv += ["--profile", "smoke", "--vmap", "--store", str(store), "--workdir", str(work), "--data", str(tiny_npz)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "sweep: 2 done, 0 failed" in done.stdout
+    assert [p.name for p in (work / "sweep").glob("*.log")] == ["vae_upsample-smoke-seed1.log"]  # one job
+    for seed in (1, 2):
+        job = Job("vae_upsample", "smoke", seed)
+        assert state(job, store, work) == "done"
+        manifest = json.loads((job.model_dir(store) / "manifest.json").read_text())
+        assert manifest["config"]["seed"] == seed and manifest["history"][-1]["seeds_in_step"] == 2
+    refused = subprocess.run(argv, env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "deconv-arena sweep: error: --vmap trains the seeds as one JAX program: run with KERAS_BACKEND=jax"
+    )

@@ -39,16 +39,21 @@ def train_vmapped(
     resume: bool = False,
     log: Callable[[str], None] = print,
     curves_from: Path | None = None,
+    program: str = "auto",
 ) -> list[Path]:
     """Train replicates of `variant` for `seeds` together and install each into its replicate store (not evaluated:
-    the caller evaluates them). With `resume`, every seed must have a checkpoint at the same epoch."""
+    the caller evaluates them). With `resume`, every seed must have a checkpoint at the same epoch.
+
+    `program`: "vmap" stacks the seeds along a leading axis and `jax.vmap`s the step (batched convolutions: the
+    accelerator's way); "unroll" traces the step once per seed into the same compiled program (each seed's
+    convolutions stay ordinary ones: XLA's CPU runs vmapped, i.e. grouped, convolutions ~3× slower, see
+    docs/benchmarks.md); "auto" picks vmap on a GPU/TPU, unroll on the CPU."""
     if backend() != "jax":
         raise TrainingError(
             f"--vmap trains k seeds as one JAX program; this process runs Keras on {backend()!r}: set KERAS_BACKEND=jax"
         )
     if len(set(seeds)) != len(seeds) or not seeds:
         raise TrainingError(f"--vmap needs distinct seeds, got {seeds}")
-    import jax
 
     stores = [replicate_store(store, config.profile, s) for s in seeds]
     for rstore in stores:
@@ -70,14 +75,40 @@ def train_vmapped(
     x_test = jobs[0].preprocess(data.x_test[: config.test_limit])
     curves = make_curves(curves_from, config, jobs[0].output, log)
 
-    step = jax.jit(jax.vmap(jobs[0]._jax_step))  # the job's pure step; its networks only lend their structure
-    values = stack([_values(job) for job in jobs])
+    step, values, row = compile_program(jobs, program)
     for epoch in range(start + 1, config.epochs + 1):
         values, records = _epoch(step, values, jobs, x_train, config, seeds, epoch)
         for j, (sitting, record) in enumerate(zip(sittings, records)):
-            _assign(sitting.job, jax.tree_util.tree_map(lambda x, j=j: x[j], values))
+            _assign(sitting.job, row(values, j))
             sitting.close_epoch(record, x_test, curves)
     return [s.export(data, rstore, code) for s, rstore in zip(sittings, stores)]
+
+
+PROGRAMS = ("auto", "vmap", "unroll")
+
+
+def compile_program(jobs: list, program: str = "auto"):
+    """(step(values, *stacked inputs) -> (values, stacked outputs), initial values, row(values, j) -> seed j's)."""
+    import jax
+
+    if program not in PROGRAMS:
+        raise TrainingError(f"program {program!r} is not one of {', '.join(PROGRAMS)}")
+    if program == "auto":
+        program = "unroll" if jax.default_backend() == "cpu" else "vmap"
+    pure = jobs[0]._jax_step  # the job's pure step; its networks only lend their structure
+    if program == "vmap":
+        return (
+            jax.jit(jax.vmap(pure)),
+            stack([_values(job) for job in jobs]),
+            lambda values, j: jax.tree_util.tree_map(lambda x: x[j], values),
+        )
+
+    def unrolled(values: list, *inputs):
+        results = [pure(v, *(x[j] for x in inputs)) for j, v in enumerate(values)]
+        outputs = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[out for _, out in results])
+        return [new for new, _ in results], outputs
+
+    return jax.jit(unrolled), [_values(job) for job in jobs], lambda values, j: values[j]
 
 
 def _values(job) -> tuple:
