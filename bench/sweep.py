@@ -121,6 +121,8 @@ def bench_ray(args) -> list[dict]:
             else:
                 out = run_ray(p, store, work, npz, cpus=1, log=lambda _: None)
             row = {"engine": engine, "runs": len(p.jobs), "done": len(out.done), "seconds": time.perf_counter() - t0}
+            if out.failed:
+                raise SystemExit(f"{engine}: {out.summary()}")
             rows.append(row)
             print(json.dumps(row), flush=True)
     local, ray_ = rows

@@ -33,7 +33,7 @@ class RayUnavailable(Exception):
 
 def pack(folder: Path) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode="w:gz", dereference=True) as tar:
         tar.add(folder, arcname=".")
     return buf.getvalue()
 
