@@ -151,9 +151,11 @@ class Sitting:
         _log_scalars(self.writer, record)
         _save_checkpoint(self.job, self.run_dir, self.config, epoch, self.history, self.resumed)
         write_status(self.run_dir, self.config.epochs, self.history)
+        left = (self.config.epochs - epoch) * float(np.mean([h["seconds"] for h in self.history[-5:]]))
         self.log(
             f"{self.variant.name} epoch {epoch}/{self.config.epochs}: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+            + (f" (ETA {eta_text(left)})" if epoch < self.config.epochs else "")
         )
 
     def export(self, data: Mnist, store: Path, code: dict) -> Path:
@@ -163,6 +165,15 @@ class Sitting:
 
 
 STATUS = "status.json"
+
+
+def eta_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def write_status(run_dir: Path, epochs: int, history: list[dict[str, Any]]) -> None:

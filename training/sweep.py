@@ -264,16 +264,9 @@ def progress(job: Job, workdir: Path) -> dict[str, Any] | None:
         return None
 
 
-def eta_text(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def progress_line(unit: tuple[Job, ...], workdir: Path) -> str | None:
+    from training.runner import eta_text
+
     p = progress(unit[0], workdir)
     if not p or not p.get("epoch"):
         return None
@@ -377,6 +370,8 @@ class Outcome:
     where: dict[str, str] = field(default_factory=dict)  # job label -> node that ran it (Ray)
 
     def summary(self) -> str:
+        from training.runner import eta_text
+
         text = (
             f"sweep: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped (already done)"
             + (f", {len(self.stopped)} stopped (run the same command again to resume)" if self.stopped else "")
@@ -470,8 +465,10 @@ def run_local(
                 out.failed[j.label] = result["failed"][j.label]
             elif code == 0:
                 out.done.append(j.label)
-            else:
-                out.failed[j.label] = f"exit status {code} (see {logs / (unit[0].slug + '.log')})"
+            else:  # the process died before it could record anything (killed, out of memory)
+                why = f"the job's process exited with status {code} (see {logs / (unit[0].slug + '.log')})"
+                record(j, store, "training", RuntimeError(why))
+                out.failed[j.label] = why
         log(f"finished {label}: exit {code}")
 
     stop_monitor = threading.Event()
