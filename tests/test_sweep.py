@@ -256,3 +256,22 @@ def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_
     assert refused.stderr.strip() == (
         "deconv-arena sweep: error: --vmap trains the seeds as one JAX program: run with KERAS_BACKEND=jax"
     )
+
+
+@pytest.mark.slow
+def test_served_runs_side_by_side_each_keep_their_summary_row(tiny_data, tiny_npz, tmp_path):
+    """Two served runs evaluated in processes side by side: summary.json (one file for all served models) gets both
+    rows, written once by the sweep after the jobs, not raced by the jobs."""
+    from training.evaluator import train_evaluator
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    p = plan([{"variants": ["vae_upsample", "vae_transpose"], "served": True, "profile": "smoke"}])
+    out = run_local(p, store, work, tiny_npz, parallel=2, log=lambda _: None)
+    assert sorted(out.done) == ["vae_transpose smoke served", "vae_upsample smoke served"], out.summary()
+    rows = json.loads((store / "summary.json").read_text())["models"]
+    assert set(rows) == {"vae_upsample", "vae_transpose"}
+    for name in rows:
+        metrics = json.loads((store / name / "metrics.json").read_text())
+        assert rows[name]["frechet"] == pytest.approx(metrics["frechet"]["distance"])
+        assert json.loads((store / name / "manifest.json").read_text())["config"]["seed"] == 1234

@@ -253,6 +253,24 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
     return results
 
 
+def refresh_summary(store: Path, names: list[str]) -> None:
+    """Merge the named models' metrics.json into summary.json (one writer, after jobs that ran side by side or on
+    other nodes each wrote their own model's metrics), then redraw the comparison figure."""
+    import json
+
+    from training.evaluator import NAME
+
+    results = {}
+    for name in names:
+        try:
+            results[name] = json.loads((Path(store) / name / "metrics.json").read_text())
+        except (OSError, ValueError):
+            continue
+    if results:
+        ev_manifest = json.loads((Path(store) / NAME / "manifest.json").read_text())
+        plot_comparison(store, _update_summary(store, results, ev_manifest))
+
+
 def _update_summary(store: Path, results: dict[str, Any], ev_manifest: dict) -> dict[str, Any]:
     """Merge into models_store/summary.json so evaluating one model keeps the others' rows."""
     import json

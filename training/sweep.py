@@ -491,12 +491,21 @@ def run_local(
         stop_monitor.set()
         if timer:
             timer.cancel()
-    if any(j.seed is not None for j in plan.jobs) and (store / REPLICATES).is_dir():
-        from training.evaluate import write_statistics
-
-        write_statistics(store)  # once, over every replicate: jobs ran side by side
+    finish(plan, store, out)
     out.seconds = time.monotonic() - t0
     return out
+
+
+def finish(plan: Plan, store: Path, out: Outcome) -> None:
+    """Once, by the one process that owns the store, after jobs that ran side by side: the served runs' rows of
+    summary.json and the replicate statistics."""
+    from training.evaluate import refresh_summary, write_statistics
+
+    served = [j.variant for j in plan.jobs if j.seed is None and j.label in out.done]
+    if served:
+        refresh_summary(store, served)
+    if any(j.seed is not None for j in plan.jobs) and (store / REPLICATES).is_dir():
+        write_statistics(store)
 
 
 RESULT = "SWEEP-RESULT "

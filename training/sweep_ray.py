@@ -21,7 +21,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from arena.manifest import install_dir, staging_dir
-from training.sweep import Job, Outcome, Plan, evaluate_unit, job_environment, record, state, train_unit, unit_label
+from training.sweep import (
+    Job,
+    Outcome,
+    Plan,
+    evaluate_unit,
+    finish,
+    job_environment,
+    record,
+    state,
+    train_unit,
+    unit_label,
+)
 
 EVALUATOR = "_evaluator"
 TEST_HOLD = "ARENA_SWEEP_TEST_HOLD"  # tests: a folder; the first attempt of each training task waits there
@@ -188,9 +199,6 @@ def run_ray(
                 log(f"evaluated {j.label} on node {result['node'][:8]}")
     finally:
         ray.shutdown()
-    if any(j.seed is not None for j in plan.jobs):
-        from training.evaluate import write_statistics
-
-        write_statistics(store)
+    finish(plan, store, out)
     out.seconds = time.monotonic() - t0
     return out
