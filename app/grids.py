@@ -109,7 +109,10 @@ class Grid:
         """The Server-Timing header: browsers' developer tools show where the time went."""
         if self.cached:
             return 'cache;desc="hit"'
-        return f'decode;desc="batched model call";dur={self.decode_ms:.2f}, render;desc="render and PNG";dur={self.render_ms:.2f}'
+        return (
+            f'decode;desc="batched model call";dur={self.decode_ms:.2f}, '
+            f'render;desc="render and PNG";dur={self.render_ms:.2f}'
+        )
 
 
 async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:

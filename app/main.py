@@ -153,7 +153,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = FastAPI(
         title="deconv-arena",
         version=VERSION,
-        description="Transposed vs resize-convolution generators on MNIST: sample grids, comparisons and human ratings.",
+        description=(
+            "Transposed vs resize-convolution generators on MNIST: sample grids, comparisons and human ratings."
+        ),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

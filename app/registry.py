@@ -194,7 +194,8 @@ class Registry:
         model_dir = self.store / entry.name
         if not model_dir.is_dir():
             raise ModelUnavailable(
-                f"not trained yet: no folder {entry.name}/ in the models store (deconv-arena train --variant {entry.name})"
+                f"not trained yet: no folder {entry.name}/ in the models "
+                f"store (deconv-arena train --variant {entry.name})"
             )
         entry.manifest = read_manifest(model_dir)
         if entry.manifest["name"] != entry.name:

@@ -105,14 +105,16 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
             match.append(shape)
     if not groups:
         raise ModelUnavailable(
-            f"no compiled batch shape gives exact rows on this CPU ({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
+            "no compiled batch shape gives exact rows on this CPU "
+            f"({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
         )
     best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
     for members, _ in groups:
         if tuple(members) != best:
             for shape in members:
                 rejected[shape] = (
-                    f"exact, but its rows differ in the last bits from those of shapes {', '.join(map(str, best))}, which serve at less cost"
+                    "exact, but its rows differ in the last bits from those of "
+                    f"shapes {', '.join(map(str, best))}, which serve at less cost"
                 )
     return ShapeCheck(best, rejected)
 

@@ -30,14 +30,17 @@ FIGURES = (
         "metrics",
         "checkerboard.nyquist_ratio",
         "{:.2f}× real",
-        "Share of non-DC spectral energy on the Nyquist lines, relative to real MNIST (1× = like real digits; above 1: a checkerboard; below 1: smoother than real, e.g. blur). Closer to 1× is better: verdicts score it as |ln ratio|.",
+        "Share of non-DC spectral energy on the Nyquist lines, relative to real MNIST "
+        "(1× = like real digits; above 1: a checkerboard; below 1: smoother than "
+        "real, e.g. blur). Closer to 1× is better: verdicts score it as |ln ratio|.",
     ),
     Figure(
         "Fréchet distance",
         "metrics",
         "frechet.distance",
         "{:.2f}",
-        "Fréchet distance between classifier features of 10,000 samples and the MNIST test set (lower is closer; real-vs-real noise floor in the metrics).",
+        "Fréchet distance between classifier features of 10,000 samples and the "
+        "MNIST test set (lower is closer; real-vs-real noise floor in the metrics).",
     ),
     Figure(
         "Parameters",
@@ -104,7 +107,8 @@ def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: 
     px = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
     height = row_h * len(rows) + 26
     parts = [
-        f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">'
+        f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">'
     ]
     parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({escape(direction)})</text>')
     for i, r in enumerate(rows):
@@ -112,17 +116,21 @@ def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: 
         parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(r["name"])}</text>')
         if r["low"] is not None:
             parts.append(
-                f'<line x1="{px(r["low"]):.1f}" x2="{px(r["high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
+                f'<line x1="{px(r["low"]):.1f}" x2="{px(r["high"]):.1f}" '
+                f'y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
             )
         for v in r["values"]:
             parts.append(
-                f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="#888" stroke-width="1"/>'
+                f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y - 5:.1f}" '
+                f'y2="{y + 5:.1f}" stroke="#888" stroke-width="1"/>'
             )
         parts.append(
-            f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: {_fmt(r["mean"])} [{_fmt(r["low"])}, {_fmt(r["high"])}], n={r["n"]}</title></circle>'
+            f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: '
+            f"{_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}], n={r['n']}</title></circle>"
         )
     parts.append(
-        f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>'
+        f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text '
+        f'x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -254,19 +262,23 @@ def curve_svg(
     py = lambda y: top + (1 - (f(y) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
     tick = lambda v: f"{10**v:.3g}" if log_y else f"{v:.3g}"  # noqa: E731
     parts = [
-        f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(label)} against epoch, one line per model">'
+        f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" aria-label="{escape(label)} against epoch, one line per model">'
     ]
     parts.append(
         f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}{" (log scale)" if log_y else ""}</text>'
     )
     parts.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>'
+        f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" '
+        f'stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>'
     )
     parts.append(
-        f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>'
+        f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {x0}</text><text '
+        f'x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {x1}</text>'
     )
     parts.append(
-        f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>'
+        f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{tick(y1 - pad)}</text><text '
+        f'x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">{tick(y0 + pad)}</text>'
     )
     for i, (name, points) in enumerate(sorted(series.items())):
         colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
@@ -274,19 +286,25 @@ def curve_svg(
             band = bands[name]
             outline = [(x, hi) for x, _, hi in band] + [(x, lo) for x, lo, _ in reversed(band)]
             parts.append(
-                f'<polygon fill="{colour}" fill-opacity="0.15" stroke="none" points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)}"><title>{escape(name)}: replicate spread (95 % t-interval over seeds)</title></polygon>'
+                f'<polygon fill="{colour}" fill-opacity="0.15" '
+                f'stroke="none" points="{" ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)}">'
+                f"<title>{escape(name)}: replicate spread (95 % t-interval over seeds)</title></polygon>"
             )
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
         parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" '
+            f'points="{path}"><title>{escape(name)}</title></polyline>'
         )
         for x, y in points:
             parts.append(
-                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"><title>{escape(name)} epoch {x}: {y:.4g}</title></circle>'
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}">'
+                f"<title>{escape(name)} epoch {x}: {y:.4g}</title></circle>"
             )
         ly = top + 12 + i * 14
         parts.append(
-            f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>'
+            f'<line x1="{width - right + 8}" x2="{width - right + 22}" '
+            f'y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"/><text '
+            f'x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -320,16 +338,21 @@ def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
     px = lambda x: left + (x - lo_x) / (hi_x - lo_x) * (width - left - right)  # noqa: E731
     height = top + row_h * len(rows) + 24
     parts = [
-        f'<svg class="forest" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="paired differences of each question\'s primary metric, in units of its smallest effect of interest">'
+        f'<svg class="forest" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" aria-label="paired differences of each '
+        "question's primary metric, in units of its smallest effect of interest\">"
     ]
     parts.append(
-        f'<rect x="{px(-1):.1f}" y="{top - 4}" width="{px(1) - px(-1):.1f}" height="{row_h * len(rows) + 4}" fill="#2471a3" fill-opacity="0.12"/>'
+        f'<rect x="{px(-1):.1f}" y="{top - 4}" width="{px(1) - px(-1):.1f}" '
+        f'height="{row_h * len(rows) + 4}" fill="#2471a3" fill-opacity="0.12"/>'
     )
     parts.append(
-        f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" y2="{top + row_h * len(rows)}" stroke="#888" stroke-dasharray="3 3"/>'
+        f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" '
+        f'y2="{top + row_h * len(rows)}" stroke="#888" stroke-dasharray="3 3"/>'
     )
     parts.append(
-        f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>'
+        f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B '
+        "on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>"
     )
     for i, (f, m, lo, hi) in enumerate(scaled):
         y = top + i * row_h + row_h / 2
@@ -337,11 +360,13 @@ def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
         parts.append(f'<text x="0" y="{y + 4:.1f}" font-size="11" fill="currentColor">{escape(label)}</text>')
         if lo is not None:
             parts.append(
-                f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
+                f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" '
+                f'y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
             )
         colour = {"difference": "#c0392b", "equivalent": "#2471a3"}.get(f["kind"], "#888")
         parts.append(
-            f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{escape(label)}: {escape(f["verdict"])}</title></circle>'
+            f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+            f"<title>{escape(label)}: {escape(f['verdict'])}</title></circle>"
         )
     axis_y = top + row_h * len(rows) + 16
     for tick in (-1, 0, 1):
@@ -368,31 +393,38 @@ def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 3
     px = {n: left + i * (width - left - right) for i, n in enumerate(networks)}
     py = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
     parts = [
-        f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">'
+        f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">'
     ]
     parts.append(
-        f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} ({escape(METRIC[key].direction)})</text>'
+        f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} '
+        f"({escape(METRIC[key].direction)})</text>"
     )
     for o, colour in zip(operators, ("#c0392b", "#2471a3")):
         pts = [(px[n], py(means[f"{o}|{n}"]["mean"])) for n in networks]
         parts.append(
-            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" '
+            f'fill="none" stroke="{colour}" stroke-width="2"/>'
         )
         for n in networks:
             iv = means[f"{o}|{n}"]
             if iv["low"] is not None:
                 parts.append(
-                    f'<line x1="{px[n]:.1f}" x2="{px[n]:.1f}" y1="{py(iv["low"]):.1f}" y2="{py(iv["high"]):.1f}" stroke="{colour}"/>'
+                    f'<line x1="{px[n]:.1f}" x2="{px[n]:.1f}" y1="{py(iv["low"]):.1f}" '
+                    f'y2="{py(iv["high"]):.1f}" stroke="{colour}"/>'
                 )
         parts.append(
-            f'<text x="{pts[-1][0] + 8:.1f}" y="{pts[-1][1] + 4:.1f}" font-size="10" fill="{colour}">{"transposed" if o == "transpose" else "resize"}</text>'
+            f'<text x="{pts[-1][0] + 8:.1f}" y="{pts[-1][1] + 4:.1f}" font-size="10" '
+            f'fill="{colour}">{"transposed" if o == "transpose" else "resize"}</text>'
         )
     for n in networks:
         parts.append(
-            f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" fill="currentColor" text-anchor="middle">{n} stages</text>'
+            f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" '
+            f'fill="currentColor" text-anchor="middle">{n} stages</text>'
         )
     parts.append(
-        f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text><text x="0" y="{py(lo + pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(lo + pad)}</text>'
+        f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text>'
+        f'<text x="0" y="{py(lo + pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(lo + pad)}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)

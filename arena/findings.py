@@ -32,7 +32,8 @@ def _budget(row: dict[str, Any]) -> str:
 
 
 def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str) -> str:
-    """One test's verdict in words: a difference, equivalence, or an inconclusive result with the seeds it would need."""
+    """One test's verdict in words: a difference, equivalence, or an inconclusive result with the seeds it would
+    need."""
     m = METRIC[metric_key]
     what = f"{m.score_label} ({'lower' if m.better != 'higher' else 'higher'} is better)"
     base = f"{a} − {b} on {what} = {_iv(t['score_difference'])}, {t['n']} paired seeds, {where}"
@@ -42,7 +43,10 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
         return f"{t['winner']} is better: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}."
     if t["kind"] == "equivalent":
         eq = t["equivalence_interval"]
-        return f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] lies inside ±{t['delta']:g} (two one-sided tests, {holm}: p = {_p(t['p_tost_adjusted'])})."
+        return (
+            f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] "
+            f"lies inside ±{t['delta']:g} (two one-sided tests, {holm}: p = {_p(t['p_tost_adjusted'])})."
+        )
     need = t.get("seeds_needed")
     more = (
         f" About {need} seeds would narrow the 95 % interval to ±{t['delta']:g} at this spread."
@@ -53,7 +57,10 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
             else ""
         )
     )
-    return f"Not settled with {t['n']} seed{'s' if t['n'] != 1 else ''} — neither a difference nor equivalence can be claimed: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}.{more}"
+    return (
+        f"Not settled with {t['n']} seed{'s' if t['n'] != 1 else ''} — neither a difference nor "
+        f"equivalence can be claimed: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}.{more}"
+    )
 
 
 def comparison_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -104,8 +111,10 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
                     "family": f.family,
                     "profile": None,
                     "sentence": (
-                        f"The {f.family.upper()} operator × network factorial ({', '.join(f.cells.values())}) has no budget at which all four cells have "
-                        f"replicates on one backend{' (no replicates yet: ' + ', '.join(missing) + ')' if missing else ''}, so the operator's effect cannot yet be "
+                        f"The {f.family.upper()} operator × network factorial ({', '.join(f.cells.values())}) "
+                        "has no budget at which all four cells have replicates on one backend"
+                        f"{' (no replicates yet: ' + ', '.join(missing) + ')' if missing else ''}, "
+                        "so the operator's effect cannot yet be "
                         'separated from the network\'s ("network" bundles depth and kernel size).'
                     ),
                 }
@@ -136,7 +145,8 @@ def findings_markdown(stats: dict[str, Any]) -> str:
         return "No replicate runs yet: nothing can be concluded."
     lines = [f"- **{f['a']} vs {f['b']}** — {f['question']}: {f['sentence']}" for f in comparison_findings(stats)]
     lines += [
-        f"- **Operator × network ({f['family'].upper()}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
+        "- **Operator × network "
+        f"({f['family'].upper()}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
         for f in factorial_findings(stats)
     ]
     return "\n".join(lines)

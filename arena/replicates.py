@@ -189,11 +189,14 @@ def statistics(store: Path) -> dict[str, Any]:
     _adjust(compared, designs)
     return {
         "level": LEVEL,
-        "method": "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same data order and noise) "
-        "and only between seeds trained on the same backend and precision, on each metric's score (lower, higher, or |ln ratio| "
-        "for ratios to real digits); two-sided paired t-tests, Holm-adjusted over the family (per budget: every comparison's "
-        "primary metric and the factorial's effects on Fréchet distance; per comparison: its secondary metrics); equivalence by "
-        f"two one-sided tests against the declared δ ({DELTA_SOURCE})",
+        "method": (
+            "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same "
+            "data order and noise) and only between seeds trained on the same backend and precision, "
+            "on each metric's score (lower, higher, or |ln ratio| for ratios to real digits); two-sided "
+            "paired t-tests, Holm-adjusted over the family (per budget: every comparison's primary "
+            "metric and the factorial's effects on Fréchet distance; per comparison: its secondary "
+            f"metrics); equivalence by two one-sided tests against the declared δ ({DELTA_SOURCE})"
+        ),
         "metrics": [
             {"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta}
             for m in METRICS

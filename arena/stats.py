@@ -25,7 +25,8 @@ ALPHA = 1 - LEVEL
 class Metric:
     """A replicate metric and how it is scored. `better`: "lower", "higher", or "real" — a ratio to real digits
     (1 = like MNIST) scored by its distance from real, |ln(ratio)|, lower is better; shown as the ratio itself.
-    `delta`: the smallest effect of interest per family, in score units (see DELTA_SOURCE); None: no equivalence test."""
+    `delta`: the smallest effect of interest per family, in score units (see DELTA_SOURCE); None: no equivalence
+    test."""
 
     key: str  # a key of a replicate's summary row
     label: str
@@ -125,7 +126,8 @@ def p_value(diffs: list[float] | np.ndarray) -> float | None:
 
 
 def tost_p_value(diffs: list[float] | np.ndarray, delta: float) -> float | None:
-    """Two one-sided t-tests that the mean lies within ±delta: the larger of the two p-values (None below two values)."""
+    """Two one-sided t-tests that the mean lies within ±delta: the larger of the two p-values (None below two
+    values)."""
     x = np.asarray(diffs, dtype=np.float64)
     if x.size < 2:
         return None

@@ -172,10 +172,12 @@ def replicates_markdown(store: Path) -> str:
     if comps:
         lines += [
             "",
-            "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired t-test, adjusted: Holm over the "
-            "family named in each row's test (primary: every comparison's primary metric at that budget and the factorial's effects).",
+            "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired "
+            "t-test, adjusted: Holm over the family named in each row's test (primary: "
+            "every comparison's primary metric at that budget and the factorial's effects).",
             "",
-            "| comparison (A vs B) | budget | trained on | paired seeds | metric | role | A − B [95 %] | p | Holm p | verdict |",
+            "| comparison (A vs B) | budget | trained on | paired seeds "
+            "| metric | role | A − B [95 %] | p | Holm p | verdict |",
             "|" + " --- |" * 10,
         ]
         for c in comps:
@@ -188,7 +190,8 @@ def replicates_markdown(store: Path) -> str:
                 t = c["metrics"][k]
                 need = f" (≈ {t['seeds_needed']} seeds for ±{t['delta']:g})" if t.get("seeds_needed") else ""
                 lines.append(
-                    f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | {c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
+                    f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | "
+                    f"{c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
                     f"{_iv(t['score_difference'])} | {_p(t['p'])} | {_p(t.get('p_adjusted'))} | {t['verdict']}{need} |"
                 )
     return "\n".join(lines)

@@ -93,7 +93,8 @@ VARIANTS: dict[str, Variant] = {
             "gan",
             "resize",
             "gan_transpose",
-            "the report's GAN comparison: transposed vs resize-convolution (also differs in depth, kernel size and parameters)",
+            "the report's GAN comparison: transposed vs resize-convolution "
+            "(also differs in depth, kernel size and parameters)",
             True,
             network="shallow",
         ),
@@ -111,7 +112,8 @@ VARIANTS: dict[str, Variant] = {
             "gan",
             "transpose",
             "gan_upsample",
-            "only the operator differs in the report's shallow network: same 3×3 stages, channels and parameters as the resize GAN",
+            "only the operator differs in the report's shallow network: "
+            "same 3×3 stages, channels and parameters as the resize GAN",
             layout="shallow",
             network="shallow",
         ),
@@ -138,7 +140,8 @@ VARIANTS: dict[str, Variant] = {
             "vae",
             "transpose",
             "vae_transpose",
-            "kernel divisible by the stride (4×4, even overlap) vs the tutorial's 3×3: fewer checkerboard artefacts? (also 70,625 vs 41,953 parameters)",
+            "kernel divisible by the stride (4×4, even overlap) vs the tutorial's "
+            "3×3: fewer checkerboard artefacts? (also 70,625 vs 41,953 parameters)",
             kernel=4,
             primary="checkerboard_ratio",
         ),

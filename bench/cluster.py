@@ -88,8 +88,9 @@ def nginx_config(workdir: Path, listen_port: int, upstream_ports: list[int]) -> 
     user = "user root;\n" if os.geteuid() == 0 else ""  # as root, workers would otherwise drop to nobody
     temps = "".join(f"    {k}_temp_path {workdir / k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     main = (
-        f"{user}daemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'} warn;\n"
-        f"events {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n{temps}    include {workdir / 'arena.conf'};\n}}\n"
+        f"{user}daemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\n"
+        f"error_log {workdir / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n    access_log off;\n{temps}    include {workdir / 'arena.conf'};\n}}\n"
     )
     path = workdir / "nginx.conf"
     path.write_text(main)

@@ -1,9 +1,9 @@
 """The floor bench/serve.py measures the service against: the least an HTTP service can do per grid.
 
 A raw ASGI app (no framework, no validation, logging, metrics or cache) that makes the latents, runs the same
-compiled call for n latents (16 unless the query says) on the service's serving shapes on one worker thread, and renders and encodes the PNG
-with the service's own functions. What the service spends above this is framework and bookkeeping; what this spends above the bare
-call is HTTP, the thread hand-off and the PNG.
+compiled call for n latents (16 unless the query says) on the service's serving shapes on one worker thread, and
+renders and encodes the PNG with the service's own functions. What the service spends above this is framework and
+bookkeeping; what this spends above the bare call is HTTP, the thread hand-off and the PNG.
 """
 
 from __future__ import annotations

@@ -136,7 +136,10 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument(
         "--instances",
-        help="comma-separated instance counts to run behind nginx on PostgreSQL (e.g. 1,3); default: one instance on SQLite, direct",
+        help=(
+            "comma-separated instance counts to run behind nginx on "
+            "PostgreSQL (e.g. 1,3); default: one instance on SQLite, direct"
+        ),
     )
     p.add_argument(
         "--postgres-url",
@@ -149,7 +152,8 @@ def main() -> None:
         return
     if not args.postgres_url:
         raise SystemExit(
-            "--instances needs a PostgreSQL server: pass --postgres-url or set ARENA_TEST_POSTGRES_URL (.ci/postgres.sh starts one)"
+            "--instances needs a PostgreSQL server: pass --postgres-url "
+            "or set ARENA_TEST_POSTGRES_URL (.ci/postgres.sh starts one)"
         )
     results = [behind_nginx(args, int(n)) for n in args.instances.split(",")]
     print(json.dumps(results, indent=2))

@@ -159,7 +159,8 @@ def _ms(text: str) -> float:
 
 
 def ensure_wrk() -> bool:
-    """wrk from Debian's package, installed once when missing (root and apt-get needed; else the httpx figures stand)."""
+    """wrk from Debian's package, installed once when missing (root and apt-get needed; else the httpx figures
+    stand)."""
     if not shutil.which("wrk") and shutil.which("apt-get") and os.geteuid() == 0:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, timeout=600)
     return bool(shutil.which("wrk"))

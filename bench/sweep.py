@@ -42,7 +42,9 @@ mode, name, k, epochs, limit, data_path, out = sys.argv[1:8]
 k, epochs, limit = int(k), int(epochs), int(limit)
 data = load_mnist(data_path) if data_path else synthetic_mnist(n_train=limit, n_test=256, seed=0)
 variant = VARIANTS[name]
-config = profile_config("paper", variant.family).replace(epochs=epochs, train_limit=limit, test_limit=256, profile="quick")
+config = profile_config("paper", variant.family).replace(
+    epochs=epochs, train_limit=limit, test_limit=256, profile="quick"
+)
 seeds = list(range(1, k + 1))
 root = Path(out)
 quiet = lambda line: None
@@ -127,8 +129,9 @@ def bench_ray(args) -> list[dict]:
             print(json.dumps(row), flush=True)
     local, ray_ = rows
     print(
-        f"ray: the same {len(p.jobs)}-run smoke sweep, 2 at a time: local engine {local['seconds']:.1f} s, Ray "
-        f"{ray_['seconds']:.1f} s (Ray's overhead {100 * (ray_['seconds'] / local['seconds'] - 1):+.0f} %, target ≤ +10 %)"
+        f"ray: the same {len(p.jobs)}-run smoke sweep, 2 at a time: local engine "
+        f"{local['seconds']:.1f} s, Ray {ray_['seconds']:.1f} s (Ray's overhead "
+        f"{100 * (ray_['seconds'] / local['seconds'] - 1):+.0f} %, target ≤ +10 %)"
     )
     return rows
 

@@ -60,13 +60,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     which.add_argument(
         "--factorial",
         choices=sorted({f.family for f in factorials()}),
-        help="train every cell of the family's operator × network factorial (from the variant table); with --seeds, its replicate study",
+        help=(
+            "train every cell of the family's operator × network factorial "
+            "(from the variant table); with --seeds, its replicate study"
+        ),
     )
     p.add_argument(
         "--profile",
         choices=PROFILES,
         default="paper",
-        help="paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer epochs; smoke: a few steps on a few hundred images (default: paper)",
+        help=(
+            "paper: the report's protocol (GAN 50 epochs, VAE 10); quick: fewer "
+            "epochs; smoke: a few steps on a few hundred images (default: paper)"
+        ),
     )
     p.add_argument(
         "--epochs", type=_positive_int, help="override the profile's number of epochs (a total, also when resuming)"
@@ -77,7 +83,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seeds",
         type=_seeds,
-        help="train replicates instead, one per seed (e.g. 1,2,3 or 1-5), into STORE/_replicates/PROFILE-seedN/, evaluate them and update STORE/replicates.json; the served model is untouched",
+        help=(
+            "train replicates instead, one per seed (e.g. 1,2,3 or 1-5), into STORE/_replicates/PROFILE-seedN/, "
+            "evaluate them and update STORE/replicates.json; the served model is untouched"
+        ),
     )
     p.add_argument("--train-limit", type=_positive_int, help="train on only the first N training images")
     p.add_argument(
@@ -100,7 +109,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-curves",
         action="store_true",
-        help="skip the per-epoch training curves (checkerboard index and Fréchet distance on 2,000 samples; they need the evaluator in --store)",
+        help=(
+            "skip the per-epoch training curves (checkerboard index and Fréchet "
+            "distance on 2,000 samples; they need the evaluator in --store)"
+        ),
     )
 
 
@@ -345,14 +357,18 @@ def cmd_import(args: argparse.Namespace) -> None:
     except ImportError_ as e:
         raise UserError(str(e)) from None
     print(
-        f"{args.name}: installed {path}; restart the server to serve it, then `deconv-arena evaluate --variant {args.name}` for its metrics"
+        f"{args.name}: installed {path}; restart the server to serve it, "
+        f"then `deconv-arena evaluate --variant {args.name}` for its metrics"
     )
 
 
 def _add_init_stats(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "init-stats",
-        help="checkerboard index and polyphase CV of every variant at random initialisation (seconds), into STORE/init_stats.json",
+        help=(
+            "checkerboard index and polyphase CV of every variant at "
+            "random initialisation (seconds), into STORE/init_stats.json"
+        ),
     )
     p.add_argument("--inits", type=_positive_int, default=20, help="random initialisations per variant (default 20)")
     p.add_argument("--samples", type=_positive_int, default=256, help="outputs per initialisation (default 256)")
@@ -380,7 +396,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        help="worker processes, each with its own models (ARENA_WORKERS, default 1; needs ARENA_SECRET_KEY when above 1)",
+        help=(
+            "worker processes, each with its own models (ARENA_WORKERS, default 1; needs ARENA_SECRET_KEY when above 1)"
+        ),
     )
     p.add_argument("--store", type=Path, help="models store (ARENA_MODELS_STORE, default models_store)")
     p.add_argument(
@@ -416,7 +434,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     why = settings.needs_secret_key()
     if why:
         raise UserError(
-            f"ARENA_SECRET_KEY is not set, but {why}: each process would sign rater cookies with its own random key and refuse the others'; set ARENA_SECRET_KEY to one long random secret shared by all of them"
+            f"ARENA_SECRET_KEY is not set, but {why}: each process would sign rater cookies with its own random "
+            "key and refuse the others'; set ARENA_SECRET_KEY to one long random secret shared by all of them"
         )
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     # SIGTERM: uvicorn stops accepting, lets in-flight requests finish (up to the timeout), then runs the lifespan exit.

@@ -78,7 +78,9 @@ def main() -> int:
         print(
             json.dumps(
                 {
-                    "failed": "port 8000 is taken; the image's HEALTHCHECK calls 127.0.0.1:8000, so the check needs it free"
+                    "failed": (
+                        "port 8000 is taken; the image's HEALTHCHECK calls 127.0.0.1:8000, so the check needs it free"
+                    )
                 }
             )
         )

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- What this run must not skip ---------------------------------------------------------------------------------
 # ARENA_TEST_REQUIRE names the inputs a run requires, comma-separated: mnist (the full MNIST), postgres (a PostgreSQL
-# server, ARENA_TEST_POSTGRES_URL), cluster (PostgreSQL and nginx), ray (Ray for the two-node sweep), or all. .ci/run requires all of them, so in CI
-# a test whose input is missing fails with the reason instead of skipping. ARENA_TEST_REQUIRE_CLUSTER=1 (the older
-# switch) still requires the cluster and PostgreSQL.
+# server, ARENA_TEST_POSTGRES_URL), cluster (PostgreSQL and nginx), ray (Ray for the two-node sweep), or all. .ci/run
+# requires all of them, so in CI a test whose input is missing fails with the reason instead of skipping.
+# ARENA_TEST_REQUIRE_CLUSTER=1 (the older switch) still requires the cluster and PostgreSQL.
 REQUIRABLE = ("mnist", "postgres", "cluster", "ray")
 
 

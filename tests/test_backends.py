@@ -2,7 +2,8 @@
 
 Each backend runs in its own process (Keras picks its backend at import). Both build a job per variant, give it the
 same weights, turn dropout off (the two backends draw different masks), take three steps on the same images and
-noise, and dump the updated weights (BatchNormalization moving statistics too) and losses; the two dumps must agree to float32 round-off."""
+noise, and dump the updated weights (BatchNormalization moving statistics too) and losses; the two dumps must agree
+to float32 round-off."""
 
 from __future__ import annotations
 
@@ -44,7 +45,12 @@ losses = []
 for step, n in enumerate((8, 8, 3)):  # the last batch of an epoch is short (60,000 = 234 x 256 + 96)
     losses.append([float(x) for x in job.train_batch(images[:n], np.random.default_rng(step)).values()])
 job.sync()
-arrays = {f"{g}/{i}": v.numpy() for g, vs in job.stateful().items() for i, v in enumerate(vs) if v.trainable or "moving" in v.path}
+arrays = {
+    f"{g}/{i}": v.numpy()
+    for g, vs in job.stateful().items()
+    for i, v in enumerate(vs)
+    if v.trainable or "moving" in v.path
+}
 np.savez(out, losses=np.array(losses), **arrays)
 """
 

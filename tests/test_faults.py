@@ -144,7 +144,8 @@ def test_sigterm_drains_in_flight_requests(tiny_store, tmp_path):
         deadline = time.monotonic() + 60
         while in_flight() < 7:  # the six held requests and this metrics request
             assert not results, (
-                f"answered while the gate was shut (any answer before the kill is a failure): { {k: v[0] for k, v in results.items()} }"
+                "answered while the gate was shut (any answer before the kill "
+                f"is a failure): { {k: v[0] for k, v in results.items()} }"
             )
             assert time.monotonic() < deadline, "the six requests never were all in flight together"
             time.sleep(0.02)
@@ -161,7 +162,8 @@ def test_sigterm_drains_in_flight_requests(tiny_store, tmp_path):
         held_until = time.monotonic() + 5  # ... but waits for the requests in flight (up to its 20 s drain timeout)
         while time.monotonic() < held_until:
             assert proc.poll() is None and not results, (
-                f"the server did not wait for the requests in flight: exit {proc.poll()}, answers { {k: v[0] for k, v in results.items()} }"
+                "the server did not wait for the requests in flight: exit "
+                f"{proc.poll()}, answers { {k: v[0] for k, v in results.items()} }"
             )
             time.sleep(0.05)
     finally:

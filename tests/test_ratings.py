@@ -387,7 +387,9 @@ def store(request, tmp_path):
             "postgres",
             None
             if PG
-            else "set ARENA_TEST_POSTGRES_URL (.ci/run starts Debian's PostgreSQL) to run the store tests on PostgreSQL",
+            else (
+                "set ARENA_TEST_POSTGRES_URL (.ci/run starts Debian's PostgreSQL) to run the store tests on PostgreSQL"
+            ),
         )
         url = PG
     else:

@@ -111,7 +111,10 @@ def test_instances_migrating_one_empty_database_at_once_all_succeed():
         db = FreshDatabase(ADMIN_URL)
         try:
             go = time.time() + 3  # all four start migrating at this instant, after their imports
-            code = f"import time; from app.store import migrate; time.sleep(max(0, {go} - time.time())); migrate({db.url!r})"
+            code = (
+                "import time; from app.store import migrate; "
+                f"time.sleep(max(0, {go} - time.time())); migrate({db.url!r})"
+            )
             procs = [
                 subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True)
                 for _ in range(4)
@@ -305,7 +308,8 @@ def test_sigkill_of_one_instance_behind_nginx_loses_no_vote(cluster):
     assert cluster.readyz(1)["rating"]["status"] == "ready"
     assert (
         cluster.db.scalar(
-            "select count(*) from tasks t where t.answered and not exists (select 1 from votes v where v.task_id = t.id)"
+            "select count(*) from tasks t where t.answered and not "
+            "exists (select 1 from votes v where v.task_id = t.id)"
         )
         == 0
     )

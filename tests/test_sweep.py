@@ -214,8 +214,9 @@ def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tm
 
 
 def test_stopping_the_sweep_stops_its_own_jobs_only():
-    """SIGTERM to the sweep ends the jobs it started and no other process (an earlier `pkill -f "deconv_arena.cli train"`
-    also killed training that someone else ran on the machine); jobs not yet started stay unstarted."""
+    """SIGTERM to the sweep ends the jobs it started and no other process (an earlier
+    `pkill -f "deconv_arena.cli train"` also killed training that someone else ran on the machine); jobs not yet
+    started stay unstarted."""
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         children = Children()

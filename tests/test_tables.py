@@ -84,17 +84,17 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
     (tmp_path / INDEX).write_text(json.dumps(stats))
     table = replicates_markdown(tmp_path)
     assert (
-        "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |"
-        in table
+        "| `vae_transpose` | paper, 10 epochs | 1, 2, 3 (1 failed) | 1, 2: CPU, "
+        "tensorflow, float32; 3: NVIDIA H200, jax, jax precision highest | 200 [190, 210] |" in table
     )
     assert "| `vae_upsample` | paper, 10 epochs | 1 | not recorded | 180 (one seed) |" in table
     assert (
-        "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet distance (classifier features) | primary | -20 [-30, -10] | 0.004 | 0.020 | vae_upsample better |"
-        in table
+        "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet "
+        "distance (classifier features) | primary | -20 [-30, -10] | 0.004 | 0.020 | vae_upsample better |" in table
     )
     assert (
-        "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 | 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |"
-        in table
+        "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 "
+        "| 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |" in table
     )
     assert table.index("| primary |") < table.index("| secondary |")
     assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."

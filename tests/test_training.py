@@ -169,7 +169,8 @@ def _train(variant_name, data, store, work, epochs, resume=False):
 
 
 def _train_cli(npz, store, work, name, *extra) -> None:
-    """A training run in its own process, as a user's sittings are; deterministic kernels so runs compare bit for bit."""
+    """A training run in its own process, as a user's sittings are; deterministic kernels so runs compare bit for
+    bit."""
     import subprocess
     import sys
 

@@ -1,9 +1,10 @@
 """k seeds as one compiled JAX program (training/vmapped.py) must train what k separate runs with those seeds train.
 
 A JAX process trains k = 3 seeds of a variant on tiny data (2 epochs, 2 steps each) separately, as one vmapped
-program and as one unrolled program, and a fourth time (vmapped) as 1 epoch then `--resume` to 2. Seed by seed, the checkpoints (every weight, optimiser slot and BatchNormalization
-statistic) and the loss histories must agree to float32 round-off, and the seeds must differ from each other (a
-program that trained one seed k times would fail)."""
+program and as one unrolled program, and a fourth time (vmapped) as 1 epoch then `--resume` to 2. Seed by seed,
+the checkpoints (every weight, optimiser slot and BatchNormalization statistic) and the loss histories must agree to
+float32 round-off, and the seeds must differ from each other (a program that trained one seed k times would
+fail)."""
 
 from __future__ import annotations
 
@@ -39,15 +40,23 @@ from training.vmapped import train_vmapped
 name, npz, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 seeds = [int(s) for s in sys.argv[4].split(",")]
 data, variant = load_mnist(npz), VARIANTS[name]
-config = profile_config("smoke", variant.family).replace(epochs=2, train_limit=2 * profile_config("smoke", variant.family).batch_size - 10)
+config = profile_config("smoke", variant.family).replace(
+    epochs=2, train_limit=2 * profile_config("smoke", variant.family).batch_size - 10
+)
 log = lambda line: None
 train_vmapped(variant, config, seeds, data, out / "vmap_store", out / "vmap_work", log=log, program="vmap")
 train_vmapped(variant, config, seeds, data, out / "unroll_store", out / "unroll_work", log=log, program="unroll")
 for s in seeds:
     rstore = replicate_store(out / "separate_store", config.profile, s)
-    train_variant(variant, config.replace(seed=s), data, rstore, out / "separate_work" / REPLICATES / rstore.name, log=log)
-train_vmapped(variant, config.replace(epochs=1), seeds, data, out / "resumed_store", out / "resumed_work", log=log, program="vmap")
-train_vmapped(variant, config, seeds, data, out / "resumed_store", out / "resumed_work", resume=True, log=log, program="vmap")
+    train_variant(
+        variant, config.replace(seed=s), data, rstore, out / "separate_work" / REPLICATES / rstore.name, log=log
+    )
+train_vmapped(
+    variant, config.replace(epochs=1), seeds, data, out / "resumed_store", out / "resumed_work", log=log, program="vmap"
+)
+train_vmapped(
+    variant, config, seeds, data, out / "resumed_store", out / "resumed_work", resume=True, log=log, program="vmap"
+)
 """
 
 

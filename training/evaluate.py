@@ -245,7 +245,9 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
         results[name] = evaluate_model(name, store, real, real_features, evaluator, ev_manifest, reference, n)
         r = results[name]
         log(
-            f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s"
+            f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), "
+            f"legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard "
+            f"{r['checkerboard']['nyquist_ratio']:.2f}× real, {r['seconds']:.0f} s"
         )
     summary = _update_summary(store, results, ev_manifest)
     plot_comparison(store, summary)
@@ -373,7 +375,9 @@ def evaluate_replicates(
             continue
         (run / f"{name}.failed.json").unlink(missing_ok=True)
         log(
-            f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, legibility {r['legibility']['mean_top_probability']:.3f}, checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real"
+            f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, "
+            f"legibility {r['legibility']['mean_top_probability']:.3f}, "
+            f"checkerboard {r['checkerboard']['nyquist_ratio']:.2f}× real"
         )
     write_statistics(store)
     return failed

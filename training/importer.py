@@ -28,7 +28,8 @@ def check_name(name: str, store: Path) -> None:
         raise ImportError_(f"--name {name!r}: use 1–48 lower-case letters, digits and _, starting with a letter")
     if name in VARIANTS or (Path(store) / name).exists():
         raise ImportError_(
-            f"--name {name!r} is taken ({'a variant of the table' if name in VARIANTS else f'{Path(store) / name} exists'}); choose another name"
+            f"--name {name!r} is taken "
+            f"({'a variant of the table' if name in VARIANTS else f'{Path(store) / name} exists'}); choose another name"
         )
 
 
@@ -47,7 +48,8 @@ def load_checked(file: Path):
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as e:  # a damaged or foreign file raises anything
         raise ImportError_(
-            f"{file} could not be loaded as a Keras model ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
+            f"{file} could not be loaded as a Keras model ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''})"
         ) from None
     shape = getattr(model, "input_shape", None)
     if not (isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 0):

@@ -67,7 +67,8 @@ def compute(store: Path, inits: int = 20, samples: int = 256, log: Callable[[str
         result["models"][name] = r = one_variant(variant, inits, samples, real_cb)
         cv = r["polyphase_cv"]
         log(
-            f"{name}: checkerboard at init {r['checkerboard_ratio']['mean']:.2f}× real [{r['checkerboard_ratio']['low']:.2f}, {r['checkerboard_ratio']['high']:.2f}]"
+            f"{name}: checkerboard at init {r['checkerboard_ratio']['mean']:.2f}× real "
+            f"[{r['checkerboard_ratio']['low']:.2f}, {r['checkerboard_ratio']['high']:.2f}]"
             + (
                 f", polyphase CV {cv['mean']:.2f} [{cv['low']:.2f}, {cv['high']:.2f}]"
                 if cv

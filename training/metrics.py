@@ -33,7 +33,8 @@ def frechet_of(a: np.ndarray, b: np.ndarray) -> float:
 def kid(
     real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """Kernel Inception Distance with the cubic polynomial kernel (x·y/d + 1)³: unbiased MMD², mean and std over subsets."""
+    """Kernel Inception Distance with the cubic polynomial kernel (x·y/d + 1)³: unbiased MMD², mean and std over
+    subsets."""
     rng = np.random.default_rng(seed)
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     d, m = real.shape[1], min(subset_size, len(real), len(fake))
@@ -114,7 +115,8 @@ def line_energy_share(images: np.ndarray, period: int = 2, crop: int = 2) -> np.
 
 
 def checkerboard_index(images: np.ndarray, crop: int = 2) -> float:
-    """Mean share of non-DC spectral energy on the Nyquist lines: 1 for a pure (−1)^(i+j) pattern, ≈0 for smooth images."""
+    """Mean share of non-DC spectral energy on the Nyquist lines: 1 for a pure (−1)^(i+j) pattern, ≈0 for smooth
+    images."""
     share = line_energy_share(images, 2, crop)
     return float(share.mean()) if len(share) else float("nan")
 

@@ -43,7 +43,8 @@ def train_replicates(
         except Exception as e:  # one seed's failure must not stop the others, and must be reported
             record_failure(rstore, variant.name, "training", e)
             log(
-                f"{variant.name} seed {seed}: training FAILED ({type(e).__name__}: {e}); recorded in {failure_path(rstore, variant.name)}"
+                f"{variant.name} seed {seed}: training FAILED ({type(e).__name__}: "
+                f"{e}); recorded in {failure_path(rstore, variant.name)}"
             )
             failed.append(seed)
             continue

@@ -34,7 +34,8 @@ def build_decoder(
 ) -> keras.Sequential:
     """`transpose`: the tutorial's decoder (two stride-2 transposed 3×3 stages, or kernel `kernel`, and a stride-1
     one); `resize`/`bilinear`: the report's UpSampling2D + Conv2D version with nearest or bilinear resizing;
-    `subpixel`: each stage a 3×3 convolution to 4× channels and a sub-pixel shuffle, ICNR-initialised. Outputs logits."""
+    `subpixel`: each stage a 3×3 convolution to 4× channels and a sub-pixel shuffle, ICNR-initialised. Outputs
+    logits."""
     if layout != "report":
         raise ValueError(f"layout {layout!r}: the VAE decoders have only the report's layout")
     k = kernel or 3

@@ -97,7 +97,8 @@ def _spec(
         if entry.recon_latents is None:
             raise HTTPException(
                 400,
-                f"mode=reconstruct needs a VAE; {entry.name!r} is a {str(entry.family).upper()} (VAEs encode digits, GANs cannot)",
+                f"mode=reconstruct needs a VAE; {entry.name!r} is a "
+                f"{str(entry.family).upper()} (VAEs encode digits, GANs cannot)",
             )
         count = len(entry.recon_latents)
         if (n or count) > count:
@@ -127,7 +128,10 @@ class GridQuery(BaseModel):
         None,
         ge=0,
         le=MAX_SEED,
-        description="integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). Omitted: a random seed, returned in X-Seed (GET grid.png requires it unless mode=reconstruct)",
+        description=(
+            "integer seed 0 … 2³²−1; image i is row i of default_rng(seed).standard_normal((n, latent_dim)). "
+            "Omitted: a random seed, returned in X-Seed (GET grid.png requires it unless mode=reconstruct)"
+        ),
     )
     n: int | None = Field(None, ge=1, le=MAX_N, description="number of images, 1 … 64 (default 16)")
     nrow: int | None = Field(None, ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")
@@ -140,7 +144,9 @@ class GridQuery(BaseModel):
     padding: int = Field(GRID_PADDING, ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")
     mode: Literal["sample", "reconstruct"] = Field(
         "sample",
-        description="sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)",
+        description=(
+            "sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)"
+        ),
     )
 
 

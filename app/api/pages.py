@@ -84,7 +84,8 @@ def parse_models(raw: list[str], known: list[str], notices: list[str]) -> list[s
     unknown = [n for n in asked if n not in known]
     if unknown:
         notices.append(
-            f"models: {', '.join(repr(n[:40]) for n in unknown[:5])} {'is' if len(unknown) == 1 else 'are'} not a model here; accepted: {', '.join(known)}."
+            f"models: {', '.join(repr(n[:40]) for n in unknown[:5])} "
+            f"{'is' if len(unknown) == 1 else 'are'} not a model here; accepted: {', '.join(known)}."
         )
     chosen = [n for n in known if n in asked]
     if not chosen:

@@ -76,7 +76,8 @@ def cast(request: Request, ratings: Ratings, metrics, body: VoteIn) -> VoteOut:
             if getattr(body, q) not in allowed:
                 raise HTTPException(
                     422,
-                    f"{q}={getattr(body, q)!r} does not fit a {'four-model' if task.kind == 'four' else 'pair'} task; accepted: {', '.join(allowed)}",
+                    f"{q}={getattr(body, q)!r} does not fit a "
+                    f"{'four-model' if task.kind == 'four' else 'pair'} task; accepted: {', '.join(allowed)}",
                 )
     answers = {q: getattr(body, q) for q in QUESTIONS}
     try:

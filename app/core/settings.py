@@ -37,7 +37,10 @@ class Settings(BaseSettings):
         12.0,
         ge=0,
         le=100,
-        description="how long a batch waits for more requests to the same model (an idle model with no recent company does not wait)",
+        description=(
+            "how long a batch waits for more requests to the same "
+            "model (an idle model with no recent company does not wait)"
+        ),
     )
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
     batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
@@ -104,7 +107,10 @@ class Settings(BaseSettings):
         if self.secret_key is not None and self.secret_key.get_secret_value():
             return None
         if not self.database_url.startswith("sqlite"):
-            return f"the votes database is shared ({self.database_url.split(':', 1)[0]}), so several instances may serve it"
+            return (
+                f"the votes database is shared ({self.database_url.split(':', 1)[0]}), "
+                "so several instances may serve it"
+            )
         if self.workers > 1:
             return f"{self.workers} worker processes serve it"
         return None
