@@ -38,3 +38,32 @@ def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """Straight-line interpolation."""
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return ((1 - t) * a + t * b).astype(np.float32)
+
+
+CLASSES = 10  # MNIST's digits: the labels a conditional generator is asked for
+
+
+def one_hot(labels: np.ndarray | list[int], classes: int = CLASSES) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must lie in 0..{classes - 1}, got {sorted(set(labels.tolist()))}")
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+def with_labels(latents: np.ndarray, labels: np.ndarray | list[int], classes: int = CLASSES) -> np.ndarray:
+    """A conditional generator's input rows: each latent followed by the one-hot code of its label (the Keras
+    conditional-GAN example's input), so everything that batches latents batches these rows alike."""
+    return np.concatenate([np.asarray(latents, np.float32), one_hot(labels, classes)], axis=1)
+
+
+def balanced_labels(n: int, classes: int = CLASSES) -> np.ndarray:
+    """0, 1, …, 9, 0, 1, …: the labels of n samples that cover every class (evenly when n is a multiple)."""
+    return np.arange(n) % classes
+
+
+def class_grid(latents: np.ndarray, classes: int = CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, labels) for a class grid: one row per digit, the same latents in every row, so a column shows one
+    style across digits. Row-major: digit d, column j is latents[j] with label d."""
+    k = len(latents)
+    labels = np.repeat(np.arange(classes), k)
+    return with_labels(np.tile(latents, (classes, 1)), labels, classes), labels

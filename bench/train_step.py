@@ -68,7 +68,7 @@ def bench_variant(name: str, steps: int, args_repeats: int = 3) -> dict:
     job = runner.make_job(variant, config)
     data = job.preprocess(synthetic_mnist(n_train=config.batch_size * (steps + 2), n_test=64).x_train)
     rng = np.random.default_rng(0)
-    batches = [data[i * config.batch_size : (i + 1) * config.batch_size] for i in range(steps + 2)]
+    batches = [(data[i * config.batch_size : (i + 1) * config.batch_size],) for i in range(steps + 2)]
     for b in batches[:2]:  # trace and warm up
         [float(v) for v in job.train_batch(b, rng).values()]
     loop_cfg = config.replace(train_limit=None)
@@ -80,7 +80,7 @@ def bench_variant(name: str, steps: int, args_repeats: int = 3) -> dict:
         [float(v) for v in out.values()]
         bare_runs.append((time.perf_counter() - t0) / steps)
         t0 = time.perf_counter()
-        runner.run_epoch(job, data[: steps * config.batch_size], loop_cfg, epoch=1)
+        runner.run_epoch(job, (data[: steps * config.batch_size],), loop_cfg, epoch=1)
         loop_runs.append((time.perf_counter() - t0) / steps)
     bare, loop = min(bare_runs), min(loop_runs)
     work = Path(tempfile.mkdtemp())

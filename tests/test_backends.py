@@ -26,11 +26,11 @@ import sys, numpy as np, keras
 from arena.variants import VARIANTS
 from training.config import profile_config
 from training.runner import make_job
-name, out = sys.argv[1], sys.argv[2]
+name, out, classes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 variant = VARIANTS[name]
 config = profile_config("smoke", variant.family).replace(batch_size=8)
 keras.utils.set_random_seed(0)
-job = make_job(variant, config)
+job = make_job(variant, config, classes)
 rng = np.random.default_rng(7)
 for group in ("generator", "discriminator", "encoder", "decoder"):
     for v in job.stateful().get(group, []):
@@ -40,10 +40,11 @@ for model in job.extra_models().values():
     for layer in model.layers:
         if hasattr(layer, "rate"):
             layer.rate = 0.0
-images = job.preprocess(rng.integers(0, 256, (8, 28, 28), dtype=np.uint8))
+data = job.train_arrays(rng.integers(0, 256, (8, 28, 28), dtype=np.uint8), rng.integers(0, 10, 8))
 losses = []
 for step, n in enumerate((8, 8, 3)):  # the last batch of an epoch is short (60,000 = 234 x 256 + 96)
-    losses.append([float(x) for x in job.train_batch(images[:n], np.random.default_rng(step)).values()])
+    batch = tuple(a[:n] for a in data)
+    losses.append([float(x) for x in job.train_batch(batch, np.random.default_rng(step)).values()])
 job.sync()
 arrays = {
     f"{g}/{i}": v.numpy()
@@ -55,7 +56,7 @@ np.savez(out, losses=np.array(losses), **arrays)
 """
 
 
-def _run(backend: str, name: str, out: Path) -> dict:
+def _run(backend: str, name: str, out: Path, classes: int = 0) -> dict:
     env = {
         **os.environ,
         "KERAS_BACKEND": backend,
@@ -64,16 +65,26 @@ def _run(backend: str, name: str, out: Path) -> dict:
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, name, str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT
+        [sys.executable, "-c", SCRIPT, name, str(out), str(classes)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     with np.load(out) as f:
         return {k: f[k] for k in f.files}
 
 
-@pytest.mark.parametrize("name", ["gan_transpose", "gan_upsample", "vae_transpose", "vae_subpixel"])
-def test_jax_step_matches_tensorflow_step(name, tmp_path):
-    tf_out, jax_out = _run("tensorflow", name, tmp_path / "tf.npz"), _run("jax", name, tmp_path / "jax.npz")
+@pytest.mark.parametrize(
+    "name, classes",
+    [("gan_transpose", 0), ("gan_upsample", 0), ("vae_transpose", 0), ("vae_subpixel", 0)]
+    + [("gan_upsample", 10), ("vae_transpose", 10)],  # conditional: the label at the input and as channels
+)
+def test_jax_step_matches_tensorflow_step(name, classes, tmp_path):
+    tf_out = _run("tensorflow", name, tmp_path / "tf.npz", classes)
+    jax_out = _run("jax", name, tmp_path / "jax.npz", classes)
     assert tf_out.keys() == jax_out.keys() and len(tf_out) > 4
     np.testing.assert_allclose(jax_out["losses"], tf_out["losses"], rtol=1e-4)
     for key in tf_out:

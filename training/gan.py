@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from arena.latents import balanced_labels, one_hot, with_labels
 from arena.layers import DepthToSpace, icnr_
 from arena.variants import FAMILIES
 from training.backends import compile_step, to_numpy
@@ -41,16 +42,22 @@ def _upsample_stage(upsampling: str, filters: int, kernel: int, activation: str 
 
 
 def build_generator(
-    upsampling: str, latent_dim: int = NOISE_DIM, kernel: int | None = None, layout: str = "report"
+    upsampling: str,
+    latent_dim: int = NOISE_DIM,
+    kernel: int | None = None,
+    layout: str = "report",
+    classes: int = 0,
 ) -> keras.Sequential:
     """`transpose` (report layout): the tutorial's generator — a stride-1 5×5 transposed stage to 128 channels, then
     two stride-2 stages (kernel 5, or `kernel`). `resize` (report layout): the report's UpSampling2D + 3×3 Conv2D
     version (one stage fewer). `layout="matched"`: the tutorial's stages with each stride-2 transposed convolution
     replaced by the given operator (same depth, kernels, channels). `layout="shallow"`: the report's resize stages
     with each UpSampling2D + Conv2D replaced by the given operator (the factorial's fourth cell: a stride-2 3×3
-    transposed convolution in the resize generator's place)."""
+    transposed convolution in the resize generator's place). With `classes`, conditional: the input is the latent
+    followed by the label's one-hot code (`arena.latents.with_labels`), as in the Keras conditional-GAN example; the
+    upsampling stages are unchanged."""
     stem = [
-        keras.Input((latent_dim,), name="noise"),
+        keras.Input((latent_dim + classes,), name="noise_and_label" if classes else "noise"),
         layers.Dense(7 * 7 * 256, use_bias=False),
         layers.BatchNormalization(),
         layers.LeakyReLU(),
@@ -79,7 +86,8 @@ def build_generator(
         raise ValueError(f"layout {layout!r} is not 'report', 'matched' or 'shallow'")
     model = keras.Sequential(
         stem + head,
-        name=f"gan_generator_{upsampling}"
+        name=("cgan" if classes else "gan")
+        + f"_generator_{upsampling}"
         + (f"_k{kernel}" if kernel else "")
         + (f"_{layout}" if layout != "report" else ""),
     )
@@ -90,11 +98,12 @@ def build_generator(
     return model
 
 
-def build_discriminator() -> keras.Sequential:
-    """Shared by both GANs: two strided 5×5 convolutions and a logit."""
+def build_discriminator(classes: int = 0) -> keras.Sequential:
+    """Shared by both GANs: two strided 5×5 convolutions and a logit. With `classes`, the label enters as that many
+    extra input channels (its one-hot code broadcast over the image)."""
     return keras.Sequential(
         [
-            keras.Input((28, 28, 1), name="image"),
+            keras.Input((28, 28, 1 + classes), name="image_and_label" if classes else "image"),
             layers.Conv2D(64, 5, strides=2, padding="same"),
             layers.LeakyReLU(),
             layers.Dropout(0.3),
@@ -104,8 +113,14 @@ def build_discriminator() -> keras.Sequential:
             layers.Flatten(),
             layers.Dense(1),
         ],
-        name="gan_discriminator",
+        name="cgan_discriminator" if classes else "gan_discriminator",
     )
+
+
+def label_maps(images, onehot):
+    """Images with their labels' one-hot codes as extra channels (a discriminator's or encoder's conditional input)."""
+    maps = keras.ops.broadcast_to(onehot[:, None, None, :], (*keras.ops.shape(images)[:3], onehot.shape[-1]))
+    return keras.ops.concatenate([images, maps], axis=-1)
 
 
 class GanJob:
@@ -122,10 +137,11 @@ class GanJob:
         batch_size: int,
         kernel: int | None = None,
         layout: str = "report",
+        classes: int = 0,
     ):
-        self.latent_dim, self.batch_size = latent_dim, batch_size
-        self.generator = build_generator(upsampling, latent_dim, kernel, layout)
-        self.discriminator = build_discriminator()
+        self.latent_dim, self.batch_size, self.classes = latent_dim, batch_size, classes
+        self.generator = build_generator(upsampling, latent_dim, kernel, layout, classes)
+        self.discriminator = build_discriminator(classes)
         self.g_opt = keras.optimizers.Adam(learning_rate)
         self.d_opt = keras.optimizers.Adam(learning_rate)
         self.g_opt.build(self.generator.trainable_variables)
@@ -157,17 +173,28 @@ class GanJob:
 
         return gan_images(x_uint8)
 
-    def step_inputs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    def train_arrays(self, x_uint8: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """What a batch holds: the images, and with `classes` their labels' one-hot codes."""
+        return (self.preprocess(x_uint8), one_hot(y, self.classes)) if self.classes else (self.preprocess(x_uint8),)
+
+    def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
+        """The generator's input for latents that come without labels (progress grids, curves): every class in turn."""
+        return with_labels(latents, balanced_labels(len(latents)), self.classes) if self.classes else latents
+
+    def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        if self.classes:  # the fakes are asked for the real batch's labels (the Keras conditional-GAN example)
+            images, onehot = batch
+            return images, onehot, rng.standard_normal((len(images), self.latent_dim), dtype=np.float32)
         # The tutorial draws BATCH_SIZE noise vectors even for the short last batch; so do we.
-        return images, rng.standard_normal((self.batch_size, self.latent_dim), dtype=np.float32)
+        return batch[0], rng.standard_normal((self.batch_size, self.latent_dim), dtype=np.float32)
 
     @staticmethod
     def losses(outputs) -> dict:
         g_loss, d_loss = outputs
         return {"gen_loss": g_loss, "disc_loss": d_loss}
 
-    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
-        return self.losses(self._step(*self.step_inputs(images, rng)))
+    def train_batch(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict:
+        return self.losses(self._step(*self.step_inputs(batch, rng)))
 
     def _losses(self, real_out, fake_out):
         # The last batch of an epoch can hold fewer real images than noise vectors: each target takes its own
@@ -179,13 +206,21 @@ class GanJob:
         )
         return self._bce(ones_fake, fake_out), self._bce(ones_real, real_out) + self._bce(zeros_fake, fake_out)
 
-    def _tf_step(self, images, noise):
+    def _conditioned(self, images, noise, onehot):
+        """(generator input, discriminator inputs for the real and the fake images' maker)."""
+        if onehot is None:
+            return noise, (lambda x: x)
+        return keras.ops.concatenate([noise, onehot], axis=1), (lambda x: label_maps(x, onehot))
+
+    def _tf_step(self, images, *rest):
         import tensorflow as tf
 
+        onehot, noise = rest if len(rest) == 2 else (None, rest[0])
+        g_in, d_in = self._conditioned(images, noise, onehot)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(noise, training=True)
-            real_out = self.discriminator(images, training=True)
-            fake_out = self.discriminator(fake, training=True)
+            fake = self.generator(g_in, training=True)
+            real_out = self.discriminator(d_in(images), training=True)
+            fake_out = self.discriminator(d_in(fake), training=True)
             g_loss, d_loss = self._losses(real_out, fake_out)
         g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
@@ -193,16 +228,18 @@ class GanJob:
         self.d_opt.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
         return g_loss, d_loss
 
-    def _jax_step(self, values, images, noise):
+    def _jax_step(self, values, images, *rest):
         """The same step as a pure function: one forward pass, each loss differentiated for its own network."""
         import jax
 
         g_tr, g_nt, d_tr, d_nt, g_ov, d_ov = values
+        onehot, noise = rest if len(rest) == 2 else (None, rest[0])
+        g_in, d_in = self._conditioned(images, noise, onehot)
 
         def forward(g_tr, d_tr):
-            fake, g_nt2 = self.generator.stateless_call(g_tr, g_nt, noise, training=True)
-            real_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt, images, training=True)
-            fake_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt2, fake, training=True)
+            fake, g_nt2 = self.generator.stateless_call(g_tr, g_nt, g_in, training=True)
+            real_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt, d_in(images), training=True)
+            fake_out, d_nt2 = self.discriminator.stateless_call(d_tr, d_nt2, d_in(fake), training=True)
             return self._losses(real_out, fake_out), (g_nt2, d_nt2)
 
         (g_loss, d_loss), pullback, (g_nt, d_nt) = jax.vjp(forward, g_tr, d_tr, has_aux=True)
@@ -213,7 +250,7 @@ class GanJob:
         d_tr, d_ov = self.d_opt.stateless_apply(d_ov, d_grads, d_tr)
         return (g_tr, g_nt, d_tr, d_nt, g_ov, d_ov), (g_loss, d_loss)
 
-    def end_of_epoch(self, x_test: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    def end_of_epoch(self, test: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict[str, float]:
         return {}
 
     def sample(self, latents: np.ndarray) -> np.ndarray:

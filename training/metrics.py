@@ -167,3 +167,62 @@ def legibility(probs: np.ndarray, confident: float = 0.9) -> dict[str, float]:
         "smallest_class_share": float(counts.min()),
         "class_shares": counts.round(4).tolist(),
     }
+
+
+# ---- measures that use the label a conditional generator was asked for
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (well-behaved at 0 and 1, unlike the Wald interval)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def conditional_accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, object]:
+    """How often the evaluator reads the digit that was asked for: overall with its Wilson interval, and per class."""
+    labels = np.asarray(labels)
+    hit = probs.argmax(1) == labels
+    classes = probs.shape[1]
+    per_class = [float(hit[labels == c].mean()) if (labels == c).any() else None for c in range(classes)]
+    lo, hi = wilson_interval(int(hit.sum()), len(hit))
+    return {"accuracy": float(hit.mean()), "interval": [lo, hi], "samples": int(len(hit)), "per_class": per_class}
+
+
+def mean_pairwise_distance(features: np.ndarray, limit: int = 1000) -> float:
+    """Mean Euclidean distance between distinct points (the first `limit` points): a set's spread."""
+    f = np.asarray(features[:limit], np.float64)
+    if len(f) < 2:
+        return float("nan")
+    d = np.sqrt(_sq_dists(f, f))
+    return float(d.sum() / (len(f) * (len(f) - 1)))
+
+
+def per_class(
+    samples: np.ndarray,
+    feats: np.ndarray,
+    labels: np.ndarray,
+    real_images: np.ndarray,
+    real_feats: np.ndarray,
+    real_labels: np.ndarray,
+    classes: int = 10,
+) -> dict[str, list]:
+    """For each digit: the Fréchet distance between the samples asked for it and the real digits of that class,
+    the checkerboard index of those samples × the real class's, and intra-class diversity — the samples' mean
+    pairwise feature distance ÷ the real class's (< 1: less varied than real digits; a class that collapsed to a few
+    modes shows here even when the pooled figures look fine)."""
+    out: dict[str, list] = {"frechet": [], "checkerboard_ratio": [], "diversity_ratio": [], "samples": []}
+    for c in range(classes):
+        mine, real = labels == c, real_labels == c
+        out["samples"].append(int(mine.sum()))
+        if mine.sum() < 2 or real.sum() < 2:
+            for k in ("frechet", "checkerboard_ratio", "diversity_ratio"):
+                out[k].append(None)
+            continue
+        out["frechet"].append(frechet_of(feats[mine], real_feats[real]))
+        out["checkerboard_ratio"].append(checkerboard_index(samples[mine]) / checkerboard_index(real_images[real]))
+        out["diversity_ratio"].append(mean_pairwise_distance(feats[mine]) / mean_pairwise_distance(real_feats[real]))
+    return out

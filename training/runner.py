@@ -45,7 +45,10 @@ class Curves:
 
         t0 = time.perf_counter()
         samples = np.concatenate(
-            [to_unit(job.sample(self.latents[i : i + 500]), self.output) for i in range(0, len(self.latents), 500)]
+            [
+                to_unit(job.sample(job.generator_inputs(self.latents)[i : i + 500]), self.output)
+                for i in range(0, len(self.latents), 500)
+            ]
         )
         fd = metrics.frechet_distance(*metrics.gaussian_stats(self.evaluator.features(samples)), self.mu, self.sigma)
         cb = metrics.checkerboard_index(samples) / self.real_cb
@@ -73,9 +76,17 @@ class TrainingError(Exception):
     """A problem the user can fix (bad checkpoint, unwritable store); the message says how."""
 
 
-def make_job(variant: Variant, config: TrainConfig):
+def make_job(variant: Variant, config: TrainConfig, classes: int = 0):
+    """The variant's training job; `classes` > 0 builds its conditional form (label at the generator's input and
+    as channels of the discriminator's or encoder's)."""
     return JOBS[variant.family](
-        variant.upsampling, config.latent_dim, config.learning_rate, config.batch_size, variant.kernel, variant.layout
+        variant.upsampling,
+        config.latent_dim,
+        config.learning_rate,
+        config.batch_size,
+        variant.kernel,
+        variant.layout,
+        classes,
     )
 
 
@@ -106,8 +117,8 @@ def train_variant(
     check_writable(store)
     code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}  # what this sitting trains with
     run = Sitting(variant, config, Path(workdir) / variant.name, resume, log)
-    x_train = run.job.preprocess(data.x_train[: config.train_limit])
-    x_test = run.job.preprocess(data.x_test[: config.test_limit])
+    x_train = run.job.train_arrays(data.x_train[: config.train_limit], data.y_train[: config.train_limit])
+    x_test = run.job.train_arrays(data.x_test[: config.test_limit], data.y_test[: config.test_limit])
     curves = make_curves(curves_from, config, run.job.output, log)
     for epoch in range(run.start + 1, config.epochs + 1):
         record = run_epoch(run.job, x_train, config, epoch)
@@ -140,7 +151,7 @@ class Sitting:
             _save_progress(self.job, self.fixed, self.run_dir, 0)
         self.writer = _summary_writer(self.run_dir)
 
-    def close_epoch(self, record: dict[str, Any], x_test: np.ndarray, curves) -> None:
+    def close_epoch(self, record: dict[str, Any], x_test: tuple[np.ndarray, ...], curves) -> None:
         """Everything after an epoch's steps (the job's variables already synced)."""
         epoch = record["epoch"]
         record.update(self.job.end_of_epoch(x_test, np.random.default_rng([self.config.seed, epoch, 2])))
@@ -189,16 +200,17 @@ def write_status(run_dir: Path, epochs: int, history: list[dict[str, Any]]) -> N
     )
 
 
-def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict[str, Any]:
+def run_epoch(job, x_train: tuple[np.ndarray, ...], config: TrainConfig, epoch: int) -> dict[str, Any]:
     """One pass over a full shuffle (buffer = dataset); the data order and noise derive from (seed, epoch)."""
-    order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train[0]))
     noise_rng = np.random.default_rng([config.seed, epoch, 1])
     steps = -(-len(order) // config.batch_size)
     bar = keras.utils.Progbar(steps, verbose=1 if sys.stderr.isatty() else 0, unit_name="batch")
     losses: dict[str, list] = {}
     t0 = time.perf_counter()
     for i in range(steps):
-        batch = x_train[order[i * config.batch_size : (i + 1) * config.batch_size]]
+        window = order[i * config.batch_size : (i + 1) * config.batch_size]
+        batch = tuple(a[window] for a in x_train)
         for k, v in job.train_batch(batch, noise_rng).items():
             losses.setdefault(k, []).append(v)
         if i % 20 == 19 or i == steps - 1:
@@ -213,7 +225,7 @@ def run_epoch(job, x_train: np.ndarray, config: TrainConfig, epoch: int) -> dict
 
 
 def _save_progress(job, fixed: np.ndarray, run_dir: Path, epoch: int) -> None:
-    images = to_unit(job.sample(fixed), job.output)
+    images = to_unit(job.sample(job.generator_inputs(fixed)), job.output)
     render_grid(images, nrow=4, scale=2, padding=2).save(run_dir / "progress" / f"epoch_{epoch:04d}.png")
 
 
@@ -338,7 +350,8 @@ def _export_vae_extras(job, data: Mnist, staging: Path) -> dict[str, Any]:
     """The encoder, plus the fixed test digits and their encodings for `mode=reconstruct`."""
     job.encoder.save(staging / "encoder.keras")
     digits = data.x_test[:RECON_COUNT]
-    means = job.encode_mean(job.preprocess(digits)).astype(np.float32)
+    arrays = job.train_arrays(digits, data.y_test[:RECON_COUNT])
+    means = job.encode_mean(*arrays).astype(np.float32)  # with labels: the decoder's conditional input
     np.save(staging / "reconstruction_digits.npy", digits)
     np.save(staging / "reconstruction_latents.npy", means)
     return {

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from arena.latents import balanced_labels, one_hot, with_labels
 from arena.layers import DepthToSpace, icnr_
 from arena.variants import FAMILIES
 from training.backends import backend, compile_step, to_numpy
@@ -15,32 +16,33 @@ from training.backends import backend, compile_step, to_numpy
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def build_encoder(latent_dim: int) -> keras.Sequential:
-    """Two strided 3×3 convolutions to mean and log-variance (concatenated)."""
+def build_encoder(latent_dim: int, classes: int = 0) -> keras.Sequential:
+    """Two strided 3×3 convolutions to mean and log-variance (concatenated). With `classes`, the label enters as
+    that many extra input channels."""
     return keras.Sequential(
         [
-            keras.Input((28, 28, 1), name="image"),
+            keras.Input((28, 28, 1 + classes), name="image_and_label" if classes else "image"),
             layers.Conv2D(32, 3, strides=2, activation="relu"),
             layers.Conv2D(64, 3, strides=2, activation="relu"),
             layers.Flatten(),
             layers.Dense(2 * latent_dim),
         ],
-        name="vae_encoder",
+        name="cvae_encoder" if classes else "vae_encoder",
     )
 
 
 def build_decoder(
-    upsampling: str, latent_dim: int, kernel: int | None = None, layout: str = "report"
+    upsampling: str, latent_dim: int, kernel: int | None = None, layout: str = "report", classes: int = 0
 ) -> keras.Sequential:
     """`transpose`: the tutorial's decoder (two stride-2 transposed 3×3 stages, or kernel `kernel`, and a stride-1
     one); `resize`/`bilinear`: the report's UpSampling2D + Conv2D version with nearest or bilinear resizing;
     `subpixel`: each stage a 3×3 convolution to 4× channels and a sub-pixel shuffle, ICNR-initialised. Outputs
-    logits."""
+    logits. With `classes`, conditional: the input is z followed by the label's one-hot code."""
     if layout != "report":
         raise ValueError(f"layout {layout!r}: the VAE decoders have only the report's layout")
     k = kernel or 3
     stem = [
-        keras.Input((latent_dim,), name="z"),
+        keras.Input((latent_dim + classes,), name="z_and_label" if classes else "z"),
         layers.Dense(7 * 7 * 32, activation="relu"),
         layers.Reshape((7, 7, 32)),
     ]
@@ -70,7 +72,8 @@ def build_decoder(
         ]
     else:
         raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
-    model = keras.Sequential(stem + head, name=f"vae_decoder_{upsampling}" + (f"_k{kernel}" if kernel else ""))
+    prefix = "cvae" if classes else "vae"
+    model = keras.Sequential(stem + head, name=f"{prefix}_decoder_{upsampling}" + (f"_k{kernel}" if kernel else ""))
     if upsampling == "subpixel":
         for layer in model.layers:
             if layer.name.startswith("subpixel_conv"):
@@ -109,10 +112,11 @@ class VaeJob:
         batch_size: int,
         kernel: int | None = None,
         layout: str = "report",
+        classes: int = 0,
     ):
-        self.latent_dim = latent_dim
-        self.encoder = build_encoder(latent_dim)
-        self.decoder = build_decoder(upsampling, latent_dim, kernel, layout)
+        self.latent_dim, self.classes = latent_dim, classes
+        self.encoder = build_encoder(latent_dim, classes)
+        self.decoder = build_decoder(upsampling, latent_dim, kernel, layout, classes)
         self.generator = self.decoder
         self.opt = keras.optimizers.Adam(learning_rate)
         self._trainable = self.encoder.trainable_variables + self.decoder.trainable_variables
@@ -132,69 +136,102 @@ class VaeJob:
 
         return vae_images(x_uint8)
 
-    def step_inputs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        return images, rng.standard_normal((images.shape[0], self.latent_dim), dtype=np.float32)
+    def train_arrays(self, x_uint8: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """What a batch holds: the images, and with `classes` their labels' one-hot codes."""
+        return (self.preprocess(x_uint8), one_hot(y, self.classes)) if self.classes else (self.preprocess(x_uint8),)
+
+    def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
+        """The decoder's input for latents that come without labels (progress grids, curves): every class in turn."""
+        return with_labels(latents, balanced_labels(len(latents)), self.classes) if self.classes else latents
+
+    def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        eps = rng.standard_normal((batch[0].shape[0], self.latent_dim), dtype=np.float32)
+        return (*batch, eps)
+
+    def _coders(self, encode, decode, onehot):
+        """The ELBO's encode(x) and decode(z); with labels, each also sees the label (channels / one-hot code)."""
+        if onehot is None:
+            return encode, decode
+        from training.gan import label_maps
+
+        return (
+            lambda x: encode(label_maps(x, onehot)),
+            lambda z: decode(ops.concatenate([z, onehot], axis=1)),
+        )
 
     @staticmethod
     def losses(outputs) -> dict:
         return {"loss": outputs}
 
-    def train_batch(self, images: np.ndarray, rng: np.random.Generator) -> dict:
-        return self.losses(self._step(*self.step_inputs(images, rng)))
+    def train_batch(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict:
+        return self.losses(self._step(*self.step_inputs(batch, rng)))
 
-    def _tf_step(self, x, eps):
+    def _tf_step(self, x, *rest):
         import tensorflow as tf
 
+        onehot, eps = rest if len(rest) == 2 else (None, rest[0])
+        encode, decode = self._coders(self.encoder, self.decoder, onehot)
         with tf.GradientTape() as tape:
-            loss = -ops.mean(elbo(self.encoder, self.decoder, x, eps))
+            loss = -ops.mean(elbo(encode, decode, x, eps))
         grads = tape.gradient(loss, self._trainable)
         self.opt.apply_gradients(zip(grads, self._trainable))
         return loss
 
-    def _jax_step(self, values, x, eps):
+    def _jax_step(self, values, x, *rest):
         import jax
 
         trainable, opt_values = values
         n_enc = len(self.encoder.trainable_variables)
+        onehot, eps = rest if len(rest) == 2 else (None, rest[0])
 
         def loss_fn(trainable):
             encode = lambda v: self.encoder.stateless_call(trainable[:n_enc], [], v)[0]  # noqa: E731
             decode = lambda z: self.decoder.stateless_call(trainable[n_enc:], [], z)[0]  # noqa: E731
-            return -ops.mean(elbo(encode, decode, x, eps))
+            return -ops.mean(elbo(*self._coders(encode, decode, onehot), x, eps))
 
         loss, grads = jax.value_and_grad(loss_fn)(trainable)
         trainable, opt_values = self.opt.stateless_apply(opt_values, grads, trainable)
         return (trainable, opt_values), loss
 
-    def test_elbo(self, x_test: np.ndarray, rng: np.random.Generator, batch: int = 500) -> float:
+    def test_elbo(self, test: tuple[np.ndarray, ...], rng: np.random.Generator, batch: int = 500) -> float:
         """Mean single-sample ELBO over the test set (nats per image)."""
-        total = 0.0
-        for i in range(0, len(x_test), batch):
-            x = x_test[i : i + batch]
-            eps = rng.standard_normal((len(x), self.latent_dim), dtype=np.float32)
-            total += float(np.sum(to_numpy(self._elbo_batch(x, eps))))
-        return total / len(x_test)
+        total, n = 0.0, len(test[0])
+        for i in range(0, n, batch):
+            part = tuple(a[i : i + batch] for a in test)
+            eps = rng.standard_normal((len(part[0]), self.latent_dim), dtype=np.float32)
+            total += float(np.sum(to_numpy(self._elbo_batch(*part, eps))))
+        return total / n
 
-    def _elbo_batch(self, x: np.ndarray, eps: np.ndarray):
+    def _elbo_batch(self, x: np.ndarray, *rest):
         if self._elbo_compiled is None:
-            fn = lambda x, eps: elbo(self.encoder, self.decoder, x, eps)  # noqa: E731
+
+            def fn(x, *rest):
+                onehot, eps = rest if len(rest) == 2 else (None, rest[0])
+                return elbo(*self._coders(self.encoder, self.decoder, onehot), x, eps)
+
             if backend() == "tensorflow":
                 import tensorflow as tf
 
                 fn = tf.function(fn)
             self._elbo_compiled = fn
-        return self._elbo_compiled(x, eps)
+        return self._elbo_compiled(x, *rest)
 
     _elbo_compiled = None
 
-    def end_of_epoch(self, x_test: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-        return {"test_elbo": self.test_elbo(x_test, rng)}
+    def end_of_epoch(self, test: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict[str, float]:
+        return {"test_elbo": self.test_elbo(test, rng)}
 
     def sample(self, latents: np.ndarray) -> np.ndarray:
         return to_numpy(self.decoder(latents, training=False))
 
-    def encode_mean(self, images: np.ndarray) -> np.ndarray:
-        return np.split(to_numpy(self.encoder(images, training=False)), 2, axis=1)[0]
+    def encode_mean(self, images: np.ndarray, onehot: np.ndarray | None = None) -> np.ndarray:
+        """The encoder's mean; with labels, returned as the decoder's conditional input (mean followed by the code)."""
+        if onehot is None:
+            return np.split(to_numpy(self.encoder(images, training=False)), 2, axis=1)[0]
+        from training.gan import label_maps
+
+        mean = np.split(to_numpy(self.encoder(label_maps(images, onehot), training=False)), 2, axis=1)[0]
+        return np.concatenate([mean, onehot], axis=1)
 
     def extra_models(self) -> dict[str, keras.Model]:
         return {"encoder": self.encoder}

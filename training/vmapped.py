@@ -71,8 +71,8 @@ def train_vmapped(
         )
     start = starts.pop()
     jobs = [s.job for s in sittings]
-    x_train = jobs[0].preprocess(data.x_train[: config.train_limit])
-    x_test = jobs[0].preprocess(data.x_test[: config.test_limit])
+    x_train = jobs[0].train_arrays(data.x_train[: config.train_limit], data.y_train[: config.train_limit])
+    x_test = jobs[0].train_arrays(data.x_test[: config.test_limit], data.y_test[: config.test_limit])
     curves = make_curves(curves_from, config, jobs[0].output, log)
 
     step, values, row = compile_program(jobs, program)
@@ -132,14 +132,17 @@ def _epoch(step, values, jobs, x_train, config: TrainConfig, seeds: list[int], e
     """One pass for every seed: seed j's data order and noise are a separate run's (training/runner.run_epoch)."""
     import jax
 
-    orders = [np.random.default_rng([s, epoch]).permutation(len(x_train)) for s in seeds]
+    orders = [np.random.default_rng([s, epoch]).permutation(len(x_train[0])) for s in seeds]
     noise = [np.random.default_rng([s, epoch, 1]) for s in seeds]
-    steps = -(-len(x_train) // config.batch_size)
+    steps = -(-len(x_train[0]) // config.batch_size)
     outputs = []
     t0 = time.perf_counter()
     for i in range(steps):
         window = slice(i * config.batch_size, (i + 1) * config.batch_size)
-        inputs = [job.step_inputs(x_train[order[window]], rng) for job, order, rng in zip(jobs, orders, noise)]
+        inputs = [
+            job.step_inputs(tuple(a[order[window]] for a in x_train), rng)
+            for job, order, rng in zip(jobs, orders, noise)
+        ]
         values, out = step(values, *(np.stack(arrays) for arrays in zip(*inputs)))
         outputs.append(out)
     outputs = jax.device_get(outputs)  # waits for the last step (JAX runs ahead)
