@@ -71,6 +71,7 @@ class Variant:
     layout: str = "report"  # "matched": the transposed GAN's stages, "shallow": the resize GAN's, the operator swapped
     primary: str = "frechet"  # the pre-registered primary metric of the comparison with its reference
     network: str | None = None  # its cell of the operator × network factorial: "tutorial" or "shallow" stages
+    classes: int = 0  # > 0: conditional on a label of that many classes (its one-hot code joins the latent)
 
     @property
     def facts(self) -> Family:

@@ -22,15 +22,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 SCRIPT = r"""
-import sys, numpy as np, keras
+import dataclasses, sys, numpy as np, keras
 from arena.variants import VARIANTS
 from training.config import profile_config
 from training.runner import make_job
 name, out, classes = sys.argv[1], sys.argv[2], int(sys.argv[3])
-variant = VARIANTS[name]
+variant = dataclasses.replace(VARIANTS[name], classes=classes)
 config = profile_config("smoke", variant.family).replace(batch_size=8)
 keras.utils.set_random_seed(0)
-job = make_job(variant, config, classes)
+job = make_job(variant, config)
 rng = np.random.default_rng(7)
 for group in ("generator", "discriminator", "encoder", "decoder"):
     for v in job.stateful().get(group, []):

@@ -4,6 +4,9 @@ against a known answer."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 
@@ -50,11 +53,11 @@ COUNTS = {
 
 @pytest.mark.parametrize("name, part", sorted(COUNTS))
 def test_conditional_networks_have_the_reports_stages_and_the_labels_weights(name, part):
-    variant = VARIANTS[name]
-    job = make_job(variant, profile_config("smoke", variant.family), classes=10)
+    variant = dataclasses.replace(VARIANTS[name], classes=10)
+    job = make_job(variant, profile_config("smoke", variant.family))
     model = getattr(job, part)
     assert model.count_params() == COUNTS[(name, part)]
-    plain = make_job(variant, profile_config("smoke", variant.family))
+    plain = make_job(VARIANTS[name], profile_config("smoke", variant.family))
     ups = [
         type(layer).__name__ for layer in model.layers if "Conv" in type(layer).__name__ or "Up" in type(layer).__name__
     ]
@@ -68,9 +71,9 @@ def test_conditional_networks_have_the_reports_stages_and_the_labels_weights(nam
 
 @pytest.mark.parametrize("name", ["gan_upsample", "vae_transpose"])
 def test_a_conditional_epoch_trains_and_samples_the_asked_digit_shape(name):
-    variant = VARIANTS[name]
+    variant = dataclasses.replace(VARIANTS[name], classes=10)
     config = profile_config("smoke", variant.family).replace(train_limit=96)
-    job = make_job(variant, config, classes=10)
+    job = make_job(variant, config)
     data = synthetic_mnist(n_train=96, n_test=32, seed=0)
     arrays = job.train_arrays(data.x_train, data.y_train)
     assert len(arrays) == 2 and arrays[1].shape == (96, 10) and (arrays[1].argmax(1) == data.y_train).all()
@@ -125,3 +128,24 @@ def test_per_class_measures_find_the_collapsed_class():
         else:
             assert r["diversity_ratio"][c] == pytest.approx(1) and r["frechet"][c] == pytest.approx(0, abs=1e-6)
         assert r["checkerboard_ratio"][c] == pytest.approx(1)
+
+
+def test_a_conditional_run_is_exported_and_evaluated_with_its_label_measures(tiny_data, tmp_path):
+    """Trained (smoke), installed with its input width in the manifest, and evaluated: every digit asked in turn,
+    conditional accuracy with its interval, per-class Fréchet, checkerboard, diversity and accuracy."""
+    from training.evaluate import evaluate_all
+    from training.evaluator import train_evaluator
+    from training.runner import train_variant
+
+    variant = dataclasses.replace(VARIANTS["vae_upsample"], name="cvae_probe", classes=10)
+    store = tmp_path / "store"
+    train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
+    train_variant(variant, profile_config("smoke", "vae"), tiny_data, store, tmp_path / "runs", log=lambda _: None)
+    manifest = json.loads((store / "cvae_probe" / "manifest.json").read_text())
+    assert manifest["classes"] == 10 and manifest["input_dim"] == manifest["latent_dim"] + 10
+    assert np.load(store / "cvae_probe" / "reconstruction_latents.npy").shape[1] == manifest["input_dim"]
+    r = evaluate_all(["cvae_probe"], store, tiny_data, n=60, log=lambda _: None)["cvae_probe"]["conditional"]
+    assert r["samples"] == 60 and 0 <= r["accuracy"] <= 1 and r["interval"][0] <= r["accuracy"] <= r["interval"][1]
+    per = r["per_class"]
+    assert per["samples"] == [6] * 10 and len(per["frechet"]) == len(per["accuracy"]) == 10
+    assert all(x is None or np.isfinite(x) for x in per["frechet"] + per["diversity_ratio"])

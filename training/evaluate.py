@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from arena.images import render_grid, to_unit
-from arena.latents import latents_from_seed
+from arena.latents import balanced_labels, latents_from_seed, with_labels
 from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
 from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
 from arena.stats import bootstrap_interval
@@ -38,7 +38,7 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
 
         compiled = tf.function(
             lambda z: model(z, training=False),
-            input_signature=[tf.TensorSpec([None, manifest["latent_dim"]], tf.float32)],
+            input_signature=[tf.TensorSpec([None, input_dim(manifest)], tf.float32)],
             autograph=False,
         )
         return model, lambda z: compiled(z).numpy()
@@ -47,6 +47,11 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
 
 def _generate(fn, latents: np.ndarray, output: str, batch: int = 500) -> np.ndarray:
     return np.concatenate([to_unit(fn(latents[i : i + batch]), output) for i in range(0, len(latents), batch)])
+
+
+def input_dim(manifest: dict[str, Any]) -> int:
+    """The generator's input width: the latent, and a conditional model's one-hot label after it."""
+    return int(manifest["latent_dim"]) + int(manifest.get("classes") or 0)
 
 
 def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:
@@ -81,8 +86,10 @@ def evaluate_model(
     ev_manifest: dict,
     reference: dict,
     n: int = N_SAMPLES,
+    real_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Every figure for one model; writes only inside `store/<name>/`."""
+    """Every figure for one model; writes only inside `store/<name>/`. A conditional model (manifest `classes`) is
+    asked for every digit in turn, and also gets the measures that use the label (needs `real_labels`)."""
     model_dir = Path(store) / name
     try:
         manifest = read_manifest(model_dir)
@@ -91,7 +98,10 @@ def evaluate_model(
         raise EvaluationError(f"{name}: {e}") from None
     model, fn = _decoder(model_dir, manifest)
     t0 = time.perf_counter()
-    samples = _generate(fn, latents_from_seed(EVAL_SEED, n, manifest["latent_dim"]), manifest["output"])
+    latents = latents_from_seed(EVAL_SEED, n, manifest["latent_dim"])
+    classes = int(manifest.get("classes") or 0)
+    asked = balanced_labels(n, classes) if classes else None  # a conditional model: every digit in turn
+    samples = _generate(fn, with_labels(latents, asked, classes) if classes else latents, manifest["output"])
     feats, probs = evaluator.features_and_probs(samples)
     fm = feature_measures()
     real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])
@@ -127,8 +137,8 @@ def evaluate_model(
         "cost": {
             "params": manifest["params"]["total"],
             "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
-            "ms_per_image_batch1": _time_per_image(fn, manifest["latent_dim"], 1, 20),
-            "ms_per_image_batch64": _time_per_image(fn, manifest["latent_dim"], 64, 5),
+            "ms_per_image_batch1": _time_per_image(fn, input_dim(manifest), 1, 20),
+            "ms_per_image_batch64": _time_per_image(fn, input_dim(manifest), 64, 5),
             "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
             "epochs_done": manifest.get("epochs_done"),
             "test_elbo": (manifest.get("history") or [{}])[-1].get("test_elbo"),
@@ -139,6 +149,18 @@ def evaluate_model(
             "real": reference["radial_spectrum"].tolist(),
         },
     }
+    if classes:
+        if real_labels is None:
+            raise EvaluationError(f"{name} is conditional: its evaluation needs the real digits' labels")
+        acc = metrics.conditional_accuracy(probs, asked)
+        per_class = metrics.per_class(samples, feats, asked, real_test, real_features, real_labels, classes)
+        result["conditional"] = {
+            "accuracy": acc["accuracy"],
+            "interval": acc["interval"],
+            "samples": acc["samples"],
+            "labels": f"sample i asks for digit i mod {classes}",
+            "per_class": {**per_class, "accuracy": acc["per_class"]},
+        }
     result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference, fm)
     result["evaluated_on"] = {
         **provenance.hardware(),
@@ -242,7 +264,9 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
     results = {}
     t0 = time.perf_counter()
     for name in names:
-        results[name] = evaluate_model(name, store, real, real_features, evaluator, ev_manifest, reference, n)
+        results[name] = evaluate_model(
+            name, store, real, real_features, evaluator, ev_manifest, reference, n, data.y_test[:n]
+        )
         r = results[name]
         log(
             f"{name}: FD {r['frechet']['distance']:.2f} (floor {r['frechet']['noise_floor']:.2f}), "
@@ -367,7 +391,7 @@ def evaluate_replicates(
         if (only is not None and (name, profile, seed) not in only) or not (run / name / "manifest.json").is_file():
             continue
         try:
-            r = evaluate_model(name, run, real, real_features, evaluator, ev_manifest, reference, n)
+            r = evaluate_model(name, run, real, real_features, evaluator, ev_manifest, reference, n, data.y_test[:n])
         except Exception as e:  # reported beside the other seeds, never dropped in silence
             record_failure(run, name, "evaluation", e)
             log(f"{name} {run.name}: evaluation FAILED ({type(e).__name__}: {e})")

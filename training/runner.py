@@ -76,9 +76,9 @@ class TrainingError(Exception):
     """A problem the user can fix (bad checkpoint, unwritable store); the message says how."""
 
 
-def make_job(variant: Variant, config: TrainConfig, classes: int = 0):
-    """The variant's training job; `classes` > 0 builds its conditional form (label at the generator's input and
-    as channels of the discriminator's or encoder's)."""
+def make_job(variant: Variant, config: TrainConfig):
+    """The variant's training job; a conditional variant (`classes` > 0) gets the label at the generator's input
+    and as channels of the discriminator's or encoder's."""
     return JOBS[variant.family](
         variant.upsampling,
         config.latent_dim,
@@ -86,7 +86,7 @@ def make_job(variant: Variant, config: TrainConfig, classes: int = 0):
         config.batch_size,
         variant.kernel,
         variant.layout,
-        classes,
+        variant.classes,
     )
 
 
@@ -377,6 +377,8 @@ def build_manifest(
         "role": "report" if variant.report else "control",
         "output": job.output,
         "latent_dim": config.latent_dim,
+        "classes": variant.classes,  # > 0: the generator's input is the latent followed by a one-hot label
+        "input_dim": config.latent_dim + variant.classes,
         "layers": provenance.layer_table(job.generator),
         "params": provenance.param_counts(job.generator),
         "other_networks": others,
