@@ -245,6 +245,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from training import sweep
 
+    if args.gpus_per_job < 0 or args.retries < 0:
+        bad = f"--gpus-per-job {args.gpus_per_job}" if args.gpus_per_job < 0 else f"--retries {args.retries}"
+        raise UserError(f"{bad}: must be ≥ 0")
     chosen = {k: getattr(args, k) for k in ("factorial", "family", "comparison")}
     try:
         if args.plan:

@@ -77,10 +77,12 @@ def test_sweep_cli_refuses_in_one_line(tmp_path, capsys):
     f.write_text('family = "vae"\nseeds = [1]\n')
     assert main(["sweep", "--plan", str(f), "--variant", "vae_upsample"]) == 2
     assert main(["sweep", "--seeds", "1"]) == 2
+    assert main(["sweep", "--family", "vae", "--seeds", "1", "--engine", "ray", "--gpus-per-job", "-0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "deconv-arena sweep: error: --plan FILE holds the whole plan: drop --factorial/--family/--comparison/--variant",
         "deconv-arena sweep: error: the plan selects no variant: give one of factorial, family, comparison, variants",
+        "deconv-arena sweep: error: --gpus-per-job -0.5: must be ≥ 0",
     ]
 
 
