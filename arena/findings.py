@@ -24,7 +24,7 @@ def _iv(iv: dict[str, Any] | None) -> str:
 
 
 def _p(p: float | None) -> str:
-    return "–" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+    return "p = –" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
 def _budget(row: dict[str, Any]) -> str:
@@ -40,12 +40,12 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
     fam = t.get("family_of_tests") or {}
     holm = f"Holm-adjusted over {fam.get('size', 1)} {fam.get('name', 'tests')}"
     if t["kind"] == "difference":
-        return f"{t['winner']} is better: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}."
+        return f"{t['winner']} is better: {base}; {_p(t['p'])}, {holm}: {_p(t['p_adjusted'])}."
     if t["kind"] == "equivalent":
         eq = t["equivalence_interval"]
         return (
             f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] "
-            f"lies inside ±{t['delta']:g} (two one-sided tests, {holm}: p = {_p(t['p_tost_adjusted'])})."
+            f"lies inside ±{t['delta']:g} (two one-sided tests, {holm}: {_p(t['p_tost_adjusted'])})."
         )
     need = t.get("seeds_needed")
     more = (
@@ -59,7 +59,7 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
     )
     return (
         f"Not settled with {t['n']} seed{'s' if t['n'] != 1 else ''} — neither a difference nor "
-        f"equivalence can be claimed: {base}; p = {_p(t['p'])}, {holm}: p = {_p(t['p_adjusted'])}.{more}"
+        f"equivalence can be claimed: {base}; {_p(t['p'])}, {holm}: {_p(t['p_adjusted'])}.{more}"
     )
 
 

@@ -243,7 +243,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from training import sweep
+    from training import evaluate, sweep  # noqa: F401 (evaluate: now, not from a newer checkout hours later)
 
     if args.gpus_per_job < 0 or args.retries < 0:
         bad = f"--gpus-per-job {args.gpus_per_job}" if args.gpus_per_job < 0 else f"--retries {args.retries}"

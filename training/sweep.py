@@ -540,6 +540,11 @@ def run_unit(unit: tuple[Job, ...], store: Path, workdir: Path, data, log: Calla
 
 
 def _job_main(spec_text: str) -> int:
+    # Everything the job will run, imported now: a job lives for hours, and a module first imported at its end would
+    # come from whatever checkout is on disk by then (a job started before a `git pull` failed that way).
+    import training.evaluate  # noqa: F401
+    import training.runner  # noqa: F401
+    import training.vmapped  # noqa: F401
     from training.data import load_mnist
 
     spec = json.loads(spec_text)
