@@ -243,7 +243,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from training import evaluate, sweep  # noqa: F401 (evaluate: now, not from a newer checkout hours later)
+    from training import sweep
 
     if args.gpus_per_job < 0 or args.retries < 0:
         bad = f"--gpus-per-job {args.gpus_per_job}" if args.gpus_per_job < 0 else f"--retries {args.retries}"
@@ -286,6 +286,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         load_mnist(args.data)  # one clear error here rather than one per job
     except DataError as e:
         raise UserError(str(e)) from None
+    import training.evaluate  # noqa: F401 (imported now, not from a newer checkout when the sweep ends hours later)
+
     if args.engine == "ray":
         from training.sweep_ray import RayUnavailable, run_ray
 
