@@ -45,3 +45,9 @@ def icnr_(conv: keras.layers.Conv2D, block_size: int = 2) -> None:
     if conv.use_bias:
         bias = np.asarray(conv.bias.numpy())
         conv.bias.assign(np.tile(bias[: len(bias) // r2], r2))
+
+
+def label_maps(images, onehot):
+    """Images with their labels' one-hot codes as extra channels (a discriminator's or encoder's conditional input)."""
+    maps = ops.broadcast_to(onehot[:, None, None, :], (*ops.shape(images)[:3], onehot.shape[-1]))
+    return ops.concatenate([images, maps], axis=-1)

@@ -20,6 +20,18 @@ def to_numpy(x: Any):
     return keras.ops.convert_to_numpy(x)
 
 
+def read_values(groups: list[list]) -> tuple:
+    """The current values of groups of Keras variables, in the order a JAX step carries them."""
+    return tuple([v.value for v in group] for group in groups)
+
+
+def write_values(groups: list[list], values: tuple) -> None:
+    """Assign values (as `read_values` gives them) back into the Keras variables."""
+    for group, vs in zip(groups, values):
+        for variable, value in zip(group, vs):
+            variable.assign(value)
+
+
 class JaxState:
     """Values of some groups of Keras variables, read once (after any checkpoint restore), updated by a jitted step."""
 
@@ -29,15 +41,12 @@ class JaxState:
 
     def get(self) -> tuple:
         if self.values is None:
-            self.values = tuple([v.value for v in group] for group in self.groups)
+            self.values = read_values(self.groups)
         return self.values
 
     def sync(self) -> None:
-        if self.values is None:
-            return
-        for group, values in zip(self.groups, self.values):
-            for variable, value in zip(group, values):
-                variable.assign(value)
+        if self.values is not None:
+            write_values(self.groups, self.values)
 
 
 def compile_step(tf_step: Callable, jax_step: Callable, groups: list[list]) -> tuple[Callable, Callable[[], None]]:

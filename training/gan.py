@@ -7,7 +7,7 @@ import numpy as np
 from keras import layers
 
 from arena.latents import balanced_labels, one_hot, with_labels
-from arena.layers import DepthToSpace, icnr_
+from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
 from training.backends import compile_step, to_numpy
 
@@ -115,12 +115,6 @@ def build_discriminator(classes: int = 0) -> keras.Sequential:
         ],
         name="cgan_discriminator" if classes else "gan_discriminator",
     )
-
-
-def label_maps(images, onehot):
-    """Images with their labels' one-hot codes as extra channels (a discriminator's or encoder's conditional input)."""
-    maps = keras.ops.broadcast_to(onehot[:, None, None, :], (*keras.ops.shape(images)[:3], onehot.shape[-1]))
-    return keras.ops.concatenate([images, maps], axis=-1)
 
 
 class GanJob:

@@ -140,7 +140,7 @@ def run_ray(
 
     store, workdir = Path(store), Path(workdir)
     t0, out = time.monotonic(), Outcome()
-    env = {k: v for k, v in job_environment(max(1, int(cpus)), None, None).items()}
+    env = job_environment(max(1, int(cpus)), None, None)
     for k in ("KERAS_BACKEND", TEST_HOLD, "MNIST_NPZ"):
         if os.environ.get(k):
             env[k] = os.environ[k]

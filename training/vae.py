@@ -9,7 +9,7 @@ import numpy as np
 from keras import layers, ops
 
 from arena.latents import balanced_labels, one_hot, with_labels
-from arena.layers import DepthToSpace, icnr_
+from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
 from training.backends import backend, compile_step, to_numpy
 
@@ -152,8 +152,6 @@ class VaeJob:
         """The ELBO's encode(x) and decode(z); with labels, each also sees the label (channels / one-hot code)."""
         if onehot is None:
             return encode, decode
-        from training.gan import label_maps
-
         return (
             lambda x: encode(label_maps(x, onehot)),
             lambda z: decode(ops.concatenate([z, onehot], axis=1)),
@@ -228,8 +226,6 @@ class VaeJob:
         """The encoder's mean; with labels, returned as the decoder's conditional input (mean followed by the code)."""
         if onehot is None:
             return np.split(to_numpy(self.encoder(images, training=False)), 2, axis=1)[0]
-        from training.gan import label_maps
-
         mean = np.split(to_numpy(self.encoder(label_maps(images, onehot), training=False)), 2, axis=1)[0]
         return np.concatenate([mean, onehot], axis=1)
 

@@ -18,7 +18,7 @@ import numpy as np
 from arena.replicates import REPLICATES, replicate_store
 from arena.variants import Variant
 from training import provenance
-from training.backends import backend
+from training.backends import backend, read_values, write_values
 from training.config import TrainConfig
 from training.data import Mnist
 from training.runner import Sitting, TrainingError, check_writable, make_curves
@@ -79,7 +79,7 @@ def train_vmapped(
     for epoch in range(start + 1, config.epochs + 1):
         values, records = _epoch(step, values, jobs, x_train, config, seeds, epoch)
         for j, (sitting, record) in enumerate(zip(sittings, records)):
-            _assign(sitting.job, row(values, j))
+            write_values(sitting.job.groups, row(values, j))
             sitting.close_epoch(record, x_test, curves)
     return [s.export(data, rstore, code) for s, rstore in zip(sittings, stores)]
 
@@ -99,7 +99,7 @@ def compile_program(jobs: list, program: str = "auto"):
     if program == "vmap":
         return (
             jax.jit(jax.vmap(pure)),
-            stack([_values(job) for job in jobs]),
+            stack([read_values(job.groups) for job in jobs]),
             lambda values, j: jax.tree_util.tree_map(lambda x: x[j], values),
         )
 
@@ -108,11 +108,7 @@ def compile_program(jobs: list, program: str = "auto"):
         outputs = jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *[out for _, out in results])
         return [new for new, _ in results], outputs
 
-    return jax.jit(unrolled), [_values(job) for job in jobs], lambda values, j: values[j]
-
-
-def _values(job) -> tuple:
-    return tuple([v.value for v in group] for group in job.groups)
+    return jax.jit(unrolled), [read_values(job.groups) for job in jobs], lambda values, j: values[j]
 
 
 def stack(per_seed: list[tuple]) -> tuple:
@@ -120,12 +116,6 @@ def stack(per_seed: list[tuple]) -> tuple:
     import jax.numpy as jnp
 
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *per_seed)
-
-
-def _assign(job, values: tuple) -> None:
-    for group, vs in zip(job.groups, values):
-        for variable, value in zip(group, vs):
-            variable.assign(value)
 
 
 def _epoch(step, values, jobs, x_train, config: TrainConfig, seeds: list[int], epoch: int):
