@@ -32,7 +32,7 @@ from arena.stats import (
     t_interval,
     tost_p_value,
 )
-from arena.variants import Factorial, Variant, comparisons, factorials
+from arena.variants import FAMILIES, Factorial, Variant, comparisons, factorials
 
 REPLICATES = "_replicates"
 INDEX = "replicates.json"
@@ -220,7 +220,7 @@ def _places(data, names: list[str], profile: str) -> dict[str, list[int]]:
 
 
 def _test(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
-    delta = (metric.delta or {}).get(family)
+    delta = (metric.delta or {}).get(FAMILIES[family].kind)  # a conditional family borrows its kind's margin
     interval = t_interval(diffs).as_dict() if diffs else None
     return {
         "score_difference": interval,

@@ -18,33 +18,42 @@ class Family:
     quick_epochs: int  # the `quick` profile's budget
     smoke_batch_size: int  # the `smoke` profile's batch (a few steps on a few hundred images)
     interpolation: str  # "slerp" between Gaussian latents of many dimensions, "lerp" in a 2-D latent plane
+    kind: str = ""  # the networks, training step and equivalence margins (δ) it shares: "gan" or "vae" (default: name)
+    title: str = ""  # in words, for pages
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", self.kind or self.name)
 
 
+_GAN = dict(
+    paper_epochs=50,
+    batch_size=256,
+    learning_rate=1e-4,
+    latent_dim=100,
+    output="tanh",
+    quick_epochs=10,
+    smoke_batch_size=64,
+    interpolation="slerp",
+)
+_VAE = dict(
+    paper_epochs=10,
+    batch_size=32,
+    learning_rate=1e-4,
+    latent_dim=2,
+    output="logits",
+    quick_epochs=3,
+    smoke_batch_size=32,
+    interpolation="lerp",
+)
+# The conditional families (the report's next step) share their unconditional family's protocol, networks and δ;
+# they are families of their own so that pages group them and rating pairs them only with each other.
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family(
-            "gan",
-            paper_epochs=50,
-            batch_size=256,
-            learning_rate=1e-4,
-            latent_dim=100,
-            output="tanh",
-            quick_epochs=10,
-            smoke_batch_size=64,
-            interpolation="slerp",
-        ),
-        Family(
-            "vae",
-            paper_epochs=10,
-            batch_size=32,
-            learning_rate=1e-4,
-            latent_dim=2,
-            output="logits",
-            quick_epochs=3,
-            smoke_batch_size=32,
-            interpolation="lerp",
-        ),
+        Family("gan", **_GAN, title="DCGAN"),
+        Family("vae", **_VAE, title="convolutional VAE"),
+        Family("cgan", **_GAN, kind="gan", title="conditional DCGAN"),
+        Family("cvae", **_VAE, kind="vae", title="conditional VAE"),
     )
 }
 
@@ -161,6 +170,26 @@ VARIANTS: dict[str, Variant] = {
             "vae_transpose",
             "sub-pixel convolution initialised with ICNR vs transposed convolution: fewer checkerboard artefacts?",
             primary="checkerboard_ratio",
+        ),
+        Variant("cgan_transpose", "cgan", "transpose", classes=10),
+        Variant(
+            "cgan_upsample",
+            "cgan",
+            "resize",
+            "cgan_transpose",
+            "the report's GAN comparison asked for a digit: transposed vs resize-convolution, label at the "
+            "generator's input and as discriminator channels (networks otherwise the report's)",
+            classes=10,
+        ),
+        Variant("cvae_transpose", "cvae", "transpose", classes=10),
+        Variant(
+            "cvae_upsample",
+            "cvae",
+            "resize",
+            "cvae_transpose",
+            "the report's VAE comparison asked for a digit: transposed vs resize-convolution decoder, label at the "
+            "decoder's input and as encoder channels",
+            classes=10,
         ),
     )
 }

@@ -15,6 +15,6 @@ _GENERATORS = {"gan": gan_generator, "vae": build_decoder}
 
 def build_generator(variant: Variant, latent_dim: int | None = None) -> keras.Model:
     """The variant's generator (the VAE's decoder), freshly initialised."""
-    return _GENERATORS[variant.family](
-        variant.upsampling, latent_dim or variant.facts.latent_dim, variant.kernel, variant.layout
+    return _GENERATORS[variant.facts.kind](
+        variant.upsampling, latent_dim or variant.facts.latent_dim, variant.kernel, variant.layout, variant.classes
     )

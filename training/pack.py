@@ -19,7 +19,7 @@ from pathlib import Path
 
 from arena.replicates import REPLICATES
 
-LEFT_OUT = (f"{REPLICATES}/*/gan_*/generator.keras", f"{REPLICATES}/*/*/progress/*", f"{REPLICATES}/*/*/progress.gif")
+LEFT_OUT = (f"{REPLICATES}/*/*gan_*/generator.keras", f"{REPLICATES}/*/*/progress/*", f"{REPLICATES}/*/*/progress.gif")
 
 
 def files_to_pack(store: Path, since: float) -> list[Path]:

@@ -79,7 +79,7 @@ class TrainingError(Exception):
 def make_job(variant: Variant, config: TrainConfig):
     """The variant's training job; a conditional variant (`classes` > 0) gets the label at the generator's input
     and as channels of the discriminator's or encoder's."""
-    return JOBS[variant.family](
+    return JOBS[variant.facts.kind](
         variant.upsampling,
         config.latent_dim,
         config.learning_rate,
@@ -326,7 +326,7 @@ def export(
         from PIL import Image
 
         save_gif([Image.open(p) for p in frames], str(staging / "progress.gif"))
-        extra = _export_vae_extras(job, data, staging) if variant.family == "vae" else {}
+        extra = _export_vae_extras(job, data, staging) if variant.facts.kind == "vae" else {}
         manifest = build_manifest(job, variant, config, data, history, extra)
         manifest["resumed_after_epochs"] = resumed or []
         code = code or {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
