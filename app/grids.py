@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from fastapi import HTTPException
@@ -13,19 +13,24 @@ from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.registry import ModelEntry
 from arena.images import png_bytes, render_grid
-from arena.latents import latents_from_seed, latents_from_seeds, lerp, slerp
+from arena.latents import CLASSES, class_grid, latents_from_seed, latents_from_seeds, lerp, slerp, with_labels
 from arena.variants import FAMILIES
+
+MAX_CLASS_COLUMNS = 6  # a class grid: one row per digit, at most 6 columns (60 images)
+CLASS_COLUMNS = 4
 
 
 @dataclass(frozen=True)
 class GridSpec:
-    """What to draw; `source` is hashable and fully determines the latents."""
+    """What to draw; `source` (and `labels`, a conditional model's digit for each image) is hashable and fully
+    determines the generator's input rows."""
 
     source: tuple
     nrow: int | None = None
     scale: int = 4
     padding: int = 2
     latents: np.ndarray | None = field(default=None, compare=False, hash=False)
+    labels: tuple[int, ...] | None = None
 
     @property
     def count(self) -> int:
@@ -38,10 +43,16 @@ class GridSpec:
             "reconstruct": lambda: args[0],
             "interpolate": lambda: args[2],
             "manifold": lambda: args[0] ** 2,
+            "classes": lambda: args[1] * CLASSES,
         }[kind]()
 
+    def labelled(self, label: int | None) -> "GridSpec":
+        """The same images asked of a conditional model for one digit (None: unlabelled, as before)."""
+        return self if label is None else replace(self, labels=(label,) * self.count)
+
     def key(self, entry: ModelEntry) -> tuple:
-        return (entry.name, entry.version, self.source, self.nrow, self.scale, self.padding)
+        key = (entry.name, entry.version, self.source, self.nrow, self.scale, self.padding)
+        return key if self.labels is None else (*key, self.labels)
 
     def etag(self, entry: ModelEntry) -> str:
         return '"' + hashlib.sha256(repr(self.key(entry)).encode()).hexdigest()[:32] + '"'
@@ -60,6 +71,12 @@ def latents_spec(latents: np.ndarray, **layout) -> GridSpec:
     return GridSpec(("latents", digest, latents.shape), latents=latents, **layout)
 
 
+def class_grid_spec(seed: int, columns: int, **layout) -> GridSpec:
+    """A conditional model's class grid: row d asks for digit d, with the same `columns` latents of `seed` in every
+    row, so a column shows one style across the digits."""
+    return GridSpec(("classes", seed, columns), nrow=columns, **layout)
+
+
 def reconstruct_spec(n: int, **layout) -> GridSpec:
     return GridSpec(("reconstruct", n), **layout)
 
@@ -73,6 +90,18 @@ def manifold_spec(size: int, **layout) -> GridSpec:
 
 
 def latents_for(entry: ModelEntry, spec: GridSpec) -> np.ndarray:
+    """The generator's input rows: the latents, and for a conditional model each followed by its label's one-hot
+    code (the API has checked that a conditional model's spec has labels, and an unconditional one's none)."""
+    kind, *args = spec.source
+    if kind == "classes":
+        return class_grid(latents_from_seed(args[0], args[1], entry.latent_dim), entry.classes)[0]
+    rows = _latents(entry, spec)
+    if spec.labels is not None and kind != "reconstruct":  # reconstructions ship with their digits' own labels
+        return with_labels(rows, list(spec.labels), entry.classes)
+    return rows
+
+
+def _latents(entry: ModelEntry, spec: GridSpec) -> np.ndarray:
     kind, *args = spec.source
     d = entry.latent_dim
     if kind == "seed":

@@ -17,7 +17,7 @@ from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
 from app.shapes import ModelUnavailable, ShapeCheck, check_shapes, compile_shapes, run_planned
 from arena.images import to_unit
-from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files
+from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files
 from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
@@ -59,6 +59,15 @@ class ModelEntry:
         return int(self.manifest["latent_dim"])
 
     @property
+    def classes(self) -> int:
+        """> 0: a conditional model; its input row is the latent followed by the label's one-hot code."""
+        return int(self.manifest.get("classes") or 0)
+
+    @property
+    def input_dim(self) -> int:
+        return input_dim(self.manifest)
+
+    @property
     def version(self) -> str:
         """The generator's SHA-256 prefix: a grid for a seed never changes within a version."""
         return self.manifest.get("files", {}).get(GENERATOR, "unknown")[:16]
@@ -75,7 +84,7 @@ class ModelEntry:
 
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
-        return to_unit(run_planned(self._fns, self.buckets, latents, self.latent_dim), self.manifest["output"])
+        return to_unit(run_planned(self._fns, self.buckets, latents, self.input_dim), self.manifest["output"])
 
     def summary(self) -> dict[str, Any]:
         m = self.manifest
@@ -87,6 +96,7 @@ class ModelEntry:
             "upsampling": m.get("upsampling") or (VARIANTS[self.name].upsampling if self.name in VARIANTS else None),
             "architecture": architecture(self.name, m),
             "latent_dim": m.get("latent_dim"),
+            "classes": int(m.get("classes") or 0) if m else None,
             "version": self.version if m else None,
             "batch_shapes": list(self.buckets) or None,
             "rejected_batch_shapes": self.rejected_shapes,
@@ -208,11 +218,11 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        return compile_shapes(model_dir / GENERATOR, entry.latent_dim, set(self.buckets))
+        return compile_shapes(model_dir / GENERATOR, entry.input_dim, set(self.buckets))
 
     def _check(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
         """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""
-        entry.shape_check = check_shapes(fns, entry.latent_dim)
+        entry.shape_check = check_shapes(fns, entry.input_dim)
         for shape, why in sorted(entry.shape_check.rejected.items()):
             log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
         entry._fns = {b: fns[b] for b in entry.shape_check.serving}

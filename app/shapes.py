@@ -145,7 +145,7 @@ def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
     return sum(_work(_cheapest_split(n, shapes)) for n in range(1, largest_request + 1))
 
 
-def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
+def compile_shapes(path: Path, width: int, shapes: set[int]) -> dict[int, Callable]:
     """The model compiled for each batch shape (a tf.function's concrete functions: no retracing, no `predict`)."""
     import keras
     import tensorflow as tf
@@ -153,13 +153,14 @@ def compile_shapes(path: Path, latent_dim: int, shapes: set[int]) -> dict[int, C
     import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
 
     model = keras.saving.load_model(path, compile=False)
-    if tuple(model.input_shape[1:]) != (latent_dim,):
-        raise ModelUnavailable(f"generator takes input {model.input_shape}, manifest says latent_dim {latent_dim}")
+    if tuple(model.input_shape[1:]) != (width,):
+        raise ModelUnavailable(
+            f"generator takes input {model.input_shape}, manifest says rows of {width} (latent, and label if any)"
+        )
 
     generate = tf.function(lambda z: model(z, training=False), autograph=False)
     # One concrete function per shape, each with its fixed input signature, traced here once.
     concrete = {
-        shape: generate.get_concrete_function(tf.TensorSpec([shape, latent_dim], tf.float32))
-        for shape in sorted(shapes)
+        shape: generate.get_concrete_function(tf.TensorSpec([shape, width], tf.float32)) for shape in sorted(shapes)
     }
     return {shape: (lambda z, fn=fn: fn(tf.constant(z)).numpy()) for shape, fn in concrete.items()}

@@ -18,6 +18,11 @@ class ManifestError(Exception):
     """A manifest that is missing, unreadable or inconsistent with the files beside it."""
 
 
+def input_dim(manifest: dict[str, Any]) -> int:
+    """The generator's input width: the latent, and a conditional model's one-hot label after it."""
+    return int(manifest["latent_dim"]) + int(manifest.get("classes") or 0)
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()

@@ -12,7 +12,7 @@ import numpy as np
 
 from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, latents_from_seed, with_labels
-from arena.manifest import GENERATOR, ManifestError, read_manifest, verify_files, write_json_atomic
+from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files, write_json_atomic
 from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
 from arena.stats import bootstrap_interval
 from training import metrics, provenance
@@ -47,11 +47,6 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
 
 def _generate(fn, latents: np.ndarray, output: str, batch: int = 500) -> np.ndarray:
     return np.concatenate([to_unit(fn(latents[i : i + batch]), output) for i in range(0, len(latents), batch)])
-
-
-def input_dim(manifest: dict[str, Any]) -> int:
-    """The generator's input width: the latent, and a conditional model's one-hot label after it."""
-    return int(manifest["latent_dim"]) + int(manifest.get("classes") or 0)
 
 
 def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:

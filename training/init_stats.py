@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from arena.images import to_unit
-from arena.latents import latents_from_seed
+from arena.latents import balanced_labels, latents_from_seed, with_labels
 from arena.manifest import write_json_atomic
 from arena.stats import t_interval
 from arena.variants import VARIANTS, Variant
@@ -30,6 +30,8 @@ FILE = "init_stats.json"
 def one_variant(variant: Variant, inits: int, samples: int, real_cb: float) -> dict[str, Any]:
     latent_dim, output = variant.facts.latent_dim, variant.facts.output
     z = latents_from_seed(LATENT_SEED, samples, latent_dim)
+    if variant.classes:  # a conditional generator is asked for every digit in turn, as in evaluation
+        z = with_labels(z, balanced_labels(samples, variant.classes), variant.classes)
     ratios, cvs = [], []
     for seed in range(inits):
         keras.utils.set_random_seed(seed)
