@@ -43,6 +43,14 @@ FIGURES = (
         "MNIST test set (lower is closer; real-vs-real noise floor in the metrics).",
     ),
     Figure(
+        "Conditional accuracy",
+        "metrics",
+        "conditional.accuracy",
+        "{:.1%}",
+        "Conditional models: share of samples our MNIST classifier reads as the digit they were asked for "
+        "(every digit asked for equally often), with its 95 % Wilson interval over the samples.",
+    ),
+    Figure(
         "Parameters",
         "manifest",
         "params.total",
@@ -81,6 +89,9 @@ def figures_for(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> lis
         if value is None:
             continue
         text = f.fmt.format(value)
+        interval = dig(metrics, "conditional.interval") if f.path == "conditional.accuracy" else None
+        if interval:
+            text += f" [{interval[0]:.1%}, {interval[1]:.1%}]"
         if f.path == "epochs_done" and manifest.get("paper_epochs"):
             text += f" of {manifest['paper_epochs']}"
         out.append({"label": f.label, "value": text, "help": f.help})
@@ -428,3 +439,83 @@ def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 3
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+# Per-class measures of a conditional model (metrics.json `conditional.per_class`): what each chart shows.
+PER_CLASS = (
+    ("accuracy", "conditional accuracy: read as the digit asked for", "higher", None),
+    ("frechet", "Fréchet distance to real digits of that class", "lower", None),
+    ("checkerboard_ratio", "checkerboard index (× real digits of that class)", "closer to 1", 1.0),
+    ("diversity_ratio", "diversity within the class (× real digits of that class)", "closer to 1", 1.0),
+)
+
+
+def per_class_svg(
+    models: dict[str, dict[str, Any]],
+    key: str,
+    label: str,
+    better: str,
+    reference: float | None,
+    width: int = 560,
+    height: int = 200,
+) -> str:
+    """Grouped bars: for each digit 0–9, one bar per model (its `conditional.per_class[key]`), with a dashed line at
+    `reference` (what real digits give). Inline SVG, no script; empty string when no model has the measure."""
+    from html import escape
+
+    series = {n: v for n, v in models.items() if v and v.get(key) and any(x is not None for x in v[key])}
+    if not series:
+        return ""
+    values = [x for v in series.values() for x in v[key] if x is not None] + ([reference] if reference else [])
+    y1 = max(values) * 1.08 or 1.0
+    classes = max(len(v[key]) for v in series.values())
+    left, right, top, bottom = 40, 150, 18, 26
+    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = plot_w / classes
+    bar = slot * 0.8 / len(series)
+    py = lambda y: top + (1 - y / y1) * plot_h  # noqa: E731
+    parts = [
+        f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-label="{escape(label)} for each digit, one bar per model">',
+        f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)} ({escape(better)} is better)</text>',
+        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#888"/>',
+        f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">{y1:.3g}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" font-size="9" fill="#888" text-anchor="end">0</text>',
+    ]
+    for d in range(classes):
+        parts.append(
+            f'<text x="{left + (d + 0.5) * slot:.1f}" y="{height - 10}" font-size="10" fill="currentColor" '
+            f'text-anchor="middle">{d}</text>'
+        )
+    for i, (name, v) in enumerate(sorted(series.items())):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        for d, y in enumerate(v[key]):
+            if y is None:
+                continue
+            x = left + d * slot + slot * 0.1 + i * bar
+            parts.append(
+                f'<rect x="{x:.1f}" y="{py(y):.1f}" width="{bar:.1f}" height="{top + plot_h - py(y):.1f}" '
+                f'fill="{colour}"><title>{escape(name)}, digit {d}: {y:.4g}</title></rect>'
+            )
+        ly = top + 12 + i * 14
+        parts.append(
+            f'<rect x="{width - right + 8}" y="{ly - 9}" width="12" height="10" fill="{colour}"/><text '
+            f'x="{width - right + 26}" y="{ly}" font-size="10" fill="currentColor">{escape(name)}</text>'
+        )
+    if reference is not None:
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{py(reference):.1f}" y2="{py(reference):.1f}" '
+            f'stroke="#888" stroke-dasharray="4 3"><title>real digits: {reference:g}</title></line>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def per_class_charts(metrics: dict[str, dict[str, Any] | None]) -> list[str]:
+    """The per-class bar charts of the conditional models among `metrics` (name -> metrics.json), one per measure."""
+    per = {n: dig(m, "conditional.per_class") for n, m in metrics.items()}
+    per = {n: v for n, v in per.items() if v}
+    if not per:
+        return []
+    charts = [per_class_svg(per, key, label, better, ref) for key, label, better, ref in PER_CLASS]
+    return [c for c in charts if c]

@@ -20,6 +20,7 @@ class Family:
     interpolation: str  # "slerp" between Gaussian latents of many dimensions, "lerp" in a 2-D latent plane
     kind: str = ""  # the networks, training step and equivalence margins (δ) it shares: "gan" or "vae" (default: name)
     title: str = ""  # in words, for pages
+    short: str = ""  # a tag beside each model, e.g. "GAN"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", self.kind or self.name)
@@ -50,10 +51,10 @@ _VAE = dict(
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("gan", **_GAN, title="DCGAN"),
-        Family("vae", **_VAE, title="convolutional VAE"),
-        Family("cgan", **_GAN, kind="gan", title="conditional DCGAN"),
-        Family("cvae", **_VAE, kind="vae", title="conditional VAE"),
+        Family("gan", **_GAN, title="DCGAN", short="GAN"),
+        Family("vae", **_VAE, title="Convolutional VAE", short="VAE"),
+        Family("cgan", **_GAN, kind="gan", title="Conditional DCGAN, asked for a digit", short="cGAN"),
+        Family("cvae", **_VAE, kind="vae", title="Conditional VAE, asked for a digit", short="cVAE"),
     )
 }
 

@@ -11,8 +11,11 @@ from arena.variants import VARIANTS
 def test_comparison_page_shows_every_variant_from_one_seed(client):
     r = client.get("/?seed=77&n=9&zoom=2")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    srcs = re.findall(r'src="(/models/[a-z0-9_]+/grid\.png[^"]*)"', r.text)
-    assert len(srcs) == len(VARIANTS) and all("seed=77&amp;n=9&amp;scale=2" in s for s in srcs)
+    srcs = re.findall(r'src="(/models/([a-z0-9_]+)/grid\.png[^"]*)"', r.text)
+    assert len(srcs) == len(VARIANTS)
+    for src, name in srcs:  # a conditional model shows its class grid: one row per digit, 9 images -> 2 columns
+        assert f"seed=77&amp;n={2 if VARIANTS[name].classes else 9}&amp;scale=2" in src, src
+    srcs = [src for src, _ in srcs]
     assert r.text.index("gan_transpose") < r.text.index("gan_upsample") < r.text.index("vae_transpose")
     assert "Epochs trained" in r.text and "Seconds / epoch" in r.text
     for s in srcs:
@@ -115,3 +118,54 @@ def test_comparison_page_takes_any_subset_of_models_in_the_url(client):
     )
     r = client.get("/?random=1&n=4&models=vae_upsample", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("&models=vae_upsample")
+
+
+def test_conditional_models_show_class_grids_and_a_digit_chooser(client):
+    from app.api.pages import N_CHOICES, class_columns
+    from arena.latents import CLASSES
+
+    cgan = next(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "gan")
+    cvae = next(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "vae")
+    page = client.get("/?seed=5&n=64").text
+    assert 'id="g-cgan"' in page and 'id="g-cvae"' in page and "one row per digit 0–9" in page
+    assert f'/models/{cgan}/grid.png?seed=5&amp;n=6&amp;scale=3"' in page
+    assert [class_columns(n) for n in N_CHOICES] == [2, 2, 2, 3, 4, 6]  # ⌈n / 10⌉ columns, 2 … 6
+    assert all(class_columns(n) * CLASSES <= 64 for n in N_CHOICES)
+    m = client.get(f"/models/{cgan}?seed=8").text
+    assert 'id="label-form"' in m and '<option value="all" selected>' in m
+    assert "grid.png?seed=8&amp;n=4&amp;scale=3" in m and "interpolate.png?seed_a=1&amp;seed_b=2" in m
+    seven = client.get(f"/models/{cgan}?seed=8&label=7").text
+    assert f"/models/{cgan}/grid.png?seed=8&amp;n=16&amp;scale=3&amp;label=7" in seven
+    assert "&amp;label=7" in seven.split('id="interp-row"')[1][:400]
+    v = client.get(f"/models/{cvae}?label=3").text
+    assert "manifold.png?size=15&amp;scale=1&amp;padding=0&amp;label=3" in v and "mode=reconstruct" in v
+    for src in re.findall(r'src="(/models/[a-z0-9_]+/[a-z_]+\.png[^"]*)"', seven + v):
+        assert client.get(src.replace("&amp;", "&")).status_code == 200, src
+    bad = client.get(f"/models/{cgan}?label=12").text
+    assert "label 12 is out of range" in bad and '<option value="all" selected>' not in bad
+    plain = client.get("/models/gan_upsample?label=3").text
+    assert "is ignored: gan_upsample is unconditional" in plain and 'id="label-form"' not in plain
+
+
+def test_per_class_bars_draw_one_bar_per_model_and_digit():
+    from arena.figures import PER_CLASS, per_class_charts
+
+    per = {
+        "accuracy": [0.5 + d / 20 for d in range(10)],
+        "frechet": [float(d) for d in range(10)],
+        "checkerboard_ratio": [1.2] * 10,
+        "diversity_ratio": [0.9] * 9 + [None],
+    }
+    charts = per_class_charts(
+        {
+            "a": {"conditional": {"per_class": per}},
+            "b": {"conditional": {"per_class": per}},
+            "plain": {"frechet": {"distance": 3.0}},
+            "unevaluated": None,
+        }
+    )
+    assert len(charts) == len(PER_CLASS)
+    assert charts[0].count("<rect") == 2 * 10 + 2  # bars, then a legend swatch per model
+    assert charts[3].count("<rect") == 2 * 9 + 2  # a class without samples has no bar
+    assert "a, digit 9: 0.95" in charts[0] and "stroke-dasharray" in charts[2] and "stroke-dasharray" not in charts[0]
+    assert "plain" not in "".join(charts) and per_class_charts({"plain": {"frechet": {}}}) == []

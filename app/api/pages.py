@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,22 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from app.api.deps import RegistryDep, SettingsDep
+from app.grids import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.registry import architecture
-from arena.figures import curve_svg, figures_for, forest_svg, interaction_svg, legend, replicate_view, training_curves
+from arena.figures import (
+    curve_svg,
+    figures_for,
+    forest_svg,
+    interaction_svg,
+    legend,
+    per_class_charts,
+    replicate_view,
+    training_curves,
+)
 from arena.findings import comparison_findings, factorial_findings
 from arena.images import png_bytes, render_grid
-from arena.latents import MAX_SEED
-from arena.variants import VARIANTS
+from arena.latents import CLASSES, MAX_SEED
+from arena.variants import FAMILIES, VARIANTS
 
 APP = Path(__file__).resolve().parents[1]
 # An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
@@ -28,12 +39,11 @@ router = APIRouter(include_in_schema=False)
 N_CHOICES = (4, 9, 16, 25, 36, 64)
 ZOOM_CHOICES = (1, 2, 3, 4, 6, 8)
 GROUPS = tuple(
-    (family, title, short, tuple(v.name for v in VARIANTS.values() if v.family == family))
-    for family, title, short in (
-        ("gan", "DCGAN: transposed vs resize-convolution", "GAN"),
-        ("vae", "Convolutional VAE: transposed vs resize-convolution", "VAE"),
-    )
+    (f.name, f"{f.title}: transposed vs resize-convolution", f.short, names)
+    for f in FAMILIES.values()
+    if (names := tuple(v.name for v in VARIANTS.values() if v.family == f.name))
 )
+LABEL_CHOICES = tuple(range(CLASSES))
 # Files of a model folder that pages may link to; nothing else in the store is served.
 SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
 
@@ -142,6 +152,7 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
                     "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling,
                     "architecture": architecture(name, e.manifest),
                     "figures": figures_for(e.manifest, e.metrics) if e.manifest else [],
+                    "classes": e.classes if e.manifest else 0,
                 }
             )
         replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
@@ -163,6 +174,7 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
                 "replicates": replicates,
                 "curves": chart,
                 "curve_models": sorted(k for k, v in curves.items() if v),
+                "per_class": per_class_charts({m["name"]: registry.entries[m["name"]].metrics for m in models}),
             }
         )
     choices = [
@@ -182,11 +194,18 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
         "total": len(every),
         "legend": legend(),
         "n_choices": N_CHOICES,
+        "class_columns": class_columns(n),
+        "columns_by_n": json.dumps({str(k): class_columns(k) for k in N_CHOICES}),
         "zoom_choices": ZOOM_CHOICES,
         "default_seed": settings.default_seed,
         "notices": notices,
     }
     return render(request, "index.html", ctx)
+
+
+def class_columns(n: int) -> int:
+    """A conditional model's class grid for the page's image count: one row per digit, about n / 10 columns (2 … 6)."""
+    return min(MAX_CLASS_COLUMNS, max(2, -(-n // CLASSES)))
 
 
 def not_found(request: Request, name: str) -> HTMLResponse:
@@ -212,6 +231,11 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
     seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
     seed_a = parse_int(q.get("a"), "a", 1, 0, MAX_SEED, notices)
     seed_b = parse_int(q.get("b"), "b", 2, 0, MAX_SEED, notices)
+    label = None  # a conditional model's digit; none: its class grid
+    if e.classes and q.get("label") not in (None, "", "all"):
+        label = parse_int(q.get("label"), "label", 0, 0, CLASSES - 1, notices)
+    elif q.get("label") not in (None, "", "all"):
+        notices.append(f"label {q.get('label')[:40]!r} is ignored: {name} is unconditional (it takes no digit).")
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
@@ -232,6 +256,12 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "seed": seed,
         "seed_a": seed_a,
         "seed_b": seed_b,
+        "label": label,
+        "kind": FAMILIES[e.family].kind if e.family in FAMILIES else e.family,
+        "family_title": FAMILIES[e.family].title if e.family in FAMILIES else str(e.family).upper(),
+        "label_choices": LABEL_CHOICES if e.classes else (),
+        "class_columns": CLASS_COLUMNS,
+        "per_class": per_class_charts({name: e.metrics}),
         "notices": notices,
         "replicates": replicate_view(
             registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]

@@ -13,8 +13,15 @@
       if (!Number.isInteger(s) || s < 0 || s > MAX_SEED) { seed.setCustomValidity("a whole number from 0 to " + MAX_SEED); seed.reportValidity(); return; }
       seed.setCustomValidity("");
       document.querySelectorAll("img[data-base]").forEach(function (img) {
+        var model = img.closest("[data-model]").dataset.model;
+        if (img.dataset.columns) {  // a conditional model's class grid: its columns for each image count, from the server
+          var cols = JSON.parse(img.dataset.columns)[n.value];
+          img.src = img.dataset.base + "?seed=" + s + "&n=" + cols + "&scale=" + zoom.value;
+          img.alt = "class grid of " + model + " for seed " + s + ": one row per digit 0–9, the same " + cols + " latents in every row";
+          return;
+        }
         img.src = img.dataset.base + "?seed=" + s + "&n=" + n.value + "&scale=" + zoom.value;
-        img.alt = n.value + " samples from " + img.closest("[data-model]").dataset.model + " for seed " + s;
+        img.alt = n.value + " samples from " + model + " for seed " + s;
       });
       var chosen = form.querySelector("input[name=models]");
       var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "");
