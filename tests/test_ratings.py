@@ -556,3 +556,38 @@ def test_people_vs_numbers_uses_means_over_seeds_where_replicates_exist():
     )
     values, seeds = metric_values(registry, "frechet", "frechet.distance")
     assert values == {"a": 12.5, "b": 20.0, "c": 30.0} and seeds == {"a": 5}
+
+
+def test_a_conditional_task_shows_both_models_the_same_digit_and_names_it(rating_client, monkeypatch):
+    import app.api.ratings as api
+    from arena.variants import VARIANTS
+
+    c = rating_client
+    cgan = sorted(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "gan")
+    monkeypatch.setattr(api, "choose_task", lambda ratings, registry, rid: ("pair", cgan, 1237))
+    join(c)
+    task = c.post("/api/rate/tasks").json()
+    assert task["digit"] == 7 and "asked to be a 7" in task["prompt"] and "better 7s" in task["prompt"]
+    assert all(i["alt"].endswith(f"{task['n']} generated 7s") for i in task["images"])
+    for side, model in zip("AB", cgan):
+        shown = c.get(f"/rate/tasks/{task['task_id']}/{side}.png").content
+        params = {"seed": 1237, "n": task["n"], "nrow": 3, "scale": 3, "padding": 2}
+        assert shown == c.get(f"/models/{model}/grid.png", params={**params, "label": 7}).content
+        assert shown != c.get(f"/models/{model}/grid.png", params={**params, "label": 1}).content
+    page = c.get("/rate").text
+    assert 'id="digit"' in page
+    monkeypatch.setattr(
+        api, "choose_task", lambda ratings, registry, rid: ("pair", ["gan_upsample", "gan_transpose"], 7)
+    )
+    plain = c.post("/api/rate/tasks").json()
+    assert plain["digit"] is None and plain["prompt"] is None and plain["images"][0]["alt"].endswith("generated digits")
+
+
+def test_the_task_digit_is_the_seed_mod_10_for_conditional_models_only():
+    from types import SimpleNamespace
+
+    from app.ratings.scheduling import task_digit
+
+    registry = SimpleNamespace(entries={"c": SimpleNamespace(classes=10), "u": SimpleNamespace(classes=0)})
+    assert [task_digit(registry, ["c", "c"], s) for s in (0, 9, 10, 4294967295)] == [0, 9, 0, 5]
+    assert task_digit(registry, ["u", "u"], 7) is None and task_digit(registry, ["u", "c"], 13) == 3

@@ -16,7 +16,7 @@ from app.grids import make_grid, seed_spec
 from app.ratings.analysis import cached_results
 from app.ratings.gold import GOLD
 from app.ratings.raters import Ratings, ua_family
-from app.ratings.scheduling import answers_for, choose_task
+from app.ratings.scheduling import answers_for, choose_task, task_digit
 from app.store import QUESTIONS
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
@@ -45,15 +45,22 @@ def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
     kind, models, seed = choose_task(ratings, registry, rid)
     task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
     labels = "ABCD"[: len(models)]
+    digit = task_digit(registry, models, seed)
     return {
         "task_id": task.id,
         "kind": "pair" if kind == "gold" else kind,
         "n": task.n,
+        "digit": digit,
+        "prompt": (
+            f"Every image was asked to be a {digit}: judge which grid draws the better {digit}s."
+            if digit is not None
+            else None
+        ),
         "images": [
             {
                 "label": side,
                 "src": f"/rate/tasks/{task.id}/{side}.png",
-                "alt": f"grid {side}: {task.n} generated digits",
+                "alt": f"grid {side}: {task.n} generated {'digits' if digit is None else f'{digit}s'}",
             }
             for side in labels
         ],
@@ -121,7 +128,10 @@ async def task_image(
         png = await run_in_threadpool(ratings.gold_png, model, task.seed, task.n)
         return Response(png, media_type="image/png", headers=headers)
     entry = resolve_model(registry, model)
-    grid = await make_grid(entry, seed_spec(task.seed, task.n, nrow=3, scale=3, padding=2), cache, metrics)
+    spec = seed_spec(task.seed, task.n, nrow=3, scale=3, padding=2)
+    if entry.classes:  # both sides of a conditional task: the same digit from the same seed
+        spec = spec.labelled(task_digit(registry, task.models, task.seed))
+    grid = await make_grid(entry, spec, cache, metrics)
     return Response(grid.png, media_type="image/png", headers=headers)
 
 

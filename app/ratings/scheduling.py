@@ -6,7 +6,7 @@ import itertools
 import random
 
 from app.ratings.gold import GOLD
-from arena.latents import MAX_SEED
+from arena.latents import CLASSES, MAX_SEED
 from arena.variants import VARIANTS, comparisons
 
 PAIR_ANSWERS = ("A", "B", "tie", "both_bad")
@@ -23,6 +23,14 @@ class NoTaskPossible(Exception):
 def answers_for(kind: str) -> tuple[str, ...]:
     """The answers a task of this kind accepts (gold tasks are pairs)."""
     return FOUR_ANSWERS if kind == "four" else PAIR_ANSWERS
+
+
+def task_digit(registry, models: list[str], seed: int) -> int | None:
+    """The digit a task asks of its conditional models: seed mod 10, so both sides of a pair (and a repeat of it) show
+    the same digit from the same seed, and the digits come up equally often; None when no model is conditional."""
+    if any(getattr(registry.entries.get(m), "classes", 0) for m in models):
+        return seed % CLASSES
+    return None
 
 
 def families_of(registry, names: list[str]) -> dict[str, list[str]]:

@@ -29,6 +29,8 @@
   function show(task) {
     form.dataset.task = task.task_id;
     form.querySelector("input[name=task_id]").value = task.task_id;
+    var digit = document.getElementById("digit");
+    if (digit) { digit.textContent = task.prompt || ""; digit.hidden = !task.prompt; }
     var grids = document.getElementById("grids");
     grids.className = "rate-grids" + (task.images.length > 2 ? " four" : "");
     grids.innerHTML = "";
