@@ -389,13 +389,17 @@ def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
 
 
 def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 300, height: int = 190) -> str:
-    """The factorial's cell means (95 % bars) of one metric: network on the x axis, one line per operator."""
+    """The factorial's cell means (95 % bars) of one metric: the second factor's levels on the x axis, one line per
+    operator."""
     from html import escape
+
+    from arena.variants import FACTORS
 
     means = design["means"].get(key)
     if not means:
         return ""
-    networks, operators = ("tutorial", "shallow"), ("transpose", "resize")
+    factor = FACTORS[design.get("factor", "network")]
+    networks, operators = factor.levels, ("transpose", "resize")
     values = [v for iv in means.values() for v in (iv["mean"], iv["low"], iv["high"]) if v is not None]
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.1 or 1.0
@@ -405,7 +409,8 @@ def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 3
     py = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
     parts = [
         f'<svg class="interaction" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by network and operator">'
+        f'height="{height}" aria-label="cell means of {escape(METRIC[key].label)} by '
+        f'{escape(design.get("factor", "network"))} and operator">'
     ]
     parts.append(
         f'<text x="0" y="11" font-size="10" fill="currentColor">{escape(METRIC[key].label)} '
@@ -431,7 +436,7 @@ def interaction_svg(design: dict[str, Any], key: str = "frechet", width: int = 3
     for n in networks:
         parts.append(
             f'<text x="{px[n]:.1f}" y="{height - 8}" font-size="10" '
-            f'fill="currentColor" text-anchor="middle">{n} stages</text>'
+            f'fill="currentColor" text-anchor="middle">{escape(factor.words[n].split(" (")[0])}</text>'
         )
     parts.append(
         f'<text x="0" y="{py(hi - pad) + 4:.1f}" font-size="9" fill="#888">{_fmt(hi - pad)}</text>'

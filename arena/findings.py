@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.replicates import EFFECTS
 from arena.stats import METRIC
-from arena.variants import VARIANTS, factorials
+from arena.variants import FACTORS, FAMILIES, VARIANTS, factorials
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 
@@ -98,24 +97,30 @@ def comparison_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operator × network effects per budget, or why they cannot be estimated yet."""
+    """The effects of each operator × factor design per budget, or why they cannot be estimated yet."""
     out = []
     designs = stats.get("factorials") or []
     for f in factorials():
-        rows = [d for d in designs if d["family"] == f.family]
+        factor = FACTORS[f.factor]
+        head = {
+            "family": f.family,
+            "short": FAMILIES[f.family].short,
+            "factor": f.factor,
+            "levels": [{"key": level, "words": factor.words[level]} for level in f.levels],
+        }
+        rows = [d for d in designs if d["family"] == f.family and d.get("factor", "network") == f.factor]
         if not rows:
             have = {n: sorted((stats.get("models") or {}).get(n, {})) for n in f.cells.values()}
             missing = [n for n, profiles in have.items() if not profiles]
             out.append(
                 {
-                    "family": f.family,
+                    **head,
                     "profile": None,
                     "sentence": (
-                        f"The {f.family.upper()} operator × network factorial ({', '.join(f.cells.values())}) "
+                        f"The {head['short']} operator × {f.factor} factorial ({', '.join(f.cells.values())}) "
                         "has no budget at which all four cells have replicates on one backend"
                         f"{' (no replicates yet: ' + ', '.join(missing) + ')' if missing else ''}, "
-                        "so the operator's effect cannot yet be "
-                        'separated from the network\'s ("network" bundles depth and kernel size).'
+                        f"so the operator's effect cannot yet be separated from the {f.factor}'s. {factor.note}"
                     ),
                 }
             )
@@ -124,18 +129,10 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
             where = f"{_budget(d)}, trained on {d['trained_on']}"
             effects = (d["effects"] or {}).get("frechet") or {}
             lines = [
-                f"{effect.capitalize()} effect ({t['meaning']}): "
-                + test_sentence(t, "frechet", *EFFECTS[effect][1], where)
+                f"{effect.capitalize()} effect ({t['meaning']}): " + test_sentence(t, "frechet", *t["sides"], where)
                 for effect, t in effects.items()
             ]
-            out.append(
-                {
-                    "family": f.family,
-                    "profile": d["profile"],
-                    "design": d,
-                    "sentence": " ".join(lines) + ' "Network" bundles depth and kernel size.',
-                }
-            )
+            out.append({**head, "profile": d["profile"], "design": d, "sentence": " ".join(lines) + " " + factor.note})
     return out
 
 
@@ -145,8 +142,8 @@ def findings_markdown(stats: dict[str, Any]) -> str:
         return "No replicate runs yet: nothing can be concluded."
     lines = [f"- **{f['a']} vs {f['b']}** — {f['question']}: {f['sentence']}" for f in comparison_findings(stats)]
     lines += [
-        "- **Operator × network "
-        f"({f['family'].upper()}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
+        f"- **Operator × {f['factor']} "
+        f"({f['short']}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
         for f in factorial_findings(stats)
     ]
     return "\n".join(lines)

@@ -32,7 +32,7 @@ from arena.stats import (
     t_interval,
     tost_p_value,
 )
-from arena.variants import FAMILIES, Factorial, Variant, comparisons, factorials
+from arena.variants import FACTORS, FAMILIES, Factorial, Variant, comparisons, factorials
 
 REPLICATES = "_replicates"
 INDEX = "replicates.json"
@@ -80,7 +80,7 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, profile, seed, run in runs(store):
         slot = out.setdefault(name, {}).setdefault(
-            profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}}
+            profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}, "place": {}}
         )
         failure = failure_path(run, name)
         metrics_path = run / name / "metrics.json"
@@ -96,6 +96,7 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
                 slot["failed"][seed] = f"evaluation: non-finite {', '.join(bad)}"
                 continue
             slot["seeds"][seed] = row
+            slot["place"][seed] = place(run / name)
             slot["trained_on"][seed] = trained_on(run / name)
             slot["epochs"] = row["epochs_done"]
     return out
@@ -141,10 +142,16 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
 def trained_on(run: Path) -> str:
     """Where a run trained, from its manifest: 'CPU, tensorflow, float32' or 'NVIDIA H200, jax, jax precision highest'
     (seeds of one variant may come from different machines; the tables say so)."""
+    where = place(run)
+    return "unknown" if where[0] == "unknown" else ", ".join(where)
+
+
+def place(run: Path) -> tuple[str, str, str]:
+    """(machine, backend, float32 precision) a run trained with, from its manifest; machine is "CPU" or the GPUs."""
     try:
         m = json.loads((run / "manifest.json").read_text())
     except (OSError, ValueError):
-        return "unknown"
+        return ("unknown", "?", "?")
     hw, versions = m.get("hardware") or {}, m.get("versions") or {}
     # manifests from before the JAX backend name no backend, only the TensorFlow version they trained with
     backend = versions.get("backend") or ("tensorflow" if "tensorflow" in versions else "?")
@@ -153,7 +160,7 @@ def trained_on(run: Path) -> str:
     precision = hw.get("float32_matmul", "float32" if not gpus else "precision not recorded")
     if " default (TF32" in precision:  # 'jax default (TF32 on NVIDIA GPUs of compute capability >= 8.0)'
         precision = f"TF32 ({precision.split(' ', 1)[0]} default)"
-    return f"{where}, {backend}, {precision}"
+    return (where, backend, precision)
 
 
 def statistics(store: Path) -> dict[str, Any]:
@@ -207,16 +214,30 @@ def statistics(store: Path) -> dict[str, Any]:
     }
 
 
-def _places(data, names: list[str], profile: str) -> dict[str, list[int]]:
-    """Seeds every named variant has at this budget, grouped by where they trained; a seed whose runs trained in
-    different places goes under None (listed, never paired)."""
+def pairing(where: tuple[str, str, str]) -> tuple[str, str, str]:
+    """What seeds must share to be paired: a CPU or a GPU, the backend and the float32 precision. Machines of one
+    kind are pooled, as CPU hosts always were (their kernels round differently too): a seed's runs on an H100 and an
+    H200 with JAX in TF32 differ by rounding, as on two CPUs; TensorFlow vs JAX, or TF32 vs float32, differ by more."""
+    return ("CPU" if where[0] == "CPU" else "GPU", where[1], where[2])
+
+
+def _places(data, names: list[str], profile: str) -> dict[str | None, list[int]]:
+    """Seeds every named variant has at this budget, grouped by what pairing needs them to share, each group named by
+    the machines it trained on; a seed whose runs differ in that goes under None (listed, never paired)."""
     slots = [data[n][profile] for n in names]
     common = sorted(set.intersection(*(set(s["seeds"]) for s in slots)))
-    out: dict[str, list[int]] = {}
+    groups: dict[tuple | None, list[int]] = {}
+    machines: dict[tuple, set[str]] = {}
     for seed in common:
-        places = {s["trained_on"][seed] for s in slots}
-        out.setdefault(places.pop() if len(places) == 1 else None, []).append(seed)
-    return out
+        keys = {pairing(s["place"][seed]) for s in slots}
+        key = keys.pop() if len(keys) == 1 else None
+        groups.setdefault(key, []).append(seed)
+        if key is not None:
+            machines.setdefault(key, set()).update(s["place"][seed][0] for s in slots)
+    return {
+        (None if key is None else ", ".join([" and ".join(sorted(machines[key])), *key[1:]])): seeds
+        for key, seeds in groups.items()
+    }
 
 
 def _test(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
@@ -272,40 +293,47 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
     return rows
 
 
-# Contrasts over the cells (operator, network), each a per-seed combination of the four runs: what it means, the
-# names of its two sides (A − B, as verdicts and sentences name them), and the weight of each cell.
-EFFECTS = {
-    "operator": (
-        "resize − transposed, averaged over the two networks",
-        ("resize", "transposed"),
-        {
-            ("resize", "tutorial"): 0.5,
-            ("resize", "shallow"): 0.5,
-            ("transpose", "tutorial"): -0.5,
-            ("transpose", "shallow"): -0.5,
-        },
-    ),
-    "network": (
-        "shallow − tutorial stages, averaged over the two operators",
-        ("shallow network", "tutorial network"),
-        {
-            ("transpose", "shallow"): 0.5,
-            ("resize", "shallow"): 0.5,
-            ("transpose", "tutorial"): -0.5,
-            ("resize", "tutorial"): -0.5,
-        },
-    ),
-    "interaction": (
-        "(resize − transposed) in the shallow network minus that in the tutorial's",
-        ("the shallow network's operator gap", "the tutorial's"),
-        {
-            ("resize", "shallow"): 1,
-            ("transpose", "shallow"): -1,
-            ("resize", "tutorial"): -1,
-            ("transpose", "tutorial"): 1,
-        },
-    ),
+# Contrasts over the cells (operator, level of the second factor), each a per-seed combination of the four runs:
+# what it means and the names of its two sides (A − B, as verdicts and sentences name them), per factor.
+EFFECT_WORDS = {
+    "network": {
+        "operator": ("resize − transposed, averaged over the two networks", ("resize", "transposed")),
+        "network": (
+            "shallow − tutorial stages, averaged over the two operators",
+            ("shallow network", "tutorial network"),
+        ),
+        "interaction": (
+            "(resize − transposed) in the shallow network minus that in the tutorial's",
+            ("the shallow network's operator gap", "the tutorial's"),
+        ),
+    },
+    "conditioning": {
+        "operator": ("resize − transposed, averaged over conditional and unconditional", ("resize", "transposed")),
+        "conditioning": (
+            "conditional − unconditional, averaged over the two operators",
+            ("conditional", "unconditional"),
+        ),
+        "interaction": (
+            "(resize − transposed) asked for a digit minus that without a label",
+            ("the conditional operator gap", "the unconditional one"),
+        ),
+    },
 }
+
+
+def effects(factor: str) -> dict[str, tuple[str, tuple[str, str], dict[tuple[str, str], float]]]:
+    """{effect: (meaning, sides, weight of each cell)} of an operator × `factor` design: the operator's main effect,
+    the factor's, and their interaction."""
+    low, high = FACTORS[factor].levels
+    r, t = "resize", "transpose"
+    weights = {
+        "operator": {(r, low): 0.5, (r, high): 0.5, (t, low): -0.5, (t, high): -0.5},
+        factor: {(t, high): 0.5, (r, high): 0.5, (t, low): -0.5, (r, low): -0.5},
+        "interaction": {(r, high): 1, (t, high): -1, (r, low): -1, (t, low): 1},
+    }
+    return {e: (*EFFECT_WORDS[factor][e], w) for e, w in weights.items()}
+
+
 FACTORIAL_METRICS = ("frechet", "checkerboard_ratio")
 
 
@@ -318,6 +346,8 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
                 continue
             row: dict[str, Any] = {
                 "family": f.family,
+                "factor": f.factor,
+                "levels": list(f.levels),
                 "profile": profile,
                 "trained_on": place,
                 "seeds": seeds,
@@ -334,10 +364,11 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
                 cell = {c: [data[n][profile]["seeds"][s][key] for s in used] for c, n in f.cells.items()}
                 row["means"][key] = {f"{o}|{n}": t_interval(v).as_dict() for (o, n), v in cell.items()}
                 row["effects"][key] = {}
-                for effect, (meaning, _, weights) in EFFECTS.items():
+                for effect, (meaning, sides, weights) in effects(f.factor).items():
                     diffs = [sum(w * m.score(cell[c][i]) for c, w in weights.items()) for i in range(len(used))]
                     row["effects"][key][effect] = {
                         "meaning": meaning,
+                        "sides": list(sides),
                         "seeds": used,
                         "role": "primary" if key == "frechet" else "secondary",
                         **_test(diffs, m, f.family),
@@ -357,16 +388,24 @@ def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> No
                 if t["role"] == "primary"
                 else ("secondary", row["a"], row["b"], row["profile"], row["trained_on"])
             )
-            families.setdefault(fam, []).append((t, METRIC[key], row["family"], row["a"], row["b"]))
+            families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, row["a"], row["b"]))
     for row in designs:
         for key, effects in row["effects"].items():
             for effect, t in effects.items():
                 fam = (
                     ("primary", row["profile"])
                     if t["role"] == "primary"
-                    else ("secondary", "factorial", key, row["profile"], row["trained_on"])
+                    else (
+                        "secondary",
+                        "factorial",
+                        row["family"],
+                        row["factor"],
+                        key,
+                        row["profile"],
+                        row["trained_on"],
+                    )
                 )
-                families.setdefault(fam, []).append((t, METRIC[key], row["family"], *EFFECTS[effect][1]))
+                families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, *t["sides"]))
     for fam, tests in families.items():
         p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
         for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):

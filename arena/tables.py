@@ -12,7 +12,7 @@ from typing import Any
 from arena.figures import log_floor
 from arena.findings import findings_markdown
 from arena.replicates import trained_on
-from arena.stats import METRIC
+from arena.stats import METRIC, wilson_interval
 from arena.variants import VARIANTS
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
@@ -132,6 +132,62 @@ def init_markdown(store: Path) -> str:
     return "\n".join(lines)
 
 
+COND_BEGIN, COND_END = "<!-- conditional-table-begin -->", "<!-- conditional-table-end -->"
+SHOWN_DIGIT = 7  # the digit the README quotes on its own (the issue's `label=7`)
+
+
+def _share(p: float, n: int) -> str:
+    lo, hi = wilson_interval(round(p * n), n)
+    return f"{p:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
+COND_COLUMNS = (
+    "model",
+    "trained",
+    "read as the digit asked for",
+    f"digit {SHOWN_DIGIT}",
+    "weakest digit",
+    "checkerboard per digit (× real, min – max)",
+    "diversity within the digit (× real, min – max)",
+)
+
+
+def conditional_rows(store: Path) -> list[list[str]]:
+    """Each served conditional model, from its metrics.json: how often the evaluator reads the digit asked for (all
+    digits, digit 7, the weakest digit) with Wilson intervals over the samples, and the per-digit spread of the
+    checkerboard index and of within-class diversity."""
+    rows = []
+    for name in [n for n, v in VARIANTS.items() if v.classes]:
+        c = _load(Path(store) / name / "metrics.json").get("conditional")
+        if not c:
+            rows.append([name, "not trained or not evaluated yet"] + ["–"] * (len(COND_COLUMNS) - 2))
+            continue
+        per = c["per_class"]
+        counts, acc = per["samples"], per["accuracy"]
+        weakest = min(range(len(acc)), key=lambda d: acc[d])
+        spread = [
+            f"{min(v for v in per[k] if v is not None):.2f} – {max(v for v in per[k] if v is not None):.2f}"
+            for k in ("checkerboard_ratio", "diversity_ratio")
+        ]
+        epochs = _load(Path(store) / name / "manifest.json").get("epochs_done")
+        rows.append(
+            [
+                name,
+                f"{epochs} epochs, {trained_on(Path(store) / name)}",
+                f"{_share(c['accuracy'], c['samples'])} of {c['samples']:,}",
+                f"{_share(acc[SHOWN_DIGIT], counts[SHOWN_DIGIT])} of {counts[SHOWN_DIGIT]:,}",
+                f"{weakest}: {_share(acc[weakest], counts[weakest])}",
+                *spread,
+            ]
+        )
+    return rows
+
+
+def conditional_markdown(store: Path) -> str:
+    lines = ["| " + " | ".join(COND_COLUMNS) + " |", "|" + " --- |" * len(COND_COLUMNS)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in conditional_rows(store)])
+
+
 REP_METRICS = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall", "frechet_last5", "checkerboard_last5")
 ARROW = {"lower": "↓", "higher": "↑", "real": "→ 1×"}
 
@@ -223,6 +279,7 @@ def update_readme(readme: Path, store: Path) -> bool:
         (REP_BEGIN, REP_END, replicates_markdown),
         (FINDINGS_BEGIN, FINDINGS_END, findings_block),
         (INIT_BEGIN, INIT_END, init_markdown),
+        (COND_BEGIN, COND_END, conditional_markdown),
     ):
         if begin in new:
             new = _replace_block(new, begin, end, render(store))

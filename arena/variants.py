@@ -82,6 +82,9 @@ class Variant:
     primary: str = "frechet"  # the pre-registered primary metric of the comparison with its reference
     network: str | None = None  # its cell of the operator × network factorial: "tutorial" or "shallow" stages
     classes: int = 0  # > 0: conditional on a label of that many classes (its one-hot code joins the latent)
+    unconditional: str | None = (
+        None  # a conditional variant: the variant it adds the label to (operator × conditioning)
+    )
 
     @property
     def facts(self) -> Family:
@@ -172,7 +175,7 @@ VARIANTS: dict[str, Variant] = {
             "sub-pixel convolution initialised with ICNR vs transposed convolution: fewer checkerboard artefacts?",
             primary="checkerboard_ratio",
         ),
-        Variant("cgan_transpose", "cgan", "transpose", classes=10),
+        Variant("cgan_transpose", "cgan", "transpose", classes=10, unconditional="gan_transpose"),
         Variant(
             "cgan_upsample",
             "cgan",
@@ -181,8 +184,9 @@ VARIANTS: dict[str, Variant] = {
             "the report's GAN comparison asked for a digit: transposed vs resize-convolution, label at the "
             "generator's input and as discriminator channels (networks otherwise the report's)",
             classes=10,
+            unconditional="gan_upsample",
         ),
-        Variant("cvae_transpose", "cvae", "transpose", classes=10),
+        Variant("cvae_transpose", "cvae", "transpose", classes=10, unconditional="vae_transpose"),
         Variant(
             "cvae_upsample",
             "cvae",
@@ -191,6 +195,7 @@ VARIANTS: dict[str, Variant] = {
             "the report's VAE comparison asked for a digit: transposed vs resize-convolution decoder, label at the "
             "decoder's input and as encoder channels",
             classes=10,
+            unconditional="vae_upsample",
         ),
     )
 }
@@ -206,28 +211,65 @@ def report_pairs() -> list[frozenset[str]]:
 
 
 @dataclass(frozen=True)
-class Factorial:
-    """Operator × network over the variants of one family that name their `network`: each effect paired by seed.
-    "Network" bundles depth and kernel size (the tutorial's stages with 5×5 kernels vs the report's shallower 3×3
-    resize stages); the factorial separates it from the operator, not depth from kernel size."""
+class Factor:
+    """The second factor of a 2×2 design beside the operator: its two levels (reference first), their names in
+    words, and what a reader must know about it."""
 
-    family: str
-    cells: dict[tuple[str, str], str]  # (operator, network) -> variant name
+    levels: tuple[str, str]
+    words: dict[str, str]
+    note: str
+
+
+FACTORS = {
+    "network": Factor(
+        ("tutorial", "shallow"),
+        {"tutorial": "tutorial stages (5×5)", "shallow": "report's shallow stages (3×3)"},
+        '"Network" bundles depth and kernel size.',
+    ),
+    "conditioning": Factor(
+        ("unconditional", "conditional"),
+        {"unconditional": "without a label", "conditional": "asked for a digit"},
+        "Conditioning adds the one-hot label at the generator's input and as channels of the discriminator or "
+        "encoder; the conditional and unconditional runs of a seed share its data order.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Factorial:
+    """Operator × a second factor, each effect paired by seed. "network": the variants of one family that name their
+    `network` — it bundles depth and kernel size (the tutorial's stages with 5×5 kernels vs the report's shallower
+    3×3 resize stages), so the factorial separates it from the operator, not depth from kernel size.
+    "conditioning": a conditional family's pair and the unconditional pair it adds the label to."""
+
+    family: str  # the family that declares it (its δ is its kind's)
+    cells: dict[tuple[str, str], str]  # (operator, level) -> variant name
+    factor: str = "network"
 
     OPERATORS = ("transpose", "resize")
-    NETWORKS = ("tutorial", "shallow")
+
+    @property
+    def levels(self) -> tuple[str, str]:
+        return FACTORS[self.factor].levels
 
     @property
     def complete(self) -> bool:
-        return all((o, n) in self.cells for o in self.OPERATORS for n in self.NETWORKS)
+        return all((o, n) in self.cells for o in self.OPERATORS for n in self.levels)
 
 
 def factorials() -> list[Factorial]:
-    """The complete 2×2 designs the table declares, one per family at most."""
+    """The complete 2×2 designs the table declares: operator × network where a family's variants name their
+    network, operator × conditioning where a conditional family's variants name their unconditional one."""
     out = []
     for family in FAMILIES:
         cells = {(v.upsampling, v.network): v.name for v in VARIANTS.values() if v.family == family and v.network}
-        f = Factorial(family, cells)
-        if f.complete:
-            out.append(f)
+        conditioning: dict[tuple[str, str], str] = {}
+        for v in VARIANTS.values():
+            if v.family == family and v.unconditional:
+                conditioning[(v.upsampling, "conditional")] = v.name
+                base = VARIANTS[v.unconditional]
+                conditioning[(base.upsampling, "unconditional")] = base.name
+        for f in (Factorial(family, cells), Factorial(family, conditioning, "conditioning")):
+            if f.complete:
+                out.append(f)
     return out

@@ -341,7 +341,11 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import", help="check a generator of your own (.keras) and install it into the models store, with a manifest"
     )
-    p.add_argument("file", type=Path, help="Keras 3 model file: one latent vector in, one 28×28×1 image out")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="Keras 3 model file: one latent vector in (or a latent and a one-hot label of 10), one 28×28×1 image out",
+    )
     p.add_argument("--name", required=True, help="its name in the store and the URLs (lower-case letters, digits, _)")
     p.add_argument("--family", required=True, choices=sorted(FAMILIES), help="compared and rated with this family")
     p.add_argument(

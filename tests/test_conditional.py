@@ -149,3 +149,45 @@ def test_a_conditional_run_is_exported_and_evaluated_with_its_label_measures(tin
     per = r["per_class"]
     assert per["samples"] == [6] * 10 and len(per["frechet"]) == len(per["accuracy"]) == 10
     assert all(x is None or np.isfinite(x) for x in per["frechet"] + per["diversity_ratio"])
+
+
+@pytest.mark.slow
+def test_the_served_label_7_grids_are_read_as_7_as_often_as_the_readme_says(tmp_path):
+    """The README's digit-7 share for each shipped conditional model, checked through the service: the evaluation's
+    own latents for digit 7 (rows i ≡ 7 mod 10 of its seed), asked for with label 7 in 64-image PNG grids, read back
+    by the evaluator. PNGs are 8-bit, so a few borderline samples may flip: the share must match within 1.5 points and
+    reach the README's lower bound less that."""
+    import re
+    from pathlib import Path
+
+    from arena.latents import latents_from_seed
+    from arena.tables import SHOWN_DIGIT
+    from tests.conftest import make_client, wait_ready
+    from tests.test_service import tiles
+    from training.evaluate import EVAL_SEED, N_SAMPLES
+    from training.evaluator import load_evaluator
+
+    root = Path(__file__).resolve().parents[1]
+    store, readme = root / "models_store", (root / "README.md").read_text()
+    evaluator, _, _ = load_evaluator(store)
+    shipped = [n for n, v in VARIANTS.items() if v.classes and (store / n / "metrics.json").is_file()]
+    assert shipped, "no conditional model is shipped"
+    with make_client(store, tmp_path) as c:
+        wait_ready(c, timeout=300)
+        for name in shipped:
+            row = next(line for line in readme.splitlines() if line.startswith(f"| {name} |"))
+            share, low = (float(x) / 100 for x in re.findall(r"\| ([\d.]+)% \[([\d.]+)%", row)[1])
+            z = latents_from_seed(EVAL_SEED, N_SAMPLES, VARIANTS[name].facts.latent_dim)[SHOWN_DIGIT::10]
+            images = []
+            for i in range(0, len(z), 64):
+                chunk = z[i : i + 64]
+                r = c.post(
+                    "/generate",
+                    params={"model": name, "nrow": 8, "scale": 1, "padding": 0},
+                    json={"latents": chunk.tolist(), "labels": [SHOWN_DIGIT] * len(chunk)},
+                )
+                assert r.status_code == 200, r.text
+                images.append(tiles(r.content, len(chunk), 8))
+            x = np.concatenate(images).astype(np.float32)[..., None] / 255.0
+            read = float((evaluator.features_and_probs(x)[1].argmax(1) == SHOWN_DIGIT).mean())
+            assert abs(read - share) <= 0.015 and read >= low - 0.015, (name, read, share, low)

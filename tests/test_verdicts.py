@@ -22,7 +22,8 @@ CPU = "CPU, tensorflow, float32"
 
 def _slot(values: dict[int, dict[str, float]], place: str | dict[int, str] = CPU, epochs: int = 10) -> dict:
     places = place if isinstance(place, dict) else {s: place for s in values}
-    return {"epochs": epochs, "seeds": values, "failed": {}, "trained_on": places}
+    where = {s: tuple(p.rsplit(", ", 2)) for s, p in places.items()}  # (machine, backend, precision), as collect()
+    return {"epochs": epochs, "seeds": values, "failed": {}, "trained_on": places, "place": where}
 
 
 def _decided(data, a: Variant, b: Variant) -> list[dict]:
@@ -119,6 +120,50 @@ def test_seeds_from_different_backends_are_listed_not_pooled():
     rows = _decided(data, Variant("a", "vae", "resize", "b"), Variant("b", "vae", "transpose"))
     assert [(r["trained_on"], r["seeds"]) for r in rows] == [(CPU, [2, 3, 4])]
     assert list(rows[0]["not_paired"]) == ["1"] and "H200" in rows[0]["not_paired"]["1"]
+
+
+def test_gpus_of_one_backend_and_precision_are_paired_and_named():
+    h100, h200 = "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)", "NVIDIA H200, jax, TF32 (jax default)"
+    highest = "NVIDIA H200, jax, jax precision highest"
+    a_places, b_places = {1: h100, 2: h100, 3: h100, 4: h100}, {1: h200, 2: h200, 3: h100, 4: highest}
+    data = {
+        "a": {"paper": _slot({s: {"frechet": 10.0 + s} for s in a_places}, a_places)},
+        "b": {"paper": _slot({s: {"frechet": 20.0 + s} for s in b_places}, b_places)},
+    }
+    rows = _decided(data, Variant("a", "gan", "resize", "b"), Variant("b", "gan", "transpose"))
+    assert [(r["trained_on"], r["seeds"]) for r in rows] == [
+        ("NVIDIA H100 80GB HBM3 and NVIDIA H200, jax, TF32 (jax default)", [1, 2, 3])
+    ]
+    assert list(rows[0]["not_paired"]) == ["4"]  # TF32 against float32 ("highest"): never paired
+
+
+def test_the_conditioning_factorial_recovers_known_effects_with_its_own_words():
+    cells = {
+        ("transpose", "unconditional"): "t",
+        ("resize", "unconditional"): "u",
+        ("transpose", "conditional"): "ct",
+        ("resize", "conditional"): "cu",
+    }
+    value = {"t": 60.0, "u": 50.0, "ct": 40.0, "cu": 20.0}  # operator -15, conditioning -25, interaction -10
+    rng = np.random.default_rng(4)
+    noise = {s: rng.normal(0, 5) for s in range(1, 6)}
+    data = {
+        name: {"paper": _slot({s: {"frechet": value[name] + noise[s]} for s in noise}, epochs=50)}
+        for name in cells.values()
+    }
+    row = _factorial(data, Factorial("cgan", cells, "conditioning"))[0]
+    _adjust([], [row])
+    effects = row["effects"]["frechet"]
+    assert set(effects) == {"operator", "conditioning", "interaction"}
+    assert effects["operator"]["score_difference"]["mean"] == pytest.approx(-15.0)
+    assert effects["conditioning"]["score_difference"]["mean"] == pytest.approx(-25.0)
+    assert effects["interaction"]["score_difference"]["mean"] == pytest.approx(-10.0)
+    assert effects["interaction"]["verdict"] == "the conditional operator gap better"
+    assert effects["operator"]["delta"] == METRIC["frechet"].delta["gan"]  # the cGAN borrows the GAN's margin
+    found = [f for f in factorial_findings({"factorials": [row], "models": {}}) if f["profile"]]
+    assert [(f["family"], f["factor"], f["short"]) for f in found] == [("cgan", "conditioning", "cGAN")]
+    assert "asked for a digit minus that without a label" in found[0]["sentence"]
+    assert "Conditioning adds the one-hot label" in found[0]["sentence"]
 
 
 def test_the_factorial_recovers_known_effects():

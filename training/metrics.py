@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from arena.stats import wilson_interval
+
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and unbiased covariance (ddof = 1), in float64."""
@@ -170,16 +172,6 @@ def legibility(probs: np.ndarray, confident: float = 0.9) -> dict[str, float]:
 
 
 # ---- measures that use the label a conditional generator was asked for
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion (well-behaved at 0 and 1, unlike the Wald interval)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 def conditional_accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, object]:

@@ -344,7 +344,7 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 
 @router.get("/about", response_class=HTMLResponse)
 def about(request: Request, registry: RegistryDep) -> Response:
-    from arena.tables import COLUMNS, ablation_rows
+    from arena.tables import COLUMNS, COND_COLUMNS, ablation_rows, conditional_rows
 
     return render(
         request,
@@ -354,6 +354,8 @@ def about(request: Request, registry: RegistryDep) -> Response:
             "legend": legend(),
             "ablation": ablation_rows(registry.store),
             "columns": COLUMNS,
+            "conditional": conditional_rows(registry.store),
+            "conditional_columns": COND_COLUMNS,
             **findings_context(registry.replicate_statistics),
         },
     )
