@@ -212,3 +212,30 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
     page.goto(live_server + "/results")
     assert "2 votes from 1 raters" in page.inner_text("main")
     page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=True)
+
+
+def test_conditional_grids_follow_the_image_count_and_the_digit_chooser_at_phone_width(live_server, browser):
+    cgan = next(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "gan")
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    pg = context.new_page()
+    loaded = "() => [...document.querySelectorAll('img.grid')].every(i => i.complete && i.naturalWidth > 0)"
+    pg.goto(live_server + "/?seed=9&n=16")
+    pg.wait_for_function(loaded)
+    card = f"[data-model={cgan}] img.grid"
+    assert "n=2&" in pg.get_attribute(card, "src")  # 16 images -> a class grid of 2 columns
+    pg.select_option("#n", "64")
+    pg.press("#seed", "Enter")
+    pg.wait_for_function(f"() => document.querySelector('{card}').src.includes('n=6&')")
+    pg.wait_for_function(loaded)
+    size = pg.eval_on_selector(card, "i => [i.naturalWidth, i.naturalHeight]")
+    assert size == [6 * 28 * 3 + 7 * 2, 10 * 28 * 3 + 11 * 2]  # 6 columns, one row per digit
+    assert pg.eval_on_selector(card, "i => i.getBoundingClientRect().right") <= 375  # scaled to the phone's width
+    pg.goto(f"{live_server}/models/{cgan}?seed=9")
+    pg.select_option("#label", "7")
+    pg.click("#label-form button")
+    pg.wait_for_function("() => location.search.includes('label=7')")
+    pg.wait_for_function(loaded)
+    sample = pg.eval_on_selector("img.grid", "i => [i.src, i.naturalWidth]")
+    assert "label=7" in sample[0] and sample[1] == 4 * 28 * 3 + 5 * 2
+    assert "asked for a 7" in pg.get_attribute("#interp-row", "alt")
+    context.close()
