@@ -12,7 +12,8 @@ import pytest
 import app.registry
 from app.shapes import ModelUnavailable, ShapeCheck, check_shapes
 from arena.images import png_bytes, render_grid
-from arena.latents import latents_from_seed
+from arena.latents import latents_from_seed, with_labels
+from arena.variants import VARIANTS
 from tests.conftest import make_client, wait_ready
 from tests.hosts import tail_kernel, tail_kernel_compile
 
@@ -74,17 +75,16 @@ def test_shape_groups_are_chosen_by_cost_not_by_order():
 
 
 def mixed_requests(seed: int, count: int, models: list[str]) -> list[dict]:
+    """Random grids of random models; a conditional model is asked for a random digit (its rows: latent ⊕ label)."""
     rng = np.random.default_rng(seed)
-    return [
-        {
-            "model": str(rng.choice(models)),
-            "seed": int(rng.integers(0, 2**32 - 1)),
-            "n": int(rng.integers(1, 65)),
-            "scale": 1,
-            "padding": 0,
-        }
-        for _ in range(count)
-    ]
+    out = []
+    for _ in range(count):
+        model = str(rng.choice(models))
+        params = {"model": model, "seed": int(rng.integers(0, 2**32 - 1)), "n": int(rng.integers(1, 65))}
+        if VARIANTS[model].classes:
+            params["label"] = int(rng.integers(0, VARIANTS[model].classes))
+        out.append({**params, "scale": 1, "padding": 0})
+    return out
 
 
 @pytest.fixture(params=["this_cpu", "tail_kernel_cpu"])
@@ -153,9 +153,10 @@ def test_batcher_mixes_give_the_bytes_of_each_request_alone(uncached_client):
     for name in registry.available():
         entry = registry.get(name)
         for _ in range(12):
-            jobs.append(
-                (entry, latents_from_seed(int(rng.integers(0, 2**32 - 1)), int(rng.integers(1, 65)), entry.latent_dim))
-            )
+            z = latents_from_seed(int(rng.integers(0, 2**32 - 1)), int(rng.integers(1, 65)), entry.latent_dim)
+            if entry.classes:  # a conditional model's rows: each latent followed by a random digit's one-hot code
+                z = with_labels(z, rng.integers(0, entry.classes, len(z)), entry.classes)
+            jobs.append((entry, z))
 
     def encode(images):
         return png_bytes(render_grid(images))
