@@ -129,6 +129,7 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
         "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
         "period4_ratio": r["checkerboard"]["period4_ratio"],
         **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
+        "conditional_accuracy": (r.get("conditional") or {}).get("accuracy"),  # conditional models only
         "params": r["cost"]["params"],
         "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"],
         "seconds_per_epoch": r["cost"]["seconds_per_epoch"],

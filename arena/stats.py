@@ -67,6 +67,7 @@ METRICS = (
     Metric("precision", "precision (k=5)", "higher"),
     Metric("recall", "recall (k=5)", "higher"),
     Metric("coverage", "coverage (k=5)", "higher"),
+    Metric("conditional_accuracy", "conditional accuracy (read as the digit asked for)", "higher"),
     Metric(
         "frechet_last5",
         "Fréchet distance, mean of the last 5 epochs (2,000 samples each)",
