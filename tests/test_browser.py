@@ -239,3 +239,16 @@ def test_conditional_grids_follow_the_image_count_and_the_digit_chooser_at_phone
     assert "label=7" in sample[0] and sample[1] == 4 * 28 * 3 + 5 * 2
     assert "asked for a 7" in pg.get_attribute("#interp-row", "alt")
     context.close()
+
+
+def test_shipped_pages_fit_a_phone_without_sideways_scrolling(shipped_server, browser):
+    """The forest and interaction plots once kept their 560-px width on a 375-px phone (the whole page scrolled
+    sideways); wide tables scroll inside their own box."""
+    cgan = next(n for n, v in VARIANTS.items() if v.classes)
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    pg = context.new_page()
+    for path in ["/", "/about", f"/models/{cgan}", "/results"]:
+        pg.goto(shipped_server + path)
+        pg.wait_for_load_state("networkidle")
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 375, path
+    context.close()
