@@ -17,7 +17,7 @@ from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
 from app.shapes import ModelUnavailable, ShapeCheck, check_shapes, compile_shapes, run_planned
 from arena.images import to_unit
-from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files
+from arena.manifest import GENERATOR, ManifestError, classes, input_dim, read_manifest, verify_files
 from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
@@ -61,7 +61,7 @@ class ModelEntry:
     @property
     def classes(self) -> int:
         """> 0: a conditional model; its input row is the latent followed by the label's one-hot code."""
-        return int(self.manifest.get("classes") or 0)
+        return classes(self.manifest)
 
     @property
     def input_dim(self) -> int:
@@ -96,7 +96,7 @@ class ModelEntry:
             "upsampling": m.get("upsampling") or (VARIANTS[self.name].upsampling if self.name in VARIANTS else None),
             "architecture": architecture(self.name, m),
             "latent_dim": m.get("latent_dim"),
-            "classes": int(m.get("classes") or 0) if m else None,
+            "classes": self.classes if m else None,
             "version": self.version if m else None,
             "batch_shapes": list(self.buckets) or None,
             "rejected_batch_shapes": self.rejected_shapes,

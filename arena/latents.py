@@ -61,6 +61,12 @@ def balanced_labels(n: int, classes: int = CLASSES) -> np.ndarray:
     return np.arange(n) % classes
 
 
+def every_digit(latents: np.ndarray, classes: int) -> np.ndarray:
+    """Input rows that ask a model of `classes` labels for every digit in turn (row i: digit i mod classes); an
+    unconditional model's (classes 0) are the latents themselves."""
+    return with_labels(latents, balanced_labels(len(latents), classes), classes) if classes else latents
+
+
 def class_grid(latents: np.ndarray, classes: int = CLASSES) -> tuple[np.ndarray, np.ndarray]:
     """(rows, labels) for a class grid: one row per digit, the same latents in every row, so a column shows one
     style across digits. Row-major: digit d, column j is latents[j] with label d."""

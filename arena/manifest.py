@@ -18,9 +18,14 @@ class ManifestError(Exception):
     """A manifest that is missing, unreadable or inconsistent with the files beside it."""
 
 
+def classes(manifest: dict[str, Any]) -> int:
+    """> 0: a conditional model, asked for one of that many labels (0 in manifests from before conditioning)."""
+    return int(manifest.get("classes") or 0)
+
+
 def input_dim(manifest: dict[str, Any]) -> int:
     """The generator's input width: the latent, and a conditional model's one-hot label after it."""
-    return int(manifest["latent_dim"]) + int(manifest.get("classes") or 0)
+    return int(manifest["latent_dim"]) + classes(manifest)
 
 
 def sha256_file(path: Path) -> str:

@@ -96,8 +96,8 @@ def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
                 slot["failed"][seed] = f"evaluation: non-finite {', '.join(bad)}"
                 continue
             slot["seeds"][seed] = row
-            slot["place"][seed] = place(run / name)
-            slot["trained_on"][seed] = trained_on(run / name)
+            slot["place"][seed] = where = place(run / name)
+            slot["trained_on"][seed] = _words(where)
             slot["epochs"] = row["epochs_done"]
     return out
 
@@ -143,7 +143,10 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
 def trained_on(run: Path) -> str:
     """Where a run trained, from its manifest: 'CPU, tensorflow, float32' or 'NVIDIA H200, jax, jax precision highest'
     (seeds of one variant may come from different machines; the tables say so)."""
-    where = place(run)
+    return _words(place(run))
+
+
+def _words(where: tuple[str, str, str]) -> str:
     return "unknown" if where[0] == "unknown" else ", ".join(where)
 
 

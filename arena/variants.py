@@ -82,9 +82,7 @@ class Variant:
     primary: str = "frechet"  # the pre-registered primary metric of the comparison with its reference
     network: str | None = None  # its cell of the operator × network factorial: "tutorial" or "shallow" stages
     classes: int = 0  # > 0: conditional on a label of that many classes (its one-hot code joins the latent)
-    unconditional: str | None = (
-        None  # a conditional variant: the variant it adds the label to (operator × conditioning)
-    )
+    unconditional: str | None = None  # a conditional variant's counterpart without the label (× conditioning)
 
     @property
     def facts(self) -> Family:

@@ -20,6 +20,11 @@ def to_numpy(x: Any):
     return keras.ops.convert_to_numpy(x)
 
 
+def label_and_noise(rest: tuple) -> tuple[Any, Any]:
+    """A step's arguments after the images: (one-hot labels, noise) for a conditional job, (None, noise) otherwise."""
+    return rest if len(rest) == 2 else (None, rest[0])
+
+
 def read_values(groups: list[list]) -> tuple:
     """The current values of groups of Keras variables, in the order a JAX step carries them."""
     return tuple([v.value for v in group] for group in groups)

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from arena.images import render_grid, to_unit
-from arena.latents import balanced_labels, latents_from_seed, with_labels
+from arena.latents import balanced_labels, every_digit, latents_from_seed
 from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files, write_json_atomic
+from arena.manifest import classes as manifest_classes
 from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
 from arena.stats import bootstrap_interval
 from training import metrics, provenance
@@ -94,9 +95,9 @@ def evaluate_model(
     model, fn = _decoder(model_dir, manifest)
     t0 = time.perf_counter()
     latents = latents_from_seed(EVAL_SEED, n, manifest["latent_dim"])
-    classes = int(manifest.get("classes") or 0)
+    classes = manifest_classes(manifest)
     asked = balanced_labels(n, classes) if classes else None  # a conditional model: every digit in turn
-    samples = _generate(fn, with_labels(latents, asked, classes) if classes else latents, manifest["output"])
+    samples = _generate(fn, every_digit(latents, classes), manifest["output"])
     feats, probs = evaluator.features_and_probs(samples)
     fm = feature_measures()
     real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])

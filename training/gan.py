@@ -6,10 +6,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.latents import balanced_labels, one_hot, with_labels
+from arena.latents import every_digit, one_hot
 from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
-from training.backends import compile_step, to_numpy
+from training.backends import compile_step, label_and_noise, to_numpy
 
 NOISE_DIM = 100
 
@@ -173,7 +173,7 @@ class GanJob:
 
     def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
         """The generator's input for latents that come without labels (progress grids, curves): every class in turn."""
-        return with_labels(latents, balanced_labels(len(latents)), self.classes) if self.classes else latents
+        return every_digit(latents, self.classes)
 
     def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         if self.classes:  # the fakes are asked for the real batch's labels (the Keras conditional-GAN example)
@@ -209,7 +209,7 @@ class GanJob:
     def _tf_step(self, images, *rest):
         import tensorflow as tf
 
-        onehot, noise = rest if len(rest) == 2 else (None, rest[0])
+        onehot, noise = label_and_noise(rest)
         g_in, d_in = self._conditioned(images, noise, onehot)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(g_in, training=True)
@@ -227,7 +227,7 @@ class GanJob:
         import jax
 
         g_tr, g_nt, d_tr, d_nt, g_ov, d_ov = values
-        onehot, noise = rest if len(rest) == 2 else (None, rest[0])
+        onehot, noise = label_and_noise(rest)
         g_in, d_in = self._conditioned(images, noise, onehot)
 
         def forward(g_tr, d_tr):

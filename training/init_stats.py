@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from arena.images import to_unit
-from arena.latents import balanced_labels, latents_from_seed, with_labels
+from arena.latents import every_digit, latents_from_seed
 from arena.manifest import write_json_atomic
 from arena.stats import t_interval
 from arena.variants import VARIANTS, Variant
@@ -29,9 +29,7 @@ FILE = "init_stats.json"
 
 def one_variant(variant: Variant, inits: int, samples: int, real_cb: float) -> dict[str, Any]:
     latent_dim, output = variant.facts.latent_dim, variant.facts.output
-    z = latents_from_seed(LATENT_SEED, samples, latent_dim)
-    if variant.classes:  # a conditional generator is asked for every digit in turn, as in evaluation
-        z = with_labels(z, balanced_labels(samples, variant.classes), variant.classes)
+    z = every_digit(latents_from_seed(LATENT_SEED, samples, latent_dim), variant.classes)  # as in evaluation
     ratios, cvs = [], []
     for seed in range(inits):
         keras.utils.set_random_seed(seed)

@@ -44,11 +44,9 @@ class Curves:
         from training import metrics
 
         t0 = time.perf_counter()
+        rows = job.generator_inputs(self.latents)
         samples = np.concatenate(
-            [
-                to_unit(job.sample(job.generator_inputs(self.latents)[i : i + 500]), self.output)
-                for i in range(0, len(self.latents), 500)
-            ]
+            [to_unit(job.sample(rows[i : i + 500]), self.output) for i in range(0, len(rows), 500)]
         )
         fd = metrics.frechet_distance(*metrics.gaussian_stats(self.evaluator.features(samples)), self.mu, self.sigma)
         cb = metrics.checkerboard_index(samples) / self.real_cb

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from arena.latents import balanced_labels, one_hot, with_labels
+from arena.latents import every_digit, one_hot
 from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
-from training.backends import backend, compile_step, to_numpy
+from training.backends import backend, compile_step, label_and_noise, to_numpy
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -142,7 +142,7 @@ class VaeJob:
 
     def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
         """The decoder's input for latents that come without labels (progress grids, curves): every class in turn."""
-        return with_labels(latents, balanced_labels(len(latents)), self.classes) if self.classes else latents
+        return every_digit(latents, self.classes)
 
     def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         eps = rng.standard_normal((batch[0].shape[0], self.latent_dim), dtype=np.float32)
@@ -167,7 +167,7 @@ class VaeJob:
     def _tf_step(self, x, *rest):
         import tensorflow as tf
 
-        onehot, eps = rest if len(rest) == 2 else (None, rest[0])
+        onehot, eps = label_and_noise(rest)
         encode, decode = self._coders(self.encoder, self.decoder, onehot)
         with tf.GradientTape() as tape:
             loss = -ops.mean(elbo(encode, decode, x, eps))
@@ -180,7 +180,7 @@ class VaeJob:
 
         trainable, opt_values = values
         n_enc = len(self.encoder.trainable_variables)
-        onehot, eps = rest if len(rest) == 2 else (None, rest[0])
+        onehot, eps = label_and_noise(rest)
 
         def loss_fn(trainable):
             encode = lambda v: self.encoder.stateless_call(trainable[:n_enc], [], v)[0]  # noqa: E731
@@ -204,7 +204,7 @@ class VaeJob:
         if self._elbo_compiled is None:
 
             def fn(x, *rest):
-                onehot, eps = rest if len(rest) == 2 else (None, rest[0])
+                onehot, eps = label_and_noise(rest)
                 return elbo(*self._coders(self.encoder, self.decoder, onehot), x, eps)
 
             if backend() == "tensorflow":
