@@ -17,7 +17,7 @@ from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
 from app.shapes import ModelUnavailable, ShapeCheck, check_shapes, compile_shapes, run_planned
 from arena.images import to_unit
-from arena.manifest import GENERATOR, ManifestError, classes, input_dim, read_manifest, verify_files
+from arena.manifest import GENERATOR, SERVED, ManifestError, classes, input_dim, read_manifest, verify_files
 from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
@@ -69,8 +69,9 @@ class ModelEntry:
 
     @property
     def version(self) -> str:
-        """The generator's SHA-256 prefix: a grid for a seed never changes within a version."""
-        return self.manifest.get("files", {}).get(GENERATOR, "unknown")[:16]
+        """The served file's SHA-256 prefix (generator.onnx, which records the hash of the .keras weights it reads):
+        a grid for a seed never changes within a version."""
+        return self.manifest.get("files", {}).get(SERVED, "unknown")[:16]
 
     @property
     def buckets(self) -> tuple[int, ...]:
@@ -211,6 +212,11 @@ class Registry:
         if entry.manifest["name"] != entry.name:
             raise ModelUnavailable(f"manifest names {entry.manifest['name']!r}, folder is {entry.name!r}")
         verify_files(model_dir, entry.manifest)
+        if SERVED not in entry.manifest["files"]:
+            raise ModelUnavailable(
+                f"its manifest lists no {SERVED} (the served ONNX export); run `deconv-arena export {entry.name}` "
+                "where TensorFlow is installed"
+            )
         metrics = _read_optional_json(model_dir / "metrics.json")
         entry.metrics = (
             metrics if metrics and metrics.get("generator_sha256") == entry.manifest["files"].get(GENERATOR) else None
@@ -218,7 +224,7 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        return compile_shapes(model_dir / GENERATOR, entry.input_dim, set(self.buckets))
+        return compile_shapes(model_dir / SERVED, entry.input_dim, set(self.buckets))
 
     def _check(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
         """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""

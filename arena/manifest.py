@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
-GENERATOR = "generator.keras"
+GENERATOR = "generator.keras"  # the trained Keras model: downloaded, imported, exported
+SERVED = "generator.onnx"  # what the service runs (training/onnx_export.py), on onnxruntime
 
 
 class ManifestError(Exception):

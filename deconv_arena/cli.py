@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Transposed vs resize-convolution generators on MNIST: train, evaluate, serve, rate.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_sweep, _add_serve, _add_evaluate, _add_init_stats, _add_import):
+    for add in (_add_train, _add_sweep, _add_serve, _add_evaluate, _add_init_stats, _add_import, _add_export):
         add(sub)
     return parser
 
@@ -369,6 +369,49 @@ def cmd_import(args: argparse.Namespace) -> None:
         f"{args.name}: installed {path}; restart the server to serve it, "
         f"then `deconv-arena evaluate --variant {args.name}` for its metrics"
     )
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export installed generators to ONNX, the file the service runs (needs TensorFlow: the train extra)",
+        description="Exports every served model whose generator.onnx is missing or was exported from another "
+        ".keras file (runs unpacked from a GPU machine, a store from before ONNX), checks each against its Keras "
+        "model on fixed latents and records the check in its manifest. Training and import export by themselves.",
+    )
+    p.add_argument("names", nargs="*", help="models to export (default: every model folder that needs it)")
+    p.add_argument("--force", action="store_true", help="export again even when the ONNX file is current")
+    p.add_argument("--store", type=Path, default=DEFAULT_STORE, help="models store (default: models_store)")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from arena.manifest import MANIFEST, ManifestError
+
+    try:
+        from training.onnx_export import ExportError, export_installed, is_current
+    except ImportError as e:
+        raise UserError(f"export needs TensorFlow and tf2onnx ({e}); pip install 'deconv-arena[train]'") from None
+    folders = sorted(p.parent for p in args.store.glob(f"*/{MANIFEST}") if not p.parent.name.startswith((".", "_")))
+    known = {p.name: p for p in folders}
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise UserError(
+            f"no model {', '.join(map(repr, unknown))} in {args.store}; it has {', '.join(known) or 'none'}"
+        )
+    chosen = [known[n] for n in args.names] if args.names else folders
+    for folder in chosen:
+        if is_current(folder) and not args.force:
+            print(f"{folder.name}: generator.onnx is current")
+            continue
+        try:
+            record = export_installed(folder)
+        except (ExportError, ManifestError) as e:
+            raise UserError(str(e)) from None
+        print(
+            f"{folder.name}: exported generator.onnx (max |ONNX − Keras| {record['check']['max_abs_diff']:.2g} on "
+            f"{record['check']['rows']} latents; {record['shared_weight_bytes'] / 2**20:.1f} MiB of weights read "
+            "from generator.keras)"
+        )
 
 
 def _add_init_stats(sub: argparse._SubParsersAction) -> None:
@@ -562,6 +605,7 @@ COMMANDS = {
     "train-evaluator": cmd_train_evaluator,
     "init-stats": cmd_init_stats,
     "import": cmd_import,
+    "export": cmd_export,
 }
 
 

@@ -10,13 +10,14 @@ environment, working directory and command are run in a private mount namespace 
 - the HEALTHCHECK command, run inside the image, exits 0;
 - SIGTERM while requests are in flight: they all complete, and the process exits 0 within compose's grace period.
 
-Prints one JSON object with the timings; exits 1 if a check fails, 0 with a "skipped" reason when Podman is
-missing. Sends traffic to 127.0.0.1 only.
+Installs Podman and debootstrap from Debian's packages when they are missing. Prints one JSON object with the
+timings; exits 1 if a check fails. Sends traffic to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -66,10 +67,57 @@ def chroot_cmd(mnt: str, data: Path, config: dict, argv: list[str]) -> list[str]
     return ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script]
 
 
+PAGES = ("/", "/about", "/models/gan_upsample", "/rate", "/results", "/docs")
+
+
+def smoke(c: httpx.Client) -> tuple[dict, list[str]]:
+    """What a newcomer does first, against a running service: the pages, a grid, a vote. Returns (figures, failures);
+    shared by the image check and the installed-wheel test (tests/test_packaging.py)."""
+    out: dict = {"pages": {}}
+    failures: list[str] = []
+    for page in PAGES:
+        out["pages"][page] = c.get(page).status_code
+    failures += [f"GET {p}: {code}" for p, code in out["pages"].items() if code != 200]
+    r = c.post("/generate", params={"model": "gan_upsample", "seed": 7, "n": 16})
+    out["generate"] = r.status_code
+    if r.status_code != 200 or not r.content.startswith(b"\x89PNG"):
+        failures.append(f"POST /generate: {r.status_code} {r.text[:200] if r.status_code != 200 else ''}")
+    c.post("/rate/start", data={"consent": "yes"})
+    task = c.post("/api/rate/tasks")
+    vote = (
+        c.post(
+            "/api/rate/votes",
+            json={"task_id": task.json().get("task_id", ""), "overall": "A", "legibility": "A", "noise": "tie"},
+        )
+        if task.status_code == 200
+        else task
+    )
+    out["vote"] = vote.status_code
+    if vote.status_code != 201:
+        failures.append(f"vote: {vote.status_code} {vote.text[:200]}")
+    return out, failures
+
+
+def install_tools() -> str | None:
+    """Podman and debootstrap from Debian's packages when missing (as .ci/run installs what CI needs); why not, or
+    None when both are there."""
+    missing = [tool for tool in ("podman", "debootstrap") if shutil.which(tool) is None]
+    if not missing:
+        return None
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return f"{' and '.join(missing)} missing, and apt-get is not available to root here; install them"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
+        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            return f"`{' '.join(cmd)}` failed"
+    return None
+
+
 def main() -> int:
-    if shutil.which("podman") is None:
-        print(json.dumps({"skipped": "podman is not installed (apt-get install podman debootstrap)"}))
-        return 0
+    why = install_tools()
+    if why:
+        print(json.dumps({"failed": why}))
+        return 1
     out: dict = {}
     port_free = socket.socket()
     try:
@@ -143,23 +191,20 @@ def main() -> int:
         out["start_period_s"] = start_period
 
         with httpx.Client(base_url=base, timeout=60) as c:
-            r = c.post("/generate", params={"model": "gan_upsample", "seed": 7, "n": 16})
-            out["generate"] = r.status_code
-            if r.status_code != 200 or not r.content.startswith(b"\x89PNG"):
-                failures.append(f"POST /generate: {r.status_code}")
-            c.post("/rate/start", data={"consent": "yes"})
-            task = c.post("/api/rate/tasks")
-            vote = (
-                c.post(
-                    "/api/rate/votes",
-                    json={"task_id": task.json().get("task_id", ""), "overall": "A", "legibility": "A", "noise": "tie"},
-                )
-                if task.status_code == 200
-                else task
-            )
-            out["vote"] = vote.status_code
-            if vote.status_code != 201:
-                failures.append(f"vote: {vote.status_code} {vote.text[:200]}")
+            figures, failed = smoke(c)
+        out.update(figures)
+        failures += failed
+        leftovers = [
+            p for p in ("app/models_store/_replicates", "app/models_store/_evaluator") if Path(mnt, p).exists()
+        ]
+        training_libs = sorted(
+            p.name
+            for p in Path(mnt, "opt/venv/lib").glob("python3*/site-packages/*")
+            if p.name.split("-")[0].lower() in ("tensorflow", "keras", "tf2onnx", "jax")
+        )
+        out["image_holds"] = {"per_run_folders": leftovers, "training_libraries": training_libs}
+        if leftovers or training_libs:
+            failures.append(f"the image holds what it does not serve: {leftovers + training_libs}")
 
         hc = subprocess.run(chroot_cmd(mnt, data, config, check_cmd), capture_output=True, text=True, timeout=30)
         out["healthcheck_exit"] = hc.returncode

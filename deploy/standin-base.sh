@@ -8,8 +8,8 @@ if podman image exists "$name"; then echo "$name: present"; exit 0; fi
 
 # The package mirror: the first Debian archive (a URI whose path ends in /debian) of an enabled `deb` entry in this
 # host's own apt sources, in apt's order: sources.list, then sources.list.d/*.list and *.sources (one-line and deb822
-# formats). So the stand-in comes from whatever mirror or proxy the host already uses, and this file names none;
-# Debian's redirector only when the host's sources name no Debian archive.
+# formats). So the stand-in comes from whatever mirror or proxy the host already uses, and this file names none; when
+# the host's sources name no Debian archive it stops with a message (set DEBIAN_MIRROR to choose one).
 apt_mirror() {
   local dir=$1 f
   for f in "$dir/sources.list" "$dir"/sources.list.d/*; do
@@ -33,9 +33,12 @@ apt_mirror() {
     esac
   done | awk '/^[a-z]+:\/\/[^ ]*\/debian\/?$/ && !found { sub(/\/$/, ""); print; found = 1 }'
 }
-mirror=$(apt_mirror /etc/apt || true)
-if [ -n "$mirror" ]; then echo "$name: debootstrap from $mirror (this host's apt sources)"
-else mirror=http://deb.debian.org/debian; echo "$name: no Debian archive in this host's apt sources; debootstrap from $mirror"; fi
+mirror=${DEBIAN_MIRROR:-$(apt_mirror /etc/apt || true)}
+if [ -z "$mirror" ]; then
+  echo "$name: no Debian archive in this host's apt sources (/etc/apt); set DEBIAN_MIRROR=<URL of a Debian archive>" >&2
+  exit 1
+fi
+echo "$name: debootstrap from $mirror"
 
 root=$(mktemp -d /var/tmp/standin.XXXXXX)
 trap 'rm -rf "$root"' EXIT

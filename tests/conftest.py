@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- What this run must not skip ---------------------------------------------------------------------------------
 # ARENA_TEST_REQUIRE names the inputs a run requires, comma-separated: mnist (the full MNIST), postgres (a PostgreSQL
-# server, ARENA_TEST_POSTGRES_URL), cluster (PostgreSQL and nginx), ray (Ray for the two-node sweep), or all. .ci/run
-# requires all of them, so in CI a test whose input is missing fails with the reason instead of skipping.
+# server, ARENA_TEST_POSTGRES_URL), cluster (PostgreSQL and nginx), ray (Ray for the two-node sweep), browser (Debian's
+# Chromium), jax (JAX, the dev extra), or all. .ci/run requires all of them, so in CI a test whose input is missing
+# fails with the reason instead of skipping. Every skip for a missing input goes through `require`.
 # ARENA_TEST_REQUIRE_CLUSTER=1 (the older switch) still requires the cluster and PostgreSQL.
-REQUIRABLE = ("mnist", "postgres", "cluster", "ray")
+REQUIRABLE = ("mnist", "postgres", "cluster", "ray", "browser", "jax")
 
 
 def required(env=os.environ) -> set[str]:
@@ -48,6 +49,12 @@ def require(what: str, missing: str | None) -> None:
             pytrace=False,
         )
     pytest.skip(missing)
+
+
+def require_jax() -> None:
+    import importlib.util
+
+    require("jax", None if importlib.util.find_spec("jax") else "jax is not installed (the dev extra installs it)")
 
 
 # --- Hypothesis: the same cases on every CI run; a separate opt-in run explores -----------------------------------

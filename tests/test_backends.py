@@ -7,7 +7,6 @@ to float32 round-off."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,10 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require_jax
+
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)"
-)
+
+
+@pytest.fixture(autouse=True)
+def _needs_jax():
+    require_jax()
+
 
 SCRIPT = r"""
 import dataclasses, sys, numpy as np, keras

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from arena.variants import VARIANTS
+from tests.conftest import require
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +25,15 @@ FLAGS = [
     "--no-first-run",
 ]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does)",
-    ),
-]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _needs_chromium():
+    require(
+        "browser",
+        None if Path(CHROMIUM).exists() else f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+    )
 
 
 def _free_port() -> int:

@@ -100,7 +100,9 @@ def test_import_installs_a_checked_generator_with_a_manifest(store, tmp_path):
             8,
             8 * 784 + 784,
         )
-        assert mine["version"] == sha256_file(file)[:16] and mine["batch_shapes"]
+        installed = store / "my_gan"
+        assert mine["version"] == sha256_file(installed / "generator.onnx")[:16] and mine["batch_shapes"]
+        assert sha256_file(installed / "generator.keras") == sha256_file(file)  # the user's file, kept for download
 
 
 @pytest.mark.parametrize(

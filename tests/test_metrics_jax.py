@@ -5,14 +5,16 @@ dimensions, where precision, recall and coverage all lie inside (0, 1))."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
+from tests.conftest import require_jax
 from training import metrics
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (dev extra)")
+
+@pytest.fixture(autouse=True)
+def _needs_jax():
+    require_jax()
 
 
 @pytest.fixture(scope="module")

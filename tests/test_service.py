@@ -50,9 +50,12 @@ def test_health_ready_and_models(client, tiny_store):
     models = {m["name"]: m for m in client.get("/api/models").json()}
     assert models["gan_transpose"]["params"] == 2_330_944 and models["vae_upsample"]["latent_dim"] == 2
     full = client.get("/api/models/vae_transpose").json()
-    # the version is the first 16 hex digits of the generator file's SHA-256, hashed here from the file itself
-    file_hash = hashlib.sha256((tiny_store / "vae_transpose" / "generator.keras").read_bytes()).hexdigest()
-    assert full["version"] == file_hash[:16] and full["manifest"]["files"]["generator.keras"] == file_hash
+    # the version is the first 16 hex digits of the served file's SHA-256 (generator.onnx), hashed here from the file
+    # itself; that file records the hash of the .keras weights it reads, so neither can change unseen
+    file_hash = hashlib.sha256((tiny_store / "vae_transpose" / "generator.onnx").read_bytes()).hexdigest()
+    keras_hash = hashlib.sha256((tiny_store / "vae_transpose" / "generator.keras").read_bytes()).hexdigest()
+    assert full["version"] == file_hash[:16] and full["manifest"]["files"]["generator.onnx"] == file_hash
+    assert full["manifest"]["onnx"]["generator_keras_sha256"] == keras_hash
     assert models["vae_transpose"]["version"] == file_hash[:16]
 
 

@@ -8,7 +8,6 @@ fail)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,14 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require_jax
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (1, 2, 3)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("jax") is None, reason="jax is not installed (the dev extra installs it)"
-    ),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _needs_jax():
+    require_jax()
+
 
 SCRIPT = r"""
 import sys

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from arena.latents import CLASSES, class_grid, latents_from_seed
-from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.manifest import GENERATOR, MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
 from arena.variants import VARIANTS
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -200,11 +200,14 @@ def import_generator(file: Path, name: str, family: str, output: str, store: Pat
             "history": [],
             "versions": provenance.versions(),
             "created_at": provenance.now_iso(),
-            "files": {
-                GENERATOR: sha256_file(staging / GENERATOR),
-                "fixed_latents.npy": sha256_file(staging / "fixed_latents.npy"),
-            },
         }
+        from training.onnx_export import ExportError, export_onnx
+
+        try:
+            manifest["onnx"] = export_onnx(staging)  # the file the service runs, checked against the Keras model
+        except ExportError as e:
+            raise ImportError_(str(e)) from None
+        manifest["files"] = {p: sha256_file(staging / p) for p in (GENERATOR, SERVED, "fixed_latents.npy")}
         if classes:
             manifest["conditioning"] = (
                 f"the file's two-input model (inputs {list(checked.input_shapes)}) is installed wrapped into one input "

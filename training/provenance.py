@@ -89,13 +89,26 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+SOURCE_DIFF_EXCLUDES = (
+    ":(exclude)models_store",
+    ":(exclude)*.png",
+    ":(exclude)*.npy",
+    ":(exclude)*.npz",
+    ":(exclude)*.keras",
+)
+
+
 def source_diff() -> str | None:
-    """`git diff HEAD` of the tracked files when the tree is dirty (so a run from uncommitted code can be recovered);
-    None when clean or not a git checkout."""
+    """`git diff HEAD` of the tracked source files when the tree is dirty (so a run from uncommitted code can be
+    recovered); None when clean or not a git checkout. The models store and binary files are left out: a run's code is
+    its provenance, not the other runs' weights and PNGs (which made single diffs 1.6 MB)."""
     root = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "diff", "HEAD", "--no-color"], capture_output=True, text=True, timeout=20
+            ["git", "-C", str(root), "diff", "HEAD", "--no-color", "--", ".", *SOURCE_DIFF_EXCLUDES],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.SubprocessError):
         return None

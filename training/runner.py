@@ -15,7 +15,7 @@ import numpy as np
 
 from arena.images import render_grid, save_gif, to_unit
 from arena.latents import latents_from_seed
-from arena.manifest import GENERATOR, MANIFEST, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.manifest import GENERATOR, MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
 from arena.variants import Variant
 from training import provenance
 from training.config import TrainConfig
@@ -333,8 +333,10 @@ def export(
         if diff:  # the code that trained it, recoverable as the commit plus this patch
             (staging / "source.diff").write_text(diff)
             manifest["source_diff"] = "source.diff"
+        manifest["onnx"] = _export_served(staging)
+        served = [SERVED] if manifest["onnx"] else []
         manifest["files"] = {
-            p: sha256_file(staging / p) for p in [GENERATOR, "fixed_latents.npy", *extra.get("files", [])]
+            p: sha256_file(staging / p) for p in [GENERATOR, *served, "fixed_latents.npy", *extra.get("files", [])]
         }
         write_json_atomic(staging / MANIFEST, manifest)
         install_dir(staging, store / variant.name)
@@ -342,6 +344,21 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return store / variant.name
+
+
+def _export_served(staging: Path) -> dict[str, Any] | None:
+    """The ONNX file the service runs, exported and checked where TensorFlow is the backend (this CPU); elsewhere (a
+    GPU machine's JAX) None, and `deconv-arena export` exports the model once it is unpacked where TensorFlow is."""
+    if keras.backend.backend() != "tensorflow":
+        print(
+            f"{staging.name}: not exported to ONNX on the {keras.backend.backend()} backend; "
+            "run `deconv-arena export` where TensorFlow is",
+            file=sys.stderr,
+        )
+        return None
+    from training.onnx_export import export_onnx
+
+    return export_onnx(staging)
 
 
 def _export_vae_extras(job, data: Mnist, staging: Path) -> dict[str, Any]:

@@ -1,0 +1,197 @@
+"""The serving file: every generator exported to ONNX where TensorFlow is (at the end of a run on this CPU, at
+`deconv-arena import`, and by `deconv-arena export` for runs trained elsewhere), checked against the Keras model on
+fixed latents, and written atomically beside it. The service runs it on onnxruntime and never imports TensorFlow.
+
+The ONNX file keeps the graph and the weights the converter changed (batch normalisation folded into a convolution,
+for instance); every weight it uses unchanged it reads from the generator's own `.keras` file — stored uncompressed
+in its zip, a raw float32 run at a known offset — through ONNX's external-data references. So a shipped model's
+weights have one home (the `.keras` file users download and import), and the store does not carry them twice. The
+ONNX file records the `.keras` file's SHA-256, so its own hash (the served version) changes whenever what it reads
+does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from arena.latents import latents_from_seed
+from arena.manifest import GENERATOR, SERVED, sha256_file
+
+OPSET = 17
+CHECK_SEED, CHECK_ROWS = 0xC0FFEE, 64
+# Max abs difference allowed between onnxruntime's and Keras' raw outputs (tanh in [-1, 1], or logits) on the check
+# latents: float32 summation-order differences (the converter folds batch normalisation into the weights) are
+# ~1e-6 here; 1e-4 is < 1/40 of a grey level of 255, far below what a PNG can show.
+TOLERANCE = 1e-4
+SHARE_MIN_BYTES = 4096  # smaller weights stay inline: an external reference would cost more than it saves
+WEIGHTS = "model.weights.h5"
+
+
+class ExportError(Exception):
+    """The generator cannot be exported, or its export disagrees with it (the message says by how much)."""
+
+
+def export_onnx(model_dir: Path) -> dict[str, Any]:
+    """Write `model_dir/generator.onnx` from `model_dir/generator.keras`; return the manifest's `onnx` record.
+
+    Raises ExportError when onnxruntime's outputs differ from Keras' by more than TOLERANCE on the check latents.
+    """
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
+
+    model_dir = Path(model_dir)
+    keras_file = model_dir / GENERATOR
+    model = keras.saving.load_model(keras_file, compile=False)
+    width = int(model.input_shape[-1])
+    signature = (tf.TensorSpec((None, width), tf.float32, name="z"),)
+    fn = tf.function(lambda z: model(z, training=False), autograph=False)
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=signature, opset=OPSET)
+    keras_sha = sha256_file(keras_file)
+    shared = _share_weights(proto, keras_file)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "generator_keras_sha256", keras_sha
+    _save_atomic(proto, model_dir / SERVED)
+
+    z = latents_from_seed(CHECK_SEED, CHECK_ROWS, width)
+    reference = np.asarray(model(z, training=False))
+    ours = run_onnx(model_dir / SERVED, z)
+    diff = float(np.max(np.abs(ours - reference)))
+    if not np.isfinite(diff) or diff > TOLERANCE:
+        (model_dir / SERVED).unlink(missing_ok=True)
+        raise ExportError(
+            f"{model_dir.name}: onnxruntime's outputs differ from Keras' by {diff:.3g} on {CHECK_ROWS} fixed latents "
+            f"(tolerance {TOLERANCE:g}); not exported"
+        )
+    import onnxruntime
+
+    return {
+        "file": SERVED,
+        "opset": OPSET,
+        "exporter": f"tf2onnx {tf2onnx.__version__}, tensorflow {tf.__version__}",
+        "runtime_checked": f"onnxruntime {onnxruntime.__version__}",
+        "check": {"seed": CHECK_SEED, "rows": CHECK_ROWS, "max_abs_diff": diff, "tolerance": TOLERANCE},
+        "weights_read_from": GENERATOR if shared else None,
+        "shared_weight_bytes": shared,
+        "generator_keras_sha256": keras_sha,
+    }
+
+
+def run_onnx(path: Path, z: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(z, np.float32)})[0]
+
+
+def _share_weights(proto, keras_file: Path) -> int:
+    """Point every large initializer equal to a weight stored in the `.keras` file at those bytes; return how many
+    bytes now live only there."""
+    from onnx import TensorProto, numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    runs = _weight_runs(keras_file)
+    shared = 0
+    with open(keras_file, "rb") as f:
+        for tensor in proto.graph.initializer:
+            if tensor.data_type != TensorProto.FLOAT:
+                continue
+            raw = np.ascontiguousarray(numpy_helper.to_array(tensor), "<f4").tobytes()
+            place = runs.get(hashlib.sha256(raw).digest()) if len(raw) >= SHARE_MIN_BYTES else None
+            if place is None:
+                continue
+            f.seek(place)
+            if f.read(len(raw)) != raw:  # the offset arithmetic is checked, not trusted
+                raise ExportError(f"{keras_file}: the weight at byte {place} is not what the converter holds")
+            set_external_data(tensor, location=GENERATOR, offset=place, length=len(raw))
+            tensor.data_location = TensorProto.EXTERNAL
+            tensor.ClearField("raw_data")
+            tensor.ClearField("float_data")
+            shared += len(raw)
+    return shared
+
+
+def _weight_runs(keras_file: Path) -> dict[bytes, int]:
+    """SHA-256 of each contiguous, uncompressed float32 weight in the `.keras` zip -> its byte offset in the file."""
+    import h5py
+
+    with zipfile.ZipFile(keras_file) as z:
+        info = z.getinfo(WEIGHTS)
+        if info.compress_type != zipfile.ZIP_STORED:
+            return {}
+        inner = z.read(WEIGHTS)
+    with open(keras_file, "rb") as f:  # the member's data start: after its local header (30 bytes + name + extra)
+        f.seek(info.header_offset)
+        header = f.read(30)
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + 30 + name_len + extra_len
+    runs: dict[bytes, int] = {}
+
+    def visit(_name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.chunks is None and obj.compression is None and obj.dtype == "<f4":
+            offset = obj.id.get_offset()
+            if offset is not None and obj.nbytes >= SHARE_MIN_BYTES:
+                data = inner[offset : offset + obj.nbytes]
+                runs.setdefault(hashlib.sha256(data).digest(), start + offset)
+        return None
+
+    with h5py.File(io.BytesIO(inner), "r") as h5:
+        h5.visititems(visit)
+    return runs
+
+
+def _save_atomic(proto, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(proto.SerializeToString())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_installed(model_dir: Path) -> dict[str, Any]:
+    """Export an installed model in place (a store's existing models, runs unpacked from a GPU machine): the ONNX
+    file first, then the manifest that lists it, each written atomically; return the `onnx` record."""
+    from arena.manifest import MANIFEST, read_manifest, verify_files, write_json_atomic
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    verify_files(model_dir, {**manifest, "files": {GENERATOR: manifest["files"][GENERATOR]}})
+    record = export_onnx(model_dir)
+    manifest["onnx"] = record
+    manifest["files"] = {**manifest["files"], SERVED: sha256_file(model_dir / SERVED)}
+    write_json_atomic(model_dir / MANIFEST, manifest)
+    return record
+
+
+def is_current(model_dir: Path) -> bool:
+    """The model's ONNX file exists, is the one its manifest lists, and was exported from its present `.keras`."""
+    from arena.manifest import ManifestError, read_manifest
+
+    try:
+        manifest = read_manifest(model_dir)
+    except ManifestError:
+        return False
+    onnx_sha, record = manifest["files"].get(SERVED), manifest.get("onnx") or {}
+    return (
+        onnx_sha is not None
+        and (Path(model_dir) / SERVED).is_file()
+        and sha256_file(Path(model_dir) / SERVED) == onnx_sha
+        and record.get("generator_keras_sha256") == manifest["files"].get(GENERATOR)
+    )
