@@ -94,8 +94,19 @@ def figures_for(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> lis
             text += f" [{interval[0]:.1%}, {interval[1]:.1%}]"
         if f.path == "epochs_done" and manifest.get("paper_epochs"):
             text += f" of {manifest['paper_epochs']}"
+        if f.path == "seconds_per_epoch_mean":  # a time is a fact about a machine: say which
+            text += f" ({machine(manifest)})"
         out.append({"label": f.label, "value": text, "help": f.help})
     return out
+
+
+def machine(manifest: dict[str, Any]) -> str:
+    """The machine a run trained on, in a few words: its GPU if it had one, else its CPU's name."""
+    hardware = manifest.get("hardware") or {}
+    gpus = hardware.get("gpus") or []
+    if gpus:
+        return str(gpus[0]).removeprefix("gpu:")
+    return f"CPU: {hardware.get('cpu') or 'unknown'}"
 
 
 def legend() -> list[dict[str, str]]:

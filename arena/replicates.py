@@ -128,6 +128,10 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
         "share_confident": r["legibility"]["share_confident"],
         "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
         "period4_ratio": r["checkerboard"]["period4_ratio"],
+        # the artefact score blur cannot move; absent for runs evaluated before it whose weights were not kept
+        "artefact_excess": (r.get("artefact") or {}).get("nyquist_excess"),
+        "artefact_excess_p4": (r.get("artefact") or {}).get("period4_excess"),
+        "frechet_independent": (r.get("frechet_independent") or {}).get("distance"),
         **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
         "conditional_accuracy": (r.get("conditional") or {}).get("accuracy"),  # conditional models only
         "params": r["cost"]["params"],
@@ -215,7 +219,17 @@ def statistics(store: Path) -> dict[str, Any]:
         "models": models,
         "comparisons": compared,
         "factorials": designs,
+        # the analysis plans' answers (arena/study.py); the comparisons and factorials above are exploratory
+        "studies": _studies(store),
+        "standing": "exploratory: the comparisons and factorials above were analysed by rules written after their "
+        "runs; the studies' answers follow their plans",
     }
+
+
+def _studies(store: Path) -> list[dict[str, Any]]:
+    from arena import plans, study
+
+    return [study.analyse(plan, store) for plan in plans.plans()] if plans.STUDIES.is_dir() else []
 
 
 def pairing(where: tuple[str, str, str]) -> tuple[str, str, str]:

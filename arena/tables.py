@@ -114,6 +114,8 @@ def ablation_markdown(store: Path) -> str:
 
 REP_BEGIN, REP_END = "<!-- replicates-table-begin -->", "<!-- replicates-table-end -->"
 FINDINGS_BEGIN, FINDINGS_END = "<!-- findings-begin -->", "<!-- findings-end -->"
+STUDY_BEGIN, STUDY_END = "<!-- study-begin -->", "<!-- study-end -->"
+STUDY_ROWS_MAX = 12
 INIT_BEGIN, INIT_END = "<!-- init-table-begin -->", "<!-- init-table-end -->"
 
 
@@ -278,6 +280,7 @@ def update_readme(readme: Path, store: Path) -> bool:
         (BEGIN, END, ablation_markdown),
         (REP_BEGIN, REP_END, replicates_markdown),
         (FINDINGS_BEGIN, FINDINGS_END, findings_block),
+        (STUDY_BEGIN, STUDY_END, study_block),
         (INIT_BEGIN, INIT_END, init_markdown),
         (COND_BEGIN, COND_END, conditional_markdown),
     ):
@@ -286,6 +289,75 @@ def update_readme(readme: Path, store: Path) -> bool:
     if new != text:
         Path(readme).write_text(new)
     return new != text
+
+
+def study_block(store: Path) -> str:
+    line = feature_space_line(store)
+    return study_markdown(_load(Path(store) / "replicates.json")) + (f"\n\n{line}" if line else "")
+
+
+def feature_space_line(store: Path, family: str = "gan") -> str | None:
+    """Whether the served models of a family rank alike by Fréchet distance in the project's classifier's features
+    and in the independent classifier's (one run each, 10,000 samples): the reading may depend on the extractor."""
+    rows = []
+    for name, v in VARIANTS.items():
+        if v.family != family:
+            continue
+        m = _load(Path(store) / name / "metrics.json")
+        if m.get("frechet") and m.get("frechet_independent"):
+            rows.append((name, m["frechet"]["distance"], m["frechet_independent"]["distance"]))
+    if len(rows) < 2:
+        return None
+    own = [r[0] for r in sorted(rows, key=lambda r: r[1])]
+    other = [r[0] for r in sorted(rows, key=lambda r: r[2])]
+    verdict = "the same order" if own == other else "**a different order**"
+    return (
+        f"Feature-space check (served runs, one each, {len(rows)} {family.upper()}s): by Fréchet distance, best first, "
+        f"the project's classifier ranks {', '.join(f'`{n}`' for n in own)}; an independently trained classifier "
+        f"(another architecture and seed) ranks {', '.join(f'`{n}`' for n in other)}: {verdict}."
+    )
+
+
+def _num(x: float) -> str:
+    return f"{x:+.3g}" if abs(x) < 1000 else f"{x:+.0f}"
+
+
+def study_markdown(stats: dict[str, Any]) -> str:
+    """One table, one row per question and effect on its primary metric, from replicates.json's `studies` (the
+    study's own runs where it has them, else the earlier runs of the same cells, marked exploratory)."""
+    lines = []
+    for st in stats.get("studies", []):
+        own = bool(st["study"])
+        answers = st["study"] if own else st["exploratory"]
+        runs = "this study's runs" if own else "exploratory: runs from before the plan, never pooled with it"
+        lines += [
+            f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
+            f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: {runs}; δ and the Holm family "
+            "(each question's own effects) as the plan fixed them.",
+            "",
+            "| question | effect | seeds | estimate [95 % interval] | Holm p | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        rows = 0
+        for q in answers:
+            if not q["effects"]:
+                lines.append(f"| {q['text']} | — | — | — | — | cannot be estimated: {q['unavailable']} |")
+                rows += 1
+                continue
+            for e in q["effects"]:
+                label = e.get("contrast") or e["effect"]
+                p = e["p_holm"]
+                lines.append(
+                    f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | {_num(e['estimate'])} "
+                    f"[{_num(e['interval'][0])}, {_num(e['interval'][1])}] | "
+                    f"{'< 0.001' if p < 0.001 else f'{p:.3f}'} | {e['verdict']} |"
+                )
+                rows += 1
+        if rows > STUDY_ROWS_MAX:
+            raise ValueError(f"{st['plan']}: {rows} rows; the findings table holds at most {STUDY_ROWS_MAX}")
+        if not own:
+            lines += ["", f"The study itself has not run yet; it runs with `{st['command']}`."]
+    return "\n".join(lines) if lines else "No analysis plan under studies/ yet."
 
 
 def findings_block(store: Path) -> str:

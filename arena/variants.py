@@ -79,7 +79,9 @@ class Variant:
     report: bool = False  # one of the report's own generators
     kernel: int | None = None  # kernel of the upsampling stages, where it differs from the report's network
     layout: str = "report"  # "matched": the transposed GAN's stages, "shallow": the resize GAN's, the operator swapped
-    primary: str = "frechet"  # the pre-registered primary metric of the comparison with its reference
+    primary: str = (
+        "frechet"  # the primary metric of the (exploratory) comparison with its reference, declared after its runs
+    )
     network: str | None = None  # its cell of the operator × network factorial: "tutorial" or "shallow" stages
     classes: int = 0  # > 0: conditional on a label of that many classes (its one-hot code joins the latent)
     unconditional: str | None = None  # a conditional variant's counterpart without the label (× conditioning)

@@ -20,6 +20,7 @@ from app.core.settings import DEFAULT_BUCKETS
 from app.shapes import check_shapes, compile_shapes, run_planned
 from arena.images import png_bytes, render_grid, to_unit
 from arena.latents import latents_from_seed
+from arena.manifest import SERVED
 
 MODEL = "gan_transpose"
 MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, ARENA_BATCH_WINDOW_MS)
@@ -31,7 +32,7 @@ class GridDecoder:
     def __init__(self, store: Path, model: str = MODEL):
         manifest = json.loads((Path(store) / model / "manifest.json").read_text())
         self.latent_dim, self.output = int(manifest["latent_dim"]), manifest["output"]
-        fns = compile_shapes(Path(store) / model / "generator.keras", self.latent_dim, set(DEFAULT_BUCKETS))
+        fns = compile_shapes(Path(store) / model / SERVED, self.latent_dim, set(DEFAULT_BUCKETS))
         self.shapes = check_shapes(fns, self.latent_dim).serving
         self.fns = {s: fns[s] for s in self.shapes}
 

@@ -8,8 +8,11 @@ bytes from each). Measured in one run, each a ratio against a baseline of the sa
   (bench/floor_app.py: the same compiled function with no framework at all), measured side by side;
 - uncached 16-image grids one at a time (wrk, one connection) beside the bare compiled call on the serving shapes
   and the floor app (bench/floor_app.py), in interleaved rounds: target p50 ≤ 1.25× the bare call;
-- cached grids (wrk, 32 connections): ≥ 2,500 requests/s; start to /readyz ≤ 15 s; resident memory after
-  warm-up ≤ 1 GiB; and a naive predict-per-request app for scale.
+- cached grids (wrk, 32 connections); start to /readyz ≤ 5 s; resident memory after ready and one grid ≤ 400 MiB
+  (all shipped models); and a naive predict-per-request app for scale.
+- today's route before ONNX (bench/tf_route.py: the same service on TensorFlow concrete functions) beside it in the
+  same rounds: throughput not below it (the gate), ≥ 2× LitServe (the goal); the route's own cost per uncached 16-grid
+  (p50 minus the bare model call) ≤ 2 ms.
 The peers come from the optional extra: pip install -e '.[bench]'. wrk is installed with apt-get when missing.
 """
 
@@ -170,6 +173,10 @@ PEERS = {  # name: (command after the Python interpreter, request style)
     "litserve": (["bench/litserve_app.py"], "json"),
     "ray_serve": (["bench/ray_app.py"], "json"),
 }
+# Today's route before the ONNX runtime: the same service with TensorFlow concrete functions (bench/tf_route.py), the
+# gate the ONNX route must not fall below. Its floats differ from onnxruntime's in the last bits, so its grids may
+# differ from the others' by a grey level: it is left out of the same-bytes check (its difference is reported).
+TF_ROUTE = "deconv_arena_tensorflow"
 
 
 def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
@@ -186,8 +193,20 @@ def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
     reference = got["deconv_arena"]
     return {
         "sha256_prefix": {n: hashlib.sha256(b).hexdigest()[:16] for n, b in got.items()},
-        "all_equal": all(b == reference for b in got.values()),
+        "all_equal": all(b == reference for n, b in got.items() if n != TF_ROUTE),
+        "tensorflow_route_max_grey_level_difference": _grey_diff(got.get(TF_ROUTE), reference),
     }
+
+
+def _grey_diff(a: bytes | None, b: bytes) -> int | None:
+    if a is None:
+        return None
+    import io
+
+    from PIL import Image
+
+    x, y = (np.asarray(Image.open(io.BytesIO(v)), dtype=int) for v in (a, b))
+    return int(np.abs(x - y).max()) if x.shape == y.shape else -1
 
 
 def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds: float, pids: dict[str, int]) -> dict:
@@ -273,7 +292,7 @@ def main() -> None:
     bare = BareCall(args.store)
     results["machine"]["serving_shapes_gan_transpose"] = list(bare.decoder.shapes)
     gc.collect()
-    gc.freeze()  # TensorFlow's ~360,000 objects would otherwise stall the httpx clients in this process for ~230 ms
+    gc.freeze()  # the long-lived objects would otherwise stall the httpx clients in this process
     db = Path(tempfile.mkdtemp()) / "bench.db"
     threads = {
         "TF_NUM_INTRAOP_THREADS": str(os.cpu_count()),
@@ -291,9 +310,13 @@ def main() -> None:
     try:
         proc, ready_s = start([python(), "-m", "deconv_arena.cli", "serve"], port, env)
         procs.append(proc)
+        httpx.post(f"http://127.0.0.1:{port}/generate", params={"model": "gan_transpose", "seed": 1, "n": 16})
         results["service"] = {
             "seconds_to_readyz": round(ready_s, 2),
-            "rss_mib_after_warmup": round(rss_mib(proc.pid), 1),
+            "rss_mib_after_ready_and_one_grid": round(rss_mib(proc.pid), 1),
+            "models_ready": sum(
+                m["status"] == "ready" for m in httpx.get(f"http://127.0.0.1:{port}/readyz").json()["models"].values()
+            ),
         }
         print(json.dumps(results["service"]), flush=True)
         floor, _ = start(
@@ -311,6 +334,22 @@ def main() -> None:
             "floor_raw_asgi": (f"http://127.0.0.1:{floor_port}", "query"),
         }
         pids = {"deconv_arena": proc.pid, "floor_raw_asgi": floor.pid}
+        tf_port = free_port()
+        tf_proc, tf_ready_s = start(
+            [python(), str(ROOT / "bench" / "tf_route.py"), str(tf_port)],
+            tf_port,
+            {**env, "ARENA_PORT": str(tf_port), "ARENA_DATABASE_URL": f"sqlite:///{db}.tf"},
+            timeout=600,
+        )
+        procs.append(tf_proc)
+        httpx.post(f"http://127.0.0.1:{tf_port}/generate", params={"model": "gan_transpose", "seed": 1, "n": 16})
+        results[TF_ROUTE] = {
+            "seconds_to_readyz": round(tf_ready_s, 2),
+            "rss_mib_after_ready_and_one_grid": round(rss_mib(tf_proc.pid), 1),
+        }
+        print(json.dumps(results[TF_ROUTE]), flush=True)
+        bases[TF_ROUTE] = (f"http://127.0.0.1:{tf_port}", "query")
+        pids[TF_ROUTE] = tf_proc.pid
         for name, (cmd, style) in PEERS.items():
             peer_port = free_port()
             peer, ready_s = start(
@@ -333,6 +372,7 @@ def main() -> None:
         print(json.dumps(results["single_images_32_clients_wrk_rounds"]), flush=True)
         for _ in list(PEERS):
             stop(procs.pop())
+        stop(procs.pop())  # the TensorFlow route
         stop(procs.pop())  # the floor app
         results["service"].update(asyncio.run(drive(f"http://127.0.0.1:{port}", False, args)))
         results["service"]["rss_mib_after_load"] = round(rss_mib(proc.pid), 1)
@@ -361,25 +401,37 @@ def main() -> None:
     )
     ours = peers["deconv_arena"]
     better = max(PEERS, key=lambda n: peers[n]["rps_median"])
+    litserve = peers["litserve"]["rps_median"]
+    route_cost = (
+        None
+        if g.get("service_wrk_p50_ms_per_round") is None
+        else round(
+            float(
+                np.median(np.asarray(g["service_wrk_p50_ms_per_round"]) - np.asarray(g["bare_call_p50_ms_per_round"]))
+            ),
+            2,
+        )
+    )
     results["checks"] = {
-        "same_bytes_from_every_server": results["same_bytes_alone"]["all_equal"],
+        "same_bytes_from_every_onnx_server": results["same_bytes_alone"]["all_equal"],
+        "throughput_32_clients_over_tensorflow_route": round(ours["rps_median"] / peers[TF_ROUTE]["rps_median"], 2),
+        "target_throughput_over_tensorflow_route_min (gate)": 1.0,
+        "throughput_32_clients_over_litserve": round(ours["rps_median"] / litserve, 2),
+        "goal_throughput_over_litserve_min": 2.0,
         "better_peer": better,
         "throughput_32_clients_over_better_peer": round(ours["rps_median"] / peers[better]["rps_median"], 2),
-        "target_throughput_over_better_peer_min": 1.3,
         "throughput_32_clients_over_floor": round(ours["rps_median"] / peers["floor_raw_asgi"]["rps_median"], 2),
-        "target_throughput_over_floor_min": 0.8,
         "p99_32_clients_ms": {n: peers[n]["p99_ms_median"] for n in peers},
-        "p99_no_worse_than_peers": all(ours["p99_ms_median"] <= peers[n]["p99_ms_median"] for n in PEERS),
+        "uncached_16_grid_route_cost_ms (p50 minus bare call, wrk, median of rounds)": route_cost,
+        "target_route_cost_ms_max": 2.0,
         "uncached_16_grid_p50_over_bare_call_wrk_client": g.get("service_wrk_over_bare_median_of_rounds"),
-        "uncached_16_grid_p50_over_bare_call_httpx_client": g["service_httpx_over_bare_median_of_rounds"],
-        "floor_16_grid_p50_over_bare_call_wrk_client": g.get("floor_wrk_over_bare_median_of_rounds"),
-        "target_uncached_ratio_max": 1.25,
         "cached_rps": s["cached_grid_wrk"]["rps"],
-        "target_cached_rps_min": 2500,
         "seconds_to_readyz": s["seconds_to_readyz"],
-        "target_seconds_to_readyz_max": 15,
-        "rss_mib_after_warmup": s["rss_mib_after_warmup"],
-        "target_rss_mib_max": 1024,
+        "seconds_to_readyz_tensorflow_route": results[TF_ROUTE]["seconds_to_readyz"],
+        "target_seconds_to_readyz_max": 5,
+        "rss_mib_after_ready_and_one_grid": s["rss_mib_after_ready_and_one_grid"],
+        "rss_mib_tensorflow_route": results[TF_ROUTE]["rss_mib_after_ready_and_one_grid"],
+        "target_rss_mib_max": 400,
         "throughput_32_clients_vs_naive_baseline_wrk": round(
             s["single_images_32_clients_wrk"]["rps"] / b["single_images_32_clients_wrk"]["rps"], 2
         ),

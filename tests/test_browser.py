@@ -28,7 +28,7 @@ FLAGS = [
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _needs_chromium():
     require(
         "browser",
@@ -168,7 +168,8 @@ def test_comparison_page_seed_change_and_model_page(live_server, page):
     page.reload()
     assert page.input_value("#seed") == "31337"
 
-    page.click("a[href='/models/gan_upsample'] >> nth=0")
+    page.click("nav details.models-menu summary")  # the one models menu opens, then the model's link
+    page.click("nav a[href='/models/gan_upsample']")
     page.wait_for_selector("#interp-row")
     page.wait_for_function(
         "() => { const i = document.getElementById('interp-row'); return i.complete && i.naturalWidth > 0; }"
@@ -255,3 +256,21 @@ def test_shipped_pages_fit_a_phone_without_sideways_scrolling(shipped_server, br
         pg.wait_for_load_state("networkidle")
         assert pg.evaluate("document.documentElement.scrollWidth") <= 375, path
     context.close()
+
+
+def test_the_comparison_page_opens_on_the_grids_and_one_models_menu(shipped_server, browser):
+    """At 1366×900 the first grid starts within 1,200 px of the top (the findings follow the grids); the navigation
+    is one models menu, not fourteen links, on a phone too."""
+    for viewport, limit in (({"width": 1366, "height": 900}, 1200), ({"width": 375, "height": 844}, 2400)):
+        context = browser.new_context(viewport=viewport)
+        pg = context.new_page()
+        pg.goto(shipped_server + "/")
+        pg.wait_for_load_state("networkidle")
+        first_grid = pg.evaluate("document.querySelector('img.grid').getBoundingClientRect().top + window.scrollY")
+        findings = pg.evaluate("document.getElementById('findings-title').getBoundingClientRect().top + window.scrollY")
+        assert first_grid <= limit and first_grid < findings, (viewport, first_grid, findings)
+        nav_links = pg.evaluate("[...document.querySelectorAll('nav > a')].length")
+        assert nav_links <= 6 and pg.locator("nav details.models-menu summary").count() == 1
+        nav_height = pg.evaluate("document.querySelector('nav').getBoundingClientRect().height")
+        assert nav_height < 120, nav_height
+        context.close()

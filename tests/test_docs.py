@@ -45,6 +45,8 @@ def test_every_arena_variable_in_the_docs_exists():
 def test_readme_is_short_and_its_links_resolve():
     readme = ROOT / "README.md"
     assert len(readme.read_text().splitlines()) <= 200
+    first_screen = "\n".join(readme.read_text().splitlines()[:40])  # what a newcomer sees first: the two commands
+    assert "make run" in first_screen and "make test" in first_screen and "findings-begin" not in first_screen
     links = _relative_links(readme)
     assert any(link.startswith("docs/") and link.split("#")[0].endswith(".md") for link in links)
     for path in [readme, *DOCS]:

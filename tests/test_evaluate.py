@@ -250,3 +250,11 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
         (2, history[1]["curve_frechet"]),
     ]
     assert curve_svg({}, "nothing") == ""
+
+
+def test_an_evaluator_below_its_accuracy_is_refused_and_nothing_is_installed(tmp_path, tiny_data):
+    from training.evaluator import INDEPENDENT, EvaluatorError
+
+    with pytest.raises(EvaluatorError, match="nothing installed"):
+        train_evaluator(tiny_data, tmp_path, epochs=1, log=lambda _: None, name=INDEPENDENT, min_accuracy=0.9999)
+    assert not (tmp_path / INDEPENDENT).exists() and not list(tmp_path.glob(".*staging*"))

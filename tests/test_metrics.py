@@ -107,3 +107,64 @@ def test_legibility_and_coverage():
     collapsed[:, 3] = 0.91
     r = metrics.legibility(collapsed)
     assert r["class_entropy_normalised"] == 0 and r["smallest_class_share"] == 0
+
+
+# ---- the artefact score blur cannot move (spectral prominence) -----------------------------------------------------
+
+
+def _digits(n=400, seed=0):
+    from training.data import synthetic_mnist
+
+    return synthetic_mnist(n, 10, seed).x_train.astype(np.float64) / 255
+
+
+def _blur(x, sigma):
+    from scipy.ndimage import gaussian_filter
+
+    return np.stack([gaussian_filter(i, sigma) for i in x])
+
+
+CHECKER = (-1.0) ** np.add.outer(np.arange(28), np.arange(28))
+
+
+def test_a_blurred_digit_without_artefact_scores_as_real():
+    real = _digits()
+    p_real = metrics.spectral_prominence(real, 2)
+    for sigma in (0.7, 1.0, 1.5):
+        blurred = metrics.spectral_prominence(_blur(real, sigma), 2)
+        assert metrics.artefact_excess(blurred, p_real) < 0.05, sigma
+    # the old index calls the same blur 50x less checkerboard than real digits: |ln ratio| then rewards artefacts
+    assert metrics.checkerboard_index(_blur(real, 1.0)) < 0.1 * metrics.checkerboard_index(real)
+
+
+def test_a_faint_checkerboard_on_a_blurred_digit_stands_out_and_the_old_index_called_it_better():
+    real = _digits()
+    p_real = metrics.spectral_prominence(real, 2)
+    blurred = _blur(real, 1.0)
+    marked = blurred + (2 / 255) * CHECKER * (blurred > 0.1)  # two grey levels on the strokes
+    assert metrics.artefact_excess(metrics.spectral_prominence(marked, 2), p_real) > 0.2
+    assert metrics.artefact_excess(metrics.spectral_prominence(blurred, 2), p_real) < 0.05
+    # the |ln ratio| score of the old index: the checkerboarded blur looks *closer to real* than the clean blur
+    old = lambda x: abs(np.log(metrics.checkerboard_index(x) / metrics.checkerboard_index(real)))
+    assert old(marked) < old(blurred)
+
+
+def test_contrast_scaling_changes_nothing():
+    x = _blur(_digits(), 1.0) + (2 / 255) * CHECKER
+    for p in (2, 4):
+        assert metrics.spectral_prominence(0.3 * x, p) == pytest.approx(metrics.spectral_prominence(x, p), rel=1e-9)
+
+
+def test_period_four_prominence_finds_a_period_four_pattern_and_not_a_checkerboard():
+    blurred = _blur(_digits(), 1.0)
+    p4 = np.cos(np.pi / 2 * np.arange(28))[None, :] * np.ones((28, 1))
+    base = metrics.spectral_prominence(blurred, 4)
+    assert metrics.spectral_prominence(blurred + 0.03 * p4 * (blurred > 0.1), 4) > 1.05 * base
+    assert metrics.spectral_prominence(blurred + (2 / 255) * CHECKER * (blurred > 0.1), 4) == pytest.approx(
+        base, rel=0.05
+    )
+
+
+def test_the_excess_is_one_sided():
+    assert metrics.artefact_excess(0.5, 1.0) == 0.0
+    assert metrics.artefact_excess(2.0, 1.0) == pytest.approx(np.log(2.0))

@@ -315,7 +315,10 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
         page = c.get("/").text
         assert "Across training seeds — smoke budget" in page and page.count('<svg class="interval"') >= 4
         assert "vae_upsample − vae_transpose, paired by seed (3 seeds trained on CPU, tensorflow, float32)" in page
-        findings = page[page.index('<section class="findings"') : page.index("</section>")]
+        findings = page[page.index('<section class="findings"') :]
+        findings = findings[: findings.index("</section>")]
+        # the findings follow the grids: the exploratory sentences are folded under their summary
+        assert page.index('<img class="grid"') < page.index('<section class="findings"')
         assert (
             "<strong>vae_upsample vs vae_transpose</strong> (smoke budget)" in findings and "Holm-adjusted" in findings
         )

@@ -162,3 +162,14 @@ def test_curves_figure_needs_curves(tmp_path):
         json.dumps({"config": {"profile": "paper"}, "history": history})
     )
     assert plot_curves(store) == store / "curves.png" and (store / "curves.png").stat().st_size > 1000
+
+
+def test_the_readme_findings_are_one_short_table_after_the_commands():
+    from arena.tables import STUDY_BEGIN, STUDY_END, STUDY_ROWS_MAX
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(STUDY_BEGIN, 1)[1].split(STUDY_END, 1)[0]
+    rows = [ln for ln in block.splitlines() if ln.startswith("| ") and not ln.startswith("| question")]
+    assert 0 < len(rows) <= STUDY_ROWS_MAX and len(block) <= 4000
+    assert text.index("make run") < text.index(STUDY_BEGIN)
+    assert "findings-begin" not in text  # the long sentences live in docs/evaluation.md

@@ -73,6 +73,57 @@ def _weight_check(model) -> list[dict[str, Any]]:
     return out
 
 
+def artefact_section(samples: np.ndarray, reference: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The artefact score blur cannot move (training/metrics.py `spectral_prominence`): period-2 and period-4 energy
+    against what the samples' own neighbouring frequencies predict, scored as excess over real digits."""
+    if "nyquist_prominence" not in reference:
+        raise EvaluationError(
+            "the evaluator's reference.npz predates the spectral prominence; run `deconv-arena train-evaluator`"
+        )
+    out: dict[str, Any] = {"crop_pixels": 2}
+    for period, key in ((2, "nyquist"), (4, "period4")):
+        mine, real = metrics.spectral_prominence(samples, period), float(reference[f"{key}_prominence"])
+        out[f"{key}_prominence"] = mine
+        out[f"{key}_prominence_real"] = real
+        out[f"{key}_excess"] = metrics.artefact_excess(mine, real)
+    return out
+
+
+def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> dict[str, Any]:
+    """Add the artefact section to an evaluated model's metrics.json from the same samples evaluation drew (its seed,
+    its count), leaving every other figure as it is; for runs evaluated before the metric existed."""
+    _, _, reference = load_evaluator(store)
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    verify_files(model_dir, manifest)
+    path = model_dir / "metrics.json"
+    result = json.loads(path.read_text())
+    if result.get("generator_sha256") != manifest["files"][GENERATOR]:
+        raise EvaluationError(f"{model_dir.name}: metrics.json is of another generator; evaluate it again")
+    n = int(result.get("samples", n))
+    _, fn = _decoder(model_dir, manifest)
+    latents = latents_from_seed(int(result.get("seed", EVAL_SEED)), n, manifest["latent_dim"])
+    samples = _generate(fn, every_digit(latents, manifest_classes(manifest)), manifest["output"])
+    result["artefact"] = artefact_section(samples, reference)
+    independent = independent_frechet(store, samples)
+    if independent:
+        result["frechet_independent"] = independent
+    write_json_atomic(path, result)
+    return result["artefact"]
+
+
+def independent_frechet(store: Path, samples: np.ndarray) -> dict[str, Any] | None:
+    """The Fréchet distance in the independent classifier's features (None when the store has no such classifier)."""
+    from training.evaluator import INDEPENDENT
+
+    if not (Path(store) / INDEPENDENT / "manifest.json").is_file():
+        return None
+    ev, manifest, ref = load_evaluator(store, INDEPENDENT)
+    fm = feature_measures()
+    distance = metrics.frechet_distance(*fm.gaussian_stats(ev.features(samples)), ref["test_mu"], ref["test_sigma"])
+    return {"distance": distance, "evaluator_sha256": manifest["files"]["classifier.keras"], "samples": len(samples)}
+
+
 def evaluate_model(
     name: str,
     store: Path,
@@ -83,8 +134,10 @@ def evaluate_model(
     reference: dict,
     n: int = N_SAMPLES,
     real_labels: np.ndarray | None = None,
+    primary_store: Path | None = None,
 ) -> dict[str, Any]:
-    """Every figure for one model; writes only inside `store/<name>/`. A conditional model (manifest `classes`) is
+    """Every figure for one model; writes only inside `store/<name>/` (`primary_store`: where the evaluators live,
+    when `store` is a replicate's). A conditional model (manifest `classes`) is
     asked for every digit in turn, and also gets the measures that use the label (needs `real_labels`)."""
     model_dir = Path(store) / name
     try:
@@ -130,6 +183,8 @@ def evaluate_model(
             "crop_pixels": 2,
             "transposed_kernels": _weight_check(model),
         },
+        "artefact": artefact_section(samples, reference),
+        **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
         "cost": {
             "params": manifest["params"]["total"],
             "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
@@ -387,7 +442,9 @@ def evaluate_replicates(
         if (only is not None and (name, profile, seed) not in only) or not (run / name / "manifest.json").is_file():
             continue
         try:
-            r = evaluate_model(name, run, real, real_features, evaluator, ev_manifest, reference, n, data.y_test[:n])
+            r = evaluate_model(
+                name, run, real, real_features, evaluator, ev_manifest, reference, n, data.y_test[:n], store
+            )
         except Exception as e:  # reported beside the other seeds, never dropped in silence
             record_failure(run, name, "evaluation", e)
             log(f"{name} {run.name}: evaluation FAILED ({type(e).__name__}: {e})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import linalg
 
@@ -126,6 +128,54 @@ def checkerboard_index(images: np.ndarray, crop: int = 2) -> float:
 def period4_index(images: np.ndarray, crop: int = 2) -> float:
     share = line_energy_share(images, 4, crop)
     return float(share.mean()) if len(share) else float("nan")
+
+
+def line_power(images: np.ndarray, crop: int = 2) -> np.ndarray:
+    """Per image, the mean power per frequency bin on the lines at each frequency k = 0..N/2 of either axis (row k,
+    its mirror N−k, and the same columns), divided by the image's own non-DC energy: (images, N/2 + 1). Dividing by
+    its own energy makes it blind to contrast."""
+    p = _power(images, crop)
+    n = p.shape[1]
+    total = p.sum(axis=(1, 2)) - p[:, 0, 0]
+    out = np.empty((len(p), n // 2 + 1))
+    for k in range(n // 2 + 1):
+        ks = sorted({k, (n - k) % n})
+        mask = np.zeros((n, n), bool)
+        mask[ks, :] = True
+        mask[:, ks] = True
+        out[:, k] = p[:, mask].mean(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out / total[:, None]
+
+
+def spectral_prominence(images: np.ndarray, period: int = 2, crop: int = 2) -> float:
+    """How far the energy at frequency N/period stands above what the neighbouring frequencies predict, over a set
+    of images (the mean of their own-energy-normalised line power, so a few bright images cannot dominate).
+
+    Period 4 (k = N/4) is predicted by the geometric mean of its two neighbours; period 2 (Nyquist, the last
+    frequency, about which a sampled spectrum is mirror-symmetric) by the even parabola in (k − N/2) through the log
+    power of the two frequencies below it. A spectrum that
+    falls smoothly — a sharp digit, or the same digit blurred — is predicted well (≈ 1 for both, whatever the
+    blur's slope); a checkerboard adds energy at that one frequency alone and stands out. Contrast changes nothing.
+    """
+    lp = line_power(images, crop)
+    lp = lp[np.all(np.isfinite(lp), axis=1)]
+    if not len(lp):
+        return float("nan")
+    mean = lp.mean(0)
+    n2 = len(mean) - 1  # N/2
+    k = (2 * n2) // period
+    if k == n2:  # the spectrum is mirror-symmetric about Nyquist: an even curve in (k − N/2) through k − 1, k − 2
+        predicted = math.exp((4 * math.log(mean[k - 1]) - math.log(mean[k - 2])) / 3)
+    else:
+        predicted = math.sqrt(mean[k - 1] * mean[k + 1])
+    return float(mean[k] / predicted)
+
+
+def artefact_excess(prominence: float, real_prominence: float) -> float:
+    """The artefact score: the prominence's excess over real digits', ln(P / P_real), one-sided (0 when no more
+    prominent than real). A model cannot score better than artefact-free by being blurrier. Lower is better."""
+    return max(0.0, math.log(prominence / real_prominence))
 
 
 def radial_spectrum(images: np.ndarray, crop: int = 2) -> tuple[np.ndarray, np.ndarray]:

@@ -414,5 +414,17 @@ def build_manifest(
         "hardware": provenance.hardware(),
         "git_commit": provenance.git_commit(),
         "created_at": provenance.now_iso(),
+        "study": _study_record(),
         **{k: v for k, v in extra.items() if k != "files"},
     }
+
+
+def _study_record() -> dict[str, Any] | None:
+    """The analysis plan this run was trained under (`deconv-arena sweep --study`), with its SHA-256; None outside a
+    study."""
+    from arena.plans import ENV, load_plan
+
+    path = os.environ.get(ENV)
+    if not path:
+        return None
+    return load_plan(Path(path)).record()

@@ -209,6 +209,12 @@ def plan(groups: list[dict[str, Any]]) -> Plan:
     return Plan(tuple(jobs))
 
 
+def interleaved(p: Plan) -> Plan:
+    """A study's order: seed by seed, every cell of a seed before the next seed (so a drift in the machine over the
+    sitting touches every cell alike)."""
+    return Plan(tuple(sorted(p.jobs, key=lambda j: (j.seed is not None, j.seed or 0))))
+
+
 def read_plan(path: Path) -> Plan:
     """A TOML plan file (see the module docstring)."""
     try:

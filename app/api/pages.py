@@ -373,6 +373,10 @@ def findings_context(stats: dict | None) -> dict:
         "factorials": designs,
         "forest": forest_svg(questions),
         "stats_method": stats.get("method"),
+        "studies": [
+            {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"])}
+            for st in stats.get("studies", [])
+        ],
     }
 
 

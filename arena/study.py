@@ -1,0 +1,341 @@
+"""The analysis a plan (arena/plans.py) prescribes, from statsmodels rather than by hand.
+
+- A factorial question: the two-way model with interaction in randomised blocks (every seed trains every cell, so
+  seed is a block; a machine/backend column, where runs differ in it and the design lets it be estimated, is a
+  block too), fitted by ordinary least squares with ±½ contrast coding, so each coefficient is an effect in the
+  metric's own units: operator = resize minus transposed averaged over the networks, network = the resize GAN's
+  stages minus the transposed GAN's, interaction = the operator effect in the one network minus in the other.
+- A pair question: the paired difference by seed (DescrStatsW: t test and two one-sided tests).
+- Per question: Holm over its own family only; the four-way verdict on the primary at the plan's δ (difference when
+  the Holm-adjusted p < α, equivalent when the Holm-adjusted TOST p < α, else not settled); secondaries only where
+  their effect's primary verdict is a difference (gatekeeping); seeds needed from power (difference at 80 % power
+  and the family's first Holm level; equivalence at δ), shown only when more than the seeds at hand; and the
+  verdict at δ/2, δ and 2δ (sensitivity).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from arena.stats import METRIC, Metric, holm
+
+POWER = 0.80
+EFFECT_WORDS = {
+    "operator": ("resize-convolution", "transposed convolution"),
+    "network": ("the 3×3 network (the resize GAN's stages)", "the 5×5 network (the transposed GAN's stages)"),
+    "interaction": ("the operator's effect depends on the network", None),
+}
+
+
+class Confounded(ValueError):
+    """The runs at hand cannot estimate an effect apart from where they trained."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One effect on one metric's score scale (positive: more of the score for the +½ level)."""
+
+    effect: str
+    estimate: float
+    se: float
+    df: float
+    low: float
+    high: float
+    p: float
+    n_seeds: int
+
+    def tost_p(self, delta: float) -> float:
+        """The larger of the two one-sided p-values against ±δ (both must be small for equivalence)."""
+        from scipy import stats as sps
+
+        if self.se == 0:
+            return 0.0 if abs(self.estimate) < delta else 1.0
+        lower = sps.t.sf((self.estimate + delta) / self.se, self.df)
+        upper = sps.t.cdf((self.estimate - delta) / self.se, self.df)
+        return float(max(lower, upper))
+
+
+def factorial_fit(rows: Iterable[dict[str, Any]], alpha: float) -> dict[str, Estimate]:
+    """rows: {"seed", "operator" ("resize"/"transposed"), "network" ("B"/"A"), "score", optional "block"} ->
+    the operator, network and interaction estimates of the blocked two-way model."""
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    frame = pd.DataFrame(list(rows))
+    frame["op"] = np.where(frame["operator"] == "resize", 0.5, -0.5)
+    frame["net"] = np.where(frame["network"] == "B", 0.5, -0.5)
+    terms = "op * net + C(seed)"
+    # a machine that changes within a seed is a block of its own; one that holds whole seeds is absorbed by C(seed)
+    if "block" in frame and (frame.groupby("seed")["block"].nunique() > 1).any():
+        terms += " + C(block)"
+    fit = smf.ols(f"score ~ {terms}", data=frame).fit()
+    if np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
+        raise Confounded(
+            "the design cannot separate the effects from the machine: a cell trained on a machine no other cell "
+            "of its seed used"
+        )
+    ci = fit.conf_int(alpha)
+    out = {}
+    # with ±½ codes, op·net is ±¼ and its coefficient is the operator effect in network B minus in network A
+    for effect, name in (("operator", "op"), ("network", "net"), ("interaction", "op:net")):
+        out[effect] = Estimate(
+            effect,
+            float(fit.params[name]),
+            float(fit.bse[name]),
+            float(fit.df_resid),
+            float(ci.loc[name, 0]),
+            float(ci.loc[name, 1]),
+            float(fit.pvalues[name]),
+            int(frame["seed"].nunique()),
+        )
+    return out
+
+
+def paired_fit(diffs: list[float], alpha: float) -> Estimate:
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    d = DescrStatsW(np.asarray(diffs, np.float64))
+    low, high = d.tconfint_mean(alpha)
+    t, p, df = d.ttest_mean(0.0)
+    return Estimate("pair", float(d.mean), float(d.std_mean), float(df), float(low), float(high), float(p), len(diffs))
+
+
+def seeds_for_difference(sd_per_seed: float, delta: float, alpha: float, power: float = POWER) -> int | None:
+    """Seeds for `power` to find an effect of δ at two-sided level α (a t test on per-seed contrasts)."""
+    from statsmodels.stats.power import TTestPower
+
+    if not sd_per_seed > 0:
+        return None
+    effect = delta / sd_per_seed
+    if TTestPower().power(effect_size=effect, nobs=2, alpha=alpha) >= power:
+        return 2
+    n = TTestPower().solve_power(effect_size=effect, alpha=alpha, power=power, alternative="two-sided")
+    return max(2, math.ceil(n)) if np.isfinite(n) else None
+
+
+def seeds_for_equivalence(sd_per_seed: float, delta: float, alpha: float, power: float = POWER, cap=10_000):
+    """Seeds for `power` to show equivalence within ±δ by two one-sided tests when the true effect is 0."""
+    from scipy import stats as sps
+
+    if not sd_per_seed > 0:
+        return None
+    for n in range(2, cap):
+        se = sd_per_seed / math.sqrt(n)
+        margin = delta / se - sps.t.ppf(1 - alpha, n - 1)
+        if margin > 0 and 2 * sps.t.cdf(margin, n - 1) - 1 >= power:
+            return n
+    return cap
+
+
+def verdict(est: Estimate, metric: Metric, delta: float, p_adj: float | None, tost_adj: float | None, alpha: float):
+    """The four-way verdict for one effect: which level is better, equivalent within ±δ, or not settled."""
+    lower_wins = metric.better in ("lower", "real")
+    if p_adj is not None and p_adj < alpha:
+        plus_better = (est.estimate < 0) == lower_wins
+        if est.effect == "interaction":
+            return {"kind": "difference", "words": EFFECT_WORDS["interaction"][0]}
+        if est.effect == "pair":
+            return {"kind": "difference", "words": "a better" if plus_better else "b better", "a_better": plus_better}
+        words = EFFECT_WORDS[est.effect][0 if plus_better else 1]
+        return {"kind": "difference", "words": f"{words} better"}
+    if tost_adj is not None and tost_adj < alpha:
+        return {"kind": "equivalent", "words": f"equivalent within ±{delta:g}"}
+    return {"kind": "not settled", "words": f"not settled with {est.n_seeds} seeds"}
+
+
+def judge(estimates: dict[str, Estimate], metric: Metric, delta: float, alpha: float) -> dict[str, dict[str, Any]]:
+    """Holm over this family (the dict's effects) for the difference and the equivalence tests; verdicts; power;
+    sensitivity at δ/2, δ, 2δ."""
+    names = list(estimates)
+    p_adj = dict(zip(names, holm([estimates[n].p for n in names])))
+    out = {}
+    for scale in (0.5, 1.0, 2.0):
+        tost_adj = dict(zip(names, holm([estimates[n].tost_p(delta * scale) for n in names])))
+        for n in names:
+            row = out.setdefault(n, {"sensitivity": {}})
+            v = verdict(estimates[n], metric, delta * scale, p_adj[n], tost_adj[n], alpha)
+            row["sensitivity"][f"{scale:g}δ"] = v["words"]
+            if scale == 1.0:
+                e = estimates[n]
+                sd = e.se * math.sqrt(e.n_seeds)
+                need_d = seeds_for_difference(sd, delta, alpha / len(names))
+                need_e = seeds_for_equivalence(sd, delta, alpha / len(names))
+                row.update(
+                    {
+                        "effect": n,
+                        "estimate": e.estimate,
+                        "interval": [e.low, e.high],
+                        "se": e.se,
+                        "df": e.df,
+                        "seeds": e.n_seeds,
+                        "p": e.p,
+                        "p_holm": p_adj[n],
+                        "tost_p_holm": tost_adj[n],
+                        "delta": delta,
+                        "verdict": v["words"],
+                        "kind": v["kind"],
+                        # shown only when more than the seeds at hand (else the interval already says it)
+                        "seeds_for_difference_80": (
+                            need_d if need_d and need_d > e.n_seeds and v["kind"] != "difference" else None
+                        ),
+                        "seeds_for_equivalence_80": (
+                            need_e if need_e and need_e > e.n_seeds and v["kind"] != "equivalent" else None
+                        ),
+                    }
+                )
+    return out
+
+
+def score(metric_key: str, row: dict[str, Any]) -> float | None:
+    value = row.get(metric_key)
+    return None if value is None else METRIC[metric_key].score(value)
+
+
+# ---- a plan applied to a store ------------------------------------------------------------------------------------
+
+
+def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
+    """{(cell, seed): {"row", "block", "study"}} for the plan's cells and profile, from the replicate store."""
+    import json
+    from pathlib import Path
+
+    from arena.replicates import collect, replicate_store
+
+    data = collect(Path(store))
+    profile = plan.sweep.get("profile", "paper")
+    out = {}
+    for cell in cells:
+        slot = (data.get(cell) or {}).get(profile) or {}
+        for seed, row in slot.get("seeds", {}).items():
+            manifest = json.loads((replicate_store(store, profile, seed) / cell / "manifest.json").read_text())
+            out[(cell, seed)] = {
+                "row": row,
+                "block": " / ".join(map(str, slot["place"][seed])),
+                "study": (manifest.get("study") or {}).get("sha256"),
+            }
+    return out
+
+
+def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
+    metric = METRIC[q.primary]
+    factors = dict(zip(cells, (("transposed", "A"), ("resize", "A"), ("transposed", "B"), ("resize", "B"))))
+    base = {"id": q.id, "text": q.text, "primary": q.primary, "primary_label": metric.label, "delta": q.delta}
+
+    def rows(key: str) -> list[dict[str, Any]]:
+        seeds = sorted({s for (_, s) in runs})
+        complete = [
+            s for s in seeds if all(score(key, (runs.get((c, s)) or {}).get("row", {})) is not None for c in cells)
+        ]
+        return [
+            {
+                "seed": s,
+                "operator": factors[c][0],
+                "network": factors[c][1],
+                "block": runs[(c, s)]["block"],
+                "score": score(key, runs[(c, s)]["row"]),
+            }
+            for s in complete
+            for c in cells
+        ]
+
+    def estimates(key: str) -> dict[str, Estimate]:
+        if q.contrast:
+            a, b = q.contrast
+            seeds = sorted(s for (c, s) in runs if c == a and (b, s) in runs)
+            diffs = [
+                score(key, runs[(a, s)]["row"]) - score(key, runs[(b, s)]["row"])
+                for s in seeds
+                if score(key, runs[(a, s)]["row"]) is not None and score(key, runs[(b, s)]["row"]) is not None
+            ]
+            if len(diffs) < 2:
+                raise ValueError(f"{len(diffs)} paired seeds")
+            return {"pair": paired_fit(diffs, plan.alpha)}
+        r = rows(key)
+        if len({x["seed"] for x in r}) < 2:
+            raise ValueError(
+                f"{len({x['seed'] for x in r})} seeds with all four cells measured on {key} (runs whose weights were "
+                "not kept carry only the metrics of their time)"
+            )
+        return {k: v for k, v in factorial_fit(r, plan.alpha).items() if k in q.family}
+
+    try:
+        judged = judge(estimates(q.primary), metric, q.delta, plan.alpha)
+    except (ValueError, Confounded) as e:
+        return {**base, "effects": [], "unavailable": str(e)}
+    effects = list(judged.values())
+    if q.contrast:  # the pair's words name its models
+        for row in effects:
+            for words in (row, row["sensitivity"]):
+                for k, v in list(words.items()):
+                    if isinstance(v, str):
+                        words[k] = v.replace("a better", f"{q.contrast[0]} better").replace(
+                            "b better", f"{q.contrast[1]} better"
+                        )
+            row["contrast"] = f"{q.contrast[0]} − {q.contrast[1]}"
+    for row in effects:
+        row["secondaries"] = {}
+        if row["kind"] != "difference":
+            row["secondaries_note"] = "not tested: the primary is not settled (gatekeeping)"
+            continue
+        tested = {}
+        for key in q.secondaries:
+            try:
+                tested[key] = estimates(key)[row["effect"]]
+            except (ValueError, KeyError, Confounded) as e:
+                row["secondaries"][key] = {"verdict": f"not measured ({e})"}
+        if tested:
+            p = dict(zip(tested, holm([e.p for e in tested.values()])))
+            for key, e in tested.items():
+                v = verdict(e, METRIC[key], math.inf, p[key], None, plan.alpha)
+                row["secondaries"][key] = {
+                    "estimate": e.estimate,
+                    "interval": [e.low, e.high],
+                    "p_holm": p[key],
+                    "verdict": v["words"],
+                }
+    return {**base, "effects": effects}
+
+
+def analyse(plan, store) -> dict[str, Any]:
+    """The plan's questions answered twice: from the study's own runs (manifests naming this plan's SHA-256), and,
+    labelled exploratory, from the earlier runs of the same cells. Never pooled."""
+    from arena.plans import committed_at, standing
+
+    cells = plan.cells
+    runs = _runs_of(store, plan, cells)
+    mine = {k: v for k, v in runs.items() if v["study"] == plan.sha256 and k[1] in plan.seeds}
+    earlier = {k: v for k, v in runs.items() if v["study"] is None}
+    first = None
+    if mine:
+        import datetime as dt
+        import json
+
+        from arena.replicates import replicate_store
+
+        stamps = [
+            json.loads(
+                (replicate_store(store, plan.sweep.get("profile", "paper"), s) / c / "manifest.json").read_text()
+            ).get("created_at")
+            for c, s in mine
+        ]
+        first = min(dt.datetime.fromisoformat(t) for t in stamps if t)
+    committed = committed_at(plan.path)
+    out = {
+        "plan": plan.name,
+        "file": f"studies/{plan.path.name}",
+        "sha256": plan.sha256,
+        "title": plan.title,
+        "standing": standing(plan, first, committed),
+        "committed_at": committed.isoformat() if committed else None,
+        "seeds_planned": len(plan.seeds),
+        "study_runs": len(mine),
+        "study_runs_planned": len(plan.seeds) * len(cells),
+        "command": f"KERAS_BACKEND=jax deconv-arena sweep --study studies/{plan.path.name} --vmap --gpu",
+        "study": [_question(q, plan, mine, cells) for q in plan.questions] if mine else [],
+        "exploratory": [_question(q, plan, earlier, cells) for q in plan.questions],
+    }
+    return out
