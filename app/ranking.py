@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.stats import spearmanr
 
 ELO_SCALE, ELO_BASE = 400.0, 1000.0
 
@@ -73,6 +71,8 @@ def _fit_counts(wins: np.ndarray, counts: np.ndarray, m: int, l2: float = 1e-4) 
         loss = -np.sum(w * np.log(p + eps) + (n - w) * np.log(1 - p + eps)) + l2 * np.sum(r**2)
         g = (n * p - w) * ln10
         return loss, np.bincount(a, g, m) - np.bincount(b, g, m) + 2 * l2 * r
+
+    from scipy.optimize import minimize  # imported on first use: start-up does not pay for SciPy
 
     result = minimize(nll, np.zeros(m), jac=True, method="L-BFGS-B")
     return result.x - result.x.mean()
@@ -203,5 +203,7 @@ def rank_correlation(human: dict[str, float], metric: dict[str, float], higher_i
     if len(common) < 3:
         return {"spearman": None, "models": len(common)}
     sign = 1 if higher_is_better else -1
+    from scipy.stats import spearmanr
+
     rho = spearmanr([human[m] for m in common], [sign * metric[m] for m in common]).statistic
     return {"spearman": None if np.isnan(rho) else round(float(rho), 3), "models": len(common)}

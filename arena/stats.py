@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
-from scipy import stats as sps
 
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
@@ -100,6 +99,8 @@ class Interval:
 
 def t_interval(values: list[float] | np.ndarray, level: float = LEVEL) -> Interval:
     """Mean with a Student-t interval; NaNs are not allowed (a failed run must be reported, not averaged away)."""
+    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
+
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         raise ValueError("no values")
@@ -122,6 +123,8 @@ def paired_difference(a: dict[int, float], b: dict[int, float], level: float = L
 
 def p_value(diffs: list[float] | np.ndarray) -> float | None:
     """Two-sided paired t-test of mean zero; None with fewer than two values or no spread to test against."""
+    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
+
     x = np.asarray(diffs, dtype=np.float64)
     if x.size < 2:
         return None
@@ -134,6 +137,8 @@ def p_value(diffs: list[float] | np.ndarray) -> float | None:
 def tost_p_value(diffs: list[float] | np.ndarray, delta: float) -> float | None:
     """Two one-sided t-tests that the mean lies within ±delta: the larger of the two p-values (None below two
     values)."""
+    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
+
     x = np.asarray(diffs, dtype=np.float64)
     if x.size < 2:
         return None
@@ -167,6 +172,8 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
 
 def seeds_needed(diffs: list[float] | np.ndarray, delta: float, level: float = LEVEL, cap: int = 1000) -> int | None:
     """Seeds for which the interval's half-width would fall below delta at the measured spread (None: no spread yet)."""
+    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
+
     x = np.asarray(diffs, dtype=np.float64)
     if x.size < 2 or x.std(ddof=1) == 0:
         return None

@@ -54,7 +54,12 @@ def test_vote_to_comparisons():
     assert comparisons_from_vote(["x", "y"], "pair", "B") == [Comparison("y", "x", 1.0)]
     assert comparisons_from_vote(["x", "y"], "pair", "tie") == [Comparison("x", "y", 0.5)]
     assert comparisons_from_vote(["x", "y"], "pair", "both_bad") == []
-    assert len(comparisons_from_vote(["w", "x", "y", "z"], "four", "C")) == 3
+    # best of four: answer C over w, x, y, z credits y, and only y, over each of the other three
+    assert sorted(comparisons_from_vote(["w", "x", "y", "z"], "four", "C"), key=lambda c: c.b) == [
+        Comparison("y", "w", 1.0),
+        Comparison("y", "x", 1.0),
+        Comparison("y", "z", 1.0),
+    ]
 
 
 def test_agreement_measures():
