@@ -22,9 +22,10 @@ from tests.conftest import ROOT
 
 PRODUCT = ("arena", "training", "app", "deconv_arena")
 STORE = ROOT / "models_store"
-# The tracked tree's budget. The served models' weights alone are 55 MiB of float32 (.keras, the downloadable file
-# whose unchanged weights generator.onnx reads in place) plus 20 MiB of ONNX graphs with the weights the converter
-# folded; the per-run folders (VAE replicate weights, for re-scoring) ~30 MiB. See docs/benchmarks.md, "Store size".
+# The tracked tree's budget (124 MiB on 2026-12-02, from 139.5). The served models' weights alone are 55 MiB of
+# float32 (.keras, the downloadable file whose unchanged weights generator.onnx reads in place) plus 20 MiB of ONNX
+# graphs with the weights the converter folded; the per-run folders (VAE replicate weights, kept for re-scoring)
+# ~30 MiB. It does not fit a GPU machine's 64 MiB copy: see docs/benchmarks.md, "Store size".
 TREE_BUDGET_MIB = 125
 
 

@@ -157,3 +157,21 @@ def test_pre_registered_only_when_committed_before_the_first_run():
     assert plans.standing(plan, t, t + hour).startswith("registered after")
     assert plans.standing(plan, t, None).startswith("registered after")
     assert plans.standing(plan, None, t).startswith("committed")
+
+
+def test_a_study_run_is_never_resumed(tmp_path, monkeypatch):
+    """Under a study (`sweep --study` sets the plan's variable), a checkpoint left by a cut-off run is discarded: the
+    unit trains from epoch 0 instead of resuming."""
+    from training import runner, sweep
+
+    job = sweep.Job("vae_upsample", "smoke", 1)
+    monkeypatch.setattr(sweep, "state", lambda j, store, workdir: "resume")
+    seen = {}
+    monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.setdefault("resume", a[5]))
+    monkeypatch.setenv(plans.ENV, str(ROOT / "studies" / "gan-operator-network-v1.toml"))
+    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None)
+    assert seen["resume"] is False
+    monkeypatch.delenv(plans.ENV)
+    seen.clear()
+    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None)
+    assert seen["resume"] is True

@@ -294,10 +294,14 @@ def unit_label(unit: tuple[Job, ...]) -> str:
 
 def train_unit(unit: tuple[Job, ...], store: Path, workdir: Path, data, log: Callable[[str], None] = print) -> None:
     """Train the unit's runs (resuming where every one has a checkpoint) and install them into `store`."""
+    from arena.plans import ENV
     from training.runner import train_variant
 
     variant = VARIANTS[unit[0].variant]
-    resume = all(state(j, store, workdir) == "resume" for j in unit)
+    # a study's stopping rule: a run cut off by a call's end is discarded and trained again whole, never resumed
+    resume = all(state(j, store, workdir) == "resume" for j in unit) and not os.environ.get(ENV)
+    if not resume and any(state(j, store, workdir) == "resume" for j in unit):
+        log(f"{unit_label(unit)}: checkpoint discarded (study runs are never resumed); training again from epoch 0")
     curves = store if (Path(store) / "_evaluator").is_dir() else None
     if len(unit) > 1:
         from training.vmapped import train_vmapped
