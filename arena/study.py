@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -72,7 +73,9 @@ def factorial_fit(rows: Iterable[dict[str, Any]], alpha: float) -> dict[str, Est
     # a machine that changes within a seed is a block of its own; one that holds whole seeds is absorbed by C(seed)
     if "block" in frame and (frame.groupby("seed")["block"].nunique() > 1).any():
         terms += " + C(block)"
-    fit = smf.ols(f"score ~ {terms}", data=frame).fit()
+    with warnings.catch_warnings():  # a rank-deficient design is refused just below, not warned about
+        warnings.simplefilter("ignore")
+        fit = smf.ols(f"score ~ {terms}", data=frame).fit()
     if np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
         raise Confounded(
             "the design cannot separate the effects from the machine: a cell trained on a machine no other cell "
