@@ -167,6 +167,11 @@ def committed_at(path: Path) -> dt.datetime | None:
         return None
     if out.returncode != 0 or not out.stdout.strip() or dirty.stdout.strip():
         return None
+    shallow = subprocess.run(
+        ["git", "-C", str(path.parent), "rev-parse", "--is-shallow-repository"], capture_output=True, text=True
+    )
+    if shallow.stdout.strip() == "true":  # history cut short: when the plan was first committed cannot be told here
+        return None
     # the oldest commit whose blob of this file equals the present content
     current = hashlib.sha1(b"blob %d\0" % path.stat().st_size + path.read_bytes()).hexdigest()
     when = None

@@ -226,3 +226,11 @@ def test_no_package_registry_host_is_named_in_the_repository():
         text = path.read_text(errors="ignore")
         named = [h for h in hosts if h in text and path.name != "test_packaging.py"]
         assert not named, f"{path.relative_to(ROOT)} names {named}"
+
+
+def test_a_run_names_its_data_by_file_name_not_by_path(tmp_path, tiny_data):
+    from training.data import load_mnist, save_npz
+
+    save_npz(tiny_data, tmp_path / "deep" / "mnist.npz") if (tmp_path / "deep").mkdir() is None else None
+    loaded = load_mnist(tmp_path / "deep" / "mnist.npz")
+    assert loaded.source == "mnist.npz" and loaded.checksums() == tiny_data.checksums()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def _from_npz(path: Path) -> Mnist:
         raise DataError(f"data file {path} is not a readable .npz ({e}); {HOW_TO_FIX}") from None
     if missing:
         raise DataError(f"data file {path} lacks {', '.join(missing)}; it needs x_train, y_train, x_test, y_test")
-    return _checked(arrays, str(path))
+    # the manifest names the data by file name and checksums, never by this machine's path to it
+    return dataclasses.replace(_checked(arrays, str(path)), source=path.name)
 
 
 def _checked(arrays: dict[str, np.ndarray], source: str) -> Mnist:
