@@ -231,6 +231,7 @@ def test_no_package_registry_host_is_named_in_the_repository():
 def test_a_run_names_its_data_by_file_name_not_by_path(tmp_path, tiny_data):
     from training.data import load_mnist, save_npz
 
-    save_npz(tiny_data, tmp_path / "deep" / "mnist.npz") if (tmp_path / "deep").mkdir() is None else None
+    (tmp_path / "deep").mkdir()
+    save_npz(tiny_data, tmp_path / "deep" / "mnist.npz")
     loaded = load_mnist(tmp_path / "deep" / "mnist.npz")
     assert loaded.source == "mnist.npz" and loaded.checksums() == tiny_data.checksums()
