@@ -219,17 +219,9 @@ def statistics(store: Path) -> dict[str, Any]:
         "models": models,
         "comparisons": compared,
         "factorials": designs,
-        # the analysis plans' answers (arena/study.py); the comparisons and factorials above are exploratory
-        "studies": _studies(store),
         "standing": "exploratory: the comparisons and factorials above were analysed by rules written after their "
         "runs; the studies' answers follow their plans",
     }
-
-
-def _studies(store: Path) -> list[dict[str, Any]]:
-    from arena import plans, study
-
-    return [study.analyse(plan, store) for plan in plans.plans()] if plans.STUDIES.is_dir() else []
 
 
 def pairing(where: tuple[str, str, str]) -> tuple[str, str, str]:

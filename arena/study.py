@@ -342,3 +342,13 @@ def analyse(plan, store) -> dict[str, Any]:
         "exploratory": [_question(q, plan, earlier, cells) for q in plan.questions],
     }
     return out
+
+
+def with_studies(store) -> dict[str, Any]:
+    """replicates.json: the exploratory statistics (arena/replicates.py) and, under `studies`, each plan's answers."""
+    from arena import plans
+    from arena.replicates import statistics
+
+    out = statistics(store)
+    out["studies"] = [analyse(plan, store) for plan in plans.plans()] if plans.STUDIES.is_dir() else []
+    return out

@@ -14,7 +14,7 @@ from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, every_digit, latents_from_seed
 from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files, write_json_atomic
 from arena.manifest import classes as manifest_classes
-from arena.replicates import INDEX, record_failure, runs, statistics, summary_row
+from arena.replicates import INDEX, record_failure, runs, summary_row
 from arena.stats import bootstrap_interval
 from training import metrics, provenance
 from training.evaluator import Evaluator, load_evaluator
@@ -462,7 +462,9 @@ def evaluate_replicates(
 
 def write_statistics(store: Path) -> dict[str, Any]:
     """Rewrite replicates.json, then the summary figure (it draws the replicate intervals)."""
-    result = statistics(store)
+    from arena.study import with_studies
+
+    result = with_studies(store)
     write_json_atomic(Path(store) / INDEX, result)
     try:
         summary = json.loads((Path(store) / "summary.json").read_text())
