@@ -66,12 +66,18 @@ def verify_files(model_dir: Path, manifest: dict[str, Any]) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file in the same folder, then rename over the target."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write bytes through a temporary file in the same folder (fsynced), then rename over the target: a reader sees
+    the old file or the new one, never half of one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

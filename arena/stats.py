@@ -137,16 +137,21 @@ def p_value(diffs: list[float] | np.ndarray) -> float | None:
 def tost_p_value(diffs: list[float] | np.ndarray, delta: float) -> float | None:
     """Two one-sided t-tests that the mean lies within ±delta: the larger of the two p-values (None below two
     values)."""
-    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
-
     x = np.asarray(diffs, dtype=np.float64)
     if x.size < 2:
         return None
-    se = x.std(ddof=1) / math.sqrt(x.size)
+    return tost_from(float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)), x.size - 1, delta)
+
+
+def tost_from(mean: float, se: float, df: float, delta: float) -> float:
+    """Two one-sided t-tests of an estimate with its standard error and degrees of freedom against ±delta: the
+    larger of the two p-values (both must be small for equivalence)."""
+    from scipy import stats as sps  # imported when used: the service imports this module for METRIC
+
     if se == 0:
-        return 0.0 if abs(x.mean()) < delta else 1.0
-    lower = sps.t.sf((x.mean() + delta) / se, x.size - 1)  # H0: mean <= -delta
-    upper = sps.t.cdf((x.mean() - delta) / se, x.size - 1)  # H0: mean >= +delta
+        return 0.0 if abs(mean) < delta else 1.0
+    lower = sps.t.sf((mean + delta) / se, df)  # H0: mean <= -delta
+    upper = sps.t.cdf((mean - delta) / se, df)  # H0: mean >= +delta
     return float(max(lower, upper))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from arena.stats import METRIC, Metric, holm
+from arena.stats import METRIC, Metric, holm, tost_from
 
 POWER = 0.80
 EFFECT_WORDS = {
@@ -51,13 +51,7 @@ class Estimate:
 
     def tost_p(self, delta: float) -> float:
         """The larger of the two one-sided p-values against ±δ (both must be small for equivalence)."""
-        from scipy import stats as sps
-
-        if self.se == 0:
-            return 0.0 if abs(self.estimate) < delta else 1.0
-        lower = sps.t.sf((self.estimate + delta) / self.se, self.df)
-        upper = sps.t.cdf((self.estimate - delta) / self.se, self.df)
-        return float(max(lower, upper))
+        return tost_from(self.estimate, self.se, self.df, delta)
 
 
 def factorial_fit(rows: Iterable[dict[str, Any]], alpha: float) -> dict[str, Estimate]:
@@ -134,15 +128,25 @@ def seeds_for_equivalence(sd_per_seed: float, delta: float, alpha: float, power:
     return cap
 
 
-def verdict(est: Estimate, metric: Metric, delta: float, p_adj: float | None, tost_adj: float | None, alpha: float):
-    """The four-way verdict for one effect: which level is better, equivalent within ±δ, or not settled."""
+def verdict(
+    est: Estimate,
+    metric: Metric,
+    delta: float,
+    p_adj: float | None,
+    tost_adj: float | None,
+    alpha: float,
+    pair: tuple[str, str] | None = None,
+):
+    """The four-way verdict for one effect: which level (or which of a pair's models) is better, equivalent within
+    ±δ, or not settled."""
     lower_wins = metric.better in ("lower", "real")
     if p_adj is not None and p_adj < alpha:
         plus_better = (est.estimate < 0) == lower_wins
         if est.effect == "interaction":
             return {"kind": "difference", "words": EFFECT_WORDS["interaction"][0]}
         if est.effect == "pair":
-            return {"kind": "difference", "words": "a better" if plus_better else "b better", "a_better": plus_better}
+            a, b = pair or ("a", "b")
+            return {"kind": "difference", "words": f"{a if plus_better else b} better", "a_better": plus_better}
         words = EFFECT_WORDS[est.effect][0 if plus_better else 1]
         return {"kind": "difference", "words": f"{words} better"}
     if tost_adj is not None and tost_adj < alpha:
@@ -150,7 +154,9 @@ def verdict(est: Estimate, metric: Metric, delta: float, p_adj: float | None, to
     return {"kind": "not settled", "words": f"not settled with {est.n_seeds} seeds"}
 
 
-def judge(estimates: dict[str, Estimate], metric: Metric, delta: float, alpha: float) -> dict[str, dict[str, Any]]:
+def judge(
+    estimates: dict[str, Estimate], metric: Metric, delta: float, alpha: float, pair: tuple[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Holm over this family (the dict's effects) for the difference and the equivalence tests; verdicts; power;
     sensitivity at δ/2, δ, 2δ."""
     names = list(estimates)
@@ -160,7 +166,7 @@ def judge(estimates: dict[str, Estimate], metric: Metric, delta: float, alpha: f
         tost_adj = dict(zip(names, holm([estimates[n].tost_p(delta * scale) for n in names])))
         for n in names:
             row = out.setdefault(n, {"sensitivity": {}})
-            v = verdict(estimates[n], metric, delta * scale, p_adj[n], tost_adj[n], alpha)
+            v = verdict(estimates[n], metric, delta * scale, p_adj[n], tost_adj[n], alpha, pair)
             row["sensitivity"][f"{scale:g}δ"] = v["words"]
             if scale == 1.0:
                 e = estimates[n]
@@ -219,13 +225,27 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
                 "row": row,
                 "block": " / ".join(map(str, slot["place"][seed])),
                 "study": (manifest.get("study") or {}).get("sha256"),
+                "created_at": manifest.get("created_at"),
             }
     return out
 
 
+def _cell_factors(cells: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """cell -> (operator, network level) from the variant table's operator × network factorial with these cells."""
+    from arena.variants import factorials
+
+    for f in factorials():
+        if f.factor == "network" and set(f.cells.values()) == set(cells):
+            return {
+                name: ("resize" if op == "resize" else "transposed", "B" if level == f.levels[1] else "A")
+                for (op, level), name in f.cells.items()
+            }
+    raise ValueError(f"the cells {', '.join(cells)} are not an operator × network factorial of the variant table")
+
+
 def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
     metric = METRIC[q.primary]
-    factors = dict(zip(cells, (("transposed", "A"), ("resize", "A"), ("transposed", "B"), ("resize", "B"))))
+    factors = _cell_factors(cells)
     base = {"id": q.id, "text": q.text, "primary": q.primary, "primary_label": metric.label, "delta": q.delta}
 
     def rows(key: str) -> list[dict[str, Any]]:
@@ -266,18 +286,12 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
         return {k: v for k, v in factorial_fit(r, plan.alpha).items() if k in q.family}
 
     try:
-        judged = judge(estimates(q.primary), metric, q.delta, plan.alpha)
+        judged = judge(estimates(q.primary), metric, q.delta, plan.alpha, q.contrast)
     except (ValueError, Confounded) as e:
         return {**base, "effects": [], "unavailable": str(e)}
     effects = list(judged.values())
-    if q.contrast:  # the pair's words name its models
+    if q.contrast:
         for row in effects:
-            for words in (row, row["sensitivity"]):
-                for k, v in list(words.items()):
-                    if isinstance(v, str):
-                        words[k] = v.replace("a better", f"{q.contrast[0]} better").replace(
-                            "b better", f"{q.contrast[1]} better"
-                        )
             row["contrast"] = f"{q.contrast[0]} − {q.contrast[1]}"
     for row in effects:
         row["secondaries"] = {}
@@ -293,7 +307,7 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
         if tested:
             p = dict(zip(tested, holm([e.p for e in tested.values()])))
             for key, e in tested.items():
-                v = verdict(e, METRIC[key], math.inf, p[key], None, plan.alpha)
+                v = verdict(e, METRIC[key], math.inf, p[key], None, plan.alpha, q.contrast)
                 row["secondaries"][key] = {
                     "estimate": e.estimate,
                     "interval": [e.low, e.high],
@@ -306,26 +320,16 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
 def analyse(plan, store) -> dict[str, Any]:
     """The plan's questions answered twice: from the study's own runs (manifests naming this plan's SHA-256), and,
     labelled exploratory, from the earlier runs of the same cells. Never pooled."""
+    import datetime as dt
+
     from arena.plans import committed_at, standing
 
     cells = plan.cells
     runs = _runs_of(store, plan, cells)
     mine = {k: v for k, v in runs.items() if v["study"] == plan.sha256 and k[1] in plan.seeds}
     earlier = {k: v for k, v in runs.items() if v["study"] is None}
-    first = None
-    if mine:
-        import datetime as dt
-        import json
-
-        from arena.replicates import replicate_store
-
-        stamps = [
-            json.loads(
-                (replicate_store(store, plan.sweep.get("profile", "paper"), s) / c / "manifest.json").read_text()
-            ).get("created_at")
-            for c, s in mine
-        ]
-        first = min(dt.datetime.fromisoformat(t) for t in stamps if t)
+    stamps = [dt.datetime.fromisoformat(r["created_at"]) for r in mine.values() if r.get("created_at")]
+    first = min(stamps) if stamps else None
     committed = committed_at(plan.path)
     out = {
         "plan": plan.name,

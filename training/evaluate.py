@@ -17,7 +17,7 @@ from arena.manifest import classes as manifest_classes
 from arena.replicates import INDEX, record_failure, runs, summary_row
 from arena.stats import bootstrap_interval
 from training import metrics, provenance
-from training.evaluator import Evaluator, load_evaluator
+from training.evaluator import Evaluator, load_evaluator, load_evaluator_once
 
 EVAL_SEED = 20230214  # the report's date: one fixed seed for every model
 N_SAMPLES = 10_000
@@ -92,7 +92,7 @@ def artefact_section(samples: np.ndarray, reference: dict[str, np.ndarray]) -> d
 def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> dict[str, Any]:
     """Add the artefact section to an evaluated model's metrics.json from the same samples evaluation drew (its seed,
     its count), leaving every other figure as it is; for runs evaluated before the metric existed."""
-    _, _, reference = load_evaluator(store)
+    _, _, reference = load_evaluator_once(store)
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
@@ -118,7 +118,7 @@ def independent_frechet(store: Path, samples: np.ndarray) -> dict[str, Any] | No
 
     if not (Path(store) / INDEPENDENT / "manifest.json").is_file():
         return None
-    ev, manifest, ref = load_evaluator(store, INDEPENDENT)
+    ev, manifest, ref = load_evaluator_once(store, INDEPENDENT)
     fm = feature_measures()
     distance = metrics.frechet_distance(*fm.gaussian_stats(ev.features(samples)), ref["test_mu"], ref["test_sigma"])
     return {"distance": distance, "evaluator_sha256": manifest["files"]["classifier.keras"], "samples": len(samples)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -187,3 +188,16 @@ def load_evaluator(store: Path, name: str = NAME) -> tuple[Evaluator, dict[str, 
     with np.load(folder / REFERENCE) as f:
         reference = {k: f[k] for k in f.files}
     return Evaluator(model), manifest, reference
+
+
+def load_evaluator_once(store: Path, name: str = NAME) -> tuple[Evaluator, dict[str, Any], dict[str, np.ndarray]]:
+    """`load_evaluator`, loaded once per process for each evaluator folder as it is on disk (a retrained one, with a
+    new manifest, is loaded again): for loops that score many runs with the same evaluator."""
+    folder = (Path(store) / name).resolve()
+    stamp = (folder / MANIFEST).stat().st_mtime_ns if (folder / MANIFEST).is_file() else None
+    return _load_cached(str(folder.parent), name, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(store: str, name: str, stamp: int | None):
+    return load_evaluator(Path(store), name)

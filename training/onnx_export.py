@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from arena.latents import latents_from_seed
-from arena.manifest import GENERATOR, SERVED, sha256_file
+from arena.manifest import GENERATOR, SERVED, sha256_file, write_bytes_atomic
 
 OPSET = 17
 CHECK_SEED, CHECK_ROWS = 0xC0FFEE, 64
@@ -62,7 +60,7 @@ def export_onnx(model_dir: Path) -> dict[str, Any]:
     shared = _share_weights(proto, keras_file)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "generator_keras_sha256", keras_sha
-    _save_atomic(proto, model_dir / SERVED)
+    write_bytes_atomic(model_dir / SERVED, proto.SerializeToString())
 
     z = latents_from_seed(CHECK_SEED, CHECK_ROWS, width)
     reference = np.asarray(model(z, training=False))
@@ -149,20 +147,6 @@ def _weight_runs(keras_file: Path) -> dict[bytes, int]:
     with h5py.File(io.BytesIO(inner), "r") as h5:
         h5.visititems(visit)
     return runs
-
-
-def _save_atomic(proto, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_installed(model_dir: Path) -> dict[str, Any]:

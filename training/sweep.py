@@ -299,8 +299,9 @@ def train_unit(unit: tuple[Job, ...], store: Path, workdir: Path, data, log: Cal
 
     variant = VARIANTS[unit[0].variant]
     # a study's stopping rule: a run cut off by a call's end is discarded and trained again whole, never resumed
-    resume = all(state(j, store, workdir) == "resume" for j in unit) and not os.environ.get(ENV)
-    if not resume and any(state(j, store, workdir) == "resume" for j in unit):
+    states = [state(j, store, workdir) for j in unit]
+    resume = all(st == "resume" for st in states) and not os.environ.get(ENV)
+    if not resume and "resume" in states:
         log(f"{unit_label(unit)}: checkpoint discarded (study runs are never resumed); training again from epoch 0")
     curves = store if (Path(store) / "_evaluator").is_dir() else None
     if len(unit) > 1:
