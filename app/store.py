@@ -349,6 +349,12 @@ class VoteStore:
 GOLD_FLAG_SHARE = 0.25  # flag a rater whose failed share of gold tasks exceeds this
 
 
+def gold_flag(passed: int, failed: int) -> bool:
+    """The screening rule: a rater is flagged while more than GOLD_FLAG_SHARE of their gold tasks failed."""
+    total = passed + failed
+    return total > 0 and failed / total > GOLD_FLAG_SHARE
+
+
 def _score_gold(s: Session, rater_id: str, task: Task, overall: str, undo: bool = False) -> None:
     rater = s.get(Rater, rater_id)
     real_label = "AB"[task.models.index("real_mnist")]
@@ -358,8 +364,7 @@ def _score_gold(s: Session, rater_id: str, task: Task, overall: str, undo: bool 
         rater.gold_passed += step
     else:
         rater.gold_failed += step
-    total = rater.gold_passed + rater.gold_failed
-    rater.flagged = total > 0 and rater.gold_failed / total > GOLD_FLAG_SHARE
+    rater.flagged = gold_flag(rater.gold_passed, rater.gold_failed)
 
 
 class _Tx:

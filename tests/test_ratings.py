@@ -472,7 +472,9 @@ def _scheduler(counts=None, **rates):
 
     from arena.variants import VARIANTS
 
-    settings = SimpleNamespace(**{**PLAIN, "report_pair_weight": 3.0, "rate_n": 9, **rates})
+    settings = SimpleNamespace(
+        **{**PLAIN, "report_pair_weight": 3.0, "rate_n": 9, "scheduler": "adaptive", "adaptive_floor": 0.2, **rates}
+    )
     store = SimpleNamespace(pair_counts=lambda: counts or {}, items_seen_by_others=lambda rid: [])
     entries = {n: SimpleNamespace(manifest={"family": v.family}) for n, v in VARIANTS.items()}
     registry = SimpleNamespace(available=lambda: list(VARIANTS), entries=entries)
@@ -569,7 +571,7 @@ def test_a_conditional_task_shows_both_models_the_same_digit_and_names_it(rating
 
     c = rating_client
     cgan = sorted(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "gan")
-    monkeypatch.setattr(api, "choose_task", lambda ratings, registry, rid: ("pair", cgan, 1237))
+    monkeypatch.setattr(api, "choose_task", lambda ratings, registry, rid, campaign=None: ("pair", cgan, 1237))
     join(c)
     task = c.post("/api/rate/tasks").json()
     assert task["digit"] == 7 and "asked to be a 7" in task["prompt"] and "better 7s" in task["prompt"]
@@ -582,7 +584,7 @@ def test_a_conditional_task_shows_both_models_the_same_digit_and_names_it(rating
     page = c.get("/rate").text
     assert 'id="digit"' in page
     monkeypatch.setattr(
-        api, "choose_task", lambda ratings, registry, rid: ("pair", ["gan_upsample", "gan_transpose"], 7)
+        api, "choose_task", lambda ratings, registry, rid, campaign=None: ("pair", ["gan_upsample", "gan_transpose"], 7)
     )
     plain = c.post("/api/rate/tasks").json()
     assert plain["digit"] is None and plain["prompt"] is None and plain["images"][0]["alt"].endswith("generated digits")

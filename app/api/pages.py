@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import RegistryDep, SettingsDep
 from app.grids import CLASS_COLUMNS, MAX_CLASS_COLUMNS
@@ -183,7 +184,7 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     ]
     ctx = {
         "nav": "compare",
-        **findings_context(registry.replicate_statistics),
+        **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),
         "seed": seed,
         "n": n,
         "zoom": zoom,
@@ -361,11 +362,30 @@ def about(request: Request, registry: RegistryDep) -> Response:
     )
 
 
-def findings_context(stats: dict | None) -> dict:
-    """The generated conclusions: each question's verdict on its primary metric (with a forest plot) and the
-    operator × network factorial (cell means, interaction plot, effects)."""
+def people_by_pair(request: Request, registry) -> dict[frozenset, dict]:
+    """People's verdict per campaign question, by pair; empty while the vote store is unavailable (the comparison
+    page never fails for it)."""
+    from app.ratings.analysis import cached_campaign
+    from app.store import StoreUnavailable
+
+    ratings = getattr(request.app.state, "ratings", None)
+    if ratings is None:
+        return {}
+    try:
+        campaign = cached_campaign(ratings, registry)
+    except (StoreUnavailable, SQLAlchemyError):
+        return {}
+    return {frozenset((q["a"], q["b"])): q for q in campaign["questions"] if q["served"]}
+
+
+def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = None) -> dict:
+    """The generated conclusions: each question's verdict on its primary metric (with a forest plot, and people's
+    verdict on the same pair of served models where the campaign asks it) and the operator × network factorial (cell
+    means, interaction plot, effects)."""
     stats = stats or {}
     questions, designs = comparison_findings(stats), factorial_findings(stats)
+    for f in questions:
+        f["people"] = (people or {}).get(frozenset((f["a"], f["b"])))
     for d in designs:
         d["plot"] = interaction_svg(d["design"]) if d.get("design") else ""
     return {

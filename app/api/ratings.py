@@ -13,7 +13,7 @@ from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_mode
 from app.api.rater_session import RatingsDep, require_rater
 from app.api.refusals import REFUSALS, as_http
 from app.grids import make_grid, seed_spec
-from app.ratings.analysis import cached_results
+from app.ratings.analysis import cached_campaign, cached_results
 from app.ratings.gold import GOLD
 from app.ratings.raters import Ratings, ua_family
 from app.ratings.scheduling import answers_for, choose_task, task_digit
@@ -42,7 +42,8 @@ def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
     """A new task for this rater, as the API and the /rate page show it (503 while collection is paused)."""
     if ratings.store.paused():
         raise HTTPException(503, "vote collection is paused by the organisers; please come back later")
-    kind, models, seed = choose_task(ratings, registry, rid)
+    campaign = cached_campaign(ratings, registry) if ratings.settings.scheduler == "adaptive" else None
+    kind, models, seed = choose_task(ratings, registry, rid, campaign)
     task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
     labels = "ABCD"[: len(models)]
     digit = task_digit(registry, models, seed)
@@ -162,3 +163,11 @@ def api_undo(request: Request, ratings: RatingsDep) -> dict[str, Any]:
 )
 def api_results(ratings: RatingsDep, registry: RegistryDep) -> dict[str, Any]:
     return cached_results(ratings, registry)
+
+
+@router.get(
+    "/api/campaign",
+    summary="The rating campaign: its plan, and per question its standing, people's verdict and the votes it needs",
+)
+def api_campaign(ratings: RatingsDep, registry: RegistryDep) -> dict[str, Any]:
+    return cached_campaign(ratings, registry)

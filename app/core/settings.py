@@ -93,6 +93,24 @@ class Settings(BaseSettings):
         ge=1,
         description="how much more often the report's pairs and each control against its reference are scheduled",
     )
+    scheduler: str = Field(
+        "adaptive",
+        pattern="^(adaptive|uniform)$",
+        description=(
+            "how pair tasks are chosen: adaptive (where one more vote narrows an open campaign question most, with "
+            "a floor share for every pair) or uniform (the pair with the fewest votes per weight)"
+        ),
+    )
+    adaptive_floor: float = Field(
+        0.2, ge=0.05, le=1, description="share of pair tasks the adaptive scheduler leaves to the uniform rule"
+    )
+    campaign_plan: Path | None = Field(
+        None,
+        description=(
+            "the rating campaign's plan file (TOML, fixed before its votes); unset = the shipped "
+            "app/ratings/plans/served-pairs-v1.toml"
+        ),
+    )
     exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
     results_ttl_s: float = Field(10.0, ge=0, description="seconds a computed ranking is reused before it is recomputed")
     bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")

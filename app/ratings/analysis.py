@@ -15,6 +15,7 @@ from app.ranking import (
     rank_table,
     win_matrix,
 )
+from app.ratings.campaign import human_verdicts
 from app.ratings.raters import Ratings
 from app.store import QUESTIONS
 from arena.figures import dig
@@ -37,15 +38,30 @@ def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
     if not ratings._results_lock.acquire(blocking=cached is None):
         return cached  # another thread is recomputing; the previous result is at most a few seconds old
     try:
-        result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings)
+        result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings, ratings.campaign)
         ratings._results, ratings._results_at = result, time.monotonic()
+        ratings._campaign, ratings._campaign_at = result["campaign"], ratings._results_at
         return result
     finally:
         ratings._results_lock.release()
 
 
-def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
-    """Everything /api/results and /results show, from the stored votes and raters."""
+def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
+    """The campaign's standing alone (no Bradley–Terry, no bootstrap: cheap enough for the scheduler), recomputed at
+    most every `results_ttl_s`; a full results computation refreshes it too."""
+    now = time.monotonic()
+    if ratings._campaign is not None and now - ratings._campaign_at < ratings.settings.results_ttl_s:
+        return ratings._campaign
+    votes, raters = ratings.store.votes(), ratings.store.raters()
+    flagged = {r.id for r in raters if r.flagged}
+    counted = counted_votes(votes, flagged, ratings.settings.exclude_flagged)
+    ratings._campaign = human_verdicts(ratings.campaign, counted, registry.available())
+    ratings._campaign_at = time.monotonic()
+    return ratings._campaign
+
+
+def analyse(votes: list, raters: list, registry, settings, campaign) -> dict[str, Any]:
+    """Everything /api/results and /results show, from the stored votes and raters and the campaign's plan."""
     by_id = {r.id: r for r in raters}
     flagged = {rid for rid, r in by_id.items() if r.flagged}
     counted = counted_votes(votes, flagged, settings.exclude_flagged)
@@ -71,6 +87,10 @@ def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
         },
         "agreement": agreement(shared),
         "human_vs_metrics": human_vs_metrics(overall, registry, len(counted)),
+        "campaign": with_metrics(
+            human_verdicts(campaign, counted, registry.available()), getattr(registry, "replicate_statistics", None)
+        ),
+        "position": side_a_share(counted),
         "method": method(settings.bootstrap_resamples),
     }
     result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -80,6 +100,61 @@ def analyse(votes: list, raters: list, registry, settings) -> dict[str, Any]:
 def counted_votes(votes: list, flagged: set[str], exclude_flagged: bool) -> list:
     """The votes that enter the ratings: not gold tasks, and not by flagged raters when they are excluded."""
     return [v for v in votes if v.kind != "gold" and not (exclude_flagged and v.rater_id in flagged)]
+
+
+def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]:
+    """What the metrics say about each pair, by pair: the replicate comparisons' verdict on their primary metric per
+    budget (exploratory: their δ and families were declared after the runs) and a study's paired question on the
+    same pair (with the study's standing)."""
+    out: dict[frozenset, list[dict[str, Any]]] = {}
+    for r in (stats or {}).get("comparisons") or []:
+        t = (r.get("metrics") or {}).get(r.get("primary")) or {}
+        if t.get("verdict"):
+            out.setdefault(frozenset((r["a"], r["b"])), []).append(
+                {
+                    "metric": METRIC[r["primary"]].label if r["primary"] in METRIC else r["primary"],
+                    "verdict": t["verdict"],
+                    "kind": t.get("kind"),
+                    "rests_on": f"{len(r.get('seeds') or [])} seeds, {r.get('profile')} budget; exploratory",
+                }
+            )
+    for st in (stats or {}).get("studies") or []:
+        for q in st.get("study") or st.get("exploratory") or []:
+            for e in q.get("effects") or []:
+                pair = (e.get("contrast") or "").split(" − ")
+                if e.get("effect") == "pair" and len(pair) == 2:
+                    out.setdefault(frozenset(pair), []).append(
+                        {
+                            "metric": q.get("primary_label") or q.get("primary"),
+                            "verdict": e["verdict"],
+                            "kind": e.get("kind"),
+                            "rests_on": f"{e.get('seeds')} seeds; plan {st['plan']}, "
+                            + ("its own runs" if st.get("study") else "exploratory runs from before the plan"),
+                        }
+                    )
+    return out
+
+
+def with_metrics(campaign: dict[str, Any], stats: dict | None) -> dict[str, Any]:
+    """Each campaign question with what the metrics say about the same pair (`metrics_say`)."""
+    said = metric_verdicts(stats)
+    for q in campaign["questions"]:
+        q["metrics_say"] = said.get(frozenset((q["a"], q["b"])), [])
+    return campaign
+
+
+def side_a_share(counted: list) -> dict[str, Any]:
+    """Position bias: the share of decisive pair answers ("better overall") that chose the left grid, A. Sides are
+    assigned at random per task, so a bias adds noise to every pair, never a preference for a model."""
+    decisive = [v for v in counted if v.kind == "pair" and v.overall in ("A", "B")]
+    left = sum(v.overall == "A" for v in decisive)
+    from arena.stats import wilson_interval
+
+    return {
+        "decisive_votes": len(decisive),
+        "left_share": left / len(decisive) if decisive else None,
+        "interval": list(wilson_interval(left, len(decisive))) if decisive else None,
+    }
 
 
 def rated_models(registry, counted: list) -> list[str]:

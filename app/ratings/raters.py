@@ -1,4 +1,5 @@
-"""Rater state: the `Ratings` object the rating routes share (store, cookie signer, gold images, results cache)."""
+"""Rater state: the `Ratings` object the rating routes share (store, cookie signer, gold images, the campaign plan,
+the results cache)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app.ratings.campaign import DEFAULT_PLAN, load_campaign
 from app.ratings.gold import gold_images, gold_png
 from app.store import VoteStore
 
@@ -36,6 +38,9 @@ class Ratings:
         self._results_lock = threading.Lock()
         self.gold_digits = gold_images("gold_digits.npz", "digits")
         self.gold_noise = gold_images("gold_noise.npz", "images")
+        self.campaign = load_campaign(settings.campaign_plan or DEFAULT_PLAN)
+        self._campaign: dict[str, Any] | None = None
+        self._campaign_at = 0.0
 
     def sign(self, rid: str) -> str:
         """The cookie value that names this rater."""

@@ -1,0 +1,187 @@
+"""Simulated raters (test code, never the product's data): known model strengths, logistic noise, position bias,
+ties and a share of careless clickers. A campaign runs in-process on the service's own task rule
+(app.ratings.scheduling.next_task), gold screening rule (app.store.gold_flag) and analysis (app.ratings.campaign,
+app.ranking), so what the tests and bench/campaign.py find is what the service would do with these raters.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from app.ratings.campaign import CampaignPlan, human_verdicts
+from app.ratings.gold import GOLD
+from app.ratings.scheduling import next_task, open_questions
+from app.store import gold_flag
+from arena.variants import VARIANTS
+
+LN10 = math.log(10.0)
+
+
+@dataclass
+class SimVote:
+    """The attributes the analysis reads from a stored vote."""
+
+    id: int
+    rater_id: str
+    kind: str
+    models: list[str]
+    seed: int
+    n: int
+    overall: str
+    legibility: str
+    noise: str
+
+
+@dataclass
+class SimRater:
+    id: str
+    careless: bool
+    passed: int = 0
+    failed: int = 0
+    seen: set = field(default_factory=set)
+
+    @property
+    def flagged(self) -> bool:
+        return gold_flag(self.passed, self.failed)
+
+
+@dataclass(frozen=True)
+class Population:
+    """Raters' behaviour. `strengths` on the base-10 Bradley–Terry scale (rating = 400·strength + 1000); a careful
+    rater's latent preference for the left grid is ln10·(r_left − r_right) + position_bias + logistic noise, a tie
+    when its size is under `tie_band`; a careless one clicks A or B (A…D) at random, on gold tasks too."""
+
+    strengths: dict[str, float]
+    careless_share: float = 0.0
+    position_bias: float = 0.0
+    tie_band: float = 0.0
+    gold_accuracy: float = 0.98
+
+    def left_outcomes(self, left: str, right: str) -> tuple[float, float, float]:
+        """(P left wins, P tie, P right wins) for a careful rater."""
+        d = LN10 * (self.strengths[left] - self.strengths[right]) + self.position_bias
+        win = 1 / (1 + math.exp(-(d - self.tie_band)))
+        lose = 1 / (1 + math.exp(d + self.tie_band))
+        return win, 1 - win - lose, lose
+
+    def true_share(self, a: str, b: str) -> float:
+        """The expected score of a against b (ties half) from careful raters, sides drawn at random: what a
+        campaign's win share estimates once careless raters are screened out."""
+        w1, t1, _ = self.left_outcomes(a, b)
+        _, t2, l2 = self.left_outcomes(b, a)
+        return 0.5 * (w1 + t1 / 2) + 0.5 * (l2 + t2 / 2)
+
+    def answer(self, rng: random.Random, rater: SimRater, kind: str, models: list[str]) -> str:
+        labels = "ABCD"[: len(models)]
+        if rater.careless:
+            return rng.choice(labels)
+        if kind == "gold":
+            real = labels[models.index("real_mnist")]
+            return real if rng.random() < self.gold_accuracy else labels[1 - labels.index(real)]
+        if kind == "four":  # Luce's choice rule: P(i best) ∝ 10^r_i (a Gumbel-max draw)
+            scores = [LN10 * self.strengths[m] - math.log(-math.log(rng.random())) for m in models]
+            return labels[scores.index(max(scores))]
+        win, tie, _ = self.left_outcomes(models[0], models[1])
+        u = rng.random()
+        return "A" if u < win else "tie" if u < win + tie else "B"
+
+
+def sim_settings(**overrides) -> SimpleNamespace:
+    """The service's task settings (their defaults from app.core.settings) with overrides."""
+    from app.core.settings import Settings
+
+    keys = ("gold_rate", "four_rate", "repeat_rate", "rate_n", "report_pair_weight", "scheduler", "adaptive_floor")
+    defaults = {k: Settings.model_fields[k].default for k in keys}
+    return SimpleNamespace(**{**defaults, **overrides})
+
+
+def table_families(models: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in models:
+        out.setdefault(VARIANTS[m].family, []).append(m)
+    return out
+
+
+@dataclass
+class Outcome:
+    votes: list[SimVote]
+    raters: dict[str, SimRater]
+    votes_to_settle: int | None  # all votes cast (gold, best-of-four and repeats included) until no question was open
+    campaign: dict[str, Any]
+
+    def counted(self, exclude_flagged: bool = True) -> list[SimVote]:
+        """The service's counted votes: no gold tasks, no votes of flagged raters when they are excluded."""
+        return [v for v in self.votes if v.kind != "gold" and not (exclude_flagged and self.raters[v.rater_id].flagged)]
+
+
+def run_campaign(
+    plan: CampaignPlan,
+    population: Population,
+    settings: SimpleNamespace,
+    seed: int,
+    models: list[str] | None = None,
+    raters: int = 60,
+    max_votes: int = 20_000,
+    refresh: int = 50,
+    stop_when_settled: bool = True,
+) -> Outcome:
+    """Raters arrive at random and answer the tasks the service's rule gives them; the campaign's standing is
+    recomputed every `refresh` votes (the service's results TTL), with the raters flagged by then left out."""
+    rng = random.Random(seed)
+    models = models or list(population.strengths)
+    families = table_families(models)
+    people = {f"r{i}": SimRater(f"r{i}", careless=rng.random() < population.careless_share) for i in range(raters)}
+    votes: list[SimVote] = []
+    counts: dict[tuple[str, str], int] = {}
+    campaign = human_verdicts(plan, [], models)
+    settled = None
+    for t in range(max_votes):
+        if t % refresh == 0:
+            counted = [v for v in votes if v.kind != "gold" and not people[v.rater_id].flagged]
+            campaign = human_verdicts(plan, counted, models)
+            if campaign["open"] == 0 and settled is None:
+                settled = t
+                if stop_when_settled:
+                    break
+        rater = people[f"r{rng.randrange(raters)}"]
+        repeats = (
+            lambda r=rater: [  # noqa: E731 - other raters' recent pair items this rater has not seen
+                (v.models, v.seed, v.n)
+                for v in votes[-50:]
+                if v.kind == "pair" and v.rater_id != r.id and (tuple(sorted(v.models)), v.seed, v.n) not in r.seen
+            ]
+        )
+        kind, shown, task_seed = next_task(
+            rng, settings, families, lambda: counts, repeats, open_questions(campaign, models)
+        )
+        answers = {q: population.answer(rng, rater, kind, shown) for q in ("overall", "legibility", "noise")}
+        if kind == "gold":
+            if answers["overall"] == "AB"[shown.index("real_mnist")]:
+                rater.passed += 1
+            else:
+                rater.failed += 1
+        if kind == "pair":
+            key = tuple(sorted(shown))
+            counts[key] = counts.get(key, 0) + 1
+            rater.seen.add((key, task_seed, settings.rate_n))
+        votes.append(SimVote(len(votes) + 1, rater.id, kind, shown, task_seed, settings.rate_n, **answers))
+    counted = [v for v in votes if v.kind != "gold" and not people[v.rater_id].flagged]
+    campaign = human_verdicts(plan, counted, models)
+    if settled is None and campaign["open"] == 0:
+        settled = len(votes)
+    return Outcome(votes, people, settled, campaign)
+
+
+def elo_truth(population: Population, models: list[str]) -> np.ndarray:
+    """The true ratings on the results page's scale, centred like the fit (mean 1000)."""
+    r = np.array([population.strengths[m] for m in models])
+    return 400 * (r - r.mean()) + 1000
+
+
+__all__ = ["GOLD", "Outcome", "Population", "SimRater", "SimVote", "elo_truth", "run_campaign", "sim_settings"]
