@@ -13,23 +13,24 @@ ELO_SCALE, ELO_BASE = 400.0, 1000.0
 
 @dataclass(frozen=True)
 class Comparison:
-    """One pairwise outcome: `score` is 1 if a won, 0 if b won, 0.5 for a tie."""
+    """One pairwise outcome: `score` is 1 if a won, 0 if b won, 0.5 for a tie; `vote` the vote it came from (a
+    best-of-four vote gives three comparisons, a tie among four six: the bootstrap resamples votes, not comparisons)."""
 
     a: str
     b: str
     score: float
-    item: Any = None
+    vote: Any = None
 
 
-def comparisons_from_vote(models: list[str], kind: str, answer: str) -> list[Comparison]:
+def comparisons_from_vote(models: list[str], kind: str, answer: str, vote: Any = None) -> list[Comparison]:
     """A pair vote gives one comparison; a best-of-four vote gives the winner a win over each other model."""
     labels = "ABCD"[: len(models)]
     if answer in ("both_bad", "all_bad"):
         return []
     if answer == "tie":
-        return [Comparison(a, b, 0.5) for a, b in itertools.combinations(models, 2)]
+        return [Comparison(a, b, 0.5, vote) for a, b in itertools.combinations(models, 2)]
     winner = models[labels.index(answer)]
-    return [Comparison(winner, m, 1.0) for m in models if m != winner]
+    return [Comparison(winner, m, 1.0, vote) for m in models if m != winner]
 
 
 def _encode(comparisons: list[Comparison], models: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -96,15 +97,26 @@ def elo(r: np.ndarray) -> np.ndarray:
 
 
 def bootstrap(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> np.ndarray:
-    """Ratings refitted on `resamples` resamples (with replacement) of the comparisons: (resamples, models)."""
+    """Ratings refitted on `resamples` resamples (with replacement) of the votes: (resamples, models). The
+    comparisons of one vote (a best-of-four answer gives three) are drawn together; comparisons without a vote are
+    votes of their own."""
     rng = np.random.default_rng(seed)
     m = len(models)
     codes, scores = _encode(comparisons, models)
+    index: dict[Any, int] = {}
+    cluster = np.array(
+        [
+            index.setdefault(c.vote if c.vote is not None else ("comparison", i), len(index))
+            for i, c in enumerate(comparisons)
+        ],
+        int,
+    )
+    k = len(index)
     out = np.empty((resamples, m))
     for i in range(resamples):
-        pick = rng.integers(0, len(codes), len(codes))
-        wins = np.bincount(codes[pick], scores[pick], m * m)
-        out[i] = elo(_fit_counts(wins, np.bincount(codes[pick], minlength=m * m).astype(float), m))
+        weight = np.bincount(rng.integers(0, k, k), minlength=k)[cluster].astype(float)  # each vote's draws
+        wins = np.bincount(codes, scores * weight, m * m)
+        out[i] = elo(_fit_counts(wins, np.bincount(codes, weight, m * m), m))
     return out
 
 

@@ -170,7 +170,7 @@ def ratings_by_question(
     comparison count. `ratings` lists every group's rows, each with its `group` and a rank within it."""
     out = {}
     for q in QUESTIONS:
-        comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q))]
+        comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q), v.id)]
         groups = []
         for members in components(comps, models):
             inside = [c for c in comps if c.a in members and c.b in members]
@@ -265,7 +265,8 @@ def method(resamples: int) -> str:
         "Bradley–Terry by maximum likelihood (ties count half) with a weak prior of one virtual tie per pair of models "
         "(keeps ratings finite and modest while votes are few; after a few hundred votes a pair's rating moves by a "
         "point or two), rating = 400·r + 1000 with P(i beats j) = 1/(1+10^(r_j−r_i)); 95% percentile intervals from "
-        f"{resamples} seeded bootstrap resamples; shared rank = 1 + models whose lower bound exceeds this upper bound. "
+        f"{resamples} seeded bootstrap resamples of the votes (a best-of-four vote's three comparisons drawn "
+        "together); shared rank = 1 + models whose lower bound exceeds this upper bound. "
         "Models are ranked only within a connected component of the comparison graph (a family: tasks never pair a GAN "
         "with a VAE); the correlation with each metric is computed within each component too."
     )

@@ -119,6 +119,15 @@ def load_campaign(path: Path = DEFAULT_PLAN) -> CampaignPlan:
         (c.get("primary") in RATED, "primary", c.get("primary"), ", ".join(RATED)),
         (set(c.get("secondaries", [])) <= set(RATED), "secondaries", c.get("secondaries"), ", ".join(RATED)),
     ]
+    pairs = tuple((v.name, ref.name) for v, ref in comparisons())
+    checks.append(
+        (
+            c.get("questions") == len(pairs),
+            "questions",
+            c.get("questions"),
+            f"the variant table's {len(pairs)} comparisons (a plan fixed for another table is a new version)",
+        )
+    )
     for ok, key, value, accepted in checks:
         if not ok:
             raise CampaignPlanError(f"{path.name}: [campaign] {key} = {value!r}; accepted: {accepted}")
@@ -139,7 +148,7 @@ def load_campaign(path: Path = DEFAULT_PLAN) -> CampaignPlan:
         interim_p=_need(c, "interim_p", float, path, "a p-value boundary below alpha"),
         stopping_rule=_need(c, "stopping_rule", str, path, "a sentence"),
         scope=_need(c, "scope", str, path, "a sentence"),
-        pairs=tuple((v.name, ref.name) for v, ref in comparisons()),
+        pairs=pairs,
     )
 
 

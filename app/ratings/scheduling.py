@@ -18,6 +18,9 @@ WEIGHTED_PAIRS = [
 ]  # the report's pairs and every control vs its reference
 
 
+RANDOM = random.SystemRandom()  # the service's one source of task randomness (a test may seed a Random in its place)
+
+
 class NoTaskPossible(Exception):
     """Fewer than two models are ready, so there is nothing to compare."""
 
@@ -111,7 +114,7 @@ def choose_task(ratings, registry, rid: str, campaign: dict | None = None) -> tu
         raise NoTaskPossible(f"rating needs at least two ready models; ready: {', '.join(ready) or 'none'}")
     ready_set = set(ready)
     return next_task(
-        random.SystemRandom(),
+        RANDOM,
         ratings.settings,
         families_of(registry, ready),
         ratings.store.pair_counts,
