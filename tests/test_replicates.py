@@ -302,10 +302,12 @@ def test_seed_lists_are_checked(capsys):
     assert "--seeds '1,x': expected seeds like 1,2,3 or 1-5" in capsys.readouterr().err
 
 
-def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
+def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, monkeypatch):
+    from app.api import ratings as ratings_api
     from tests.conftest import make_client, wait_ready
+    from tests.test_ratings import answer, join
 
-    with make_client(replicated_store, tmp_path) as c:
+    with make_client(replicated_store, tmp_path, results_ttl_s=0, gold_rate=0.0, four_rate=0.0, repeat_rate=0.0) as c:
         wait_ready(c)
         stats = c.get("/api/replicates").json()
         assert stats["models"]["vae_upsample"]["smoke"]["seeds"][:3] == [1, 2, 3]
@@ -322,6 +324,23 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path):
         assert (
             "<strong>vae_upsample vs vae_transpose</strong> (smoke budget)" in findings and "Holm-adjusted" in findings
         )
+        # the metric verdict and people's verdict on the same pair, side by side
+        assert "Metrics say: " in findings and "People say: no votes yet on this pair" in findings
+        pair = ["vae_transpose", "vae_upsample"]
+        seeds = iter([5, 5, 6, 7])
+        monkeypatch.setattr(
+            ratings_api, "choose_task", lambda ratings, registry, rid, campaign=None: ("pair", pair, next(seeds))
+        )
+        join(c)
+        assert answer(c, c.post("/api/rate/tasks").json()["task_id"], "B").status_code == 201  # B: vae_upsample
+        findings = c.get("/").text.split('<section class="findings"')[1].split("</section>")[0]
+        assert "People say: 1 vote on one seed, too few for an interval" in findings
+        for _ in range(2):
+            assert answer(c, c.post("/api/rate/tasks").json()["task_id"], "B").status_code == 201
+        findings = c.get("/").text.split('<section class="findings"')[1].split("</section>")[0]
+        said = findings[findings.index("People say:") :][:400]
+        assert "People say: not settled with 3 votes (vae_upsample won 100 % [" in findings, said
+        assert "of 3 votes on the served runs; open, 327 more planned" in findings
         model = c.get("/models/vae_upsample").text
         assert "Is the difference real?" in model and "bootstrap over its" in model
         assert "No replicate runs of this model yet" in c.get("/models/gan_upsample").text

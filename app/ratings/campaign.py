@@ -322,6 +322,7 @@ def _status(plan: CampaignPlan, pair, votes: list, ready: bool) -> dict[str, Any
         "both_bad": sum(1 for v in used if getattr(v, plan.primary) in ("both_bad", "all_bad")),
         "_share": share,
         **_share_fields(share),
+        "items": share.items if share is not None else len({v.seed for v in used}),
     }
 
 
