@@ -281,13 +281,35 @@ def test_the_adaptive_scheduler_settles_the_shipped_plan_with_fewer_votes_than_t
     assert statistics.median(needed["uniform"]) / statistics.median(needed["adaptive"]) > 1.15, needed
 
 
+def test_the_adaptive_pick_follows_the_documented_narrowing_rule():
+    """Among open questions a pair task goes to each with probability ∝ 1/√(n+1) − 1/√(n+2) of its n votes; with the
+    floor, that share of pair tasks takes the uniform rule."""
+    from app.ratings.scheduling import narrowing, next_task
+    from tests.simraters import table_families
+
+    rng = random.Random(2)
+    families = table_families(GANS)
+    few, many = ("gan_transpose", "gan_upsample"), ("gan_transpose", "gan_transpose_k4")
+    open_q = {few: 10, many: 40}
+    s = sim_settings(**QUIET, adaptive_floor=0.0)
+    picks = [frozenset(next_task(rng, s, families, dict, list, open_q)[1]) for _ in range(4000)]
+    expected = narrowing(10) / (narrowing(10) + narrowing(40))
+    assert abs(picks.count(frozenset(few)) / 4000 - expected) < 0.02, (picks.count(frozenset(few)), expected)
+    s = sim_settings(**QUIET, adaptive_floor=0.5)
+    picks = [frozenset(next_task(rng, s, families, dict, list, open_q)[1]) for _ in range(4000)]
+    elsewhere = sum(p not in (frozenset(few), frozenset(many)) for p in picks) / 4000
+    assert abs(elsewhere - 0.5 * 4 / 6) < 0.03, elsewhere  # half to the uniform rule: 4 of its 6 pairs are not open
+
+
 def test_no_pair_within_a_family_starves_under_the_adaptive_scheduler():
+    """While questions are still open, the floor keeps every within-family pair voted on."""
     import itertools
 
     from tests.simraters import table_families
 
     pop = Population(SHIPPED_TRUTH, tie_band=0.3)
-    out = run_campaign(PLAN, pop, sim_settings(scheduler="adaptive"), 1, max_votes=3000, stop_when_settled=False)
+    out = run_campaign(PLAN, pop, sim_settings(scheduler="adaptive"), 1, max_votes=1500, stop_when_settled=False)
+    assert out.campaign["open"] > 0 and out.votes_to_settle is None
     counts: dict[frozenset, int] = {}
     for v in out.votes:
         if v.kind == "pair":
@@ -296,7 +318,7 @@ def test_no_pair_within_a_family_starves_under_the_adaptive_scheduler():
     within = [frozenset(p) for f in families.values() for p in itertools.combinations(f, 2)]
     questions = {frozenset(p) for p in PLAN.pairs}
     others = [counts.get(p, 0) for p in within if p not in questions]
-    assert len(within) == 22 and len(others) == 12 and min(others) >= 10, sorted(others)[:5]
+    assert len(within) == 22 and len(others) == 12 and min(others) >= 8, sorted(others)[:5]
     assert not set(counts) - set(within)  # a pair task never crosses families
 
 
