@@ -116,15 +116,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def all_in_training_order() -> list[str]:
+    """Every variant for `train --all`: the VAE kinds first (minutes: vae, cvae), then the GAN kinds (hours), in
+    table order within each."""
+    from arena.variants import VARIANTS
+
+    return sorted(VARIANTS, key=lambda n: VARIANTS[n].facts.kind != "vae")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from arena.variants import VARIANTS, factorials
     from training.config import profile_config
     from training.data import DataError, load_mnist
     from training.runner import TrainingError, train_variant
 
-    # --all: the VAEs first (minutes), then the GANs (hours)
     if args.all:
-        names = sorted(VARIANTS, key=lambda n: VARIANTS[n].family != "vae")
+        names = all_in_training_order()
     elif args.factorial:
         names = [n for f in factorials() if f.family == args.factorial for n in f.cells.values()]
     else:

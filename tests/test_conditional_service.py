@@ -121,3 +121,37 @@ def test_models_api_says_which_models_are_conditional(client):
     models = {m["name"]: m for m in client.get("/api/models").json()}
     assert models[CGAN]["classes"] == CLASSES and models["gan_upsample"]["classes"] == 0
     assert models[CVAE]["latent_dim"] == 2 and models[CVAE]["classes"] == CLASSES
+
+
+@pytest.mark.parametrize("model", [CGAN, CVAE])
+def test_a_conditional_interpolation_draws_the_digit_asked_for(client, model):
+    """The row is the family's path between the two seeds' first latents, decoded with the label asked for; another
+    digit gives another row (a route that dropped the label would fail both)."""
+    from arena.latents import lerp, slerp
+    from arena.variants import FAMILIES
+
+    entry = client.app.state.registry.get(model)
+    params = {"seed_a": 3, "seed_b": 8, "steps": 5, **RAW}
+    got = client.get(f"/models/{model}/interpolate.png", params={**params, "label": 2})
+    assert got.status_code == 200, got.text
+    a, b = latents_from_seed(3, 1, entry.latent_dim)[0], latents_from_seed(8, 1, entry.latent_dim)[0]
+    path = (slerp if FAMILIES[entry.family].interpolation == "slerp" else lerp)(a, b, 5)
+    expected = render_grid(entry.decode_now(with_labels(path, [2] * 5)), nrow=5, **RAW)
+    np.testing.assert_array_equal(pixels(got.content), np.asarray(expected))
+    other = client.get(f"/models/{model}/interpolate.png", params={**params, "label": 9})
+    assert not np.array_equal(pixels(got.content), pixels(other.content)), "the label must change the row"
+
+
+def test_a_cvae_reconstruction_decodes_each_test_digit_with_its_own_label(client, tiny_data):
+    """The shipped encodings carry each test digit's true label as the decoder's one-hot input, and the served grid
+    decodes exactly those rows: with another digit's label the images differ."""
+    entry = client.app.state.registry.get(CVAE)
+    rows = entry.recon_latents[:6]
+    codes = rows[:, entry.latent_dim :]
+    np.testing.assert_array_equal(codes.argmax(1), tiny_data.y_test[:6])
+    assert set(np.unique(codes)) == {0.0, 1.0} and (codes.sum(1) == 1).all()
+    got = client.post("/generate", params={"model": CVAE, "mode": "reconstruct", "n": 6, "nrow": 6, **RAW})
+    assert got.status_code == 200, got.text
+    np.testing.assert_array_equal(pixels(got.content), np.asarray(render_grid(entry.decode_now(rows), nrow=6, **RAW)))
+    shifted = with_labels(rows[:, : entry.latent_dim], [(int(d) + 1) % CLASSES for d in tiny_data.y_test[:6]])
+    assert not np.array_equal(pixels(got.content), np.asarray(render_grid(entry.decode_now(shifted), nrow=6, **RAW)))

@@ -439,3 +439,13 @@ def test_cli_resume_with_other_settings_is_refused(capsys, tmp_path, tiny_npz):
     assert _cli(capsys, *args, "--epochs", "1")[0] == 0
     code, err = _cli(capsys, *args, "--epochs", "2", "--resume", "--learning-rate", "0.01")
     assert code == 2 and "learning_rate: 0.0001 → 0.01" in err
+
+
+def test_train_all_runs_every_vae_kind_before_every_gan_kind():
+    from arena.variants import VARIANTS
+    from deconv_arena.cli import all_in_training_order
+
+    order = all_in_training_order()
+    kinds = [VARIANTS[n].facts.kind for n in order]
+    assert sorted(order) == sorted(VARIANTS) and kinds == sorted(kinds, key=lambda k: k != "vae")
+    assert order.index("cvae_upsample") < order.index("gan_transpose")  # the conditional VAEs are VAEs too

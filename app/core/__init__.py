@@ -1,1 +1,2 @@
-"""Pieces shared by training, evaluation and the service: latents, grids, manifests."""
+"""The service's plumbing: its settings (one pydantic-settings class), the PNG and response caches, Prometheus
+metrics and the HTTP middleware."""
