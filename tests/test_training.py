@@ -449,3 +449,24 @@ def test_train_all_runs_every_vae_kind_before_every_gan_kind():
     kinds = [VARIANTS[n].facts.kind for n in order]
     assert sorted(order) == sorted(VARIANTS) and kinds == sorted(kinds, key=lambda k: k != "vae")
     assert order.index("cvae_upsample") < order.index("gan_transpose")  # the conditional VAEs are VAEs too
+
+
+def test_every_family_job_states_the_training_interface():
+    """GanJob and VaeJob (conditional variants included) implement training.job.TrainingJob, with the shared methods
+    written once in JobBase (not redefined per family)."""
+    from arena.variants import VARIANTS
+    from training.families import JOBS
+    from training.job import JobBase, TrainingJob
+
+    for name in ("gan_upsample", "vae_upsample", "cgan_upsample", "cvae_upsample"):
+        v = VARIANTS[name]
+        job = JOBS[v.facts.kind](v.upsampling, v.facts.latent_dim, 1e-4, 8, v.kernel, v.layout, v.classes)
+        assert isinstance(job, TrainingJob), name
+        x = np.zeros((3, 28, 28), np.uint8)
+        arrays = job.train_arrays(x, np.array([1, 2, 3]))
+        assert len(arrays) == (2 if v.classes else 1) and arrays[0].shape == (3, 28, 28, 1)
+        assert job.sample(job.generator_inputs(np.zeros((2, v.facts.latent_dim), np.float32))).shape[1:] == (28, 28, 1)
+    for cls in JOBS.values():
+        assert issubclass(cls, JobBase)
+        shared = {"preprocess", "train_arrays", "generator_inputs", "train_batch", "sample"}
+        assert not shared & set(vars(cls)), cls

@@ -6,10 +6,11 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.latents import every_digit, one_hot
 from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
-from training.backends import compile_step, label_and_noise, to_numpy
+from training.backends import compile_step, label_and_noise
+from training.data import gan_images
+from training.job import JobBase
 
 NOISE_DIM = 100
 
@@ -117,10 +118,11 @@ def build_discriminator(classes: int = 0) -> keras.Sequential:
     )
 
 
-class GanJob:
+class GanJob(JobBase):
     """Owns the networks, both Adam optimisers and the tutorial's train step."""
 
     family = "gan"
+    images = staticmethod(gan_images)
     output = FAMILIES["gan"].output
 
     def __init__(
@@ -162,19 +164,6 @@ class GanJob:
             "d_opt": self.d_opt.variables,
         }
 
-    def preprocess(self, x_uint8: np.ndarray) -> np.ndarray:
-        from training.data import gan_images
-
-        return gan_images(x_uint8)
-
-    def train_arrays(self, x_uint8: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-        """What a batch holds: the images, and with `classes` their labels' one-hot codes."""
-        return (self.preprocess(x_uint8), one_hot(y, self.classes)) if self.classes else (self.preprocess(x_uint8),)
-
-    def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
-        """The generator's input for latents that come without labels (progress grids, curves): every class in turn."""
-        return every_digit(latents, self.classes)
-
     def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         if self.classes:  # the fakes are asked for the real batch's labels (the Keras conditional-GAN example)
             images, onehot = batch
@@ -186,9 +175,6 @@ class GanJob:
     def losses(outputs) -> dict:
         g_loss, d_loss = outputs
         return {"gen_loss": g_loss, "disc_loss": d_loss}
-
-    def train_batch(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict:
-        return self.losses(self._step(*self.step_inputs(batch, rng)))
 
     def _losses(self, real_out, fake_out):
         # The last batch of an epoch can hold fewer real images than noise vectors: each target takes its own
@@ -243,12 +229,6 @@ class GanJob:
         g_tr, g_ov = self.g_opt.stateless_apply(g_ov, g_grads, g_tr)
         d_tr, d_ov = self.d_opt.stateless_apply(d_ov, d_grads, d_tr)
         return (g_tr, g_nt, d_tr, d_nt, g_ov, d_ov), (g_loss, d_loss)
-
-    def end_of_epoch(self, test: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict[str, float]:
-        return {}
-
-    def sample(self, latents: np.ndarray) -> np.ndarray:
-        return to_numpy(self.generator(latents, training=False))
 
     def extra_models(self) -> dict[str, keras.Model]:
         return {"discriminator": self.discriminator}

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from arena.latents import every_digit, one_hot
 from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
 from training.backends import backend, compile_step, label_and_noise, to_numpy
+from training.data import vae_images
+from training.job import JobBase
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -98,10 +99,11 @@ def elbo(encode, decode, x, eps):
     return logpx_z + log_normal_pdf(z, 0.0, 0.0) - log_normal_pdf(z, mean, logvar)
 
 
-class VaeJob:
+class VaeJob(JobBase):
     """Owns encoder, decoder, Adam and the tutorial's single-sample Monte-Carlo ELBO."""
 
     family = "vae"
+    images = staticmethod(vae_images)
     output = FAMILIES["vae"].output
 
     def __init__(
@@ -131,19 +133,6 @@ class VaeJob:
     def stateful(self) -> dict[str, list]:
         return {"encoder": self.encoder.variables, "decoder": self.decoder.variables, "opt": self.opt.variables}
 
-    def preprocess(self, x_uint8: np.ndarray) -> np.ndarray:
-        from training.data import vae_images
-
-        return vae_images(x_uint8)
-
-    def train_arrays(self, x_uint8: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-        """What a batch holds: the images, and with `classes` their labels' one-hot codes."""
-        return (self.preprocess(x_uint8), one_hot(y, self.classes)) if self.classes else (self.preprocess(x_uint8),)
-
-    def generator_inputs(self, latents: np.ndarray) -> np.ndarray:
-        """The decoder's input for latents that come without labels (progress grids, curves): every class in turn."""
-        return every_digit(latents, self.classes)
-
     def step_inputs(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         eps = rng.standard_normal((batch[0].shape[0], self.latent_dim), dtype=np.float32)
         return (*batch, eps)
@@ -160,9 +149,6 @@ class VaeJob:
     @staticmethod
     def losses(outputs) -> dict:
         return {"loss": outputs}
-
-    def train_batch(self, batch: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict:
-        return self.losses(self._step(*self.step_inputs(batch, rng)))
 
     def _tf_step(self, x, *rest):
         import tensorflow as tf
@@ -218,9 +204,6 @@ class VaeJob:
 
     def end_of_epoch(self, test: tuple[np.ndarray, ...], rng: np.random.Generator) -> dict[str, float]:
         return {"test_elbo": self.test_elbo(test, rng)}
-
-    def sample(self, latents: np.ndarray) -> np.ndarray:
-        return to_numpy(self.decoder(latents, training=False))
 
     def encode_mean(self, images: np.ndarray, onehot: np.ndarray | None = None) -> np.ndarray:
         """The encoder's mean; with labels, returned as the decoder's conditional input (mean followed by the code)."""
