@@ -1,7 +1,7 @@
 """Simulated raters (test code, never the product's data): known model strengths, logistic noise, position bias,
 ties and a share of careless clickers. A campaign runs in-process on the service's own task rule
 (app.ratings.scheduling.next_task), gold screening rule (app.store.gold_flag) and analysis (app.ratings.campaign,
-app.ranking), so what the tests and bench/campaign.py find is what the service would do with these raters.
+app.ratings.ranking), so what the tests and bench/campaign.py find is what the service would do with these raters.
 """
 
 from __future__ import annotations

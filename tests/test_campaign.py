@@ -14,7 +14,6 @@ import statistics
 import numpy as np
 import pytest
 
-from app.ranking import comparisons_from_vote, rank_table
 from app.ratings.campaign import (
     DEFAULT_PLAN,
     CampaignPlanError,
@@ -24,6 +23,7 @@ from app.ratings.campaign import (
     votes_for_power,
     win_share,
 )
+from app.ratings.ranking import comparisons_from_vote, rank_table
 from tests.simraters import Population, SimVote, elo_truth, run_campaign, sim_settings
 
 PLAN = load_campaign()

@@ -10,7 +10,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from app.ranking import (
+from app.ratings.ranking import (
     Comparison,
     comparisons_from_vote,
     fit_bradley_terry,
@@ -117,7 +117,7 @@ def test_with_thousands_of_votes_the_prior_no_longer_matters():
         i, j = rng.choice(3, 2, replace=False)
         p = 1 / (1 + 10 ** (truth[j] - truth[i]))
         comps.append(Comparison(models[i], models[j], float(rng.random() < p)))
-    import app.ranking as ranking
+    import app.ratings.ranking as ranking
 
     with_prior = fit_bradley_terry(comps, models)
     prior, ranking.PRIOR_TIES = ranking.PRIOR_TIES, 0.0

@@ -309,7 +309,7 @@ def test_each_declared_delta_rests_on_the_shipped_curves(key, family, curve, las
 
 
 def test_results_rank_within_each_family_only():
-    from app.ranking import Comparison, components
+    from app.ratings.ranking import Comparison, components
 
     comps = [Comparison("gan_a", "gan_b", 1.0), Comparison("vae_a", "vae_b", 0.5), Comparison("vae_b", "vae_c", 0.0)]
     assert components(comps, ["gan_a", "gan_b", "vae_a", "vae_b", "vae_c", "lonely"]) == [

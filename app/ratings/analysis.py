@@ -6,7 +6,8 @@ import datetime as dt
 import time
 from typing import Any
 
-from app.ranking import (
+from app.ratings.campaign import human_verdicts
+from app.ratings.ranking import (
     comparisons_from_vote,
     components,
     krippendorff_alpha_nominal,
@@ -15,7 +16,6 @@ from app.ranking import (
     rank_table,
     win_matrix,
 )
-from app.ratings.campaign import human_verdicts
 from app.ratings.raters import Ratings
 from app.store import QUESTIONS
 from arena.figures import dig
