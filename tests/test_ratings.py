@@ -336,7 +336,11 @@ def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):
     app = create_app(
         Settings(models_store=tiny_store, database_url=f"sqlite:///{tmp_path / 'c.db'}", votes_per_minute=100, **PLAIN)
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # keep-alive longer than the slowest host takes between two requests of one client: the test is about votes,
+    # not about a pooled connection the server closed while the client was reusing it
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=120)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -49,15 +49,20 @@ def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
 def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
     """The campaign's standing alone (no Bradley–Terry, no bootstrap: cheap enough for the scheduler), recomputed at
     most every `results_ttl_s`; a full results computation refreshes it too."""
-    now = time.monotonic()
-    if ratings._campaign is not None and now - ratings._campaign_at < ratings.settings.results_ttl_s:
+    cached = ratings._campaign
+    if cached is not None and time.monotonic() - ratings._campaign_at < ratings.settings.results_ttl_s:
+        return cached
+    if not ratings._campaign_lock.acquire(blocking=cached is None):
+        return cached  # another thread is recomputing: concurrent tasks take the standing of a few seconds ago
+    try:
+        votes, raters = ratings.store.votes(), ratings.store.raters()
+        flagged = {r.id for r in raters if r.flagged}
+        counted = counted_votes(votes, flagged, ratings.settings.exclude_flagged)
+        ratings._campaign = human_verdicts(ratings.campaign, counted, registry.available())
+        ratings._campaign_at = time.monotonic()
         return ratings._campaign
-    votes, raters = ratings.store.votes(), ratings.store.raters()
-    flagged = {r.id for r in raters if r.flagged}
-    counted = counted_votes(votes, flagged, ratings.settings.exclude_flagged)
-    ratings._campaign = human_verdicts(ratings.campaign, counted, registry.available())
-    ratings._campaign_at = time.monotonic()
-    return ratings._campaign
+    finally:
+        ratings._campaign_lock.release()
 
 
 def analyse(votes: list, raters: list, registry, settings, campaign) -> dict[str, Any]:

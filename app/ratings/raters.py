@@ -41,6 +41,7 @@ class Ratings:
         self.campaign = load_campaign(settings.campaign_plan or DEFAULT_PLAN)
         self._campaign: dict[str, Any] | None = None
         self._campaign_at = 0.0
+        self._campaign_lock = threading.Lock()
 
     def sign(self, rid: str) -> str:
         """The cookie value that names this rater."""
