@@ -58,7 +58,7 @@ def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
         votes, raters = ratings.store.votes(), ratings.store.raters()
         flagged = {r.id for r in raters if r.flagged}
         counted = counted_votes(votes, flagged, ratings.settings.exclude_flagged)
-        ratings._campaign = human_verdicts(ratings.campaign, counted, registry.available())
+        ratings._campaign = campaign_standing(ratings.campaign, counted, registry)
         ratings._campaign_at = time.monotonic()
         return ratings._campaign
     finally:
@@ -92,14 +92,20 @@ def analyse(votes: list, raters: list, registry, settings, campaign) -> dict[str
         },
         "agreement": agreement(shared),
         "human_vs_metrics": human_vs_metrics(overall, registry, len(counted)),
-        "campaign": with_metrics(
-            human_verdicts(campaign, counted, registry.available()), getattr(registry, "replicate_statistics", None)
-        ),
+        "campaign": campaign_standing(campaign, counted, registry),
         "position": side_a_share(counted),
         "method": method(settings.bootstrap_resamples),
     }
     result["computed_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return result
+
+
+def campaign_standing(plan, counted: list, registry) -> dict[str, Any]:
+    """The campaign's questions from the counted votes, each beside what the metrics say about its pair (the one
+    computation behind /api/campaign, /api/results and the scheduler)."""
+    return with_metrics(
+        human_verdicts(plan, counted, registry.available()), getattr(registry, "replicate_statistics", None)
+    )
 
 
 def counted_votes(votes: list, flagged: set[str], exclude_flagged: bool) -> list:

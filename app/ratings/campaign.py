@@ -330,10 +330,8 @@ def human_verdicts(plan: CampaignPlan, counted: Iterable, ready: Iterable[str]) 
     """Every question of the plan from the counted votes (after gold screening): status, win share and interval,
     Holm over the primary tests of all questions (open ones count as p = 1), the verdict, the gatekept secondaries."""
     ready = set(ready)
-    rows = [
-        _status(plan, pair, votes, pair[0] in ready and pair[1] in ready)
-        for pair, votes in question_votes(plan, counted).items()
-    ]
+    by_pair = question_votes(plan, counted)
+    rows = [_status(plan, pair, votes, pair[0] in ready and pair[1] in ready) for pair, votes in by_pair.items()]
     decided = [r["status"] != "open" and r["_share"] is not None for r in rows]
     p_adj = holm([r["_share"].p() if d else 1.0 for r, d in zip(rows, decided)])
     tost_adj = holm([r["_share"].tost_p(plan.margin) if d else 1.0 for r, d in zip(rows, decided)])
@@ -348,7 +346,7 @@ def human_verdicts(plan: CampaignPlan, counted: Iterable, ready: Iterable[str]) 
                 "winner": winner,
             }
         )
-    _secondaries(plan, rows, counted)
+    _secondaries(plan, rows, by_pair)
     for r in rows:
         del r["_share"]
     return {
@@ -359,10 +357,9 @@ def human_verdicts(plan: CampaignPlan, counted: Iterable, ready: Iterable[str]) 
     }
 
 
-def _secondaries(plan: CampaignPlan, rows: list[dict[str, Any]], counted: Iterable) -> None:
+def _secondaries(plan: CampaignPlan, rows: list[dict[str, Any]], by_pair: dict[tuple[str, str], list]) -> None:
     """Gatekeeping: a question's secondaries are tested only where its primary verdict is a difference, on the votes
     its primary used, with Holm over every secondary so tested."""
-    by_pair = question_votes(plan, counted)
     tests = []
     for r in rows:
         r["secondaries"] = {}
