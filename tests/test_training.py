@@ -443,7 +443,7 @@ def test_cli_resume_with_other_settings_is_refused(capsys, tmp_path, tiny_npz):
 
 def test_train_all_runs_every_vae_kind_before_every_gan_kind():
     from arena.variants import VARIANTS
-    from deconv_arena.cli import all_in_training_order
+    from deconv_arena.commands.training import all_in_training_order
 
     order = all_in_training_order()
     kinds = [VARIANTS[n].facts.kind for n in order]
