@@ -445,7 +445,7 @@ def test_a_vote_whose_gold_scoring_fails_midway_stores_nothing_and_leaves_the_ta
     """A vote is one transaction: the gold step raises after it has changed (and flushed) the rater's gold counts,
     inside the vote's transaction. Nothing of it may remain: no vote, the task unanswered, the counts as they were;
     and the task takes the rater's vote once scoring works again."""
-    import app.store as store_module
+    import app.store.operations as store_module
 
     real = store_module._score_gold
 

@@ -1,163 +1,28 @@
-"""The vote store: SQLAlchemy 2 over SQLite (WAL) or PostgreSQL; schema by Alembic; every write one transaction."""
+"""The vote store's operations: SQLAlchemy 2 over SQLite (WAL) or PostgreSQL; every write one transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    create_engine,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-class Rater(Base):
-    __tablename__ = "raters"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    display_name: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    gold_passed: Mapped[int] = mapped_column(Integer, default=0)
-    gold_failed: Mapped[int] = mapped_column(Integer, default=0)
-    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class Task(Base):
-    __tablename__ = "tasks"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    rater_id: Mapped[str] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))  # pair | four | gold
-    models: Mapped[list] = mapped_column(JSON)  # in display order: models[0] is "A" (left)
-    seed: Mapped[int] = mapped_column(BigInteger)
-    n: Mapped[int] = mapped_column(Integer)
-    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    answered: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class Vote(Base):
-    __tablename__ = "votes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
-    rater_id: Mapped[str] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))
-    models: Mapped[list] = mapped_column(JSON)
-    seed: Mapped[int] = mapped_column(BigInteger)
-    n: Mapped[int] = mapped_column(Integer)
-    overall: Mapped[str] = mapped_column(String(8))
-    legibility: Mapped[str] = mapped_column(String(8))
-    noise: Mapped[str] = mapped_column(String(8))
-    elapsed_ms: Mapped[int] = mapped_column(Integer)
-    user_agent: Mapped[str] = mapped_column(String(32))
-    app_version: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
-
-
-class Setting(Base):
-    __tablename__ = "settings"
-    key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
-
-
-QUESTIONS = ("overall", "legibility", "noise")
-
-
-class StoreError(Exception):
-    """The store refused a request; `detail` says why, in words for the person who asked. The subclasses say which
-    refusal it was; the API layer (app/api/refusals.py) decides what each means over HTTP."""
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
-
-
-class UnknownRater(StoreError):
-    """No rater has this id."""
-
-
-class UnknownTask(StoreError):
-    """No task with this id was ever issued."""
-
-
-class NotYourTask(StoreError):
-    """The task was issued to another rater."""
-
-
-class DuplicateVote(StoreError):
-    """The task already has a vote (one vote per task)."""
-
-
-class TaskExpired(StoreError):
-    """The task's time ran out before the vote came."""
-
-
-class RateLimited(StoreError):
-    """The rater voted more often than the per-minute limit allows."""
-
-
-class NoVoteToUndo(StoreError):
-    """The rater has no vote to undo."""
-
-
-class UndoTooLate(StoreError):
-    """The rater's last vote is older than the undo window."""
-
-
-class StoreUnavailable(Exception):
-    """The database cannot take writes (read-only file, disk full, server down)."""
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")  # an acknowledged vote survives a crash
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
-
-
-def make_engine(url: str):
-    if url.startswith("sqlite"):
-        db = make_url(url).database or ""
-        # A plain file path gets its folder made; URI forms ("file:...?mode=ro") and memory do not.
-        if db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def migrate(url: str) -> None:
-    """Create or upgrade the schema with Alembic (the migrations live in app/migrations)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+from app.store.engine import make_engine
+from app.store.errors import (
+    DuplicateVote,
+    NotYourTask,
+    NoVoteToUndo,
+    RateLimited,
+    StoreUnavailable,
+    TaskExpired,
+    UndoTooLate,
+    UnknownRater,
+    UnknownTask,
+)
+from app.store.models import Rater, Setting, Task, Vote, utcnow
 
 
 @dataclass
