@@ -28,12 +28,14 @@ def _gated(decode_now: Callable[[np.ndarray], np.ndarray], gate: str) -> Callabl
 class Batcher:
     """Batches concurrent decode requests for one model into one call.
 
-    Everything queued while the model thread was busy goes in one batch; while it is still busy the batch waits up
-    to the window for more (bounded by max_batch). An idle model thread takes a batch at once when it holds as many
-    requests as the last one did (a lone request after a lone one goes straight away), else waits up to the window
-    for that company: under load, clients answered together come back together. Each request may bring a `finish`
-    step (render and encode its PNG); those run on a second thread, so the model thread is free for the next batch
-    as soon as its decode is done (for single images the finish steps cost more than the decode).
+    Everything queued while every decode thread was busy goes in one batch; while they are still busy the batch
+    waits up to the window for more (bounded by max_batch). When a decode thread is idle, a batch goes at once when
+    it holds as many requests as the last one did (a lone request after a lone one goes straight away), else waits
+    up to the window for that company: under load, clients answered together come back together. Up to `decoders`
+    batches of one model run at once, one per decode thread (one core each: two single-threaded calls side by side
+    decode more rows a second than one call on two cores). Each request may bring a `finish` step (render and encode
+    its PNG); those run on another thread, so a decode thread is free for the next batch as soon as its decode is
+    done (for single images the finish steps cost more than the decode).
     """
 
     def __init__(
@@ -45,14 +47,17 @@ class Batcher:
         max_batch: int,
         observe: Callable[[int], None],
         in_flight: list[int],
+        decoders: int = 1,
     ):
         self.decode_now = _gated(decode_now, TEST_DECODE_GATE) if TEST_DECODE_GATE else decode_now
         self.executor, self.render_executor = executor, render_executor
         self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
-        self.in_flight = in_flight  # decodes running on the shared model thread, all models
+        self.in_flight = in_flight  # decodes running on the shared decode threads, all models
+        self.decoders = decoders  # the decode threads: batches of this model in flight at most
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._last_batch_requests = 1
+        self._decoding: set[asyncio.Task] = set()  # held here: the loop keeps only weak references to tasks
 
     async def decode(self, latents: np.ndarray, finish: Callable[[np.ndarray], Any] | None = None) -> Any:
         """Images in [0, 1] for `latents`, or what `finish` makes of them."""
@@ -70,8 +75,8 @@ class Batcher:
         total, deadline = len(items[0][0]), loop.time() + self.window_s
         while total < self.max_batch:
             if self._queue.empty():
-                if not self.in_flight[0] and len(items) >= self._last_batch_requests:
-                    break  # the model is idle and the batch has the company the last one had
+                if self.in_flight[0] < self.decoders and len(items) >= self._last_batch_requests:
+                    break  # a decode thread is idle and the batch has the company the last one had
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -105,26 +110,34 @@ class Batcher:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.decoders)
         while True:
+            await slots.acquire()
             items = await self._collect()
             live = [item for item in items if not item[2].done()]
             if not live:
+                slots.release()
                 continue
             self._last_batch_requests = len(live)
             self.observe(sum(len(z) for z, _, _ in live))
-            self.in_flight[0] += 1
-            try:
-                images = await loop.run_in_executor(
-                    self.executor, self.decode_now, np.concatenate([z for z, _, _ in live])
-                )
-            except Exception as e:  # a model failing at run time must not kill the worker
-                self._deliver(live, [(False, e)] * len(live))
-                continue
-            finally:
-                self.in_flight[0] -= 1
-            rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
-            rendering.add_done_callback(
-                lambda done, live=live: self._deliver(
-                    live, done.result() if not done.exception() else [(False, done.exception())] * len(live)
-                )
+            self.in_flight[0] += 1  # counted before the next collect looks at it
+            task = loop.create_task(self._decode(live))
+            self._decoding.add(task)
+            task.add_done_callback(lambda done: (self._decoding.discard(done), slots.release()))
+
+    async def _decode(self, live: list[tuple]) -> None:
+        """One batch on a decode thread, then its requests' finish steps on the render thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            images = await loop.run_in_executor(self.executor, self.decode_now, np.concatenate([z for z, _, _ in live]))
+        except Exception as e:  # a model failing at run time must not kill the worker
+            self._deliver(live, [(False, e)] * len(live))
+            return
+        finally:
+            self.in_flight[0] -= 1
+        rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
+        rendering.add_done_callback(
+            lambda done, live=live: self._deliver(
+                live, done.result() if not done.exception() else [(False, done.exception())] * len(live)
             )
+        )

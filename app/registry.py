@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,11 +121,14 @@ class Registry:
         window_s: float = 0.012,
         max_batch: int = 64,
         observe: Callable[[str, int], None] | None = None,
+        decoders: int = 0,
     ):
         self.store = Path(store)
         self.buckets = tuple(sorted(set(buckets)))
         self.window_s, self.max_batch = window_s, max_batch
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+        # Decode threads, one per core by default, each call on one core (see Batcher); 1 = one call on all cores.
+        self.decoders = decoders or len(os.sched_getaffinity(0))
+        self.executor = ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="decode")
         self.render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self.observers: list[Callable[[str, int], None]] = (
             [observe] if observe else []
@@ -224,7 +228,8 @@ class Registry:
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)
             entry.recon_digits = np.load(model_dir / "reconstruction_digits.npy")
-        return compile_shapes(model_dir / SERVED, entry.input_dim, set(self.buckets))
+        threads = 1 if self.decoders > 1 else 0
+        return compile_shapes(model_dir / SERVED, entry.input_dim, set(self.buckets), threads=threads)
 
     def _check(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
         """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""
@@ -240,6 +245,7 @@ class Registry:
             self.max_batch,
             lambda n, name=entry.name: self._observe(name, n),
             self.in_flight,
+            self.decoders,
         )
 
     def _observe(self, name: str, n: int) -> None:

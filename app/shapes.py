@@ -145,12 +145,13 @@ def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
     return sum(_work(_cheapest_split(n, shapes)) for n in range(1, largest_request + 1))
 
 
-def compile_shapes(path: Path, width: int, shapes: set[int]) -> dict[int, Callable]:
+def compile_shapes(path: Path, width: int, shapes: set[int], threads: int = 0) -> dict[int, Callable]:
     """The exported generator (generator.onnx, training/onnx_export.py) on onnxruntime, one callable per batch shape.
 
     One session serves every shape: onnxruntime plans its kernels per input shape, and `check_shapes` keeps only the
-    shapes whose rows are exact. Its intra-op threads sleep instead of spinning between calls (fourteen sessions
-    share two cores here).
+    shapes whose rows are exact for this thread count. `threads` is each call's intra-op threads (0: one per core);
+    they sleep instead of spinning between calls (fourteen sessions share two cores here). The session may be called
+    from several threads at once.
     """
     import onnxruntime
 
@@ -161,6 +162,7 @@ def compile_shapes(path: Path, width: int, shapes: set[int]) -> dict[int, Callab
         )
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = threads
     options.log_severity_level = 3
     # No per-session memory arena: fourteen sessions would each keep their largest batch's activations (RSS 692 MiB
     # with arenas, here); freed after each call instead.

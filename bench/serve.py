@@ -177,6 +177,7 @@ PEERS = {  # name: (command after the Python interpreter, request style)
 # gate the ONNX route must not fall below. Its floats differ from onnxruntime's in the last bits, so its grids may
 # differ from the others' by a grey level: it is left out of the same-bytes check (its difference is reported).
 TF_ROUTE = "deconv_arena_tensorflow"
+ONE_DECODER = "deconv_arena_one_decode_thread"
 
 
 def same_bytes(bases: dict[str, tuple[str, str]]) -> dict:
@@ -350,6 +351,22 @@ def main() -> None:
         print(json.dumps(results[TF_ROUTE]), flush=True)
         bases[TF_ROUTE] = (f"http://127.0.0.1:{tf_port}", "query")
         pids[TF_ROUTE] = tf_proc.pid
+        # The same ONNX service with one model call at a time on all cores (as before decode threads): what the
+        # side-by-side single-core calls bring, apart from the runtime.
+        one_port = free_port()
+        one_proc, one_ready_s = start(
+            [python(), "-m", "deconv_arena.cli", "serve"],
+            one_port,
+            {
+                **env,
+                "ARENA_PORT": str(one_port),
+                "ARENA_DATABASE_URL": f"sqlite:///{db}.one",
+                "ARENA_DECODE_THREADS": "1",
+            },
+        )
+        procs.append(one_proc)
+        bases[ONE_DECODER] = (f"http://127.0.0.1:{one_port}", "query")
+        pids[ONE_DECODER] = one_proc.pid
         for name, (cmd, style) in PEERS.items():
             peer_port = free_port()
             peer, ready_s = start(
@@ -372,6 +389,7 @@ def main() -> None:
         print(json.dumps(results["single_images_32_clients_wrk_rounds"]), flush=True)
         for _ in list(PEERS):
             stop(procs.pop())
+        stop(procs.pop())  # the ONNX route with one decode thread
         stop(procs.pop())  # the TensorFlow route
         stop(procs.pop())  # the floor app
         results["service"].update(asyncio.run(drive(f"http://127.0.0.1:{port}", False, args)))
@@ -416,6 +434,7 @@ def main() -> None:
         "same_bytes_from_every_onnx_server": results["same_bytes_alone"]["all_equal"],
         "throughput_32_clients_over_tensorflow_route": round(ours["rps_median"] / peers[TF_ROUTE]["rps_median"], 2),
         "target_throughput_over_tensorflow_route_min (gate)": 1.0,
+        "throughput_32_clients_over_one_decode_thread": round(ours["rps_median"] / peers[ONE_DECODER]["rps_median"], 2),
         "throughput_32_clients_over_litserve": round(ours["rps_median"] / litserve, 2),
         "goal_throughput_over_litserve_min": 2.0,
         "better_peer": better,

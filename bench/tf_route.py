@@ -14,18 +14,19 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ARENA_DECODE_THREADS", "1")  # today's route: one model call at a time on all cores
 
 import app.registry
 from app.shapes import ModelUnavailable
 from arena.manifest import GENERATOR
 
 
-def compile_shapes_tf(path: Path, width: int, shapes: set[int]) -> dict[int, Callable]:
+def compile_shapes_tf(path: Path, width: int, shapes: set[int], threads: int = 0) -> dict[int, Callable]:
     """The model as a tf.function's concrete functions, one per batch shape (no retracing, no `predict`)."""
     import keras
     import tensorflow as tf
 
-    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
+    import training.layers  # noqa: F401  (registers the custom layers a generator may use)
 
     model = keras.saving.load_model(Path(path).with_name(GENERATOR), compile=False)
     if tuple(model.input_shape[1:]) != (width,):

@@ -34,7 +34,9 @@ def tail_kernel(fn: Callable, shape: int) -> Callable:
 def tail_kernel_compile(compile_shapes: Callable) -> Callable:
     """A drop-in for `app.shapes.compile_shapes` (patched where app.registry uses it) on the simulated CPU."""
 
-    def compile(path, latent_dim: int, shapes: set[int]) -> dict[int, Callable]:
-        return {shape: tail_kernel(fn, shape) for shape, fn in compile_shapes(path, latent_dim, shapes).items()}
+    def compile(path, latent_dim: int, shapes: set[int], **options) -> dict[int, Callable]:
+        return {
+            shape: tail_kernel(fn, shape) for shape, fn in compile_shapes(path, latent_dim, shapes, **options).items()
+        }
 
     return compile

@@ -167,3 +167,46 @@ def test_batcher_mixes_give_the_bytes_of_each_request_alone(uncached_client):
     batched = client.portal.call(together)
     alone = [encode(entry.decode_now(z)) for entry, z in jobs]
     assert [i for i, (a, b) in enumerate(zip(alone, batched)) if a != b] == []
+
+
+@pytest.mark.parametrize("decoders", [1, 2])
+def test_a_models_batches_run_side_by_side_on_its_decode_threads(decoders):
+    """With two decode threads a second batch of the same model starts while the first is still decoding (each call
+    on one core); with one it waits. Gated, not timed: the first decode holds until the test lets it go."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.batcher import Batcher
+
+    release, started = threading.Event(), []
+
+    def decode_now(z):
+        started.append(len(z))
+        if len(started) == 1:
+            assert release.wait(10)
+        return z[:, :1] * 2
+
+    executor, render = ThreadPoolExecutor(decoders), ThreadPoolExecutor(1)
+    batcher = Batcher(decode_now, executor, render, 0.0, 64, lambda n: None, [0], decoders)
+
+    async def scenario():
+        first = asyncio.ensure_future(batcher.decode(np.ones((3, 4), np.float32)))
+        while not started:
+            await asyncio.sleep(0.005)
+        second = asyncio.ensure_future(batcher.decode(np.full((2, 4), 5, np.float32)))
+        for _ in range(100):  # up to 1 s for the second decode to start beside the held first one
+            if len(started) == 2:
+                break
+            await asyncio.sleep(0.01)
+        overlapped = len(started) == 2
+        release.set()
+        return overlapped, await first, await second
+
+    try:
+        overlapped, a, b = asyncio.run(scenario())
+    finally:
+        release.set()
+        executor.shutdown()
+        render.shutdown()
+    assert overlapped is (decoders == 2)
+    assert a.tolist() == [[2.0]] * 3 and b.tolist() == [[10.0]] * 2

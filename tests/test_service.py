@@ -576,14 +576,14 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
     next_load_began = threading.Event()
     gate: dict[str, object] = {}
 
-    def compile_recording(path, latent_dim, shapes):
+    def compile_recording(path, latent_dim, shapes, **options):
         name = Path(path).parent.name
         loads.append(name)
         if len(loads) == 1:
             gate["first_load_began"] = time.perf_counter()
         else:
             next_load_began.set()
-        fns = real_compile(path, latent_dim, shapes)
+        fns = real_compile(path, latent_dim, shapes, **options)
         name_of[id(fns)] = name
         return fns
 

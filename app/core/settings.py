@@ -43,6 +43,15 @@ class Settings(BaseSettings):
         ),
     )
     max_batch: int = Field(64, ge=1, le=1024, description="most latents decoded in one model call")
+    decode_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description=(
+            "model calls run side by side, each on one core (0: one per core the process may use); "
+            "1: one call at a time on all cores"
+        ),
+    )
     batch_shapes: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         DEFAULT_BUCKETS,
         min_length=1,
