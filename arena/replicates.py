@@ -1,9 +1,8 @@
 """The replicate store: one variant and protocol under other seeds, evaluated alike, summarised with intervals.
 
-Layout: `<store>/_replicates/<profile>-seed<N>/<variant>/` is a models store of its own (manifest, metrics,
-report; the generator too, though GAN weights are not committed). A replicate whose training or evaluation
-failed leaves `<variant>.failed.json` there instead, and is listed as failed — never dropped from a mean in
-silence. `<store>/replicates.json` holds the statistics the service shows (arena/stats.py).
+Where each replicate run lives (a models store of its own per profile and seed, with the failure record of a run
+whose training or evaluation failed) is arena/layout.py's; a failed run is listed as failed — never dropped from a
+mean in silence. `<store>/replicates.json` holds the statistics the service shows (arena/stats.py).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from arena.layout import REPLICATES, RUN_DIR, failure_path, replicate_store, replicate_stores, runs_in  # noqa: F401 (the layout's names, also read from here)
 from arena.manifest import write_json_atomic
 from arena.stats import (
     ALPHA,
@@ -34,23 +34,14 @@ from arena.stats import (
 )
 from arena.variants import FACTORS, FAMILIES, Factorial, Variant, comparisons, factorials
 
-REPLICATES = "_replicates"
 INDEX = "replicates.json"
-RUN_DIR = re.compile(r"^(?P<profile>[a-z]+)-seed(?P<seed>\d+)$")
 
 
-def replicate_store(store: Path, profile: str, seed: int) -> Path:
-    return Path(store) / REPLICATES / f"{profile}-seed{seed}"
-
-
-def failure_path(rstore: Path, name: str) -> Path:
-    return rstore / f"{name}.failed.json"
-
-
-def record_failure(rstore: Path, name: str, stage: str, error: BaseException) -> None:
-    rstore.mkdir(parents=True, exist_ok=True)
+def record_failure(failure: Path, stage: str, error: BaseException) -> None:
+    """Write a run's failure record (its path: `RunLayout.failure`): the stage, the error, when, the last frames."""
+    failure.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        failure_path(rstore, name),
+        failure,
         {
             "stage": stage,
             "error": f"{type(error).__name__}: {error}",
@@ -62,17 +53,7 @@ def record_failure(rstore: Path, name: str, stage: str, error: BaseException) ->
 
 def runs(store: Path) -> list[tuple[str, str, int, Path]]:
     """(variant, profile, seed, folder) of every replicate run on disk, failed ones included."""
-    root = Path(store) / REPLICATES
-    out = []
-    for run in sorted(root.iterdir()) if root.is_dir() else []:
-        m = RUN_DIR.match(run.name)
-        if not m:
-            continue
-        names = {p.name for p in run.iterdir() if p.is_dir() and (p / "manifest.json").is_file()} | {
-            p.name[: -len(".failed.json")] for p in run.glob("*.failed.json")
-        }
-        out += [(n, m["profile"], int(m["seed"]), run) for n in sorted(names)]
-    return out
+    return [(n, profile, seed, run) for profile, seed, run in replicate_stores(store) for n in sorted(runs_in(run))]
 
 
 def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:

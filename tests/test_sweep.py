@@ -14,7 +14,9 @@ import pytest
 
 from arena.variants import VARIANTS, comparisons, factorials
 from deconv_arena.cli import main
-from training.sweep import Children, Job, Plan, PlanError, plan, read_plan, run_local, state
+from training.engines import Children, run_local
+from training.plan import Job, Plan, PlanError, plan, read_plan
+from training.sweep import state
 
 
 def test_plans_come_from_the_variant_table():
@@ -88,7 +90,7 @@ def test_sweep_cli_refuses_in_one_line(tmp_path, capsys):
 
 def test_dry_run_shows_each_runs_state(tmp_path, capsys):
     work = tmp_path / "runs"
-    ckpt = Job("vae_upsample", "smoke", 2).run_dir(work) / "checkpoint.npz"
+    ckpt = Job("vae_upsample", "smoke", 2).layout(tmp_path / "store", work).run_dir / "checkpoint.npz"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"x")
     code = main(
@@ -120,8 +122,8 @@ def test_local_sweep_runs_side_by_side_skips_finished_runs_and_records_a_failure
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
     p = plan([{"variants": ["vae_upsample", "vae_bilinear"], "seeds": "1-2", "profile": "smoke"}])
     broken = Job("vae_bilinear", "smoke", 2)  # a corrupt checkpoint: its resume fails, the others go on
-    broken.run_dir(work).mkdir(parents=True)
-    (broken.run_dir(work) / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    broken.layout(store, work).run_dir.mkdir(parents=True)
+    (broken.layout(store, work).run_dir / "checkpoint.npz").write_bytes(b"not a checkpoint")
     lines: list[str] = []
     out = run_local(p, store, work, tiny_npz, parallel=2, log=lines.append, interval=0.5)
     assert sorted(out.done) == ["vae_bilinear smoke seed 1", "vae_upsample smoke seed 1", "vae_upsample smoke seed 2"]
@@ -131,13 +133,13 @@ def test_local_sweep_runs_side_by_side_skips_finished_runs_and_records_a_failure
     for j in p.jobs:
         if j != broken:
             assert state(j, store, work) == "done"
-            assert json.loads((j.model_dir(store) / "manifest.json").read_text())["config"]["seed"] == j.seed
+            assert json.loads((j.layout(store).folder / "manifest.json").read_text())["config"]["seed"] == j.seed
     entry = json.loads((store / "replicates.json").read_text())["models"]["vae_bilinear"]["smoke"]
     assert list(entry["failed"]) == ["2"] and "corrupt" in entry["failed"]["2"], entry["failed"]
-    before = {j: (j.model_dir(store) / "manifest.json").stat().st_mtime_ns for j in p.jobs if j != broken}
+    before = {j: (j.layout(store).folder / "manifest.json").stat().st_mtime_ns for j in p.jobs if j != broken}
     again = run_local(p, store, work, tiny_npz, parallel=2, log=lambda _: None)
     assert sorted(again.skipped) == sorted(j.label for j in before) and list(again.failed) == [broken.label]
-    assert before == {j: (j.model_dir(store) / "manifest.json").stat().st_mtime_ns for j in before}  # not rewritten
+    assert before == {j: (j.layout(store).folder / "manifest.json").stat().st_mtime_ns for j in before}  # not rewritten
 
 
 @pytest.mark.slow
@@ -147,7 +149,7 @@ def test_a_deadline_stops_the_jobs_and_a_rerun_resumes_them(tiny_data, tiny_npz,
     store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
     job = Job("gan_upsample", "smoke", 1, (("epochs", 4),))
-    ckpt = job.run_dir(work) / "checkpoint.npz"
+    ckpt = job.layout(store, work).run_dir / "checkpoint.npz"
     children = Children()
 
     def stop_after_first_checkpoint():
@@ -160,7 +162,7 @@ def test_a_deadline_stops_the_jobs_and_a_rerun_resumes_them(tiny_data, tiny_npz,
     assert out.stopped == [job.label] and not out.done and state(job, store, work) == "resume"
     out = run_local(Plan((job,)), store, work, tiny_npz, log=lambda _: None)
     assert out.done == [job.label]
-    manifest = json.loads((job.model_dir(store) / "manifest.json").read_text())
+    manifest = json.loads((job.layout(store).folder / "manifest.json").read_text())
     assert manifest["epochs_done"] == 4 and len(manifest["resumed_after_epochs"]) == 1
     assert 1 <= manifest["resumed_after_epochs"][0] < 4
 
@@ -252,7 +254,7 @@ def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_
     for seed in (1, 2):
         job = Job("vae_upsample", "smoke", seed)
         assert state(job, store, work) == "done"
-        manifest = json.loads((job.model_dir(store) / "manifest.json").read_text())
+        manifest = json.loads((job.layout(store).folder / "manifest.json").read_text())
         assert manifest["config"]["seed"] == seed and manifest["history"][-1]["seeds_in_step"] == 2
     refused = subprocess.run(argv, env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True)
     assert refused.returncode == 2

@@ -12,6 +12,7 @@ import numpy as np
 
 from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, every_digit, latents_from_seed
+from arena.layout import RunLayout
 from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files, write_json_atomic
 from arena.manifest import classes as manifest_classes
 from arena.replicates import INDEX, record_failure, runs, summary_row
@@ -31,7 +32,7 @@ def _decoder(model_dir: Path, manifest: dict[str, Any]):
     """(model, fn): fn maps a latent batch to a NumPy batch, compiled once per backend."""
     import keras
 
-    import arena.layers  # noqa: F401  (registers the custom layers the generator may use)
+    import training.layers  # noqa: F401  (registers the custom layers the generator may use)
 
     model = keras.saving.load_model(model_dir / GENERATOR, compile=False)
     if keras.backend.backend() == "tensorflow":
@@ -446,11 +447,11 @@ def evaluate_replicates(
                 name, run, real, real_features, evaluator, ev_manifest, reference, n, data.y_test[:n], store
             )
         except Exception as e:  # reported beside the other seeds, never dropped in silence
-            record_failure(run, name, "evaluation", e)
+            record_failure(RunLayout(name, profile, seed, store).failure, "evaluation", e)
             log(f"{name} {run.name}: evaluation FAILED ({type(e).__name__}: {e})")
             failed.append(seed)
             continue
-        (run / f"{name}.failed.json").unlink(missing_ok=True)
+        RunLayout(name, profile, seed, store).failure.unlink(missing_ok=True)
         log(
             f"{name} {run.name}: FD {r['frechet']['distance']:.2f}, "
             f"legibility {r['legibility']['mean_top_probability']:.3f}, "

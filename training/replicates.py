@@ -1,16 +1,17 @@
-"""Replicate trainings: one variant and protocol under other seeds, trained, then evaluated alike (the layout of
-the replicate store and its statistics live in arena/replicates.py)."""
+"""`deconv-arena train`'s plans: a served run is a plan of one job, replicates (one variant and protocol under other
+seeds) a plan of one job per seed. Both go through the front door (training/sweep.py `run`) in this process, as a
+sweep's plans go through it on their engines; where each run lives is arena/layout.py's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from arena.replicates import REPLICATES, failure_path, record_failure, replicate_store
 from arena.variants import Variant
 from training.config import TrainConfig
-from training.evaluate import evaluate_replicates
-from training.runner import train_variant
+from training.engines import Inline
+from training.plan import Job, Plan
+from training.sweep import Outcome, Policy, run
 
 
 def train_replicates(
@@ -25,31 +26,27 @@ def train_replicates(
     curves: bool = True,
 ) -> list[int]:
     """Train and evaluate one replicate per seed; returns the seeds that failed (each recorded beside the others)."""
-    failed = []
-    for seed in seeds:
-        rstore = replicate_store(store, config.profile, seed)
-        rwork = Path(workdir) / REPLICATES / rstore.name
-        try:
-            train_variant(
-                variant,
-                config.replace(seed=seed),
-                data,
-                rstore,
-                rwork,
-                resume=resume and (rwork / variant.name / "checkpoint.npz").is_file(),
-                log=log,
-                curves_from=store if curves else None,
-            )
-        except Exception as e:  # one seed's failure must not stop the others, and must be reported
-            record_failure(rstore, variant.name, "training", e)
-            log(
-                f"{variant.name} seed {seed}: training FAILED ({type(e).__name__}: "
-                f"{e}); recorded in {failure_path(rstore, variant.name)}"
-            )
-            failed.append(seed)
-            continue
-        failure_path(rstore, variant.name).unlink(missing_ok=True)
-    ok = [s for s in seeds if s not in failed]
-    if ok:
-        failed += evaluate_replicates(store, data, only={(variant.name, config.profile, s) for s in ok}, log=log)
-    return failed
+    jobs = tuple(Job.of_config(variant.name, config, seed) for seed in seeds)
+    out = _run(jobs, data, store, workdir, Policy(redo=True, resume=resume, curves=curves), log)
+    return [j.seed for j in jobs if j.label in out.failed]
+
+
+def train_served(
+    variant: Variant,
+    config: TrainConfig,
+    data,
+    store: Path,
+    workdir: Path,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    curves: bool = True,
+) -> Path:
+    """Train the served run and install it into `store/<name>/` (not evaluated); its error is raised as it is."""
+    job = Job.of_config(variant.name, config)
+    policy = Policy(redo=True, resume=resume, evaluate=False, curves=curves, raise_errors=True)
+    _run((job,), data, store, workdir, policy, log)
+    return job.layout(store, workdir).folder
+
+
+def _run(jobs: tuple[Job, ...], data, store: Path, workdir: Path, policy: Policy, log) -> Outcome:
+    return run(Plan(jobs), Inline(store, workdir, data, policy), store, workdir, policy=policy, log=log)

@@ -15,6 +15,7 @@ import numpy as np
 
 from arena.images import render_grid, save_gif, to_unit
 from arena.latents import latents_from_seed
+from arena.layout import CHECKPOINT, STATUS
 from arena.manifest import GENERATOR, MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
 from arena.variants import Variant
 from training import provenance
@@ -22,7 +23,6 @@ from training.config import TrainConfig
 from training.data import Mnist
 from training.families import JOBS
 
-CHECKPOINT = "checkpoint.npz"
 RECON_COUNT = 16
 CURVE_SEED = 4049  # latents of the training curves, the same for every variant and epoch
 CURVE_SAMPLES = 2000  # Fréchet distance on all of them, checkerboard index on all of them (≥ 1,000 asked)
@@ -171,9 +171,6 @@ class Sitting:
         return export(
             self.job, self.variant, self.config, data, store, self.run_dir, self.history, self.fixed, self.resumed, code
         )
-
-
-STATUS = "status.json"
 
 
 def eta_text(seconds: float) -> str:

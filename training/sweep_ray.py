@@ -21,20 +21,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from arena.manifest import install_dir, staging_dir
+from training.plan import Job, Plan, unit_label
 from training.sweep import (
-    Job,
+    EVALUATOR,
+    SWEEP,
     Outcome,
-    Plan,
+    Policy,
+    Progress,
     evaluate_unit,
-    finish,
     job_environment,
     record,
+    run,
     state,
     train_unit,
-    unit_label,
 )
 
-EVALUATOR = "_evaluator"
 TEST_HOLD = "ARENA_SWEEP_TEST_HOLD"  # tests: a folder; the first attempt of each training task waits there
 
 
@@ -84,14 +85,14 @@ def _hold_for_test(unit: tuple[Job, ...]) -> Callable[[str], None]:
                 fd = os.open(Path(folder) / "worker.pid", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
                 return
-            os.write(fd, f"{unit[0].slug} {os.getpid()}".encode())
+            os.write(fd, f"{unit[0].layout(Path()).slug} {os.getpid()}".encode())
             os.close(fd)
             time.sleep(120)
 
     return log
 
 
-def train_task(jobs: list[dict], evaluator: bytes, data, workdir: str) -> dict[str, Any]:
+def train_task(jobs: list[dict], evaluator: bytes, data, workdir: str, policy: dict) -> dict[str, Any]:
     """Runs in a Ray worker: train the unit in a scratch store and return each run as tar bytes."""
     from training.sweep import limit_threads
 
@@ -101,8 +102,9 @@ def train_task(jobs: list[dict], evaluator: bytes, data, workdir: str) -> dict[s
         scratch = Path(tmp)
         if evaluator:
             unpack(evaluator, scratch / EVALUATOR)
-        train_unit(unit, scratch, Path(workdir), data, _hold_for_test(unit))
-        return {"runs": {j.label: pack(j.model_dir(scratch)) for j in unit}, "node": _node(), "pid": os.getpid()}
+        train_unit(unit, scratch, Path(workdir), data, _hold_for_test(unit), Policy(**policy))
+        runs = {j.label: pack(j.layout(scratch).folder) for j in unit}
+        return {"runs": runs, "node": _node(), "pid": os.getpid()}
 
 
 def evaluate_task(job: dict, run: bytes, evaluator: bytes, data) -> dict[str, Any]:
@@ -114,10 +116,123 @@ def evaluate_task(job: dict, run: bytes, evaluator: bytes, data) -> dict[str, An
     with tempfile.TemporaryDirectory(prefix="arena-eval-") as tmp:
         scratch = Path(tmp)
         unpack(evaluator, scratch / EVALUATOR)
-        unpack(run, j.model_dir(scratch))
+        unpack(run, j.layout(scratch).folder)
         if evaluate_unit((j,), scratch, data, print):
             raise RuntimeError(f"evaluation of {j.label} failed (see the task's log)")
-        return {"run": pack(j.model_dir(scratch)), "node": _node()}
+        return {"run": pack(j.layout(scratch).folder), "node": _node()}
+
+
+class RayEngine:
+    """Each unit's training, then each run's evaluation, as Ray tasks with resource requests, retried `retries`
+    times when a worker dies; the driver installs what the tasks return (and alone writes the store)."""
+
+    capacity = ""
+
+    def __init__(
+        self,
+        store: Path,
+        workdir: Path,
+        data_path: Path | None,
+        address: str | None = None,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+        retries: int = 3,
+        policy: Policy = SWEEP,
+    ):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise RayUnavailable("--engine ray needs Ray: pip install 'deconv-arena[ray]'") from None
+        self.store, self.workdir, self.data_path, self.policy = Path(store), Path(workdir), data_path, policy
+        self.address, self.retries = address or os.environ.get("RAY_ADDRESS"), retries
+        self.opts = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries}
+        self.pending: dict[Any, tuple[str, tuple[Job, ...]]] = {}
+        self.stopping = False
+
+    def stop(self, *_signal) -> None:
+        """Cancel the tasks not yet returned (a training task's checkpoints stay: the next run resumes them)."""
+        import ray
+
+        self.stopping = True
+        for ref in list(self.pending):
+            ray.cancel(ref, force=True)
+
+    def run(self, units: list[tuple[Job, ...]], log: Callable[[str], None]) -> Outcome:
+        import ray
+
+        env = job_environment(max(1, int(self.opts["num_cpus"])), None, None)
+        env.update({k: os.environ[k] for k in ("KERAS_BACKEND", TEST_HOLD, "MNIST_NPZ") if os.environ.get(k)})
+        ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=True, configure_logging=False)
+        try:
+            nodes = [n for n in ray.nodes() if n["Alive"]]
+            log(f"Ray: {len(nodes)} nodes, {ray.cluster_resources().get('CPU', 0):g} CPUs")
+            return self._drive(ray, units, log)
+        finally:
+            ray.shutdown()
+
+    def _drive(self, ray, units: list[tuple[Job, ...]], log: Callable[[str], None]) -> Outcome:
+        from training.data import load_mnist
+
+        out = Outcome()
+        self.data = ray.put(load_mnist(self.data_path))
+        ev_dir = self.store / EVALUATOR
+        self.evaluator = ray.put(pack(ev_dir) if ev_dir.is_dir() else b"")
+        self.train = ray.remote(train_task).options(**self.opts)
+        self.evaluate = ray.remote(evaluate_task).options(**self.opts)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for unit in units:
+            self._submit(unit)
+        log(f"{len(self.pending)} tasks submitted")
+        with Progress(self.workdir, log) as progress:
+            progress.running.update(u for stage, u in self.pending.values() if stage == "train")
+            while self.pending:
+                [ref], _ = ray.wait(list(self.pending), num_returns=1)
+                stage, unit = self.pending.pop(ref)
+                progress.running.discard(unit)
+                self._returned(ray, ref, stage, unit, out, log)
+        return out
+
+    def _submit(self, unit: tuple[Job, ...]) -> None:
+        """A training task for the unit's runs to train; an evaluation task for each installed, unevaluated run."""
+        states = {j: state(j, self.store, self.workdir) for j in unit}
+        for j in unit:
+            if states[j] == "evaluate":
+                self._evaluate(j, pack(j.layout(self.store).folder))
+        if unit := tuple(j for j in unit if states[j] in ("new", "resume")):
+            work = str(self.workdir.resolve())
+            ref = self.train.remote([j.as_dict() for j in unit], self.evaluator, self.data, work, self.policy.as_dict())
+            self.pending[ref] = ("train", unit)
+
+    def _evaluate(self, job: Job, run: bytes) -> None:
+        self.pending[self.evaluate.remote(job.as_dict(), run, self.evaluator, self.data)] = ("evaluate", (job,))
+
+    def _returned(self, ray, ref, stage: str, unit: tuple[Job, ...], out: Outcome, log: Callable[[str], None]) -> None:
+        """Install what a task returned (and submit a trained run's evaluation), or record its failure."""
+        try:
+            result = ray.get(ref)
+        except Exception as e:  # noqa: BLE001 (a task that failed after its retries: recorded, the rest go on)
+            if self.stopping:
+                out.stopped += [j.label for j in unit]
+                return
+            cause = getattr(e, "cause", None) or e
+            for j in unit:
+                record(j, self.store, stage if stage == "evaluate" else "training", cause)
+                out.failed[j.label] = f"{stage}: {type(cause).__name__}: {cause}"
+            log(f"FAILED {stage} {unit_label(unit)}: {type(cause).__name__}: {cause}")
+            return
+        if stage == "train":
+            for j in unit:
+                install(result["runs"][j.label], j.layout(self.store).folder)
+                out.where[j.label] = result["node"]
+                self._evaluate(j, result["runs"][j.label])
+            log(f"trained {unit_label(unit)} on node {result['node'][:8]}")
+            return
+        (j,) = unit
+        install(result["run"], j.layout(self.store).folder)
+        if j.seed is not None:
+            j.layout(self.store).failure.unlink(missing_ok=True)
+        out.done.append(j.label)
+        log(f"evaluated {j.label} on node {result['node'][:8]}")
 
 
 def run_ray(
@@ -132,73 +247,6 @@ def run_ray(
     retries: int = 3,
     log: Callable[[str], None] = print,
 ) -> Outcome:
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailable("--engine ray needs Ray: pip install 'deconv-arena[ray]'") from None
-    from training.data import load_mnist
-
-    store, workdir = Path(store), Path(workdir)
-    t0, out = time.monotonic(), Outcome()
-    env = job_environment(max(1, int(cpus)), None, None)
-    for k in ("KERAS_BACKEND", TEST_HOLD, "MNIST_NPZ"):
-        if os.environ.get(k):
-            env[k] = os.environ[k]
-    address = address or os.environ.get("RAY_ADDRESS")
-    ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=True, configure_logging=False)
-    try:
-        nodes = [n for n in ray.nodes() if n["Alive"]]
-        log(f"Ray: {len(nodes)} nodes, {ray.cluster_resources().get('CPU', 0):g} CPUs; {plan.describe()}")
-        data = ray.put(load_mnist(data_path))
-        ev_dir = store / EVALUATOR
-        evaluator = ray.put(pack(ev_dir) if ev_dir.is_dir() else b"")
-        opts = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": retries}
-        train = ray.remote(train_task).options(**opts)
-        evaluate = ray.remote(evaluate_task).options(**opts)
-        pending: dict[Any, tuple[str, tuple[Job, ...]]] = {}
-        workdir.mkdir(parents=True, exist_ok=True)
-        for unit in plan.units(vmap):
-            states = {j: state(j, store, workdir) for j in unit}
-            out.skipped += [j.label for j in unit if states[j] == "done"]
-            for j in unit:
-                if states[j] == "evaluate":
-                    pending[evaluate.remote(j.as_dict(), pack(j.model_dir(store)), evaluator, data)] = (
-                        "evaluate",
-                        (j,),
-                    )
-            unit = tuple(j for j in unit if states[j] in ("new", "resume"))
-            if unit:
-                ref = train.remote([j.as_dict() for j in unit], evaluator, data, str(workdir.resolve()))
-                pending[ref] = ("train", unit)
-        log(f"{len(out.skipped)} already done, {len(pending)} tasks submitted")
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            stage, unit = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as e:  # noqa: BLE001 (a task that failed after its retries: recorded, the rest go on)
-                cause = getattr(e, "cause", None) or e
-                for j in unit:
-                    record(j, store, stage if stage == "evaluate" else "training", cause)
-                    out.failed[j.label] = f"{stage}: {type(cause).__name__}: {cause}"
-                log(f"FAILED {stage} {unit_label(unit)}: {type(cause).__name__}: {cause}")
-                continue
-            if stage == "train":
-                for j in unit:
-                    blob = result["runs"][j.label]
-                    install(blob, j.model_dir(store))
-                    out.where[j.label] = result["node"]
-                    pending[evaluate.remote(j.as_dict(), blob, evaluator, data)] = ("evaluate", (j,))
-                log(f"trained {unit_label(unit)} on node {result['node'][:8]}")
-            else:
-                (j,) = unit
-                install(result["run"], j.model_dir(store))
-                if j.seed is not None:
-                    (j.store_root(store) / f"{j.variant}.failed.json").unlink(missing_ok=True)
-                out.done.append(j.label)
-                log(f"evaluated {j.label} on node {result['node'][:8]}")
-    finally:
-        ray.shutdown()
-    finish(plan, store, out)
-    out.seconds = time.monotonic() - t0
-    return out
+    """The front door on the Ray engine."""
+    engine = RayEngine(store, workdir, data_path, address, cpus, gpus, retries)
+    return run(plan, engine, store, workdir, vmap=vmap, log=log)

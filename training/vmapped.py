@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from arena.replicates import REPLICATES, replicate_store
+from arena.layout import RunLayout
 from arena.variants import Variant
 from training import provenance
 from training.backends import backend, read_values, write_values
@@ -24,9 +24,9 @@ from training.data import Mnist
 from training.runner import Sitting, TrainingError, check_writable, make_curves
 
 
-def run_dirs(variant: Variant, config: TrainConfig, seeds: list[int], store: Path, workdir: Path) -> list[Path]:
-    """Where each seed's checkpoint lives: the same place as a separate replicate run's."""
-    return [Path(workdir) / REPLICATES / replicate_store(store, config.profile, s).name / variant.name for s in seeds]
+def layouts(variant: Variant, config: TrainConfig, seeds: list[int], store: Path, workdir: Path) -> list[RunLayout]:
+    """Where each seed's run lives: the same places as a separate replicate run's."""
+    return [RunLayout(variant.name, config.profile, s, Path(store), Path(workdir)) for s in seeds]
 
 
 def train_vmapped(
@@ -55,14 +55,11 @@ def train_vmapped(
     if len(set(seeds)) != len(seeds) or not seeds:
         raise TrainingError(f"--vmap needs distinct seeds, got {seeds}")
 
-    stores = [replicate_store(store, config.profile, s) for s in seeds]
-    for rstore in stores:
-        check_writable(rstore)
+    runs = layouts(variant, config, seeds, store, workdir)
+    for run in runs:
+        check_writable(run.store_root)
     code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
-    sittings = [
-        Sitting(variant, config.replace(seed=s), d, resume, log)
-        for s, d in zip(seeds, run_dirs(variant, config, seeds, store, workdir))
-    ]
+    sittings = [Sitting(variant, config.replace(seed=r.seed), r.run_dir, resume, log) for r in runs]
     starts = {s.start for s in sittings}
     if len(starts) != 1:
         at = ", ".join(f"seed {s.config.seed} at epoch {s.start}" for s in sittings)
@@ -81,7 +78,7 @@ def train_vmapped(
         for j, (sitting, record) in enumerate(zip(sittings, records)):
             write_values(sitting.job.groups, row(values, j))
             sitting.close_epoch(record, x_test, curves)
-    return [s.export(data, rstore, code) for s, rstore in zip(sittings, stores)]
+    return [s.export(data, r.store_root, code) for s, r in zip(sittings, runs)]
 
 
 PROGRAMS = ("auto", "vmap", "unroll")

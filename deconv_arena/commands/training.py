@@ -70,60 +70,17 @@ def all_in_training_order() -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from arena.variants import VARIANTS, factorials
-    from training.config import profile_config
+    """A plan of one job per variant (or of one per seed with --seeds), through the front door in this process."""
     from training.data import DataError, load_mnist
-    from training.runner import TrainingError, train_variant
+    from training.runner import TrainingError
 
-    if args.all:
-        names = all_in_training_order()
-    elif args.factorial:
-        names = [n for f in factorials() if f.family == args.factorial for n in f.cells.values()]
-    else:
-        names = [args.variant]
     if args.seeds and args.seed is not None:
         raise UserError(
             "--seed and --seeds exclude each other: --seed sets the served run's seed, --seeds trains replicates"
         )
     try:
         data = load_mnist(args.data)
-        failed = []
-        for name in names:
-            variant = VARIANTS[name]
-            config = profile_config(args.profile, variant.family).replace(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                seed=args.seed,
-                train_limit=args.train_limit,
-            )
-            if args.seeds:
-                from training.replicates import train_replicates
-
-                failed += [
-                    f"{name} seed {s}"
-                    for s in train_replicates(
-                        variant,
-                        config,
-                        args.seeds,
-                        data,
-                        args.store,
-                        args.workdir,
-                        args.resume,
-                        curves=not args.no_curves,
-                    )
-                ]
-                continue
-            path = train_variant(
-                variant,
-                config,
-                data,
-                args.store,
-                args.workdir,
-                resume=args.resume,
-                curves_from=None if args.no_curves else args.store,
-            )
-            print(f"{name}: installed {path}")
+        failed = [f for name in _train_names(args) for f in _train_variant(name, args, data)]
     except (DataError, TrainingError) as e:
         raise UserError(str(e)) from None
     if failed:
@@ -132,9 +89,42 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
 
 
+def _train_names(args: argparse.Namespace) -> list[str]:
+    from arena.variants import factorials
+
+    if args.all:
+        return all_in_training_order()
+    if args.factorial:
+        return [n for f in factorials() if f.family == args.factorial for n in f.cells.values()]
+    return [args.variant]
+
+
+def _train_variant(name: str, args: argparse.Namespace, data) -> list[str]:
+    """Train one variant's served run or its replicates; returns the replicates that failed ("NAME seed N")."""
+    from arena.variants import VARIANTS
+    from training import replicates
+    from training.config import profile_config
+
+    variant = VARIANTS[name]
+    config = profile_config(args.profile, variant.family).replace(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        train_limit=args.train_limit,
+    )
+    where = (args.store, args.workdir, args.resume)
+    if args.seeds:
+        failed = replicates.train_replicates(variant, config, args.seeds, data, *where, curves=not args.no_curves)
+        return [f"{name} seed {s}" for s in failed]
+    path = replicates.train_served(variant, config, data, *where, curves=not args.no_curves)
+    print(f"{name}: installed {path}")
+    return []
+
+
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     from arena.variants import VARIANTS, comparisons, factorials
-    from training.sweep import PRECISIONS
+    from training.plan import PRECISIONS
 
     p = sub.add_parser(
         "sweep",
@@ -145,7 +135,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=cmd_sweep)
     what = p.add_argument_group("the plan (combine the selectors; or --plan FILE)")
-    what.add_argument("--plan", type=Path, help="a TOML plan file (keys: see training/sweep.py)")
+    what.add_argument("--plan", type=Path, help="a TOML plan file (keys: see training/plan.py)")
     what.add_argument(
         "--study",
         type=Path,
@@ -181,9 +171,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train the seeds of one variant as one compiled JAX program (KERAS_BACKEND=jax)",
     )
-    how.add_argument(
-        "--deadline", type=positive_float, help="local: stop the jobs after this many seconds (resume later)"
-    )
+    how.add_argument("--deadline", type=positive_float, help="stop the jobs after this many seconds (resume later)")
     how.add_argument("--address", help="ray: the cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     how.add_argument("--cpus-per-job", type=positive_float, default=1.0, help="ray: CPUs each task asks for")
     how.add_argument("--gpus-per-job", type=float, default=0.0, help="ray: GPU fraction each task asks for (0.1)")
@@ -195,98 +183,82 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """The sweep's plan, through the front door on the engine it names."""
     from training import sweep
+    from training.data import DataError, load_mnist
+    from training.plan import PlanError, unit_label
 
     if args.gpus_per_job < 0 or args.retries < 0:
         bad = f"--gpus-per-job {args.gpus_per_job}" if args.gpus_per_job < 0 else f"--retries {args.retries}"
         raise UserError(f"{bad}: must be ≥ 0")
-    chosen = {k: getattr(args, k) for k in ("factorial", "family", "comparison")}
     try:
-        if args.study:
-            from arena.plans import ENV, PlanFileError, load_plan
-
-            if args.plan or any(chosen.values()) or args.variant or args.seeds or args.served:
-                raise UserError("--study FILE holds the whole plan: drop --plan/--factorial/--family/--variant")
-            try:
-                study = load_plan(args.study)
-            except PlanFileError as e:
-                raise UserError(str(e)) from None
-            plan = sweep.interleaved(sweep.plan([study.sweep]))
-            os.environ[ENV] = str(args.study.resolve())  # every job's manifest records the plan (training/runner.py)
-        elif args.plan:
-            if any(chosen.values()) or args.variant or args.seeds or args.served:
-                raise UserError("--plan FILE holds the whole plan: drop --factorial/--family/--comparison/--variant")
-            plan = sweep.read_plan(args.plan)
-        else:
-            plan = sweep.plan(
-                [
-                    {
-                        **chosen,
-                        "variants": args.variant,
-                        "seeds": args.seeds,
-                        "served": args.served,
-                        "profile": args.profile,
-                        "precision": args.precision,
-                        "epochs": args.epochs,
-                        "batch_size": args.batch_size,
-                        "learning_rate": args.learning_rate,
-                        "train_limit": args.train_limit,
-                    }
-                ]
-            )
-    except sweep.PlanError as e:
+        plan = _sweep_plan(args)
+    except PlanError as e:
         raise UserError(str(e)) from None
     if args.dry_run:
         print(plan.describe())
         for unit in plan.units(args.vmap):
-            print(f"  {sweep.unit_label(unit)}: " + ", ".join(sweep.state(j, args.store, args.workdir) for j in unit))
+            print(f"  {unit_label(unit)}: " + ", ".join(sweep.state(j, args.store, args.workdir) for j in unit))
         return 0
     if args.vmap and os.environ.get("KERAS_BACKEND") != "jax":
         raise UserError("--vmap trains the seeds as one JAX program: run with KERAS_BACKEND=jax")
-    from training.data import DataError, load_mnist
-
     try:
         load_mnist(args.data)  # one clear error here rather than one per job
     except DataError as e:
         raise UserError(str(e)) from None
     import training.evaluate  # noqa: F401 (imported now, not from a newer checkout when the sweep ends hours later)
 
+    engine = _sweep_engine(args)
+    outcome = sweep.run(plan, engine, args.store, args.workdir, vmap=args.vmap, deadline=args.deadline)
+    print(outcome.summary())
+    return 1 if outcome.failed else (143 if outcome.stopped else 0)
+
+
+def _sweep_plan(args: argparse.Namespace):
+    """The plan: a study's [sweep] table (cells interleaved within each seed), a plan file, or the selectors."""
+    from training import plan
+
+    chosen = {k: getattr(args, k) for k in ("factorial", "family", "comparison")}
+    selected = any(chosen.values()) or args.variant or args.seeds or args.served
+    if args.study:
+        from arena.plans import ENV, PlanFileError, load_plan
+
+        if args.plan or selected:
+            raise UserError("--study FILE holds the whole plan: drop --plan/--factorial/--family/--variant")
+        try:
+            study = load_plan(args.study)
+        except PlanFileError as e:
+            raise UserError(str(e)) from None
+        os.environ[ENV] = str(args.study.resolve())  # every job's manifest records the plan (training/runner.py)
+        return plan.interleaved(plan.plan([study.sweep]))
+    if args.plan:
+        if selected:
+            raise UserError("--plan FILE holds the whole plan: drop --factorial/--family/--comparison/--variant")
+        return plan.read_plan(args.plan)
+    keys = ("profile", "precision", "epochs", "batch_size", "learning_rate", "train_limit")
+    settings = {k: getattr(args, k) for k in keys}
+    return plan.plan([{**chosen, "variants": args.variant, "seeds": args.seeds, "served": args.served, **settings}])
+
+
+def _sweep_engine(args: argparse.Namespace):
+    """The Ray engine, or the local one (SIGTERM and SIGINT stop its jobs, which resume on the next run)."""
     if args.engine == "ray":
-        from training.sweep_ray import RayUnavailable, run_ray
+        from training.sweep_ray import RayEngine, RayUnavailable
 
         try:
-            outcome = run_ray(
-                plan,
-                args.store,
-                args.workdir,
-                args.data,
-                vmap=args.vmap,
-                address=args.address,
-                cpus=args.cpus_per_job,
-                gpus=args.gpus_per_job,
-                retries=args.retries,
+            return RayEngine(
+                args.store, args.workdir, args.data, args.address, args.cpus_per_job, args.gpus_per_job, args.retries
             )
         except RayUnavailable as e:
             raise UserError(str(e)) from None
-    else:
-        import signal
+    import signal
 
-        children = sweep.Children()
-        signal.signal(signal.SIGTERM, children.stop)
-        signal.signal(signal.SIGINT, children.stop)
-        outcome = sweep.run_local(
-            plan,
-            args.store,
-            args.workdir,
-            args.data,
-            parallel=args.parallel,
-            vmap=args.vmap,
-            gpu=args.gpu,
-            deadline=args.deadline,
-            children=children,
-        )
-    print(outcome.summary())
-    return 1 if outcome.failed else (143 if outcome.stopped else 0)
+    from training.engines import Local
+
+    engine = Local(args.store, args.workdir, args.data, parallel=args.parallel, gpu=args.gpu)
+    signal.signal(signal.SIGTERM, engine.stop)
+    signal.signal(signal.SIGINT, engine.stop)
+    return engine
 
 
 def _add_init_stats(sub: argparse._SubParsersAction) -> None:
