@@ -160,8 +160,8 @@ def test_the_served_label_7_grids_are_read_as_7_as_often_as_the_readme_says(tmp_
     import re
     from pathlib import Path
 
+    from app.views.tables import SHOWN_DIGIT
     from arena.latents import latents_from_seed
-    from arena.tables import SHOWN_DIGIT
     from tests.conftest import make_client, wait_ready
     from tests.test_service import tiles
     from training.evaluate import EVAL_SEED, N_SAMPLES

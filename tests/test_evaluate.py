@@ -207,7 +207,8 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
     from types import SimpleNamespace
 
     from app.api.pages import model_curves
-    from arena.figures import curve_svg, training_curves
+    from app.views.charts import curve_svg
+    from arena.figures import training_curves
     from training import metrics, runner
     from training.config import profile_config
     from training.runner import CURVE_SAMPLES, train_variant

@@ -89,7 +89,7 @@ def test_pages_send_a_strict_csp_and_use_no_inline_script(client):
 def test_no_inline_style_attributes_the_csp_would_block():
     """style-src 'self' blocks style="…" attributes (a console error in every browser): none in the templates, and
     none in the SVG figures the app draws, with curves, bands and log scale (the tiny test models have no curves)."""
-    from arena.figures import curve_svg
+    from app.views.charts import curve_svg
 
     root = Path(__file__).resolve().parents[1]
     for template in (root / "templates").glob("*.html"):
@@ -148,7 +148,7 @@ def test_conditional_models_show_class_grids_and_a_digit_chooser(client):
 
 
 def test_per_class_bars_draw_one_bar_per_model_and_digit():
-    from arena.figures import PER_CLASS, per_class_charts
+    from app.views.charts import PER_CLASS, per_class_charts
 
     per = {
         "accuracy": [0.5 + d / 20 for d in range(10)],

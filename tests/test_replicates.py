@@ -200,7 +200,7 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
         assert row["verdict"] == expected_verdict(row, scored, better, "vae_upsample", "vae_transpose"), (key, row)
     # where each seed trained is recorded, and a seed from another machine is named apart in the README table
     assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
-    from arena.tables import _places
+    from deconv_arena.tables import _places
 
     assert _places(entry) == "CPU, tensorflow, float32"
     mixed = {

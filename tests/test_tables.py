@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arena.tables import (
-    BEGIN,
-    END,
-    REP_BEGIN,
-    REP_END,
-    ablation_markdown,
-    ablation_rows,
-    replicates_markdown,
-    update_readme,
-)
+from arena.tables import ablation_rows
 from arena.variants import VARIANTS
+from deconv_arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, replicates_markdown, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_doc_tables_are_the_shipped_ones():
     text = (ROOT / "docs" / "evaluation.md").read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == ablation_markdown(ROOT / "models_store"), "run `python -m arena.tables` after evaluating"
+    assert block == ablation_markdown(ROOT / "models_store"), "run `deconv-arena tables` after evaluating"
     block = text.split(REP_BEGIN, 1)[1].split(REP_END, 1)[0].strip()
-    assert block == replicates_markdown(ROOT / "models_store"), "run `python -m arena.tables` after replicates"
+    assert block == replicates_markdown(ROOT / "models_store"), "run `deconv-arena tables` after replicates"
 
 
 def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
@@ -149,7 +141,7 @@ def test_about_page_has_the_ablation_table(client):
 
 
 def test_curves_figure_needs_curves(tmp_path):
-    from arena.tables import plot_curves
+    from training.curves import plot_curves
 
     store = tmp_path / "store"
     (store / "vae_bilinear").mkdir(parents=True)
@@ -165,7 +157,7 @@ def test_curves_figure_needs_curves(tmp_path):
 
 
 def test_the_readme_findings_are_one_short_table_after_the_commands():
-    from arena.tables import STUDY_BEGIN, STUDY_END, STUDY_ROWS_MAX
+    from deconv_arena.tables import STUDY_BEGIN, STUDY_END, STUDY_ROWS_MAX
 
     text = (ROOT / "README.md").read_text()
     block = text.split(STUDY_BEGIN, 1)[1].split(STUDY_END, 1)[0]

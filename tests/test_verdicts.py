@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.views.findings import comparison_findings, factorial_findings
 from arena import replicates
-from arena.findings import comparison_findings, factorial_findings, findings_markdown
 from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statistics
 from arena.stats import ALPHA, METRIC, decide, holm, p_value, tost_p_value
 from arena.variants import Factorial, Variant
+from deconv_arena.tables import findings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = "CPU, tensorflow, float32"
@@ -350,9 +351,9 @@ def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tm
 def test_every_generated_block_is_what_the_store_says(doc, tmp_path, plan_commit_times):
     """The study, findings, ablation, replicate and initialisation blocks: rewriting them from models_store changes
     nothing (the README holds the study's table, docs/evaluation.md the exploratory sentences)."""
-    from arena.tables import FINDINGS_BEGIN, STUDY_BEGIN, update_readme
+    from deconv_arena.tables import FINDINGS_BEGIN, STUDY_BEGIN, update_readme
 
     copy = tmp_path / "doc.md"
     copy.write_text((ROOT / doc).read_text())
-    assert not update_readme(copy, ROOT / "models_store"), f"run `python -m arena.tables` to rewrite {doc}"
+    assert not update_readme(copy, ROOT / "models_store"), f"run `deconv-arena tables` to rewrite {doc}"
     assert (STUDY_BEGIN if doc == "README.md" else FINDINGS_BEGIN) in copy.read_text()

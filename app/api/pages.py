@@ -16,19 +16,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api.deps import RegistryDep, SettingsDep
 from app.grids import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.registry import architecture
-from arena.figures import (
-    curve_svg,
-    figures_for,
-    forest_svg,
-    interaction_svg,
-    legend,
-    per_class_charts,
-    replicate_view,
-    training_curves,
-)
-from arena.findings import comparison_findings, factorial_findings
+from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_charts, replicate_view
+from app.views.figures import figures_for, legend
+from app.views.findings import comparison_findings, factorial_findings
+from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
+from arena.figures import training_curves
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
+from arena.tables import ablation_rows
 from arena.variants import FAMILIES, VARIANTS
 
 APP = Path(__file__).resolve().parents[1]
@@ -105,6 +100,61 @@ def parse_models(raw: list[str], known: list[str], notices: list[str]) -> list[s
     return chosen
 
 
+def families_shown(registry) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(family, title, label, names) per family: the table's variants first (the report's pair, then its controls),
+    then models imported into the store."""
+    return [
+        (
+            family,
+            title,
+            label,
+            table_names
+            + tuple(
+                n
+                for n, e in registry.entries.items()
+                if n not in VARIANTS and (e.manifest or {}).get("family") == family
+            ),
+        )
+        for family, title, label, table_names in GROUPS
+    ]
+
+
+def model_card(name: str, e) -> dict[str, Any]:
+    """What the comparison page shows of one model beside its grid."""
+    return {
+        "name": name,
+        "status": e.status,
+        "reason": e.reason,
+        "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling,
+        "architecture": architecture(name, e.manifest),
+        "figures": figures_for(e.manifest, e.metrics) if e.manifest else [],
+        "classes": e.classes if e.manifest else 0,
+    }
+
+
+def family_group(registry, family: str, title: str, label: str, names: list[str]) -> dict[str, Any]:
+    """One family's part of the comparison page: its models, replicate charts, training curves and per-digit bars."""
+    models = [model_card(name, registry.entries[name]) for name in names if name in registry.entries]
+    curves = {
+        name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio")
+        for name in names
+        if name in registry.entries
+    }
+    bands = {name: replicate_band(registry, name, "curve_checkerboard_ratio") for name in curves}
+    return {
+        "family": family,
+        "title": title,
+        "family_label": label,
+        "models": models,
+        "replicates": replicate_view(registry.replicate_statistics, [m["name"] for m in models]),
+        "curves": curve_svg(
+            curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands
+        ),
+        "curve_models": sorted(k for k, v in curves.items() if v),
+        "per_class": per_class_charts({m["name"]: registry.entries[m["name"]].metrics for m in models}),
+    }
+
+
 @router.get("/", response_class=HTMLResponse)
 def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
     q, notices = request.query_params, []
@@ -117,67 +167,14 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
     n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
     zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
-    families = []
-    for family, title, label, table_names in GROUPS:
-        # the table's variants first (the report's pair, then its controls), then models imported into the store
-        families.append(
-            (
-                family,
-                title,
-                label,
-                table_names
-                + tuple(
-                    n
-                    for n, e in registry.entries.items()
-                    if n not in VARIANTS and (e.manifest or {}).get("family") == family
-                ),
-            )
-        )
+    families = families_shown(registry)
     every = [n for *_, names in families for n in names]
     selected = parse_models(q.getlist("models"), every, notices)
     groups = []
     for family, title, label, all_names in families:
         names = [n for n in all_names if selected is None or n in selected]
-        if not names:
-            continue
-        models = []
-        for name in names:
-            e = registry.entries.get(name)
-            if e is None:
-                continue
-            models.append(
-                {
-                    "name": name,
-                    "status": e.status,
-                    "reason": e.reason,
-                    "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling,
-                    "architecture": architecture(name, e.manifest),
-                    "figures": figures_for(e.manifest, e.metrics) if e.manifest else [],
-                    "classes": e.classes if e.manifest else 0,
-                }
-            )
-        replicates = replicate_view(registry.replicate_statistics, [m["name"] for m in models])
-        curves = {
-            name: training_curves(registry.entries[name].manifest, "curve_checkerboard_ratio")
-            for name in names
-            if name in registry.entries
-        }
-        bands = {name: replicate_band(registry, name, "curve_checkerboard_ratio") for name in curves}
-        chart = curve_svg(
-            curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands
-        )
-        groups.append(
-            {
-                "family": family,
-                "title": title,
-                "family_label": label,
-                "models": models,
-                "replicates": replicates,
-                "curves": chart,
-                "curve_models": sorted(k for k, v in curves.items() if v),
-                "per_class": per_class_charts({m["name"]: registry.entries[m["name"]].metrics for m in models}),
-            }
-        )
+        if names:
+            groups.append(family_group(registry, family, title, label, names))
     choices = [
         {"label": label, "names": [{"name": m, "checked": selected is None or m in selected} for m in names]}
         for _, _, label, names in families
@@ -345,8 +342,6 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 
 @router.get("/about", response_class=HTMLResponse)
 def about(request: Request, registry: RegistryDep) -> Response:
-    from arena.tables import COLUMNS, COND_COLUMNS, ablation_rows, conditional_rows
-
     return render(
         request,
         "about.html",

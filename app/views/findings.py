@@ -1,6 +1,7 @@
 """Conclusions written from the data: one sentence per question from its verdict on its primary metric, and the
 factorial's effects, rendered from replicates.json by templates (so prose can never claim more than the intervals).
-The README, docs/evaluation.md, the About page and the comparison page all show these sentences."""
+The About page and the comparison page show these sentences; `deconv-arena tables` writes the same ones into the
+README and docs/evaluation.md."""
 
 from __future__ import annotations
 
@@ -134,16 +135,3 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
             ]
             out.append({**head, "profile": d["profile"], "design": d, "sentence": " ".join(lines) + " " + factor.note})
     return out
-
-
-def findings_markdown(stats: dict[str, Any]) -> str:
-    """The generated "what it says" block of the README and docs/evaluation.md."""
-    if not stats.get("comparisons"):
-        return "No replicate runs yet: nothing can be concluded."
-    lines = [f"- **{f['a']} vs {f['b']}** — {f['question']}: {f['sentence']}" for f in comparison_findings(stats)]
-    lines += [
-        f"- **Operator × {f['factor']} "
-        f"({f['short']}{', ' + f['profile'] + ' budget' if f['profile'] else ''})**: {f['sentence']}"
-        for f in factorial_findings(stats)
-    ]
-    return "\n".join(lines)
