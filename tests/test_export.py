@@ -15,7 +15,7 @@ from arena.manifest import SERVED, read_manifest, sha256_file
 def test_the_export_matches_keras_and_reads_its_weights_from_the_keras_file(tiny_store):
     import keras
 
-    import arena.layers  # noqa: F401
+    import training.layers  # noqa: F401
     from training.onnx_export import TOLERANCE, run_onnx
 
     for name in ("gan_transpose", "vae_upsample"):

@@ -1,10 +1,17 @@
 """The layers, checked by walking every import (those inside functions too): the shared layer `arena` imports
-neither the trainer nor the service nor their frameworks; `training` and the service `app` import only `arena` and
-themselves; the command line `deconv_arena` sits above both; and no module imports itself back through others."""
+neither the trainer nor the service nor their frameworks (no Keras, no plotting: facts and statistics only);
+`training` and the service `app` import only `arena` and themselves; the command line `deconv_arena` sits above
+both; and no module imports itself back through others. The generators' own Keras layer lives in training/layers.py,
+and every shipped .keras file that uses it loads with that module alone."""
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +25,17 @@ MAY_IMPORT = {
     "deconv_arena": set(PACKAGES),
 }
 FORBIDDEN_LIBRARIES = {
-    "arena": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "tensorflow", "jax"},
+    "arena": {
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "tensorflow",
+        "jax",
+        "keras",
+        "matplotlib",
+    },
     "training": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic"},
 }
 
@@ -108,6 +125,16 @@ def test_every_import_runs_down_the_layers():
     assert violations(graph()) == []
 
 
+def test_the_shared_layer_imports_no_framework_anywhere():
+    """Not at module top nor inside a function: the service runs ONNX and must not need Keras to import arena/."""
+    g = graph()
+    found = {m: sorted(deps & FORBIDDEN_LIBRARIES["arena"]) for m, deps in g.items() if m.split(".")[0] == "arena"}
+    assert {m: libs for m, libs in found.items() if libs} == {}
+    assert {"keras", "matplotlib", "fastapi", "starlette", "sqlalchemy", "tensorflow", "jax"} <= FORBIDDEN_LIBRARIES[
+        "arena"
+    ]
+
+
 def test_no_module_imports_itself_back():
     assert cycles(graph()) == []
 
@@ -123,6 +150,9 @@ def test_no_module_imports_itself_back():
             "training.a imports deconv_arena.cli",
         ),
         ({"arena/a.py": "import fastapi\n"}, "arena.a imports the library fastapi"),
+        ({"arena/a.py": "def f():\n    import keras\n"}, "arena.a imports the library keras"),
+        ({"arena/a.py": "def f():\n    from keras import ops\n"}, "arena.a imports the library keras"),
+        ({"arena/a.py": "def f():\n    import matplotlib.pyplot as plt\n"}, "arena.a imports the library matplotlib"),
     ],
 )
 def test_the_checker_catches_an_arrow_the_wrong_way(tmp_path, files, expected):
@@ -141,3 +171,55 @@ def test_the_checker_catches_a_cycle_hidden_in_a_function(tmp_path):
     for package in PACKAGES:
         (tmp_path / package).mkdir(exist_ok=True)
     assert cycles(graph(tmp_path)) == [["training.a", "training.b"]]
+
+
+def _uses_depth_to_space(keras_file: Path) -> list[dict]:
+    """The DepthToSpace layer configs a .keras file's config.json holds."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DepthToSpace":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(zipfile.ZipFile(keras_file).read("config.json")))
+    return found
+
+
+SUBPIXEL_FILES = sorted(f for f in (ROOT / "models_store").rglob("generator.keras") if _uses_depth_to_space(f))
+
+
+def test_shipped_files_name_the_layer_by_its_registered_name():
+    """Keras finds a custom layer by its registered name, "deconv_arena>DepthToSpace"; the module path a file records
+    (one that no longer exists, for the shipped ones) is not what loading goes by."""
+    assert SUBPIXEL_FILES, "no shipped generator uses DepthToSpace"
+    for f in SUBPIXEL_FILES:
+        assert {c["registered_name"] for c in _uses_depth_to_space(f)} == {"deconv_arena>DepthToSpace"}, f
+
+
+@pytest.mark.slow
+def test_each_shipped_subpixel_generator_loads_after_importing_only_training_layers():
+    """In a fresh interpreter: plain Keras plus training.layers, no other project module, loads every shipped file
+    with the layer and runs it on one latent."""
+    script = f"""
+import sys
+import keras
+import numpy as np
+import training.layers
+for path in {[str(f) for f in SUBPIXEL_FILES]!r}:
+    model = keras.saving.load_model(path, compile=False)
+    out = np.asarray(model(np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32")))
+    assert out.shape[1:] == (28, 28, 1), (path, out.shape)
+ours = sorted(m for m in sys.modules if m.split(".")[0] in ("arena", "app", "training", "deconv_arena"))
+assert ours == ["training", "training.layers"], ours
+print("loaded", len({[str(f) for f in SUBPIXEL_FILES]!r}))
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == f"loaded {len(SUBPIXEL_FILES)}"

@@ -114,7 +114,7 @@ def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
 def test_depth_to_space_matches_tensorflow():
     import tensorflow as tf
 
-    from arena.layers import DepthToSpace
+    from training.layers import DepthToSpace
 
     x = np.random.default_rng(1).standard_normal((2, 3, 5, 12)).astype(np.float32)
     assert np.array_equal(np.asarray(DepthToSpace(2)(x)), tf.nn.depth_to_space(x, 2).numpy())

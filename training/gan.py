@@ -6,11 +6,11 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
 from training.backends import compile_step, label_and_noise
 from training.data import gan_images
 from training.job import JobBase
+from training.layers import DepthToSpace, icnr_, label_maps
 
 NOISE_DIM = 100
 

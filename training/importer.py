@@ -62,7 +62,7 @@ def check_name(name: str, store: Path) -> None:
 def _load(file: Path):
     import keras
 
-    import arena.layers  # noqa: F401  (generators may use our DepthToSpace)
+    import training.layers  # noqa: F401  (generators may use our DepthToSpace)
 
     if not file.is_file():
         raise ImportError_(f"{file}: no such file")

@@ -47,7 +47,7 @@ def export_onnx(model_dir: Path) -> dict[str, Any]:
     import tensorflow as tf
     import tf2onnx
 
-    import arena.layers  # noqa: F401  (registers the custom layers a generator may use)
+    import training.layers  # noqa: F401  (registers the custom layers a generator may use)
 
     model_dir = Path(model_dir)
     keras_file = model_dir / GENERATOR

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from arena.layers import DepthToSpace, icnr_, label_maps
 from arena.variants import FAMILIES
 from training.backends import backend, compile_step, label_and_noise, to_numpy
 from training.data import vae_images
 from training.job import JobBase
+from training.layers import DepthToSpace, icnr_, label_maps
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -1,4 +1,8 @@
-"""Layers of the shipped generators that Keras does not have; imported wherever a generator is loaded."""
+"""Layers of the shipped generators that Keras does not have; imported wherever a generator is loaded.
+
+A saved generator names DepthToSpace by its registered name, "deconv_arena>DepthToSpace" (the `package` below and the
+class name), not by this module's path: importing this module before `keras.saving.load_model` is all a file needs,
+whichever module it was saved from. Keep the package and the class name as they are."""
 
 from __future__ import annotations
 
