@@ -69,16 +69,8 @@ class Plan:
         return {"plan": self.id, "version": self.version, "file": self.path.name, "sha256": self.sha256}
 
 
-def load_plan(path: Path) -> Plan:
-    from arena.replicates import seed_list
-
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise PlanFileError(f"{path}: not a readable TOML plan ({e})") from None
-    head, sweep, design = data.get("plan") or {}, data.get("sweep") or {}, data.get("design") or {}
+def _check_head(path: Path, head: dict[str, Any], sweep: dict[str, Any]) -> None:
+    """The [plan] and [sweep] tables have every key, a date and an α in range."""
     for table, keys in (("plan", ("id", "version", "date", "title", "alpha", "stopping_rule")), ("sweep", ("seeds",))):
         for key in keys:
             if key not in (head if table == "plan" else sweep):
@@ -89,34 +81,48 @@ def load_plan(path: Path) -> Plan:
         raise PlanFileError(f"{path}: [plan] date {head['date']!r} is not YYYY-MM-DD") from None
     if not 0 < float(head["alpha"]) < 0.5:
         raise PlanFileError(f"{path}: alpha {head['alpha']!r} must lie in (0, 0.5)")
-    questions = []
-    for i, q in enumerate(data.get("question") or []):
-        where = f"{path}: question {q.get('id', i + 1)!r}"
-        for key in ("id", "text", "primary", "delta", "delta_rationale", "family"):
-            if key not in q:
-                raise PlanFileError(f"{where} lacks {key!r}")
-        for metric in (q["primary"], *q.get("secondaries", [])):
-            if metric not in METRIC:
-                raise PlanFileError(f"{where}: metric {metric!r} is not one of {', '.join(METRIC)}")
-        contrast = tuple(q["contrast"]) if q.get("contrast") else None
-        allowed = ("pair",) if contrast else EFFECTS
-        bad = [e for e in q["family"] if e not in allowed]
-        if bad or not q["family"]:
-            raise PlanFileError(f"{where}: family {q['family']!r}; it takes {', '.join(allowed)}")
-        if not float(q["delta"]) > 0:
-            raise PlanFileError(f"{where}: delta {q['delta']!r} must be > 0")
-        questions.append(
-            Question(
-                q["id"],
-                q["text"],
-                q["primary"],
-                float(q["delta"]),
-                q["delta_rationale"],
-                tuple(q["family"]),
-                tuple(q.get("secondaries", [])),
-                contrast,  # type: ignore[arg-type]
-            )
-        )
+
+
+def _question(path: Path, i: int, q: dict[str, Any]) -> Question:
+    """One [[question]] table, checked: its keys, metrics, family and δ."""
+    where = f"{path}: question {q.get('id', i + 1)!r}"
+    for key in ("id", "text", "primary", "delta", "delta_rationale", "family"):
+        if key not in q:
+            raise PlanFileError(f"{where} lacks {key!r}")
+    for metric in (q["primary"], *q.get("secondaries", [])):
+        if metric not in METRIC:
+            raise PlanFileError(f"{where}: metric {metric!r} is not one of {', '.join(METRIC)}")
+    contrast = tuple(q["contrast"]) if q.get("contrast") else None
+    allowed = ("pair",) if contrast else EFFECTS
+    bad = [e for e in q["family"] if e not in allowed]
+    if bad or not q["family"]:
+        raise PlanFileError(f"{where}: family {q['family']!r}; it takes {', '.join(allowed)}")
+    if not float(q["delta"]) > 0:
+        raise PlanFileError(f"{where}: delta {q['delta']!r} must be > 0")
+    return Question(
+        q["id"],
+        q["text"],
+        q["primary"],
+        float(q["delta"]),
+        q["delta_rationale"],
+        tuple(q["family"]),
+        tuple(q.get("secondaries", [])),
+        contrast,  # type: ignore[arg-type]
+    )
+
+
+def load_plan(path: Path) -> Plan:
+    from arena.replicates import seed_list
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise PlanFileError(f"{path}: not a readable TOML plan ({e})") from None
+    head, sweep, design = data.get("plan") or {}, data.get("sweep") or {}, data.get("design") or {}
+    _check_head(path, head, sweep)
+    questions = [_question(path, i, q) for i, q in enumerate(data.get("question") or [])]
     if not questions:
         raise PlanFileError(f"{path}: no [[question]] tables")
     ids = [q.id for q in questions]

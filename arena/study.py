@@ -243,77 +243,83 @@ def _cell_factors(cells: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     raise ValueError(f"the cells {', '.join(cells)} are not an operator × network factorial of the variant table")
 
 
+def _factorial_rows(runs: dict, cells: tuple[str, ...], factors: dict, key: str) -> list[dict[str, Any]]:
+    """One row per cell of every seed that has all the cells measured on `key`."""
+    seeds = sorted({s for (_, s) in runs})
+    complete = [s for s in seeds if all(score(key, (runs.get((c, s)) or {}).get("row", {})) is not None for c in cells)]
+    return [
+        {
+            "seed": s,
+            "operator": factors[c][0],
+            "network": factors[c][1],
+            "block": runs[(c, s)]["block"],
+            "score": score(key, runs[(c, s)]["row"]),
+        }
+        for s in complete
+        for c in cells
+    ]
+
+
+def _estimates(q, plan, runs: dict, cells: tuple[str, ...], factors: dict, key: str) -> dict[str, Estimate]:
+    """A question's effects on one metric: the paired difference of its contrast, or the factorial's effects in its
+    family. ValueError (or Confounded) when the runs cannot estimate them."""
+    if q.contrast:
+        a, b = q.contrast
+        seeds = sorted(s for (c, s) in runs if c == a and (b, s) in runs)
+        diffs = [
+            score(key, runs[(a, s)]["row"]) - score(key, runs[(b, s)]["row"])
+            for s in seeds
+            if score(key, runs[(a, s)]["row"]) is not None and score(key, runs[(b, s)]["row"]) is not None
+        ]
+        if len(diffs) < 2:
+            raise ValueError(f"{len(diffs)} paired seeds")
+        return {"pair": paired_fit(diffs, plan.alpha)}
+    r = _factorial_rows(runs, cells, factors, key)
+    if len({x["seed"] for x in r}) < 2:
+        raise ValueError(
+            f"{len({x['seed'] for x in r})} seeds with all four cells measured on {key} (runs whose weights were "
+            "not kept carry only the metrics of their time)"
+        )
+    return {k: v for k, v in factorial_fit(r, plan.alpha).items() if k in q.family}
+
+
+def _secondaries(row: dict[str, Any], q, plan, runs: dict, cells: tuple[str, ...], factors: dict) -> None:
+    """The secondaries of one effect, Holm over them, tested only where its primary found a difference."""
+    row["secondaries"] = {}
+    if row["kind"] != "difference":
+        row["secondaries_note"] = "not tested: the primary is not settled (gatekeeping)"
+        return
+    tested = {}
+    for key in q.secondaries:
+        try:
+            tested[key] = _estimates(q, plan, runs, cells, factors, key)[row["effect"]]
+        except (ValueError, KeyError, Confounded) as e:
+            row["secondaries"][key] = {"verdict": f"not measured ({e})"}
+    if tested:
+        p = dict(zip(tested, holm([e.p for e in tested.values()])))
+        for key, e in tested.items():
+            v = verdict(e, METRIC[key], math.inf, p[key], None, plan.alpha, q.contrast)
+            row["secondaries"][key] = {
+                "estimate": e.estimate,
+                "interval": [e.low, e.high],
+                "p_holm": p[key],
+                "verdict": v["words"],
+            }
+
+
 def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
     metric = METRIC[q.primary]
     factors = _cell_factors(cells)
     base = {"id": q.id, "text": q.text, "primary": q.primary, "primary_label": metric.label, "delta": q.delta}
-
-    def rows(key: str) -> list[dict[str, Any]]:
-        seeds = sorted({s for (_, s) in runs})
-        complete = [
-            s for s in seeds if all(score(key, (runs.get((c, s)) or {}).get("row", {})) is not None for c in cells)
-        ]
-        return [
-            {
-                "seed": s,
-                "operator": factors[c][0],
-                "network": factors[c][1],
-                "block": runs[(c, s)]["block"],
-                "score": score(key, runs[(c, s)]["row"]),
-            }
-            for s in complete
-            for c in cells
-        ]
-
-    def estimates(key: str) -> dict[str, Estimate]:
-        if q.contrast:
-            a, b = q.contrast
-            seeds = sorted(s for (c, s) in runs if c == a and (b, s) in runs)
-            diffs = [
-                score(key, runs[(a, s)]["row"]) - score(key, runs[(b, s)]["row"])
-                for s in seeds
-                if score(key, runs[(a, s)]["row"]) is not None and score(key, runs[(b, s)]["row"]) is not None
-            ]
-            if len(diffs) < 2:
-                raise ValueError(f"{len(diffs)} paired seeds")
-            return {"pair": paired_fit(diffs, plan.alpha)}
-        r = rows(key)
-        if len({x["seed"] for x in r}) < 2:
-            raise ValueError(
-                f"{len({x['seed'] for x in r})} seeds with all four cells measured on {key} (runs whose weights were "
-                "not kept carry only the metrics of their time)"
-            )
-        return {k: v for k, v in factorial_fit(r, plan.alpha).items() if k in q.family}
-
     try:
-        judged = judge(estimates(q.primary), metric, q.delta, plan.alpha, q.contrast)
+        judged = judge(_estimates(q, plan, runs, cells, factors, q.primary), metric, q.delta, plan.alpha, q.contrast)
     except (ValueError, Confounded) as e:
         return {**base, "effects": [], "unavailable": str(e)}
     effects = list(judged.values())
-    if q.contrast:
-        for row in effects:
-            row["contrast"] = f"{q.contrast[0]} − {q.contrast[1]}"
     for row in effects:
-        row["secondaries"] = {}
-        if row["kind"] != "difference":
-            row["secondaries_note"] = "not tested: the primary is not settled (gatekeeping)"
-            continue
-        tested = {}
-        for key in q.secondaries:
-            try:
-                tested[key] = estimates(key)[row["effect"]]
-            except (ValueError, KeyError, Confounded) as e:
-                row["secondaries"][key] = {"verdict": f"not measured ({e})"}
-        if tested:
-            p = dict(zip(tested, holm([e.p for e in tested.values()])))
-            for key, e in tested.items():
-                v = verdict(e, METRIC[key], math.inf, p[key], None, plan.alpha, q.contrast)
-                row["secondaries"][key] = {
-                    "estimate": e.estimate,
-                    "interval": [e.low, e.high],
-                    "p_holm": p[key],
-                    "verdict": v["words"],
-                }
+        if q.contrast:
+            row["contrast"] = f"{q.contrast[0]} − {q.contrast[1]}"
+        _secondaries(row, q, plan, runs, cells, factors)
     return {**base, "effects": effects}
 
 
