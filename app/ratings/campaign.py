@@ -89,46 +89,14 @@ def _need(table: dict, key: str, kind, path: Path, accepted: str):
 def load_campaign(path: Path = DEFAULT_PLAN) -> CampaignPlan:
     """Read and check a campaign plan; a wrong value is one line naming the file, the key and what is accepted."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        c = tomllib.loads(raw.decode())["campaign"]
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as e:
-        raise CampaignPlanError(f"{path}: not a readable campaign plan with a [campaign] table ({e})") from None
+    raw, c = _read_plan(path)
     alpha = _need(c, "alpha", float, path, "a number in (0, 0.5)")
     power = _need(c, "power", float, path, "a number in (0.5, 1)")
     effect = _need(c, "effect", float, path, "a win share in (0.5, 1)")
     margin = tuple(_need(c, "margin", list, path, "[low, high] around 0.5"))
     looks = tuple(_need(c, "looks", list, path, "increasing fractions ending in 1.0"))
-    checks = [
-        (0 < alpha < 0.5, "alpha", alpha, "a number in (0, 0.5)"),
-        (0.5 < power < 1, "power", power, "a number in (0.5, 1)"),
-        (0.5 < effect < 1, "effect", effect, "a win share in (0.5, 1)"),
-        (
-            len(margin) == 2 and 0 < margin[0] < 0.5 < margin[1] < 1 and abs(sum(margin) - 1) < 1e-9,
-            "margin",
-            list(margin),
-            "[low, high] symmetric around 0.5",
-        ),
-        (
-            bool(looks) and list(looks) == sorted(set(looks)) and looks[-1] == 1.0 and looks[0] > 0,
-            "looks",
-            list(looks),
-            "increasing fractions in (0, 1] ending in 1.0",
-        ),
-        (c.get("pairs") in PAIR_SOURCES, "pairs", c.get("pairs"), ", ".join(PAIR_SOURCES)),
-        (c.get("primary") in RATED, "primary", c.get("primary"), ", ".join(RATED)),
-        (set(c.get("secondaries", [])) <= set(RATED), "secondaries", c.get("secondaries"), ", ".join(RATED)),
-    ]
     pairs = tuple((v.name, ref.name) for v, ref in comparisons())
-    checks.append(
-        (
-            c.get("questions") == len(pairs),
-            "questions",
-            c.get("questions"),
-            f"the variant table's {len(pairs)} comparisons (a plan fixed for another table is a new version)",
-        )
-    )
-    for ok, key, value, accepted in checks:
+    for ok, key, value, accepted in _plan_checks(c, alpha, power, effect, margin, looks, pairs):
         if not ok:
             raise CampaignPlanError(f"{path.name}: [campaign] {key} = {value!r}; accepted: {accepted}")
     return CampaignPlan(
@@ -150,6 +118,53 @@ def load_campaign(path: Path = DEFAULT_PLAN) -> CampaignPlan:
         scope=_need(c, "scope", str, path, "a sentence"),
         pairs=pairs,
     )
+
+
+def _read_plan(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The plan file's bytes (hashed into the plan) and its [campaign] table."""
+    try:
+        raw = path.read_bytes()
+        return raw, tomllib.loads(raw.decode())["campaign"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as e:
+        raise CampaignPlanError(f"{path}: not a readable campaign plan with a [campaign] table ({e})") from None
+
+
+def _plan_checks(
+    c: dict[str, Any],
+    alpha: float,
+    power: float,
+    effect: float,
+    margin: tuple,
+    looks: tuple,
+    pairs: tuple[tuple[str, str], ...],
+) -> list[tuple[bool, str, Any, str]]:
+    """(holds, key, value, what is accepted) for each rule a plan's values must meet, in the order they are reported."""
+    return [
+        (0 < alpha < 0.5, "alpha", alpha, "a number in (0, 0.5)"),
+        (0.5 < power < 1, "power", power, "a number in (0.5, 1)"),
+        (0.5 < effect < 1, "effect", effect, "a win share in (0.5, 1)"),
+        (
+            len(margin) == 2 and 0 < margin[0] < 0.5 < margin[1] < 1 and abs(sum(margin) - 1) < 1e-9,
+            "margin",
+            list(margin),
+            "[low, high] symmetric around 0.5",
+        ),
+        (
+            bool(looks) and list(looks) == sorted(set(looks)) and looks[-1] == 1.0 and looks[0] > 0,
+            "looks",
+            list(looks),
+            "increasing fractions in (0, 1] ending in 1.0",
+        ),
+        (c.get("pairs") in PAIR_SOURCES, "pairs", c.get("pairs"), ", ".join(PAIR_SOURCES)),
+        (c.get("primary") in RATED, "primary", c.get("primary"), ", ".join(RATED)),
+        (set(c.get("secondaries", [])) <= set(RATED), "secondaries", c.get("secondaries"), ", ".join(RATED)),
+        (
+            c.get("questions") == len(pairs),
+            "questions",
+            c.get("questions"),
+            f"the variant table's {len(pairs)} comparisons (a plan fixed for another table is a new version)",
+        ),
+    ]
 
 
 def power_at(n: int, effect: float, alpha: float) -> float:
