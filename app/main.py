@@ -36,7 +36,8 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         where = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
-        value = err.get("input")
+        # a missing field has no value; a query model's error carries the whole query there instead
+        value = None if err.get("type") == "missing" else err.get("input")
         shown = (
             value
             if isinstance(value, str)
@@ -117,6 +118,29 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     the tests do); the app then neither loads nor closes it. Without, the lifespan builds, loads and closes its own."""
     settings = settings or Settings()
     metrics = Metrics()
+    app = FastAPI(
+        title="deconv-arena",
+        version=VERSION,
+        description=(
+            "Transposed vs resize-convolution generators on MNIST: sample grids, comparisons and human ratings."
+        ),
+        lifespan=_lifespan(settings, metrics, registry),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings, app.state.metrics = settings, metrics
+    app.state.cache = ByteLRU(settings.cache_bytes)
+    _add_error_handlers(app)
+    _add_routes(app)
+    known = set(KNOWN_MODELS)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
+    app.add_middleware(Observe, metrics=metrics, known_models=known)
+    return app
+
+
+def _lifespan(settings: Settings, metrics: Metrics, registry: Registry | None):
+    """The app's lifespan: the registry (built, loaded and closed here unless given), and the vote store opened."""
     owned = registry is None
 
     @asynccontextmanager
@@ -124,7 +148,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         nonlocal registry
         if owned:
             registry = Registry(
-                settings.models_store, settings.batch_shapes, settings.batch_window_ms / 1000, settings.max_batch
+                settings.models_store,
+                settings.batch_shapes,
+                settings.batch_window_ms / 1000,
+                settings.max_batch,
+                decoders=settings.decode_threads,
             )
         observer = lambda m, n: metrics.batch_size.labels(m).observe(n)  # noqa: E731
         registry.observers.append(observer)
@@ -150,18 +178,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             if owned:
                 registry.close()
 
-    app = FastAPI(
-        title="deconv-arena",
-        version=VERSION,
-        description=(
-            "Transposed vs resize-convolution generators on MNIST: sample grids, comparisons and human ratings."
-        ),
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings, app.state.metrics = settings, metrics
-    app.state.cache = ByteLRU(settings.cache_bytes)
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """The error format: validation errors naming the value sent, HTML 404 pages, and the domain refusals."""
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -182,8 +203,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             )
         return await http_exception_handler(request, exc)
 
-    for refusal in refusals.REFUSALS:  # the store's and the scheduler's refusals, answered as their HTTP statuses
+    for refusal in refusals.REFUSALS:  # the domain's refusals, answered as their HTTP statuses
         app.add_exception_handler(refusal, refusals.handle)
+
+
+def _add_routes(app: FastAPI) -> None:
     for router in (
         generate.router,
         models.router,
@@ -197,8 +221,3 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         app.include_router(router)
     app.mount("/static/apidocs", StaticFiles(packages=[("fastapi_offline", "static")]), name="apidocs")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    known = set(KNOWN_MODELS)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ImmutableResponses, max_bytes=settings.response_cache_bytes)
-    app.add_middleware(Observe, metrics=metrics, known_models=known)
-    return app

@@ -8,23 +8,28 @@ from dataclasses import replace
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from app.api.deps import CacheDep, MetricsDep, RegistryDep, ServiceDep, errors, resolve_model
+from app.api.deps import Service, ServiceDep, errors, resolve_model
 from app.grids import (
     CLASS_COLUMNS,
     MAX_CLASS_COLUMNS,
+    ClassGrid,
+    Grid,
     GridSpec,
-    class_grid_spec,
-    interpolation_spec,
-    latents_spec,
+    InterpolationGrid,
+    LatentGrid,
+    MalformedInput,
+    ManifoldGrid,
+    ReconstructionGrid,
+    SeedGrid,
+    SeedListGrid,
+    UnfitRequest,
+    check_label,
     make_grid,
-    manifold_spec,
-    reconstruct_spec,
-    seed_spec,
-    seeds_spec,
+    require_label,
 )
 from app.registry import ModelEntry
 from arena.latents import CLASSES, MAX_ABS_LATENT, MAX_SEED
@@ -36,22 +41,17 @@ MAX_N = 64
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 LatentValue = Annotated[float, Field(ge=-MAX_ABS_LATENT, le=MAX_ABS_LATENT, allow_inf_nan=False)]
 Label = Annotated[int, Field(ge=0, le=CLASSES - 1)]
-CONDITIONAL = tuple(v.name for v in VARIANTS.values() if v.classes)  # the table's; imported ones say so too
 LABEL_DOC = (
     f"a conditional model's digit, 0 … {CLASSES - 1}: n images of it. Omitted for a conditional model: its class "
     f"grid, one row per digit with the same latents in every row and n columns (1 … {MAX_CLASS_COLUMNS}, default "
     f"{CLASS_COLUMNS}). Unconditional models take no label"
 )
+ONE_DIGIT_DOC = f"conditional models (required there): the digit, 0 … {CLASSES - 1}"
 
 MAX_SCALE, MAX_PADDING = 8, 16
 GRID_SCALE, GRID_PADDING = 4, 2  # a grid's defaults (POST /generate, grid.png)
-ScaleQ = Annotated[
-    int, Query(ge=1, le=MAX_SCALE, description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}")
-]
-PaddingQ = Annotated[int, Query(ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")]
-LabelQ = Annotated[
-    int | None, Query(ge=0, le=CLASSES - 1, description="conditional models (required there): the digit, 0 … 9")
-]
+SCALE_DOC = f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}"
+PADDING_DOC = f"pixels between tiles, 0 … {MAX_PADDING}"
 
 
 class GenerateBody(BaseModel):
@@ -82,6 +82,25 @@ class GenerateBody(BaseModel):
             raise ValueError(f"'labels' has {len(self.labels)} entries; give one per {what} ({len(given)})")
         return self
 
+    def spec(self, entry: ModelEntry, layout: dict) -> GridSpec:
+        """Decode: the body's seeds or latents (and labels) as a grid of this model."""
+        check_label(entry, self.labels, "labels")
+        if entry.classes and self.labels is None:
+            raise MalformedInput(
+                f"labels: {entry.name} is conditional; give one digit (0 … {CLASSES - 1}) per seed or latent in "
+                "'labels'"
+            )
+        if self.seeds is not None:
+            spec = SeedListGrid(tuple(self.seeds), **layout)
+        else:
+            for i, row in enumerate(self.latents):
+                if len(row) != entry.latent_dim:
+                    raise MalformedInput(
+                        f"latents[{i}] has length {len(row)}; {entry.name} takes vectors of length {entry.latent_dim}"
+                    )
+            spec = LatentGrid.of(np.asarray(self.latents, np.float32), **layout)
+        return replace(spec, labels=tuple(self.labels)) if self.labels else spec
+
 
 class GridJSON(BaseModel):
     model: str
@@ -108,102 +127,6 @@ PNG_OR_JSON = {
 ERRORS = errors(400, 404, 413, 422, 503)
 
 
-def _layout(nrow: int | None, scale: int, padding: int) -> dict:
-    return {"nrow": nrow, "scale": scale, "padding": padding}
-
-
-def _check_label(entry: ModelEntry, label: int | list[int] | None, what: str = "label") -> None:
-    """A label for an unconditional model is refused, naming the models that take one."""
-    if label is not None and not entry.classes:
-        raise HTTPException(
-            400,
-            f"{what}={label}: {entry.name} is unconditional; only conditional models take a label "
-            f"({', '.join(CONDITIONAL) or 'none in the table'}, or an imported one with classes)",
-        )
-
-
-def _require_label(entry: ModelEntry, label: int | None) -> None:
-    _check_label(entry, label)
-    if entry.classes and label is None:
-        raise HTTPException(400, f"label is required: {entry.name} is conditional; give label=0 … {CLASSES - 1}")
-
-
-def _spec(
-    entry: ModelEntry,
-    seed: int | None,
-    n: int | None,
-    mode: str,
-    body: GenerateBody | None,
-    layout: dict,
-    label: int | None = None,
-) -> tuple[GridSpec, int | None]:
-    _check_label(entry, label)
-    if mode == "reconstruct":
-        if body is not None or seed is not None:
-            raise HTTPException(400, "mode=reconstruct decodes the shipped test digits; it takes no seed or body")
-        if label is not None:
-            raise HTTPException(
-                400, f"label={label}: mode=reconstruct decodes the shipped test digits with their own labels"
-            )
-        if entry.recon_latents is None:
-            raise HTTPException(
-                400,
-                f"mode=reconstruct needs a VAE; {entry.name!r} is a "
-                f"{str(entry.family).upper()} (VAEs encode digits, GANs cannot)",
-            )
-        count = len(entry.recon_latents)
-        if (n or count) > count:
-            raise HTTPException(
-                400, f"n={n}: mode=reconstruct has {count} shipped test digits; accepted n is 1 … {count}"
-            )
-        return reconstruct_spec(n or count, **layout), None
-    if body is not None:
-        if seed is not None or n is not None or label is not None:
-            raise HTTPException(
-                400, "give either seed/n/label in the query or a JSON body with seeds/latents/labels, not both"
-            )
-        _check_label(entry, body.labels, "labels")
-        if entry.classes and body.labels is None:
-            raise HTTPException(
-                422,
-                f"labels: {entry.name} is conditional; give one digit (0 … {CLASSES - 1}) per seed or latent in "
-                "'labels'",
-            )
-        if body.seeds is not None:
-            spec = seeds_spec(body.seeds, **layout)
-        else:
-            for i, row in enumerate(body.latents):
-                if len(row) != entry.latent_dim:
-                    raise HTTPException(
-                        422,
-                        f"latents[{i}] has length {len(row)}; {entry.name} takes vectors of length {entry.latent_dim}",
-                    )
-            spec = latents_spec(np.asarray(body.latents, np.float32), **layout)
-        return (replace(spec, labels=tuple(body.labels)) if body.labels else spec), None
-    seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-    if entry.classes and label is None:
-        columns = n or CLASS_COLUMNS
-        if columns > MAX_CLASS_COLUMNS:
-            raise HTTPException(
-                400,
-                f"n={n}: without a label, {entry.name} draws its class grid, one row per digit; n is its columns, "
-                f"1 … {MAX_CLASS_COLUMNS} (or give label=0 … {CLASSES - 1} for up to {MAX_N} images of one digit)",
-            )
-        if layout["nrow"] is not None:
-            raise HTTPException(
-                400, f"nrow={layout['nrow']}: a class grid has one row per digit and n columns; leave nrow out"
-            )
-        return class_grid_spec(seed, columns, scale=layout["scale"], padding=layout["padding"]), seed
-    return seed_spec(seed, n or 16, **layout).labelled(label), seed
-
-
-def _labels(spec: GridSpec) -> list[int] | None:
-    """The digit asked of each image, in order (None: unconditional, or reconstructions)."""
-    if spec.source[0] == "classes":
-        return [d for d in range(CLASSES) for _ in range(spec.source[2])]
-    return list(spec.labels) if spec.labels is not None else None
-
-
 class GridQuery(BaseModel):
     """Which images and how they are laid out: the query of a grid, validated as a whole."""
 
@@ -221,19 +144,71 @@ class GridQuery(BaseModel):
     )
     label: int | None = Field(None, ge=0, le=CLASSES - 1, description=LABEL_DOC)
     nrow: int | None = Field(None, ge=1, le=MAX_N, description="images per row (default ⌈√n⌉)")
-    scale: int = Field(
-        GRID_SCALE,
-        ge=1,
-        le=MAX_SCALE,
-        description=f"nearest-neighbour enlargement of each 28-pixel tile, 1 … {MAX_SCALE}",
-    )
-    padding: int = Field(GRID_PADDING, ge=0, le=MAX_PADDING, description=f"pixels between tiles, 0 … {MAX_PADDING}")
+    scale: int = Field(GRID_SCALE, ge=1, le=MAX_SCALE, description=SCALE_DOC)
+    padding: int = Field(GRID_PADDING, ge=0, le=MAX_PADDING, description=PADDING_DOC)
     mode: Literal["sample", "reconstruct"] = Field(
         "sample",
         description=(
             "sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)"
         ),
     )
+
+    @property
+    def layout(self) -> dict:
+        return {"nrow": self.nrow, "scale": self.scale, "padding": self.padding}
+
+    def spec(self, entry: ModelEntry, body: GenerateBody | None = None) -> GridSpec:
+        """Decode: the grid these parameters (and the optional body) ask of this model; a seed left out is drawn."""
+        check_label(entry, self.label)
+        if self.mode == "reconstruct":
+            return self._reconstruction(entry, body)
+        if body is not None:
+            if self.seed is not None or self.n is not None or self.label is not None:
+                raise UnfitRequest(
+                    "give either seed/n/label in the query or a JSON body with seeds/latents/labels, not both"
+                )
+            return body.spec(entry, self.layout)
+        seed = secrets.randbelow(MAX_SEED + 1) if self.seed is None else self.seed
+        if entry.classes and self.label is None:
+            return self._class_grid(entry, seed)
+        return SeedGrid(seed, self.n or 16, **self.layout).labelled(self.label)
+
+    def cacheable_spec(self, entry: ModelEntry) -> GridSpec:
+        """Decode for `GET grid.png`: the grid of `spec`, which must not depend on a drawn seed."""
+        if self.mode == "sample" and self.seed is None:
+            raise UnfitRequest("seed is required: a cacheable grid needs a fixed seed (0 … 2³²−1)")
+        return (self if self.mode == "sample" else self.model_copy(update={"seed": None})).spec(entry)
+
+    def _reconstruction(self, entry: ModelEntry, body: GenerateBody | None) -> ReconstructionGrid:
+        if body is not None or self.seed is not None:
+            raise UnfitRequest("mode=reconstruct decodes the shipped test digits; it takes no seed or body")
+        if self.label is not None:
+            raise UnfitRequest(
+                f"label={self.label}: mode=reconstruct decodes the shipped test digits with their own labels"
+            )
+        if entry.recon_latents is None:
+            raise UnfitRequest(
+                f"mode=reconstruct needs a VAE; {entry.name!r} is a "
+                f"{str(entry.family).upper()} (VAEs encode digits, GANs cannot)"
+            )
+        count = len(entry.recon_latents)
+        if (self.n or count) > count:
+            raise UnfitRequest(
+                f"n={self.n}: mode=reconstruct has {count} shipped test digits; accepted n is 1 … {count}"
+            )
+        return ReconstructionGrid(self.n or count, **self.layout)
+
+    def _class_grid(self, entry: ModelEntry, seed: int) -> ClassGrid:
+        columns = self.n or CLASS_COLUMNS
+        if columns > MAX_CLASS_COLUMNS:
+            raise UnfitRequest(
+                f"n={self.n}: without a label, {entry.name} draws its class grid, one row per digit; n is its "
+                f"columns, 1 … {MAX_CLASS_COLUMNS} (or give label=0 … {CLASSES - 1} for up to {MAX_N} images of one "
+                "digit)"
+            )
+        if self.nrow is not None:
+            raise UnfitRequest(f"nrow={self.nrow}: a class grid has one row per digit and n columns; leave nrow out")
+        return ClassGrid(seed, columns, scale=self.scale, padding=self.padding)
 
 
 class ModelChoice(BaseModel):
@@ -249,6 +224,45 @@ class GenerateQuery(GridQuery, ModelChoice):
     format: Literal["png", "json"] = Field(
         "png", description="png: the image; json: the image base64-encoded with its seed(s) and timing"
     )
+
+    def draws_seed(self, body: GenerateBody | None) -> bool:
+        """Whether the grid is of a seed the server draws, so that the same request gives another image next time."""
+        return self.seed is None and self.mode == "sample" and body is None
+
+
+class InterpolationQuery(BaseModel):
+    """The query of `interpolate.png`: two seeds and the steps between them, one row."""
+
+    seed_a: int = Field(ge=0, le=MAX_SEED, description="start seed")
+    seed_b: int = Field(ge=0, le=MAX_SEED, description="end seed")
+    steps: int = Field(10, ge=2, le=16, description="images in the row, 2 … 16")
+    scale: int = Field(3, ge=1, le=MAX_SCALE, description=SCALE_DOC)
+    padding: int = Field(2, ge=0, le=MAX_PADDING, description=PADDING_DOC)
+    label: int | None = Field(None, ge=0, le=CLASSES - 1, description=ONE_DIGIT_DOC)
+
+    def spec(self, entry: ModelEntry) -> InterpolationGrid:
+        """Decode: the row of this model between the two seeds (a conditional model's for one digit)."""
+        require_label(entry, self.label)
+        grid = InterpolationGrid(self.seed_a, self.seed_b, self.steps, scale=self.scale, padding=self.padding)
+        return grid.labelled(self.label)
+
+
+class ManifoldQuery(BaseModel):
+    """The query of `manifold.png`: how many decodings per side of a 2-d latent plane."""
+
+    size: int = Field(15, ge=2, le=20, description="decodings per side, 2 … 20")
+    scale: int = Field(1, ge=1, le=MAX_SCALE, description=SCALE_DOC)
+    padding: int = Field(0, ge=0, le=MAX_PADDING, description=PADDING_DOC)
+    label: int | None = Field(None, ge=0, le=CLASSES - 1, description=ONE_DIGIT_DOC)
+
+    def spec(self, entry: ModelEntry) -> ManifoldGrid:
+        """Decode: this model's latent plane (a conditional VAE's for one digit); only 2-d latents make a plane."""
+        require_label(entry, self.label)
+        if entry.latent_dim != 2:
+            raise UnfitRequest(
+                f"the latent manifold needs a 2-d latent space; {entry.name!r} has {entry.latent_dim} (VAEs have 2)"
+            )
+        return ManifoldGrid(self.size, scale=self.scale, padding=self.padding).labelled(self.label)
 
 
 BODY_DOC = {
@@ -286,51 +300,45 @@ async def generate(request: Request, service: ServiceDep, q: Annotated[GenerateQ
     """An n-image grid from a seed, a list of seeds, explicit latents, or (VAEs) reconstructions."""
     entry = resolve_model(service.registry, q.model)
     body = await _body(request)
-    return await _respond(
-        entry, service.cache, service.metrics, q.seed, q.n, q.nrow, q.scale, q.padding, q.mode, q.format, body, q.label
-    )
+    spec = q.spec(entry, body)
+    grid = await make_grid(entry, spec, service.cache, service.metrics)
+    return encode(entry, spec, grid, NO_STORE if q.draws_seed(body) else ONE_HOUR, q.format, tell_seed=True)
 
 
-async def _respond(
-    entry: ModelEntry,
-    cache,
-    metrics,
-    seed: int | None,
-    n: int | None,
-    nrow: int | None,
-    scale: int,
-    padding: int,
-    mode: str,
-    format: str,
-    body: GenerateBody | None,
-    label: int | None = None,
+NO_STORE, ONE_HOUR, IMMUTABLE = "no-store", "public, max-age=3600", "public, max-age=31536000, immutable"
+
+
+def encode(
+    entry: ModelEntry, spec: GridSpec, grid: Grid | None, cache_control: str, format: str = "png", tell_seed=False
 ) -> Response:
-    """The answer to a validated `POST /generate`."""
-    spec, used_seed = _spec(entry, seed, n, mode, body, _layout(nrow, scale, padding), label)
-    grid = await make_grid(entry, spec, cache, metrics)
+    """The one writer of a grid's response: the PNG or its JSON, with the model, ETag, cache and timing headers, and
+    (`tell_seed`) the seed(s) in X-Seed; without a `grid`, the 304 of a matched If-None-Match."""
     headers = {
+        "ETag": spec.etag(entry),
+        "Cache-Control": cache_control,
         "X-Model": entry.name,
         "X-Model-Version": entry.version,
-        "ETag": spec.etag(entry),
-        "Server-Timing": grid.server_timing(),
-        "Cache-Control": "no-store" if seed is None and mode == "sample" and body is None else "public, max-age=3600",
     }
-    if used_seed is not None:
-        headers["X-Seed"] = str(used_seed)
-    elif spec.source[0] == "seeds":
-        headers["X-Seed"] = ",".join(map(str, spec.source[1]))
+    if grid is None:
+        return Response(status_code=304, headers=headers)
+    headers["Server-Timing"] = grid.server_timing()
+    seed, seeds = _seeds(spec)
+    if tell_seed and seed is not None:
+        headers["X-Seed"] = str(seed)
+    elif tell_seed and seeds is not None:
+        headers["X-Seed"] = ",".join(map(str, seeds))
     if format == "json":
         payload = GridJSON(
             model=entry.name,
             version=entry.version,
-            seed=used_seed,
-            seeds=list(spec.source[1]) if spec.source[0] == "seeds" else None,
-            labels=_labels(spec),
+            seed=seed,
+            seeds=seeds,
+            labels=spec.asked_labels(),
             n=spec.count,
             nrow=spec.nrow,
-            scale=scale,
-            padding=padding,
-            mode=mode,
+            scale=spec.scale,
+            padding=spec.padding,
+            mode=spec.mode,
             png_base64=base64.b64encode(grid.png).decode(),
             cached=grid.cached,
             timing_ms={"decode": round(grid.decode_ms, 3), "render": round(grid.render_ms, 3)},
@@ -339,19 +347,23 @@ async def _respond(
     return Response(grid.png, media_type="image/png", headers=headers)
 
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+def _seeds(spec: GridSpec) -> tuple[int | None, list[int] | None]:
+    """The grid's one seed, or its list of seeds (neither for latents, reconstructions and the GET-only kinds)."""
+    if isinstance(spec, (SeedGrid, ClassGrid)):
+        return spec.seed, None
+    if isinstance(spec, SeedListGrid):
+        return None, list(spec.seeds)
+    return None, None
+
+
+async def _cached(request: Request, service: Service, entry: ModelEntry, spec: GridSpec) -> Response:
+    """An immutable PNG: 304 when the client holds this ETag, else predicted and encoded."""
+    if spec.etag(entry) in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return encode(entry, spec, None, IMMUTABLE)
+    return encode(entry, spec, await make_grid(entry, spec, service.cache, service.metrics), IMMUTABLE)
+
+
 NameP = Annotated[str, Path(description="model name", max_length=64)]
-
-
-async def _cached_png(request: Request, entry: ModelEntry, spec: GridSpec, cache, metrics) -> Response:
-    etag = spec.etag(entry)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Model": entry.name, "X-Model-Version": entry.version}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
-    grid = await make_grid(entry, spec, cache, metrics)
-    return Response(grid.png, media_type="image/png", headers={**headers, "Server-Timing": grid.server_timing()})
-
-
 PNG = {
     200: {"content": {"image/png": {}}, "description": "the grid"},
     304: {"description": "not modified (If-None-Match matched the ETag)"},
@@ -362,12 +374,7 @@ PNG = {
 async def grid_png(request: Request, service: ServiceDep, name: NameP, q: Annotated[GridQuery, Query()]) -> Response:
     """The same image `POST /generate` returns for these parameters, for `<img>` tags; immutable per model version."""
     entry = resolve_model(service.registry, name)
-    if q.mode == "sample" and q.seed is None:
-        raise HTTPException(400, "seed is required: a cacheable grid needs a fixed seed (0 … 2³²−1)")
-    spec, _ = _spec(
-        entry, q.seed if q.mode == "sample" else None, q.n, q.mode, None, _layout(q.nrow, q.scale, q.padding), q.label
-    )
-    return await _cached_png(request, entry, spec, service.cache, service.metrics)
+    return await _cached(request, service, entry, q.cacheable_spec(entry))
 
 
 @router.get(
@@ -376,47 +383,21 @@ async def grid_png(request: Request, service: ServiceDep, name: NameP, q: Annota
     summary="Decodings along the path between two seeds' latents",
 )
 async def interpolate_png(
-    request: Request,
-    registry: RegistryDep,
-    cache: CacheDep,
-    metrics: MetricsDep,
-    name: NameP,
-    seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="start seed")],
-    seed_b: Annotated[int, Query(ge=0, le=MAX_SEED, description="end seed")],
-    steps: Annotated[int, Query(ge=2, le=16, description="images in the row, 2 … 16")] = 10,
-    scale: ScaleQ = 3,
-    padding: PaddingQ = 2,
-    label: LabelQ = None,
+    request: Request, service: ServiceDep, name: NameP, q: Annotated[InterpolationQuery, Query()]
 ) -> Response:
     """One row: slerp between the first latents of two seeds for GANs, a straight line for the 2-d VAEs; a
     conditional model's for one digit."""
-    entry = resolve_model(registry, name)
-    _require_label(entry, label)
-    spec = interpolation_spec(seed_a, seed_b, steps, scale=scale, padding=padding).labelled(label)
-    return await _cached_png(request, entry, spec, cache, metrics)
+    entry = resolve_model(service.registry, name)
+    return await _cached(request, service, entry, q.spec(entry))
 
 
 @router.get(
     "/models/{name}/manifold.png", responses={**PNG, **ERRORS}, summary="A VAE's 2-d latent plane decoded on a grid"
 )
 async def manifold_png(
-    request: Request,
-    registry: RegistryDep,
-    cache: CacheDep,
-    metrics: MetricsDep,
-    name: NameP,
-    size: Annotated[int, Query(ge=2, le=20, description="decodings per side, 2 … 20")] = 15,
-    scale: ScaleQ = 1,
-    padding: PaddingQ = 0,
-    label: LabelQ = None,
+    request: Request, service: ServiceDep, name: NameP, q: Annotated[ManifoldQuery, Query()]
 ) -> Response:
     """Decodings at the Gaussian quantiles 5 % … 95 % on each latent axis, as the CVAE tutorial plots them; a
     conditional VAE's for one digit."""
-    entry = resolve_model(registry, name)
-    _require_label(entry, label)
-    if entry.latent_dim != 2:
-        raise HTTPException(
-            400, f"the latent manifold needs a 2-d latent space; {name!r} has {entry.latent_dim} (VAEs have 2)"
-        )
-    spec = manifold_spec(size, scale=scale, padding=padding).labelled(label)
-    return await _cached_png(request, entry, spec, cache, metrics)
+    entry = resolve_model(service.registry, name)
+    return await _cached(request, service, entry, q.spec(entry))

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_model
 from app.api.rater_session import RatingsDep, require_rater
 from app.api.refusals import REFUSALS, as_http
-from app.grids import make_grid, seed_spec
+from app.grids import SeedGrid, make_grid
 from app.ratings.analysis import cached_campaign, cached_results
 from app.ratings.gold import GOLD
 from app.ratings.raters import Ratings, ua_family
@@ -129,7 +129,7 @@ async def task_image(
         png = await run_in_threadpool(ratings.gold_png, model, task.seed, task.n)
         return Response(png, media_type="image/png", headers=headers)
     entry = resolve_model(registry, model)
-    spec = seed_spec(task.seed, task.n, nrow=3, scale=3, padding=2)
+    spec = SeedGrid(task.seed, task.n, nrow=3, scale=3, padding=2)
     if entry.classes:  # both sides of a conditional task: the same digit from the same seed
         spec = spec.labelled(task_digit(registry, task.models, task.seed))
     grid = await make_grid(entry, spec, cache, metrics)

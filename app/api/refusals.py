@@ -1,4 +1,5 @@
-"""The one place where refusals from below the API (the vote store's, the scheduler's) become HTTP statuses."""
+"""The one place where refusals from below the API (the grids', the vote store's, the scheduler's) become HTTP
+statuses."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.grids import GridRefusal, MalformedInput, UnfitRequest
 from app.ratings.scheduling import NoTaskPossible
 from app.store import (
     DuplicateVote,
@@ -21,6 +23,8 @@ from app.store import (
 )
 
 STATUS: dict[type[Exception], int] = {
+    UnfitRequest: 400,
+    MalformedInput: 422,
     UnknownRater: 404,
     UnknownTask: 404,
     NoVoteToUndo: 404,
@@ -32,7 +36,12 @@ STATUS: dict[type[Exception], int] = {
     StoreUnavailable: 503,
     NoTaskPossible: 503,
 }
-REFUSALS = (StoreError, StoreUnavailable, NoTaskPossible)  # what a route may let through for `handle` to answer
+REFUSALS = (
+    GridRefusal,
+    StoreError,
+    StoreUnavailable,
+    NoTaskPossible,
+)  # what a route may let through for `handle` to answer
 
 
 def as_http(exc: Exception) -> HTTPException:
@@ -42,7 +51,7 @@ def as_http(exc: Exception) -> HTTPException:
     if isinstance(exc, StoreUnavailable):
         why = f"the database refused the write: {exc}"
         return HTTPException(503, f"votes cannot be stored right now ({why}); image generation still works")
-    # the nearest class with a row; a StoreError subclass without one is a bug, so StopIteration fails it loudly
+    # the nearest class with a row; a refusal class without one is a bug, so StopIteration fails it loudly
     status = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
     return HTTPException(status, getattr(exc, "detail", str(exc)))
 
