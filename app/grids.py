@@ -99,7 +99,11 @@ class GridSpec:
         return key if self.labels is None else (*key, self.labels)
 
     def etag(self, entry: ModelEntry) -> str:
-        return '"' + hashlib.sha256(repr(self.key(entry)).encode()).hexdigest()[:32] + '"'
+        return _etag(self.key(entry))
+
+
+def _etag(key: tuple) -> str:
+    return '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
 
 
 @dataclass(frozen=True)
@@ -261,29 +265,32 @@ class ManifoldGrid(GridSpec):
 
 @dataclass
 class Grid:
+    """What the predict stage hands the encoder: the PNG, its ETag, and where the time went (the Server-Timing
+    header, which browsers' developer tools show)."""
+
     png: bytes
     cached: bool
     decode_ms: float
     render_ms: float
     latents: np.ndarray | None
+    etag: str
+    server_timing: str
 
-    def server_timing(self) -> str:
-        """The Server-Timing header: browsers' developer tools show where the time went."""
-        if self.cached:
-            return 'cache;desc="hit"'
-        return (
-            f'decode;desc="batched model call";dur={self.decode_ms:.2f}, '
-            f'render;desc="render and PNG";dur={self.render_ms:.2f}'
-        )
+
+def _server_timing(cached: bool, decode_ms: float, render_ms: float) -> str:
+    if cached:
+        return 'cache;desc="hit"'
+    return f'decode;desc="batched model call";dur={decode_ms:.2f}, render;desc="render and PNG";dur={render_ms:.2f}'
 
 
 async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:
     """The predict stage: the grid's PNG from the cache, or decoded by the model's batcher and rendered beside it."""
     key = spec.key(entry)
+    etag = _etag(key)
     hit = cache.get(key)
     metrics.cache.labels("hit" if hit is not None else "miss").inc()
     if hit is not None:
-        return Grid(hit, True, 0.0, 0.0, None)
+        return Grid(hit, True, 0.0, 0.0, None, etag, _server_timing(True, 0.0, 0.0))
     latents = spec.inputs(entry)
 
     def finish(images: np.ndarray) -> tuple[bytes, float]:  # runs on the render thread, right after the decode
@@ -292,6 +299,6 @@ async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: 
 
     t0 = time.perf_counter()
     png, render_s = await entry.batcher.decode(latents, finish)
-    total_s = time.perf_counter() - t0
+    decode_ms, render_ms = (time.perf_counter() - t0 - render_s) * 1000, render_s * 1000
     cache.put(key, png)
-    return Grid(png, False, (total_s - render_s) * 1000, render_s * 1000, latents)
+    return Grid(png, False, decode_ms, render_ms, latents, etag, _server_timing(False, decode_ms, render_ms))

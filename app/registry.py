@@ -149,12 +149,12 @@ class Registry:
     def load_all(self) -> None:
         """Load and warm every model; a failure marks that model unavailable and moves on.
 
-        Loading a model (Keras, tracing: Python holding the GIL) and checking its shapes (TensorFlow kernels, which
-        release it) overlap: model k is checked on another thread while model k+1 loads (9 models: 6.2 s -> 4.4 s
-        here). Each model turns ready as soon as its own check is done; the check's results do not depend on it.
+        Loading a model (its files hashed, its onnxruntime session built) and checking its shapes (kernels, which
+        release the GIL) overlap: models are checked on other threads, one per decode thread, while the next ones
+        load. Each model turns ready as soon as its own check is done; the check's results do not depend on it.
         """
         self.load_replicate_statistics()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shape-check") as checker:
+        with ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="shape-check") as checker:
             checks = []
             for entry in self.entries.values():
                 t0 = time.perf_counter()

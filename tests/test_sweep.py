@@ -280,3 +280,93 @@ def test_served_runs_side_by_side_each_keep_their_summary_row(tiny_data, tiny_np
         metrics = json.loads((store / name / "metrics.json").read_text())
         assert rows[name]["frechet"] == pytest.approx(metrics["frechet"]["distance"])
         assert json.loads((store / name / "manifest.json").read_text())["config"]["seed"] == 1234
+
+
+PRODUCT = ("arena", "training", "app", "deconv_arena")
+
+
+def _product_files_spelling(literal: str) -> set[str]:
+    root = Path(__file__).resolve().parents[1]
+    return {
+        p.relative_to(root).as_posix()
+        for package in PRODUCT
+        for p in (root / package).rglob("*.py")
+        if literal in p.read_text()
+    }
+
+
+def test_only_the_run_layout_spells_where_a_run_lives():
+    """The failure record's name and the replicate folder's are spelled once (arena/layout.py); no module scrapes a
+    job's log for its result."""
+    assert _product_files_spelling("failed.json") == {"arena/layout.py"}
+    assert _product_files_spelling("-seed{") == {"arena/layout.py"}
+    assert _product_files_spelling("SWEEP-RESULT") == set()
+
+
+def test_the_run_layout_of_a_served_run_and_of_a_replicate(tmp_path):
+    store, work = tmp_path / "store", tmp_path / "runs"
+    served = Job("vae_upsample", "smoke", None).layout(store, work)
+    assert served.folder == store / "vae_upsample" and served.manifest == store / "vae_upsample" / "manifest.json"
+    assert served.checkpoint == work / "vae_upsample" / "checkpoint.npz"
+    rep = Job("vae_upsample", "smoke", 3).layout(store, work)
+    assert rep.store_root == store / "_replicates" / "smoke-seed3" and rep.folder == rep.store_root / "vae_upsample"
+    assert rep.failure == store / "_replicates" / "smoke-seed3" / "vae_upsample.failed.json"
+    assert rep.run_dir == work / "_replicates" / "smoke-seed3" / "vae_upsample"
+    assert rep.log == work / "sweep" / "vae_upsample-smoke-seed3.log" and rep.result.parent == rep.log.parent
+    from arena.replicates import RUN_DIR, runs
+
+    assert RUN_DIR.match(rep.store_root.name)["seed"] == "3"
+    rep.store_root.mkdir(parents=True)
+    rep.failure.write_text("{}")
+    assert runs(store) == [("vae_upsample", "smoke", 3, rep.store_root)]  # a failure record is a run on disk too
+
+
+def test_a_job_hands_back_a_result_file_and_one_that_died_without_it_is_recorded_failed(tmp_path):
+    """The local engine reads each job process's result file; a process that ended without writing one (killed, out
+    of memory) failed its jobs, recorded as failed replicates — even where an earlier sitting left a result file."""
+    from training.engines import Local
+    from training.sweep import Policy, run
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    ok, evaluation_failed, died = (Job("vae_upsample", "smoke", s) for s in (1, 2, 3))
+
+    class Scripted(Local):
+        def _argv(self, unit, layout):
+            failed = (
+                {evaluation_failed.label: "evaluation failed (see the log)"} if unit == (evaluation_failed,) else {}
+            )
+            write = f"from training.worker import write_result; write_result({str(layout.result)!r}, {failed!r})"
+            return [sys.executable, "-c", "import sys; sys.exit(3)" if unit == (died,) else write]
+
+    stale = died.layout(store, work).result
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"failed": {}}')
+    out = run(
+        Plan((ok, evaluation_failed, died)),
+        Scripted(store, work, None),
+        store,
+        work,
+        policy=Policy(evaluate=False),
+        log=lambda _: None,
+    )
+    assert out.done == [ok.label] and set(out.failed) == {evaluation_failed.label, died.label}
+    assert out.failed[evaluation_failed.label] == "evaluation failed (see the log)"
+    assert "exited with status 3 without its result" in out.failed[died.label]
+    record = json.loads(died.layout(store).failure.read_text())
+    assert record["stage"] == "training" and "without its result" in record["error"]
+    assert not ok.layout(store).failure.exists()
+
+
+def test_train_seeds_walks_the_front_doors_stages(monkeypatch, tiny_npz, tmp_path):
+    """`train --seeds` is a plan of one job per seed through the same stages as a sweep's jobs (training/sweep.py):
+    each seed trained again (the train policy), then evaluated."""
+    from training import sweep
+
+    trained, evaluated = [], []
+    monkeypatch.setattr(sweep, "train_unit", lambda unit, *a, **k: trained.append((unit, a[-1] if a else k)))
+    monkeypatch.setattr(sweep, "evaluate_unit", lambda unit, *a, **k: evaluated.append(unit) or [])
+    argv = ["train", "--variant", "vae_upsample", "--profile", "smoke", "--seeds", "1-2", "--epochs", "3"]
+    assert main([*argv, "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]) == 0
+    assert [u for u, _ in trained] == [(Job("vae_upsample", "smoke", s, (("epochs", 3),)),) for s in (1, 2)]
+    assert all(policy.redo and policy.resume is False for _, policy in trained)
+    assert evaluated == [u for u, _ in trained]

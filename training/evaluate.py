@@ -150,14 +150,9 @@ def evaluate_model(
     t0 = time.perf_counter()
     latents = latents_from_seed(EVAL_SEED, n, manifest["latent_dim"])
     classes = manifest_classes(manifest)
-    asked = balanced_labels(n, classes) if classes else None  # a conditional model: every digit in turn
     samples = _generate(fn, every_digit(latents, classes), manifest["output"])
     feats, probs = evaluator.features_and_probs(samples)
     fm = feature_measures()
-    real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])
-    cb, p4 = metrics.checkerboard_index(samples), metrics.period4_index(samples)
-    kid_mean, kid_std = fm.kid(real_features, feats, subsets=100, subset_size=min(1000, n))
-    freqs, spectrum = metrics.radial_spectrum(samples)
     result = {
         "model": name,
         "generator_sha256": manifest["files"][GENERATOR],
@@ -165,54 +160,17 @@ def evaluate_model(
         "seed": EVAL_SEED,
         "evaluator_sha256": ev_manifest["files"]["classifier.keras"],
         "evaluator_test_accuracy": ev_manifest["test_accuracy"],
-        "frechet": {
-            "distance": metrics.frechet_distance(
-                *fm.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]
-            ),
-            "noise_floor": float(reference["noise_floor_frechet"]),
-        },
-        "kid": {"mean": kid_mean, "std": kid_std, "subsets": 100, "subset_size": min(1000, n)},
-        "prdc": {**fm.prdc(real_features, feats, k=5), "k": 5},
-        "legibility": metrics.legibility(probs),
-        "checkerboard": {
-            "nyquist_index": cb,
-            "nyquist_index_real": real_cb,
-            "nyquist_ratio": cb / real_cb,
-            "period4_index": p4,
-            "period4_index_real": real_p4,
-            "period4_ratio": p4 / real_p4,
-            "crop_pixels": 2,
-            "transposed_kernels": _weight_check(model),
-        },
+        **_quality(feats, probs, real_features, reference, fm),
+        "checkerboard": _checkerboard(samples, reference, model),
         "artefact": artefact_section(samples, reference),
         **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
-        "cost": {
-            "params": manifest["params"]["total"],
-            "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
-            "ms_per_image_batch1": _time_per_image(fn, input_dim(manifest), 1, 20),
-            "ms_per_image_batch64": _time_per_image(fn, input_dim(manifest), 64, 5),
-            "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
-            "epochs_done": manifest.get("epochs_done"),
-            "test_elbo": (manifest.get("history") or [{}])[-1].get("test_elbo"),
-        },
-        "radial_spectrum": {
-            "freqs": freqs.tolist(),
-            "model": spectrum.tolist(),
-            "real": reference["radial_spectrum"].tolist(),
-        },
+        "cost": _cost(model_dir, manifest, fn),
+        "radial_spectrum": _spectrum(samples, reference),
     }
     if classes:
         if real_labels is None:
             raise EvaluationError(f"{name} is conditional: its evaluation needs the real digits' labels")
-        acc = metrics.conditional_accuracy(probs, asked)
-        per_class = metrics.per_class(samples, feats, asked, real_test, real_features, real_labels, classes)
-        result["conditional"] = {
-            "accuracy": acc["accuracy"],
-            "interval": acc["interval"],
-            "samples": acc["samples"],
-            "labels": f"sample i asks for digit i mod {classes}",
-            "per_class": {**per_class, "accuracy": acc["per_class"]},
-        }
+        result["conditional"] = _conditional(samples, feats, probs, classes, real_test, real_features, real_labels)
     result["intervals"] = within_run_intervals(samples, feats, probs, real_features, reference, fm)
     result["evaluated_on"] = {
         **provenance.hardware(),
@@ -223,6 +181,69 @@ def evaluate_model(
     result["seconds"] = round(time.perf_counter() - t0, 2)
     _write_report(model_dir, result, samples, manifest, fn)
     return result
+
+
+def _quality(feats: np.ndarray, probs: np.ndarray, real_features: np.ndarray, reference: dict, fm) -> dict[str, Any]:
+    """The Fréchet distance, KID, PRDC (in the evaluator's features) and legibility (its class probabilities)."""
+    n = len(feats)
+    kid_mean, kid_std = fm.kid(real_features, feats, subsets=100, subset_size=min(1000, n))
+    return {
+        "frechet": {
+            "distance": metrics.frechet_distance(
+                *fm.gaussian_stats(feats), reference["test_mu"], reference["test_sigma"]
+            ),
+            "noise_floor": float(reference["noise_floor_frechet"]),
+        },
+        "kid": {"mean": kid_mean, "std": kid_std, "subsets": 100, "subset_size": min(1000, n)},
+        "prdc": {**fm.prdc(real_features, feats, k=5), "k": 5},
+        "legibility": metrics.legibility(probs),
+    }
+
+
+def _checkerboard(samples: np.ndarray, reference: dict, model) -> dict[str, Any]:
+    real_cb, real_p4 = float(reference["checkerboard_index"]), float(reference["period4_index"])
+    cb, p4 = metrics.checkerboard_index(samples), metrics.period4_index(samples)
+    return {
+        "nyquist_index": cb,
+        "nyquist_index_real": real_cb,
+        "nyquist_ratio": cb / real_cb,
+        "period4_index": p4,
+        "period4_index_real": real_p4,
+        "period4_ratio": p4 / real_p4,
+        "crop_pixels": 2,
+        "transposed_kernels": _weight_check(model),
+    }
+
+
+def _cost(model_dir: Path, manifest: dict[str, Any], fn) -> dict[str, Any]:
+    return {
+        "params": manifest["params"]["total"],
+        "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
+        "ms_per_image_batch1": _time_per_image(fn, input_dim(manifest), 1, 20),
+        "ms_per_image_batch64": _time_per_image(fn, input_dim(manifest), 64, 5),
+        "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
+        "epochs_done": manifest.get("epochs_done"),
+        "test_elbo": (manifest.get("history") or [{}])[-1].get("test_elbo"),
+    }
+
+
+def _spectrum(samples: np.ndarray, reference: dict) -> dict[str, list]:
+    freqs, spectrum = metrics.radial_spectrum(samples)
+    return {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()}
+
+
+def _conditional(samples, feats, probs, classes: int, real_test, real_features, real_labels) -> dict[str, Any]:
+    """A conditional model's measures that use the label: sample i asks for digit i mod `classes`."""
+    asked = balanced_labels(len(samples), classes)
+    acc = metrics.conditional_accuracy(probs, asked)
+    per_class = metrics.per_class(samples, feats, asked, real_test, real_features, real_labels, classes)
+    return {
+        "accuracy": acc["accuracy"],
+        "interval": acc["interval"],
+        "samples": acc["samples"],
+        "labels": f"sample i asks for digit i mod {classes}",
+        "per_class": {**per_class, "accuracy": acc["per_class"]},
+    }
 
 
 RESAMPLES = 100
@@ -394,26 +415,7 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     ]
     shown_replicates = set()
     for ax, (key, label) in zip(axes, rows):
-        values = [summary["models"][n].get(key) or 0 for n in names]
-        ax.barh(names, values, color=colors, alpha=0.75)
-        for y, n in enumerate(names):
-            profile = (replicates.get(n) or {}).get(summary["models"][n].get("profile") or "paper") or {}
-            iv = (profile.get("metrics") or {}).get(key)
-            if iv and iv.get("low") is not None:
-                ax.errorbar(
-                    [iv["mean"]],
-                    [y],
-                    xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]],
-                    fmt="o",
-                    color="black",
-                    ms=4,
-                    capsize=3,
-                )
-                shown_replicates.add((n, iv["n"]))
-        ax.set_xlabel(label)
-        ax.invert_yaxis()
-        if key == "checkerboard_ratio":
-            ax.axvline(1.0, ls=":", color="black")
+        shown_replicates |= _comparison_axis(ax, key, label, names, colors, summary, replicates)
     note = (
         "; black: mean and 95 % t-interval over replicate seeds ("
         + ", ".join(f"{n} n={k}" for n, k in sorted(shown_replicates))
@@ -427,6 +429,24 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     fig.tight_layout()
     fig.savefig(Path(store) / "comparison.png")
     plt.close(fig)
+
+
+def _comparison_axis(ax, key: str, label: str, names: list[str], colors, summary, replicates) -> set[tuple[str, int]]:
+    """One metric's bars (served runs) and replicate intervals; returns the (model, n) whose intervals it drew."""
+    shown = set()
+    ax.barh(names, [summary["models"][n].get(key) or 0 for n in names], color=colors, alpha=0.75)
+    for y, n in enumerate(names):
+        profile = (replicates.get(n) or {}).get(summary["models"][n].get("profile") or "paper") or {}
+        iv = (profile.get("metrics") or {}).get(key)
+        if iv and iv.get("low") is not None:
+            xerr = [[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]]
+            ax.errorbar([iv["mean"]], [y], xerr=xerr, fmt="o", color="black", ms=4, capsize=3)
+            shown.add((n, iv["n"]))
+    ax.set_xlabel(label)
+    ax.invert_yaxis()
+    if key == "checkerboard_ratio":
+        ax.axvline(1.0, ls=":", color="black")
+    return shown
 
 
 def evaluate_replicates(

@@ -80,18 +80,7 @@ def train_evaluator(
     raise EvaluatorError and install nothing."""
     architecture, default_seed = KINDS[name]
     seed = default_seed if seed is None else seed
-    keras.utils.set_random_seed(seed)
-    model = build_classifier(architecture)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    x, xt = unit_images(data.x_train), unit_images(data.x_test)
-    t0 = time.perf_counter()
-    model.fit(x, data.y_train.astype(np.int64), batch_size=128, epochs=epochs, verbose=2, shuffle=True)
-    seconds = time.perf_counter() - t0
-    _, accuracy = model.evaluate(xt, data.y_test.astype(np.int64), batch_size=1000, verbose=0)
+    model, accuracy, seconds = _fit(architecture, seed, data, epochs)
     log(f"evaluator: test accuracy {accuracy:.4f} after {epochs} epochs ({seconds:.0f} s)")
     if min_accuracy is not None and accuracy < min_accuracy:
         raise EvaluatorError(
@@ -101,8 +90,7 @@ def train_evaluator(
     staging = staging_dir(store, name)
     try:
         model.save(staging / MODEL_FILE)
-        feats = Evaluator(model)
-        reference = reference_statistics(feats, data)
+        reference = reference_statistics(Evaluator(model), data)
         np.savez(staging / REFERENCE, **reference)
         manifest = {
             "name": name,
@@ -132,6 +120,23 @@ def train_evaluator(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+def _fit(architecture: str, seed: int, data: Mnist, epochs: int) -> tuple[keras.Model, float, float]:
+    """(the trained classifier, its test accuracy, seconds it trained)."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(architecture)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x, xt = unit_images(data.x_train), unit_images(data.x_test)
+    t0 = time.perf_counter()
+    model.fit(x, data.y_train.astype(np.int64), batch_size=128, epochs=epochs, verbose=2, shuffle=True)
+    seconds = time.perf_counter() - t0
+    _, accuracy = model.evaluate(xt, data.y_test.astype(np.int64), batch_size=1000, verbose=0)
+    return model, accuracy, seconds
 
 
 def reference_statistics(ev: "Evaluator", data: Mnist, n: int = 10000) -> dict[str, np.ndarray]:

@@ -314,14 +314,14 @@ def encode(
     """The one writer of a grid's response: the PNG or its JSON, with the model, ETag, cache and timing headers, and
     (`tell_seed`) the seed(s) in X-Seed; without a `grid`, the 304 of a matched If-None-Match."""
     headers = {
-        "ETag": spec.etag(entry),
+        "ETag": grid.etag if grid is not None else spec.etag(entry),
         "Cache-Control": cache_control,
         "X-Model": entry.name,
         "X-Model-Version": entry.version,
     }
     if grid is None:
         return Response(status_code=304, headers=headers)
-    headers["Server-Timing"] = grid.server_timing()
+    headers["Server-Timing"] = grid.server_timing
     seed, seeds = _seeds(spec)
     if tell_seed and seed is not None:
         headers["X-Seed"] = str(seed)
