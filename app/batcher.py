@@ -33,9 +33,12 @@ class Batcher:
     it holds as many requests as the last one did (a lone request after a lone one goes straight away), else waits
     up to the window for that company: under load, clients answered together come back together. Up to `decoders`
     batches of one model run at once, one per decode thread (one core each: two single-threaded calls side by side
-    decode more rows a second than one call on two cores). Each request may bring a `finish` step (render and encode
-    its PNG); those run on another thread, so a decode thread is free for the next batch as soon as its decode is
-    done (for single images the finish steps cost more than the decode).
+    decode more rows a second than one call on two cores). A batch that finds every decode thread idle may be cut into
+    pieces decoded side by side, one per thread, when `split` says that finishes sooner (a user browsing alone gets a
+    16-grid from both cores); the pieces' rows are the batch's rows, as any split over a model's serving shapes is
+    exact (app/shapes.py). Each request may bring a `finish` step (render and encode its PNG); those run on another
+    thread, so a decode thread is free for the next batch as soon as its decode is done (for single images the
+    finish steps cost more than the decode).
     """
 
     def __init__(
@@ -48,12 +51,14 @@ class Batcher:
         observe: Callable[[int], None],
         in_flight: list[int],
         decoders: int = 1,
+        split: Callable[[int, int], list[int]] | None = None,
     ):
         self.decode_now = _gated(decode_now, TEST_DECODE_GATE) if TEST_DECODE_GATE else decode_now
         self.executor, self.render_executor = executor, render_executor
         self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
         self.in_flight = in_flight  # decodes running on the shared decode threads, all models
         self.decoders = decoders  # the decode threads: batches of this model in flight at most
+        self.split = split  # (rows, idle decode threads) -> the row counts of the pieces to decode side by side
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._last_batch_requests = 1
@@ -119,22 +124,32 @@ class Batcher:
                 slots.release()
                 continue
             self._last_batch_requests = len(live)
-            self.observe(sum(len(z) for z, _, _ in live))
-            self.in_flight[0] += 1  # counted before the next collect looks at it
-            task = loop.create_task(self._decode(live))
+            rows = sum(len(z) for z, _, _ in live)
+            self.observe(rows)
+            idle = self.decoders - self.in_flight[0]
+            pieces = self.split(rows, idle) if self.split and idle > 1 else [rows]
+            self.in_flight[0] += len(pieces)  # counted before the next collect looks at it
+            task = loop.create_task(self._decode(live, pieces))
             self._decoding.add(task)
             task.add_done_callback(lambda done: (self._decoding.discard(done), slots.release()))
 
-    async def _decode(self, live: list[tuple]) -> None:
-        """One batch on a decode thread, then its requests' finish steps on the render thread."""
+    async def _decode(self, live: list[tuple], pieces: list[int]) -> None:
+        """One batch on the decode threads (one piece each), then its requests' finish steps on the render thread."""
         loop = asyncio.get_running_loop()
+        latents = np.split(np.concatenate([z for z, _, _ in live]), np.cumsum(pieces)[:-1])
         try:
-            images = await loop.run_in_executor(self.executor, self.decode_now, np.concatenate([z for z, _, _ in live]))
+            parts = await asyncio.gather(
+                *(loop.run_in_executor(self.executor, self.decode_now, z) for z in latents), return_exceptions=True
+            )
+            failed = next((part for part in parts if isinstance(part, BaseException)), None)
+            if failed is not None:
+                raise failed
+            images = parts[0] if len(parts) == 1 else np.concatenate(parts)
         except Exception as e:  # a model failing at run time must not kill the worker
             self._deliver(live, [(False, e)] * len(live))
             return
         finally:
-            self.in_flight[0] -= 1
+            self.in_flight[0] -= len(pieces)
         rendering = loop.run_in_executor(self.render_executor, self._finish, live, images)
         rendering.add_done_callback(
             lambda done, live=live: self._deliver(

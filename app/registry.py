@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +17,15 @@ import numpy as np
 
 from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
-from app.shapes import ModelUnavailable, ShapeCheck, check_shapes, compile_shapes, run_planned
+from app.shapes import (
+    ModelUnavailable,
+    ShapeCheck,
+    check_shapes,
+    compile_shapes,
+    join_shapes,
+    run_planned,
+    split_rows,
+)
 from arena.images import to_unit
 from arena.manifest import GENERATOR, SERVED, ManifestError, classes, input_dim, read_manifest, verify_files
 from arena.variants import VARIANTS
@@ -84,9 +93,15 @@ class ModelEntry:
         """Each compiled shape this model does not serve through, with why (none before it is loaded)."""
         return self.shape_check.as_dict()["rejected"] if self.shape_check else None
 
+    @property
+    def pending_shapes(self) -> list[int]:
+        """The compiled shapes still being checked after the model turned ready (they may join its serving ones)."""
+        return list(self.shape_check.pending) if self.shape_check else []
+
     def decode_now(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
-        return to_unit(run_planned(self._fns, self.buckets, latents, self.input_dim), self.manifest["output"])
+        fns = self._fns  # one look: a late check may swap in a larger set meanwhile, of the very same rows
+        return to_unit(run_planned(fns, tuple(sorted(fns)), latents, self.input_dim), self.manifest["output"])
 
     def summary(self) -> dict[str, Any]:
         m = self.manifest
@@ -130,11 +145,17 @@ class Registry:
         self.decoders = decoders or len(os.sched_getaffinity(0))
         self.executor = ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="decode")
         self.render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+        # The larger batch shapes are checked once the service is ready, at the lowest CPU priority (see load_all).
+        self.late_checker = ThreadPoolExecutor(
+            max_workers=self.decoders, thread_name_prefix="late-check", initializer=_lowest_priority
+        )
+        self.late_checks: list[Future] = []
         self.observers: list[Callable[[str, int], None]] = (
             [observe] if observe else []
         )  # told (model, batch size) of every decode call
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
+        self._compiled: dict[str, dict[int, Callable]] = {}  # while loading: each model's calls, all shapes
         self.loaded = False
         self.replicate_statistics: dict[str, Any] | None = None
         self.discover()
@@ -152,6 +173,10 @@ class Registry:
         Loading a model (its files hashed, its onnxruntime session built) and checking its shapes (kernels, which
         release the GIL) overlap: models are checked on other threads, one per decode thread, while the next ones
         load. Each model turns ready as soon as its own check is done; the check's results do not depend on it.
+        Only the batch shapes up to FIRST_CHECK_MAX are checked before ready (about a quarter of the work with the
+        default shapes); the larger ones are checked afterwards, at the lowest CPU priority, and join the serving
+        shapes when their rows are the served rows (meanwhile a larger batch runs as several smaller calls, with the
+        same bytes). `/readyz` lists those still pending.
         """
         self.load_replicate_statistics()
         with ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="shape-check") as checker:
@@ -163,10 +188,35 @@ class Registry:
                 except Exception as e:  # noqa: BLE001 (_settle says which)
                     self._settle(entry, t0, e)
                     continue
+                self._compiled[entry.name] = fns
                 checks.append(checker.submit(self._check_and_settle, entry, fns, t0))
             for check in checks:
                 check.result()
         self.loaded = True
+        self.late_checks = [
+            self.late_checker.submit(self._join, self.entries[name], fns)
+            for name, fns in self._compiled.items()
+            if self.entries[name].status == "ready" and self.entries[name].shape_check.pending
+        ]
+        self._compiled.clear()
+
+    def shapes_settled(self, timeout: float | None = None) -> bool:
+        """Wait for the late shape checks (at most `timeout` seconds); whether all are done."""
+        done, pending = wait(self.late_checks, timeout)
+        return not pending
+
+    def _join(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
+        check = entry.shape_check
+        try:
+            joined = join_shapes(fns, entry.input_dim, check)
+        except Exception as e:  # noqa: BLE001 - the model keeps serving through the shapes already checked
+            why = f"not checked: {type(e).__name__}: {str(e)[:200]}"
+            joined = ShapeCheck(check.serving, {**check.rejected, **{s: why for s in check.pending}}, ())
+        for shape in check.pending:
+            if shape in joined.rejected:
+                self._log_rejected(entry, shape, joined.rejected[shape])
+        entry._fns = {b: fns[b] for b in joined.serving}
+        entry.shape_check = joined
 
     def _check_and_settle(self, entry: ModelEntry, fns: dict[int, Callable], t0: float) -> None:
         try:
@@ -235,7 +285,7 @@ class Registry:
         """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""
         entry.shape_check = check_shapes(fns, entry.input_dim)
         for shape, why in sorted(entry.shape_check.rejected.items()):
-            log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
+            self._log_rejected(entry, shape, why)
         entry._fns = {b: fns[b] for b in entry.shape_check.serving}
         entry.batcher = Batcher(
             entry.decode_now,
@@ -246,7 +296,12 @@ class Registry:
             lambda n, name=entry.name: self._observe(name, n),
             self.in_flight,
             self.decoders,
+            lambda n, ways: split_rows(n, entry.buckets, ways),
         )
+
+    @staticmethod
+    def _log_rejected(entry: ModelEntry, shape: int, why: str) -> None:
+        log.warning(json.dumps({"event": "batch_shape_rejected", "model": entry.name, "shape": shape, "why": why}))
 
     def _observe(self, name: str, n: int) -> None:
         for observer in self.observers:
@@ -263,8 +318,17 @@ class Registry:
         return [n for n, e in self.entries.items() if e.status == "ready"]
 
     def close(self) -> None:
+        self.late_checker.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.render_executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _lowest_priority() -> None:
+    """This thread at the lowest CPU priority (Linux threads have their own), so requests come first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the checks just compete as equals
+        pass
 
 
 def _read_optional_json(path: Path) -> dict[str, Any] | None:

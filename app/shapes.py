@@ -3,7 +3,7 @@ image never depends on the batch it was decoded in (on any CPU), and how a reque
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -19,17 +19,28 @@ from arena.latents import latents_from_seed
 
 PROBE_SEED = 0x5EED
 CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
+# Shapes up to this are checked before a model serves (about a quarter of the check's work with the default shapes);
+# the larger ones afterwards, joining the serving group when their rows agree with it (`join_shapes`).
+FIRST_CHECK_MAX = 16
+SAMPLE_ROWS = 16  # latents whose rows place an exact shape in a group
 
 
 @dataclass(frozen=True)
 class ShapeCheck:
-    """Which compiled batch shapes a model serves through, and why each other one is not used."""
+    """Which compiled batch shapes a model serves through, why each other one is not used, and which are still to be
+    checked (`join_shapes`), with the serving group's rows for the sample latents they are compared against."""
 
     serving: tuple[int, ...]
     rejected: dict[int, str]
+    pending: tuple[int, ...] = ()
+    reference: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"serving": list(self.serving), "rejected": {str(s): why for s, why in sorted(self.rejected.items())}}
+        return {
+            "serving": list(self.serving),
+            "rejected": {str(s): why for s, why in sorted(self.rejected.items())},
+            "pending": list(self.pending),
+        }
 
 
 class ModelUnavailable(Exception):
@@ -59,6 +70,20 @@ def _cheapest_split(n: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
     return best
 
 
+def split_rows(n: int, buckets: tuple[int, ...], ways: int) -> list[int]:
+    """Row counts of the pieces that decode n latents soonest on `ways` idle decode threads, one piece each: n cut
+    evenly when the largest piece's planned work is less than the whole's (16 rows with shapes 12–64: 8 + 8, each
+    one 12-row call), else [n]. Exact whatever the cut, as `plan` is."""
+    ways = min(ways, n)
+    if ways < 2:
+        return [n]
+    shapes = tuple(sorted(buckets))
+    size, extra = divmod(n, ways)
+    pieces = [size + (i < extra) for i in range(ways)]
+    slowest = max(_work(_cheapest_split(p, shapes)) for p in pieces)
+    return pieces if slowest < _work(_cheapest_split(n, shapes)) else [n]
+
+
 def _work(shapes: tuple[int, ...]) -> int:
     return sum(shapes) + CALL_OVERHEAD_ROWS * len(shapes)
 
@@ -74,7 +99,7 @@ def run_planned(fns: dict[int, Callable], buckets: tuple[int, ...], latents: np.
     return np.concatenate(parts)[:n]
 
 
-def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
+def check_shapes(fns: dict[int, Callable], latent_dim: int, first: int | None = FIRST_CHECK_MAX) -> ShapeCheck:
     """The compiled shapes to serve through: exact ones that agree with each other, at the least padded cost.
 
     A CPU's GEMM kernels tile a batch into blocks of rows and may compute the rows past the last whole block with
@@ -84,39 +109,84 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
     whatever its batch-mates are (zero padding included). Exact shapes are grouped by the rows they give for the
     same latents; a model serves through one group, so a latent's pixels never depend on what it was batched with.
     Kernels choose their path by shape, not by value, so probes settle it for this machine and thread count.
+
+    Only the shapes up to `first` are checked now (all of them if none of those is exact; None: all) and the group
+    is chosen among them; the others are left `pending`, for `join_shapes` (`settle_shapes` does both). The rule is
+    the same on every start of a machine, so the choice, and a seed's bytes, do not change between restarts.
     """
     shapes = sorted(fns)
-    probe = latents_from_seed(PROBE_SEED, max(shapes), latent_dim)  # distinct latents, one per position
+    now = [s for s in shapes if first is None or s <= first] or shapes[:1]
+    check, rejected = _group(fns, latent_dim, now)
+    if check is None and len(now) < len(shapes):  # nothing small is exact: every shape must be looked at first
+        return check_shapes(fns, latent_dim, first=None)
+    if check is None:
+        raise ModelUnavailable(
+            "no compiled batch shape gives exact rows on this CPU "
+            f"({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
+        )
+    return replace(check, pending=tuple(s for s in shapes if s not in now))
+
+
+def settle_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
+    """Both steps at once: the shapes the service ends up serving through (for tools that serve as it does)."""
+    return join_shapes(fns, latent_dim, check_shapes(fns, latent_dim))
+
+
+def join_shapes(fns: dict[int, Callable], latent_dim: int, check: ShapeCheck) -> ShapeCheck:
+    """The pending shapes checked: each exact one whose rows for the sample latents are the serving group's joins it."""
+    serving, rejected = list(check.serving), dict(check.rejected)
+    probe = latents_from_seed(PROBE_SEED, max(fns), latent_dim)
+    for shape in check.pending:
+        rows, fault = _exact_rows(fns[shape], probe[:shape])
+        if fault:
+            rejected[shape] = fault
+        elif np.array_equal(_sample_rows(fns, shape, rows, probe, latent_dim), check.reference):
+            serving.append(shape)
+        else:
+            rejected[shape] = _differs_from(check.serving)
+    return ShapeCheck(tuple(sorted(serving)), rejected, (), check.reference)
+
+
+def _group(fns: dict[int, Callable], latent_dim: int, shapes: list[int]) -> tuple[ShapeCheck | None, dict[int, str]]:
+    """The cheapest group of agreeing exact shapes among `shapes` (None when none is exact), and why each shape
+    outside it is."""
+    probe = latents_from_seed(PROBE_SEED, max(fns), latent_dim)  # distinct latents, one per position
     rejected: dict[int, str] = {}
     groups: list[tuple[list[int], np.ndarray]] = []
-    sample = probe[:16]
     for shape in shapes:
-        rows = fns[shape](probe[:shape])
-        fault = _position_fault(fns[shape], probe[:shape], rows)
+        rows, fault = _exact_rows(fns[shape], probe[:shape])
         if fault:
             rejected[shape] = fault
             continue
         # exact: its rows for the sample latents (these very rows where the shape holds them all) place it in a group
-        sample_rows = rows[:16] if shape >= 16 else run_planned(fns, (shape,), sample, latent_dim)
+        sample_rows = _sample_rows(fns, shape, rows, probe, latent_dim)
         match = next((members for members, reference in groups if np.array_equal(sample_rows, reference)), None)
         if match is None:
             groups.append(([shape], sample_rows))
         else:
             match.append(shape)
     if not groups:
-        raise ModelUnavailable(
-            "no compiled batch shape gives exact rows on this CPU "
-            f"({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
-        )
-    best = min((tuple(members) for members, _ in groups), key=lambda g: (serving_cost(g), -len(g)))
+        return None, rejected
+    best, reference = min(((tuple(m), r) for m, r in groups), key=lambda g: (serving_cost(g[0]), -len(g[0])))
     for members, _ in groups:
         if tuple(members) != best:
-            for shape in members:
-                rejected[shape] = (
-                    "exact, but its rows differ in the last bits from those of "
-                    f"shapes {', '.join(map(str, best))}, which serve at less cost"
-                )
-    return ShapeCheck(best, rejected)
+            rejected.update({shape: _differs_from(best) for shape in members})
+    return ShapeCheck(best, rejected, (), reference), rejected
+
+
+def _exact_rows(fn: Callable, probe: np.ndarray) -> tuple[np.ndarray, str | None]:
+    rows = fn(probe)
+    return rows, _position_fault(fn, probe, rows)
+
+
+def _sample_rows(fns: dict[int, Callable], shape: int, rows: np.ndarray, probe: np.ndarray, dim: int) -> np.ndarray:
+    sample = probe[:SAMPLE_ROWS]
+    return rows[:SAMPLE_ROWS] if shape >= SAMPLE_ROWS else run_planned(fns, (shape,), sample, dim)
+
+
+def _differs_from(best: tuple[int, ...]) -> str:
+    shapes = ", ".join(map(str, best))
+    return f"exact, but its rows differ in the last bits from those of shapes {shapes}, which serve at less cost"
 
 
 def _position_fault(fn: Callable, probe: np.ndarray, rows: np.ndarray) -> str | None:

@@ -1,5 +1,7 @@
-"""Rows a second through one served generator's onnxruntime session: one call at a time on all cores (the route before
-decode threads) against single-threaded calls side by side, one per core (the route now), in the same run.
+"""Rows a second through one served generator's onnxruntime session, three ways in the same run: one call at a time
+on all cores (the route before decode threads), single-threaded calls side by side, one per core (the route of
+6dac422), and calls on all cores side by side, one caller per core (the route now); and a lone call's milliseconds
+with a single-threaded session against one on all cores (what one user browsing alone waits for).
 
     python bench/decode_threads.py [--model gan_transpose] [--seconds 1.5]
 """
@@ -48,6 +50,18 @@ def rows_per_second(s, batch: int, seconds: float, callers: int) -> float:
     return sum(done) / seconds
 
 
+def lone_call_ms(s, batch: int, calls: int = 20) -> float:
+    (given,) = s.get_inputs()
+    z = np.random.default_rng(1).standard_normal((batch, given.shape[1])).astype(np.float32)
+    s.run(None, {given.name: z})
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        s.run(None, {given.name: z})
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1000
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="gan_transpose")
@@ -57,17 +71,36 @@ def main() -> None:
     path = ROOT / "models_store" / args.model / "generator.onnx"
     together, apart = session(path, 0), session(path, 1)
     rows = []
-    for batch in (1, 4, 12, 24, 48):
+    for batch in (1, 4, 12, 16, 24, 48):
         one = rows_per_second(together, batch, args.seconds, 1)
-        side = rows_per_second(apart, batch, args.seconds, cores)
-        rows.append({"batch": batch, "one_call_all_cores": round(one), "side_by_side": round(side)})
-        print(json.dumps({**rows[-1], "ratio": round(side / one, 2)}), flush=True)
+        single = rows_per_second(apart, batch, args.seconds, cores)
+        wide = rows_per_second(together, batch, args.seconds, cores)
+        rows.append(
+            {
+                "batch": batch,
+                "rows_s_one_call_all_cores": round(one),
+                "rows_s_single_threaded_side_by_side": round(single),
+                "rows_s_all_cores_side_by_side": round(wide),
+                "lone_call_ms_single_threaded": round(lone_call_ms(apart, batch), 2),
+                "lone_call_ms_all_cores": round(lone_call_ms(together, batch), 2),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    ratio = lambda key, base: float(np.median([r[key] / r[base] for r in rows]))
     print(
         json.dumps(
             {
                 "model": args.model,
                 "cores": cores,
-                "median_ratio": float(np.median([r["side_by_side"] / r["one_call_all_cores"] for r in rows])),
+                "median_rows_s_all_cores_side_by_side_over_single_threaded_side_by_side": round(
+                    ratio("rows_s_all_cores_side_by_side", "rows_s_single_threaded_side_by_side"), 2
+                ),
+                "median_rows_s_all_cores_side_by_side_over_one_call": round(
+                    ratio("rows_s_all_cores_side_by_side", "rows_s_one_call_all_cores"), 2
+                ),
+                "median_lone_call_single_threaded_over_all_cores": round(
+                    ratio("lone_call_ms_single_threaded", "lone_call_ms_all_cores"), 2
+                ),
             }
         )
     )

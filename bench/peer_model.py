@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from app.core.settings import DEFAULT_BUCKETS
-from app.shapes import check_shapes, compile_shapes, run_planned
+from app.shapes import compile_shapes, run_planned, settle_shapes
 from arena.images import png_bytes, render_grid, to_unit
 from arena.latents import latents_from_seed
 from arena.manifest import SERVED
@@ -27,13 +27,13 @@ MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, 
 
 
 class GridDecoder:
-    """Seeds and counts → PNG grids, through the shapes `check_shapes` keeps on this CPU (as the service does)."""
+    """Seeds and counts → PNG grids, through the shapes `settle_shapes` keeps on this CPU (as the service does)."""
 
     def __init__(self, store: Path, model: str = MODEL):
         manifest = json.loads((Path(store) / model / "manifest.json").read_text())
         self.latent_dim, self.output = int(manifest["latent_dim"]), manifest["output"]
         fns = compile_shapes(Path(store) / model / SERVED, self.latent_dim, set(DEFAULT_BUCKETS))
-        self.shapes = check_shapes(fns, self.latent_dim).serving
+        self.shapes = settle_shapes(fns, self.latent_dim).serving
         self.fns = {s: fns[s] for s in self.shapes}
 
     def decode(self, latents: np.ndarray) -> np.ndarray:

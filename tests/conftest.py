@@ -181,15 +181,19 @@ def _close_shared_registries():
     _REGISTRIES.clear()
 
 
-def wait_ready(client, timeout: float = 120.0) -> None:
+def wait_ready(client, timeout: float = 120.0, settled: bool = True) -> None:
+    """Until /readyz says ready and, with `settled`, no model has batch shapes still being checked."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if client.get("/readyz").status_code == 200:
+        r = client.get("/readyz")
+        if r.status_code == 200 and (
+            not settled or not any(m.get("batch_shapes_pending") for m in r.json()["models"].values())
+        ):
             return
         time.sleep(0.05)
-    raise AssertionError("service never became ready")
+    raise AssertionError("service never became ready" + (" with every batch shape checked" if settled else ""))
 
 
 def make_client(store: Path, tmp_path: Path | None = None, shared: bool = True, **settings):

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 
 import httpx
 import numpy as np
 import pytest
 
 import app.registry
-from app.shapes import ModelUnavailable, ShapeCheck, check_shapes
+from app.shapes import (
+    ModelUnavailable,
+    ShapeCheck,
+    _cheapest_split,
+    _work,
+    check_shapes,
+    join_shapes,
+    plan,
+    settle_shapes,
+    split_rows,
+)
 from arena.images import png_bytes, render_grid
 from arena.latents import latents_from_seed, with_labels
 from arena.variants import VARIANTS
@@ -68,7 +79,7 @@ def test_no_exact_shape_makes_the_model_unavailable():
 def test_shape_groups_are_chosen_by_cost_not_by_order():
     shifted = lambda z: exact(z) + np.float32(1e-6)  # noqa: E731 - shapes 1 and 4 round another way than 8..64
     fns = {1: shifted, 4: shifted, 8: exact, 16: exact, 32: exact, 64: exact}
-    assert check_shapes(fns, 3).serving == (8, 16, 32, 64)
+    assert settle_shapes(fns, 3).serving == (8, 16, 32, 64)
 
 
 # Random mixes of concurrent requests: each gives the bytes of the same request made alone.
@@ -92,7 +103,9 @@ def uncached_client(request, tiny_store, tmp_path, monkeypatch):
     """A service with no grid cache, on this CPU or on a simulated one whose kernels depend on row position."""
     if request.param == "tail_kernel_cpu":
         monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
-    with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
+    with make_client(
+        tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS, decode_threads=2
+    ) as client:  # two decode threads whatever this host's cores: a lone batch is cut in two, as on a 2-core host
         wait_ready(client)
         yield request.param, client
 
@@ -135,7 +148,7 @@ def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached
 def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path, monkeypatch):
     """The test above has teeth: serving through every compiled shape on that CPU does change a grid's bytes."""
     monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
-    monkeypatch.setattr(app.registry, "check_shapes", lambda fns, dim: ShapeCheck(tuple(sorted(fns)), {}))
+    monkeypatch.setattr(app.registry, "check_shapes", lambda fns, dim, **_: ShapeCheck(tuple(sorted(fns)), {}))
     with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
         wait_ready(client)
         requests = mixed_requests(7, 40, client.app.state.registry.available())
@@ -210,3 +223,129 @@ def test_a_models_batches_run_side_by_side_on_its_decode_threads(decoders):
         render.shutdown()
     assert overlapped is (decoders == 2)
     assert a.tolist() == [[2.0]] * 3 and b.tolist() == [[10.0]] * 2
+
+
+def test_a_lone_batch_is_cut_only_when_its_pieces_finish_sooner():
+    for buckets in (SHAPES, WITH_TAILS, (1, 4, 12, 16, 24, 48, 64), (16,)):
+        for ways in (1, 2, 3):
+            for n in range(1, 140):
+                pieces = split_rows(n, buckets, ways)
+                assert sum(pieces) == n and len(pieces) <= ways and min(pieces) >= 1
+                if len(pieces) > 1:
+                    assert max(pieces) - min(pieces) <= 1
+                    assert max(_work(_cheapest_split(p, buckets)) for p in pieces) < _work(_cheapest_split(n, buckets))
+    assert split_rows(16, (1, 4, 12, 16, 24, 48, 64), 2) == [8, 8]
+    assert split_rows(12, (1, 4, 12, 16, 24, 48, 64), 2) == [12]  # two 6-row pieces would each be a 12-row call
+    assert split_rows(1, WITH_TAILS, 2) == [1]
+
+
+def test_a_lone_batch_is_decoded_in_pieces_side_by_side_and_comes_back_in_order():
+    """Both pieces are in their decode calls at once (gated, not timed), and the rows come back in the batch's order;
+    with a decode thread busy the batch goes whole."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.batcher import Batcher
+
+    both, calls = threading.Barrier(2, timeout=10), []
+
+    def decode_now(z):
+        calls.append(len(z))
+        if len(z) == 8:
+            both.wait()  # each 8-row piece waits for the other: a deadlock unless they run side by side
+        return z[:, :1] * 2
+
+    executor, render = ThreadPoolExecutor(2), ThreadPoolExecutor(1)
+    in_flight = [0]
+    batcher = Batcher(decode_now, executor, render, 0.0, 64, lambda n: None, in_flight, 2, lambda n, w: [n // w] * w)
+    z = np.arange(16 * 3, dtype=np.float32).reshape(16, 3)
+    try:
+        alone = asyncio.run(batcher.decode(z))
+        in_flight[0] = 1  # another model's batch holds one decode thread
+        busy = asyncio.run(batcher.decode(z[:10]))
+    finally:
+        executor.shutdown()
+        render.shutdown()
+    assert calls == [8, 8, 10]
+    assert alone.ravel().tolist() == (z[:, 0] * 2).tolist() and busy.ravel().tolist() == (z[:10, 0] * 2).tolist()
+
+
+def test_a_lone_grid_cut_over_the_decode_threads_has_the_bytes_of_one_call(uncached_client):
+    """On this CPU and the simulated one: every model's lone 16–64-row batches really are cut, and give the bytes of
+    the same latents decoded in one planned call."""
+    _, client = uncached_client
+    registry = client.app.state.registry
+    rng = np.random.default_rng(5)
+    for name in registry.available():
+        entry = registry.get(name)
+        calls, decode_now = [], entry.batcher.decode_now
+        entry.batcher.decode_now = lambda z, decode_now=decode_now, calls=calls: calls.append(len(z)) or decode_now(z)
+        for n in (16, 25, 64):
+            z = latents_from_seed(int(rng.integers(0, 2**32 - 1)), n, entry.latent_dim)
+            if entry.classes:
+                z = with_labels(z, rng.integers(0, entry.classes, n), entry.classes)
+            calls.clear()
+            cut = client.portal.call(entry.batcher.decode, z)
+            assert len(calls) == 2 and sum(calls) == n, (name, n, calls)
+            assert np.array_equal(cut, entry.decode_now(z)), (name, n)
+
+
+# The larger shapes are checked after the model serves, and join its serving group only with the same rows.
+
+
+def test_larger_shapes_are_left_pending_then_join_only_when_exact_and_agreeing():
+    shifted = lambda z: exact(z) + np.float32(1e-6)  # noqa: E731 - rounds another way than `exact`
+    fns = {1: exact, 4: exact, 12: exact, 16: exact, 24: exact, 32: tail_kernel(exact, 32), 48: shifted, 64: exact}
+    first = check_shapes(fns, 3)
+    assert first.serving == (1, 4, 12, 16) and first.pending == (24, 32, 48, 64) and first.rejected == {}
+    settled = join_shapes(fns, 3, first)
+    assert settled.serving == (1, 4, 12, 16, 24, 64) and settled.pending == ()
+    assert settled.rejected[32].startswith("position-dependent")
+    assert settled.rejected[48].startswith("exact, but its rows differ") and "1, 4, 12, 16" in settled.rejected[48]
+
+
+def test_with_no_exact_small_shape_every_shape_is_checked_before_serving():
+    mixing = lambda z: exact(z) + np.float32(1e-3) * z.mean(axis=0)  # noqa: E731 - a row depends on its batch-mates
+    fns = {4: mixing, 24: exact}
+    check = check_shapes(fns, 3)
+    assert check.serving == (24,) and check.pending == () and check.rejected[4].startswith("batch-mate-dependent")
+
+
+def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_bytes_agree(
+    tiny_store, tmp_path, monkeypatch
+):
+    """Gated, not timed: the late checks wait for the test. Meanwhile /readyz says 200 and lists the pending shapes,
+    a 48-image grid runs as smaller calls; once they join, the same grid has the same bytes from one 48-row call.
+    The late checks run at the lowest CPU priority."""
+    import threading
+
+    import app.shapes
+
+    gate, priorities = threading.Event(), []
+
+    def gated_join(fns, dim, check):
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert gate.wait(60)
+        return app.shapes.join_shapes(fns, dim, check)
+
+    monkeypatch.setattr(app.registry, "join_shapes", gated_join)
+    with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, decode_threads=2) as client:
+        try:
+            wait_ready(client, settled=False)
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            model = client.app.state.registry.available()[0]
+            pending = ready.json()["models"][model]["batch_shapes_pending"]
+            assert pending == [24, 48, 64] and max(ready.json()["models"][model]["batch_shapes"]) == 16
+            assert plan(48, client.app.state.registry.get(model).buckets) == [16, 16, 16]
+            params = {"model": model, "seed": 77, "n": 48}
+            before = client.post("/generate", params=params).content
+        finally:
+            gate.set()
+        wait_ready(client)
+        after_shapes = client.get("/readyz").json()["models"][model]
+        entry = client.app.state.registry.get(model)
+        assert plan(48, entry.buckets) == [48]  # the grid below is one 48-row call now, three 16-row calls before
+        assert {24, 48, 64} <= set(after_shapes["batch_shapes"]) and after_shapes["batch_shapes_pending"] == []
+        assert client.post("/generate", params=params).content == before
+    assert priorities and all(p == 19 for p in priorities)

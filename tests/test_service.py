@@ -589,14 +589,14 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
 
     checked_on: dict[str, str] = {}
 
-    def check_gated(fns, latent_dim):
+    def check_gated(fns, latent_dim, **options):
         name = name_of[id(fns)]
         checked_on[name] = threading.current_thread().name
         if name == loads[0]:
             gate["overlapped"] = next_load_began.wait(30)
             gate["released"] = time.perf_counter()
             raise registry_module.ModelUnavailable("no compiled batch shape gives exact rows on this CPU (simulated)")
-        return real_check(fns, latent_dim)
+        return real_check(fns, latent_dim, **options)
 
     monkeypatch.setattr(registry_module, "compile_shapes", compile_recording)
     monkeypatch.setattr(registry_module, "check_shapes", check_gated)
@@ -615,6 +615,7 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
         )
         ready = [e for e in registry.entries.values() if e.status == "ready"]
         assert sorted(e.name for e in ready) == sorted(loads[1:])
+        assert registry.shapes_settled(60)
         assert all(e.batcher is not None and tuple(e._fns) == e.shape_check.serving for e in ready)
         assert all(0 < e.load_seconds <= took + 0.001 for e in ready)
     finally:

@@ -34,6 +34,7 @@ async def readyz(request: Request, registry: RegistryDep) -> JSONResponse:
             "reason": e.reason,
             "batch_shapes": list(e.buckets) or None,
             "rejected_batch_shapes": e.rejected_shapes,
+            "batch_shapes_pending": e.pending_shapes,
         }
         for n, e in registry.entries.items()
     }
