@@ -15,7 +15,9 @@ from arena.latents import latents_from_seed
 # Batch shapes each model is compiled for, as TF Serving's allowed_batch_sizes. At warm-up `check_shapes` keeps
 # those whose rows are exact; a request is padded to the smallest kept shape that holds it, and more than the
 # largest runs in pieces of the largest. 12, 24 and 48 are multiples of the 6-row GEMM micro-kernel some CPUs use;
-# 8 and 32 are left out: on such CPUs their last two rows take another kernel, and 16 + 16 covers 32 anyway.
+# on such CPUs the last two rows of 8 and 32 take another kernel. 8 is compiled all the same: a lone 16-grid is cut
+# into two 8-row pieces decoded side by side (`split_rows`), and where the check rejects 8 they run as 12-row calls;
+# 32 is left out (16 + 16 covers it).
 
 PROBE_SEED = 0x5EED
 CALL_OVERHEAD_ROWS = 4  # a model call's fixed cost, in rows of work, for choosing among exact shape sets
@@ -72,8 +74,8 @@ def _cheapest_split(n: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
 
 def split_rows(n: int, buckets: tuple[int, ...], ways: int) -> list[int]:
     """Row counts of the pieces that decode n latents soonest on `ways` idle decode threads, one piece each: n cut
-    evenly when the largest piece's planned work is less than the whole's (16 rows with shapes 12–64: 8 + 8, each
-    one 12-row call), else [n]. Exact whatever the cut, as `plan` is."""
+    evenly when the largest piece's planned work is less than the whole's (16 rows: 8 + 8, each one 8-row call, or
+    one 12-row call where 8 is not served), else [n]. Exact whatever the cut, as `plan` is."""
     ways = min(ways, n)
     if ways < 2:
         return [n]

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_BUCKETS = (1, 4, 12, 16, 24, 48, 64)
+DEFAULT_BUCKETS = (1, 4, 8, 12, 16, 24, 48, 64)
 
 
 class Settings(BaseSettings):
