@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -33,6 +34,56 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "deconv-arena:image-check"
 GRACE_S = 30  # docker-compose.yml stop_grace_period
+
+
+def hold_in_flight(host: str, port: int, count: int) -> tuple[list[socket.socket], bool]:
+    """`count` POST /generate requests of 64 images, each sent whole on its own socket; returned once the service has
+    taken up every one (in flight, or already answered, by its own metrics) with at least one still in flight, and
+    whether that happened within 10 s."""
+
+    def taken_up() -> tuple[float, float]:
+        text = httpx.get(f"http://{host}:{port}/metrics").text
+        gauge = re.search(r"^arena_in_flight_requests (\S+)$", text, re.M)
+        answered = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("arena_requests_total{")
+            and 'route="/generate"' in line
+            and 'model="gan_transpose"' in line
+        ]
+        # the gauge counts the asking /metrics request too
+        return (float(gauge.group(1)) - 1 if gauge else 0.0), sum(answered)
+
+    _, before = taken_up()
+    held = []
+    for k in range(count):
+        s = socket.create_connection((host, port), timeout=60)
+        s.sendall(
+            f"POST /generate?model=gan_transpose&seed={1000 + k}&n=64 HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        held.append(s)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        in_flight, answered = taken_up()
+        if in_flight >= 1 and in_flight + answered - before >= count:
+            return held, True
+        time.sleep(0.005)
+    return held, False
+
+
+def read_status(s: socket.socket) -> int:
+    """The HTTP status the server answered on `s` (read to its close), or -1 if it closed without one."""
+    chunks = []
+    try:
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    head = b"".join(chunks).split(b"\r\n", 1)[0].split()
+    return int(head[1]) if len(head) >= 2 and head[1].isdigit() else -1
 
 
 def sh(*cmd: str, **kw) -> str:
@@ -211,22 +262,16 @@ def main() -> int:
         if hc.returncode != 0:
             failures.append(f"HEALTHCHECK command exited {hc.returncode}: {hc.stderr[-300:]}")
 
+        # Six 64-image grids sent on raw sockets, and SIGTERM only once the service has taken them all up (a fixed
+        # sleep would race: the first grid's decode takes both cores, and a client still connecting is refused).
+        held, all_in_flight = hold_in_flight("127.0.0.1", 8000, 6)
+        out["in_flight_at_sigterm"] = all_in_flight
+        if not all_in_flight:
+            failures.append("the service never took up the six grids within 10 s (its /metrics)")
         results: list[int] = []
-
-        def slow(k: int) -> None:
-            try:
-                results.append(
-                    httpx.post(
-                        f"{base}/generate", params={"model": "gan_transpose", "seed": 1000 + k, "n": 64}, timeout=60
-                    ).status_code
-                )
-            except httpx.HTTPError:
-                results.append(-1)
-
-        inflight = [threading.Thread(target=slow, args=(k,)) for k in range(6)]
+        inflight = [threading.Thread(target=lambda s=s: results.append(read_status(s))) for s in held]
         for t in inflight:
             t.start()
-        time.sleep(0.3)
         t0 = time.monotonic()
         proc.terminate()  # unshare, sh, chroot and env all exec: this pid is the image's CMD itself
         for t in inflight:
