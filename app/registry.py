@@ -156,7 +156,6 @@ class Registry:
         )  # told (model, batch size) of every decode call
         self.entries: dict[str, ModelEntry] = {}
         self.in_flight = [0]
-        self._compiled: dict[str, dict[int, Callable]] = {}  # while loading: each model's calls, all shapes
         self.loaded = False
         self.replicate_statistics: dict[str, Any] | None = None
         self.discover()
@@ -180,6 +179,7 @@ class Registry:
         same bytes). `/readyz` lists those still pending.
         """
         self.load_replicate_statistics()
+        compiled: dict[str, dict[int, Callable]] = {}  # each model's calls, every shape: the late checks use them
         with ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="shape-check") as checker:
             checks = []
             for entry in self.entries.values():
@@ -189,17 +189,16 @@ class Registry:
                 except Exception as e:  # noqa: BLE001 (_settle says which)
                     self._settle(entry, t0, e)
                     continue
-                self._compiled[entry.name] = fns
+                compiled[entry.name] = fns
                 checks.append(checker.submit(self._check_and_settle, entry, fns, t0))
             for check in checks:
                 check.result()
         self.loaded = True
         self.late_checks = [
             self.late_checker.submit(self._join, self.entries[name], fns)
-            for name, fns in self._compiled.items()
+            for name, fns in compiled.items()
             if self.entries[name].status == "ready" and self.entries[name].shape_check.pending
         ]
-        self._compiled.clear()
 
     def shapes_settled(self, timeout: float | None = None) -> bool:
         """Wait for the late shape checks (at most `timeout` seconds); whether all are done."""

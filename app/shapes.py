@@ -117,16 +117,17 @@ def check_shapes(fns: dict[int, Callable], latent_dim: int, first: int | None = 
     the same on every start of a machine, so the choice, and a seed's bytes, do not change between restarts.
     """
     shapes = sorted(fns)
-    now = [s for s in shapes if first is None or s <= first] or shapes[:1]
-    check, rejected = _group(fns, latent_dim, now)
-    if check is None and len(now) < len(shapes):  # nothing small is exact: every shape must be looked at first
-        return check_shapes(fns, latent_dim, first=None)
+    now = len([s for s in shapes if first is None or s <= first]) or 1  # how many of the smallest are checked now
+    check, rejected = _group(fns, latent_dim, shapes[:now])
+    if check is None and now < len(shapes):  # nothing small is exact: the others are checked before serving too
+        check, more = _group(fns, latent_dim, shapes[now:])
+        rejected, now = {**rejected, **more}, len(shapes)
     if check is None:
         raise ModelUnavailable(
             "no compiled batch shape gives exact rows on this CPU "
             f"({'; '.join(f'{s}: {w}' for s, w in rejected.items())})"
         )
-    return replace(check, pending=tuple(s for s in shapes if s not in now))
+    return replace(check, rejected=rejected, pending=tuple(shapes[now:]))
 
 
 def settle_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
@@ -137,7 +138,7 @@ def settle_shapes(fns: dict[int, Callable], latent_dim: int) -> ShapeCheck:
 def join_shapes(fns: dict[int, Callable], latent_dim: int, check: ShapeCheck) -> ShapeCheck:
     """The pending shapes checked: each exact one whose rows for the sample latents are the serving group's joins it."""
     serving, rejected = list(check.serving), dict(check.rejected)
-    probe = latents_from_seed(PROBE_SEED, max(fns), latent_dim)
+    probe = _probe(fns, latent_dim)
     for shape in check.pending:
         rows, fault = _exact_rows(fns[shape], probe[:shape])
         if fault:
@@ -152,7 +153,7 @@ def join_shapes(fns: dict[int, Callable], latent_dim: int, check: ShapeCheck) ->
 def _group(fns: dict[int, Callable], latent_dim: int, shapes: list[int]) -> tuple[ShapeCheck | None, dict[int, str]]:
     """The cheapest group of agreeing exact shapes among `shapes` (None when none is exact), and why each shape
     outside it is."""
-    probe = latents_from_seed(PROBE_SEED, max(fns), latent_dim)  # distinct latents, one per position
+    probe = _probe(fns, latent_dim)
     rejected: dict[int, str] = {}
     groups: list[tuple[list[int], np.ndarray]] = []
     for shape in shapes:
@@ -174,6 +175,11 @@ def _group(fns: dict[int, Callable], latent_dim: int, shapes: list[int]) -> tupl
         if tuple(members) != best:
             rejected.update({shape: _differs_from(best) for shape in members})
     return ShapeCheck(best, rejected, (), reference), rejected
+
+
+def _probe(fns: dict[int, Callable], latent_dim: int) -> np.ndarray:
+    """Distinct latents, one per position of the largest shape; each shape is probed with its first rows."""
+    return latents_from_seed(PROBE_SEED, max(fns), latent_dim)
 
 
 def _exact_rows(fn: Callable, probe: np.ndarray) -> tuple[np.ndarray, str | None]:
