@@ -76,6 +76,17 @@ def python() -> str:
     return sys.executable
 
 
+def seconds_until_shapes_settled(base: str, timeout: float = 120) -> float:
+    """From ready until /readyz lists no batch shape still being checked (the larger shapes, checked after ready)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        models = httpx.get(f"{base}/readyz", timeout=5).json()["models"].values()
+        if not any(m.get("batch_shapes_pending") for m in models):
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
 def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
     """SIGTERM the server's whole process group (a peer's workers too), then SIGKILL what is left."""
     import signal

@@ -1,7 +1,8 @@
 """Rows a second through one served generator's onnxruntime session, three ways in the same run: one call at a time
 on all cores (the route before decode threads), single-threaded calls side by side, one per core (the route of
 6dac422), and calls on all cores side by side, one caller per core (the route now); and a lone call's milliseconds
-with a single-threaded session against one on all cores (what one user browsing alone waits for).
+with a single-threaded session against one on all cores, and a lone 16-row batch cut into one piece per core,
+decoded side by side, as the service does when every decode thread is idle (what one user browsing alone waits for).
 
     python bench/decode_threads.py [--model gan_transpose] [--seconds 1.5]
 """
@@ -62,6 +63,34 @@ def lone_call_ms(s, batch: int, calls: int = 20) -> float:
     return float(np.median(times)) * 1000
 
 
+def lone_cut_ms(s, batch: int, ways: int, calls: int = 20) -> float:
+    """A lone batch as the service decodes it when every decode thread is idle (app/shapes.py split_rows): cut into
+    `ways` even pieces, one single-threaded call each, side by side; milliseconds until the last piece is done."""
+    (given,) = s.get_inputs()
+    z = np.random.default_rng(1).standard_normal((batch, given.shape[1])).astype(np.float32)
+    pieces = np.array_split(z, ways)
+    go, done = threading.Barrier(ways + 1), threading.Barrier(ways + 1)
+
+    def piece(part: np.ndarray) -> None:
+        for _ in range(calls + 1):
+            go.wait()
+            s.run(None, {given.name: part})
+            done.wait()
+
+    workers = [threading.Thread(target=piece, args=(part,)) for part in pieces]
+    for w in workers:
+        w.start()
+    times = []
+    for _ in range(calls + 1):  # the first round warms the pieces' shapes up
+        t0 = time.perf_counter()
+        go.wait()
+        done.wait()
+        times.append(time.perf_counter() - t0)
+    for w in workers:
+        w.join()
+    return float(np.median(times[1:])) * 1000
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="gan_transpose")
@@ -86,6 +115,13 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
+    cut = {
+        "batch": 16,
+        "lone_call_ms_all_cores": round(lone_call_ms(together, 16), 2),
+        "lone_call_ms_single_threaded": round(lone_call_ms(apart, 16), 2),
+        f"lone_cut_ms_{cores}_single_threaded_pieces_side_by_side": round(lone_cut_ms(apart, 16, cores), 2),
+    }
+    print(json.dumps(cut), flush=True)
     ratio = lambda key, base: float(np.median([r[key] / r[base] for r in rows]))
     print(
         json.dumps(

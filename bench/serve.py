@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import ROOT, free_port, freeze, python, rss_mib, start, stop, summary
+from common import ROOT, free_port, freeze, python, rss_mib, seconds_until_shapes_settled, start, stop, summary
 
 
 class BareCall:
@@ -56,17 +56,6 @@ class BareCall:
             self.decoder.decode(self.z)
             times.append(time.perf_counter() - t0)
         return times
-
-
-def seconds_until_shapes_settled(base: str, timeout: float = 120) -> float:
-    """From ready until /readyz lists no batch shape still being checked (the larger shapes, checked after ready)."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        models = httpx.get(f"{base}/readyz", timeout=5).json()["models"].values()
-        if not any(m.get("batch_shapes_pending") for m in models):
-            break
-        time.sleep(0.05)
-    return time.perf_counter() - t0
 
 
 async def sequential_s(base: str, make_request, indices: range) -> list[float]:
