@@ -28,7 +28,15 @@ from app.shapes import (
     split_rows,
 )
 from arena.images import to_unit
-from arena.manifest import GENERATOR, SERVED, ManifestError, classes, input_dim, read_manifest, verify_files
+from arena.manifest import (
+    SERVED,
+    ManifestError,
+    classes,
+    generator_file,
+    input_dim,
+    read_manifest,
+    verify_files,
+)
 from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
@@ -274,7 +282,10 @@ class Registry:
             )
         metrics = _read_optional_json(model_dir / "metrics.json")
         entry.metrics = (
-            metrics if metrics and metrics.get("generator_sha256") == entry.manifest["files"].get(GENERATOR) else None
+            metrics
+            if metrics
+            and metrics.get("generator_sha256") == entry.manifest["files"].get(generator_file(entry.manifest))
+            else None
         )
         if (model_dir / "reconstruction_latents.npy").is_file():
             entry.recon_latents = np.load(model_dir / "reconstruction_latents.npy").astype(np.float32)

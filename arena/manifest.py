@@ -24,6 +24,12 @@ def classes(manifest: dict[str, Any]) -> int:
     return int(manifest.get("classes") or 0)
 
 
+def generator_file(manifest: dict[str, Any]) -> str:
+    """The generator's file of record, whose SHA-256 its metrics name: the Keras model it was trained or imported as,
+    else (a generator imported from ONNX, from any framework) the served ONNX file itself."""
+    return GENERATOR if GENERATOR in manifest["files"] else SERVED
+
+
 def input_dim(manifest: dict[str, Any]) -> int:
     """The generator's input width: the latent, and a conditional model's one-hot label after it."""
     return int(manifest["latent_dim"]) + classes(manifest)

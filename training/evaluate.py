@@ -10,10 +10,19 @@ from typing import Any
 
 import numpy as np
 
+from arena import spectra
 from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, every_digit, latents_from_seed
 from arena.layout import RunLayout
-from arena.manifest import GENERATOR, ManifestError, input_dim, read_manifest, verify_files, write_json_atomic
+from arena.manifest import (
+    SERVED,
+    ManifestError,
+    generator_file,
+    input_dim,
+    read_manifest,
+    verify_files,
+    write_json_atomic,
+)
 from arena.manifest import classes as manifest_classes
 from arena.replicates import INDEX, record_failure, runs, summary_row
 from arena.stats import bootstrap_interval
@@ -29,12 +38,17 @@ class EvaluationError(Exception):
 
 
 def _decoder(model_dir: Path, manifest: dict[str, Any]):
-    """(model, fn): fn maps a latent batch to a NumPy batch, compiled once per backend."""
+    """(model, fn): fn maps a latent batch to a NumPy batch, compiled once per backend; a generator imported from
+    ONNX runs on onnxruntime (model: its ModelProto)."""
+    if generator_file(manifest) == SERVED:
+        from training.onnx_import import decoder
+
+        return decoder(model_dir / SERVED)
     import keras
 
     import training.layers  # noqa: F401  (registers the custom layers the generator may use)
 
-    model = keras.saving.load_model(model_dir / GENERATOR, compile=False)
+    model = keras.saving.load_model(model_dir / generator_file(manifest), compile=False)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -61,6 +75,11 @@ def _time_per_image(fn, latent_dim: int, batch: int, repeats: int) -> float:
 
 
 def _weight_check(model) -> list[dict[str, Any]]:
+    """The polyphase check of every stride-2 transposed convolution's kernel (Keras layers or ONNX nodes)."""
+    if not hasattr(model, "layers"):
+        from training.onnx_import import transposed_kernels
+
+        return transposed_kernels(model)
     out = []
     for layer in model.layers:
         if type(layer).__name__ == "Conv2DTranspose" and tuple(layer.strides) == (2, 2):
@@ -90,27 +109,37 @@ def artefact_section(samples: np.ndarray, reference: dict[str, np.ndarray]) -> d
     return out
 
 
-def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> dict[str, Any]:
-    """Add the artefact section to an evaluated model's metrics.json from the same samples evaluation drew (its seed,
-    its count), leaving every other figure as it is; for runs evaluated before the metric existed."""
+RESCORED = ("artefact", "spectrum", "frechet_independent")  # the sections added since the first evaluations
+
+
+def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> list[str]:
+    """Add to an evaluated model's metrics.json the sections of RESCORED it lacks, from the same samples evaluation
+    drew (its seed, its count), leaving every other figure as it is; returns the sections added."""
     _, _, reference = load_evaluator_once(store)
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
     path = model_dir / "metrics.json"
     result = json.loads(path.read_text())
-    if result.get("generator_sha256") != manifest["files"][GENERATOR]:
+    if result.get("generator_sha256") != manifest["files"][generator_file(manifest)]:
         raise EvaluationError(f"{model_dir.name}: metrics.json is of another generator; evaluate it again")
+    missing = [k for k in RESCORED if k not in result]
+    if not missing:
+        return []
     n = int(result.get("samples", n))
     _, fn = _decoder(model_dir, manifest)
     latents = latents_from_seed(int(result.get("seed", EVAL_SEED)), n, manifest["latent_dim"])
     samples = _generate(fn, every_digit(latents, manifest_classes(manifest)), manifest["output"])
-    result["artefact"] = artefact_section(samples, reference)
-    independent = independent_frechet(store, samples)
-    if independent:
-        result["frechet_independent"] = independent
+    added = {
+        "artefact": lambda: artefact_section(samples, reference),
+        "spectrum": lambda: spectrum_section(samples, reference),
+        "frechet_independent": lambda: independent_frechet(store, samples),
+    }
+    for key in missing:
+        if (section := added[key]()) is not None:
+            result[key] = section
     write_json_atomic(path, result)
-    return result["artefact"]
+    return [k for k in missing if k in result]
 
 
 def independent_frechet(store: Path, samples: np.ndarray) -> dict[str, Any] | None:
@@ -155,7 +184,7 @@ def evaluate_model(
     fm = feature_measures()
     result = {
         "model": name,
-        "generator_sha256": manifest["files"][GENERATOR],
+        "generator_sha256": manifest["files"][generator_file(manifest)],
         "samples": n,
         "seed": EVAL_SEED,
         "evaluator_sha256": ev_manifest["files"]["classifier.keras"],
@@ -165,7 +194,7 @@ def evaluate_model(
         "artefact": artefact_section(samples, reference),
         **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
         "cost": _cost(model_dir, manifest, fn),
-        "radial_spectrum": _spectrum(samples, reference),
+        "spectrum": spectrum_section(samples, reference),
     }
     if classes:
         if real_labels is None:
@@ -218,7 +247,7 @@ def _checkerboard(samples: np.ndarray, reference: dict, model) -> dict[str, Any]
 def _cost(model_dir: Path, manifest: dict[str, Any], fn) -> dict[str, Any]:
     return {
         "params": manifest["params"]["total"],
-        "bytes_on_disk": (model_dir / GENERATOR).stat().st_size,
+        "bytes_on_disk": (model_dir / generator_file(manifest)).stat().st_size,
         "ms_per_image_batch1": _time_per_image(fn, input_dim(manifest), 1, 20),
         "ms_per_image_batch64": _time_per_image(fn, input_dim(manifest), 64, 5),
         "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
@@ -227,9 +256,38 @@ def _cost(model_dir: Path, manifest: dict[str, Any], fn) -> dict[str, Any]:
     }
 
 
-def _spectrum(samples: np.ndarray, reference: dict) -> dict[str, list]:
-    freqs, spectrum = metrics.radial_spectrum(samples)
-    return {"freqs": freqs.tolist(), "model": spectrum.tolist(), "real": reference["radial_spectrum"].tolist()}
+def spectrum_section(samples: np.ndarray, reference: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What the spectral pictures are drawn from (arena/spectra.py): the samples' mean 2-D power spectrum beside the
+    real test digits', in log10 and centred (DC in the middle, null), and both azimuthal averages."""
+    if "mean_spectrum" not in reference:
+        raise EvaluationError(
+            "the evaluator's reference.npz predates the 2-D spectrum; run `deconv-arena evaluate --artefacts-only "
+            "--all --data mnist.npz`, which adds it"
+        )
+    mine, real = spectra.mean_spectrum(samples), np.asarray(reference["mean_spectrum"])
+    radius, mine_ring = spectra.azimuthal_average(mine)
+    _, real_ring = spectra.azimuthal_average(real)
+    return {
+        "samples": len(samples),
+        "real_samples": int(reference["mean_spectrum_samples"]) if "mean_spectrum_samples" in reference else None,
+        "crop_pixels": spectra.CROP,
+        "size": int(mine.shape[0]),
+        "log10_power": {
+            "model": _json_floats(spectra.log_spectrum(mine)),
+            "real": _json_floats(spectra.log_spectrum(real)),
+        },
+        "profile": {
+            "cycles_per_pixel": _json_floats(radius),
+            "model": _json_floats(np.log10(mine_ring)),
+            "real": _json_floats(np.log10(real_ring)),
+        },
+    }
+
+
+def _json_floats(a: np.ndarray, digits: int = 4) -> list:
+    """Nested lists of floats rounded to `digits`, NaN as None (JSON null)."""
+    rounded = np.round(np.asarray(a, np.float64), digits)
+    return np.where(np.isfinite(rounded), rounded, None).tolist()
 
 
 def _conditional(samples, feats, probs, classes: int, real_test, real_features, real_labels) -> dict[str, Any]:
@@ -295,7 +353,6 @@ def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     render_grid(samples[:64], nrow=8, scale=2).save(tmp / "samples.png")
-    _plot_spectrum(result, tmp / "radial_spectrum.png")
     if (model_dir / "reconstruction_latents.npy").is_file():
         digits = np.load(model_dir / "reconstruction_digits.npy").astype(np.float32) / 255.0
         recon = to_unit(fn(np.load(model_dir / "reconstruction_latents.npy")), manifest["output"])
@@ -307,27 +364,6 @@ def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, 
     tmp.rename(report)
     shutil.rmtree(old, ignore_errors=True)
     write_json_atomic(model_dir / "metrics.json", result)
-
-
-def _plot_spectrum(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rs = result["radial_spectrum"]
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    ax.semilogy(rs["freqs"][1:], rs["real"][1:], label="real MNIST (test)", color="black")
-    ax.semilogy(rs["freqs"][1:], rs["model"][1:], label=result["model"], color="tab:red")
-    ax.axvline(12, ls=":", color="grey")
-    ax.text(12, ax.get_ylim()[1], " Nyquist", va="top", fontsize=8, color="grey")
-    ax.set_xlabel("radial frequency (cycles per 24-pixel crop)")
-    ax.set_ylabel("share of non-DC power")
-    ax.set_title(f"Radial power spectrum: {result['model']}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=print) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from arena import spectra
 from arena.manifest import (
     MANIFEST,
     ManifestError,
@@ -19,6 +21,7 @@ from arena.manifest import (
     sha256_file,
     staging_dir,
     verify_files,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from training import metrics, provenance
@@ -156,7 +159,35 @@ def reference_statistics(ev: "Evaluator", data: Mnist, n: int = 10000) -> dict[s
         "period4_prominence": np.array(metrics.spectral_prominence(test, 4)),
         "radial_freqs": freqs,
         "radial_spectrum": spectrum,
+        **spectral_reference(test),
     }
+
+
+def spectral_reference(test: np.ndarray) -> dict[str, np.ndarray]:
+    """The real digits' mean 2-D power spectrum (arena/spectra.py), which the spectral pictures are drawn beside."""
+    return {"mean_spectrum": spectra.mean_spectrum(test), "mean_spectrum_samples": np.array(len(test))}
+
+
+def extend_reference(store: Path, data: Mnist, n: int = 10000, name: str = NAME) -> list[str]:
+    """Add the reference figures an evaluator installed before them lacks (they need only the test digits, not the
+    classifier), rewriting reference.npz and its checksum atomically; returns the keys added (none: nothing written)."""
+    folder = Path(store) / name
+    manifest = json.loads((folder / MANIFEST).read_text())
+    verify_files(folder, manifest)
+    with np.load(folder / REFERENCE) as f:
+        reference = {k: f[k] for k in f.files}
+    test = data.x_test[:n].astype(np.float32) / 255.0
+    new = {k: v for k, v in spectral_reference(test).items() if k not in reference}
+    if not new:
+        return []
+    buffer = io.BytesIO()
+    np.savez(buffer, **reference, **new)
+    write_bytes_atomic(folder / REFERENCE, buffer.getvalue())
+    manifest["files"][REFERENCE] = sha256_file(folder / REFERENCE)
+    note = f"{', '.join(new)} of the {n:,} test digits added on {provenance.now_iso()[:10]}"
+    manifest["reference_added"] = "; ".join(x for x in (manifest.get("reference_added"), note) if x)
+    write_json_atomic(folder / MANIFEST, manifest)
+    return list(new)
 
 
 class Evaluator:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy import linalg
 
+from arena import spectra
 from arena.stats import wilson_interval
 
 
@@ -95,17 +96,9 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, block: int = 1000) -> d
     }
 
 
-def _power(images: np.ndarray, crop: int = 2) -> np.ndarray:
-    """|FFT2|² of each image after cropping `crop` pixels (even, so 2×2 blocks stay aligned) and removing the mean."""
-    x = np.asarray(images, np.float64)
-    x = x[:, crop : x.shape[1] - crop, crop : x.shape[2] - crop]
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    return np.abs(np.fft.fft2(x)) ** 2
-
-
 def line_energy_share(images: np.ndarray, period: int = 2, crop: int = 2) -> np.ndarray:
     """Per image: the share of non-DC energy on the lines at frequency N/period on either axis."""
-    p = _power(images, crop)
+    p = spectra.power(images, crop)
     n = p.shape[1]
     ks = sorted({n // period, n - n // period})  # a frequency and its mirror (the same line at Nyquist)
     mask = np.zeros((n, n), bool)
@@ -134,7 +127,7 @@ def line_power(images: np.ndarray, crop: int = 2) -> np.ndarray:
     """Per image, the mean power per frequency bin on the lines at each frequency k = 0..N/2 of either axis (row k,
     its mirror N−k, and the same columns), divided by the image's own non-DC energy: (images, N/2 + 1). Dividing by
     its own energy makes it blind to contrast."""
-    p = _power(images, crop)
+    p = spectra.power(images, crop)
     n = p.shape[1]
     total = p.sum(axis=(1, 2)) - p[:, 0, 0]
     out = np.empty((len(p), n // 2 + 1))
@@ -180,7 +173,7 @@ def artefact_excess(prominence: float, real_prominence: float) -> float:
 
 def radial_spectrum(images: np.ndarray, crop: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Mean power by integer radial frequency (cycles per crop width), normalised to sum to 1 without DC."""
-    p = _power(images, crop).mean(0)
+    p = spectra.power(images, crop).mean(0)
     n = p.shape[0]
     f = np.fft.fftfreq(n) * n
     radius = np.rint(np.hypot(*np.meshgrid(f, f, indexing="ij"))).astype(int)

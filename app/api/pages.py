@@ -19,6 +19,7 @@ from app.registry import architecture
 from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_charts, replicate_view
 from app.views.figures import figures_for, legend
 from app.views.findings import comparison_findings, factorial_findings
+from app.views.spectra import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
 from arena.figures import training_curves
 from arena.images import png_bytes, render_grid
@@ -152,6 +153,12 @@ def family_group(registry, family: str, title: str, label: str, names: list[str]
         ),
         "curve_models": sorted(k for k, v in curves.items() if v),
         "per_class": per_class_charts({m["name"]: registry.entries[m["name"]].metrics for m in models}),
+        "spectrum_bars": colour_bars(registry, family),
+        "spectra": spectra_view(
+            [m["name"] for m in models],
+            {m["name"]: registry.entries[m["name"]].metrics for m in models},
+            f"{label}: azimuthal average of the mean power spectrum",
+        ),
     }
 
 
@@ -260,6 +267,8 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "label_choices": LABEL_CHOICES if e.classes else (),
         "class_columns": CLASS_COLUMNS,
         "per_class": per_class_charts({name: e.metrics}),
+        "spectra": spectra_view([name], {name: e.metrics}, f"{name}: azimuthal average of the mean power spectrum"),
+        "spectrum_bars": colour_bars(registry, e.family),
         "notices": notices,
         "replicates": replicate_view(
             registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]
@@ -325,6 +334,44 @@ def model_file(request: Request, name: str, path: str, registry: RegistryDep) ->
     if name not in registry.entries or not allowed or not file.is_file():
         return Response('{"detail": "no such file"}', status_code=404, media_type="application/json")
     return FileResponse(file, headers={"Cache-Control": "public, max-age=300"})
+
+
+SPECTRUM_OF = ("model", "real", "difference")
+
+
+def spectrum_scale(registry, family: str | None, of: str = "model") -> tuple[float, float] | None:
+    """One colour scale for a family's spectrum pictures of a kind: the range over all its models (and real digits),
+    so a colour means the same power on the comparison page and on each of its models' pages."""
+    return colour_scale((spectrum_of(e.metrics) for e in registry.entries.values() if e.family == family), of)
+
+
+def colour_bars(registry, family: str | None) -> dict[str, str]:
+    """The keys of a family's two kinds of spectrum picture: power, and difference from real digits."""
+    return {
+        of: colour_bar_svg(scale, of)
+        for of in ("model", "difference")
+        if (scale := spectrum_scale(registry, family, of))
+    }
+
+
+@router.get("/models/{name}/spectrum.png")
+def spectrum_picture(request: Request, name: str, registry: RegistryDep) -> Response:
+    """The model's mean 2-D log power spectrum (`of=model`, the default), real digits' (`of=real`) or the difference
+    (`of=difference`, model − real), as a heat map on the service's one colour scale for that kind."""
+    of = request.query_params.get("of", "model")
+    if of not in SPECTRUM_OF:
+        return Response(
+            json.dumps({"detail": f"of={of[:40]!r} is not accepted; accepted: {', '.join(SPECTRUM_OF)}"}),
+            status_code=400,
+            media_type="application/json",
+        )
+    e = registry.entries.get(name)
+    section = spectrum_of(e.metrics) if e is not None else None
+    if section is None:
+        why = "no such model" if e is None else f"{name} has no spectrum yet: deconv-arena evaluate --variant {name}"
+        return Response(json.dumps({"detail": why}), status_code=404, media_type="application/json")
+    png = spectrum_png(picture(section, of), spectrum_scale(registry, e.family, of), of)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/models/{name}/test_digits.png")

@@ -11,13 +11,16 @@ from deconv_arena.args import UserError, add_data, add_store, positive_int
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "import", help="check a generator of your own (.keras) and install it into the models store, with a manifest"
+        "import",
+        help="check a generator of your own (.keras, or .onnx from any framework) and install it into the models "
+        "store, with a manifest",
     )
     p.set_defaults(run=cmd_import)
     p.add_argument(
         "file",
         type=Path,
-        help="Keras 3 model file: one latent vector in (or a latent and a one-hot label of 10), one 28×28×1 image out",
+        help="a Keras 3 model file (.keras) or an ONNX graph (.onnx, e.g. from torch.onnx.export): one latent vector "
+        "in (or a latent and a one-hot label of 10), one 28×28 image out (NHWC, NCHW, 28×28 or 784 values)",
     )
     p.add_argument("--name", required=True, help="its name in the store and the URLs (lower-case letters, digits, _)")
     p.add_argument("--family", required=True, choices=sorted(FAMILIES), help="compared and rated with this family")
@@ -34,6 +37,8 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
 def cmd_import(args: argparse.Namespace) -> None:
     from training.importer import ImportError_, import_generator
 
+    if args.file.suffix == ".onnx":
+        from training.onnx_import import import_onnx as import_generator
     try:
         path = import_generator(args.file, args.name, args.family, args.output, args.store, args.notes)
     except ImportError_ as e:
@@ -59,7 +64,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from arena.manifest import MANIFEST, ManifestError
+    from arena.manifest import MANIFEST, ManifestError, read_manifest
 
     try:
         from training.onnx_export import ExportError, export_installed, is_current
@@ -74,6 +79,9 @@ def cmd_export(args: argparse.Namespace) -> None:
         )
     chosen = [known[n] for n in args.names] if args.names else folders
     for folder in chosen:
+        if read_manifest(folder).get("source_format") == "onnx":
+            print(f"{folder.name}: imported from ONNX: its generator.onnx is the file itself, nothing to export")
+            continue
         if is_current(folder) and not args.force:
             print(f"{folder.name}: generator.onnx is current")
             continue
@@ -112,32 +120,53 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--artefacts-only",
         action="store_true",
-        help="add only the metrics added since a run was evaluated (the artefact score; the Fréchet distance in the "
-        "independent classifier's features, when STORE has it) to evaluated runs that still have their weights, from "
-        "the samples their evaluation drew; every other figure stays (with --all or --replicates)",
+        help="add only the metrics added since a run was evaluated (the artefact score, the spectral pictures' data; "
+        "the Fréchet distance in the independent classifier's features, when STORE has it) to evaluated runs that "
+        "still have their weights, from the samples their evaluation drew; every other figure stays (with --all or "
+        "--replicates; --data when the evaluator's reference lacks the real digits' 2-D spectrum)",
     )
     add_store(p)
 
 
+def _extend_reference(args: argparse.Namespace) -> None:
+    """The real digits' figures a re-score compares against, added to the evaluator's reference when it lacks them."""
+    import numpy as np
+
+    from training.data import DataError, load_mnist
+    from training.evaluator import NAME, REFERENCE, extend_reference
+
+    path = args.store / NAME / REFERENCE
+    if not path.is_file():
+        raise UserError(f"no evaluator in {args.store / NAME}; run `deconv-arena train-evaluator` first")
+    with np.load(path) as f:
+        if {"mean_spectrum", "mean_spectrum_samples"} <= set(f.files):
+            return
+    try:
+        added = extend_reference(args.store, load_mnist(args.data))
+    except DataError as e:
+        raise UserError(
+            f"the evaluator's reference lacks the real digits' 2-D spectrum, which needs MNIST: {e}"
+        ) from None
+    print(f"{NAME}/{REFERENCE}: added {', '.join(added)}")
+
+
 def _rescore_artefacts(args: argparse.Namespace) -> None:
-    from arena.manifest import GENERATOR
+    from arena.manifest import generator_file, read_manifest
     from arena.replicates import REPLICATES
     from training.evaluate import EvaluationError, rescore_artefacts, write_statistics
 
+    _extend_reference(args)
     pattern = f"{REPLICATES}/*/*/metrics.json" if args.replicates else "*/metrics.json"
     folders = sorted(p.parent for p in args.store.glob(pattern) if not p.parent.name.startswith((".", "_")))
     if args.variant:
         folders = [f for f in folders if f.name == args.variant]
-    kept = [f for f in folders if (f / GENERATOR).is_file()]
+    kept = [f for f in folders if (f / generator_file(read_manifest(f))).is_file()]
     for folder in kept:
         try:
-            a = rescore_artefacts(folder, args.store)
+            added = rescore_artefacts(folder, args.store)
         except EvaluationError as e:
             raise UserError(str(e)) from None
-        print(
-            f"{folder.relative_to(args.store)}: Nyquist excess {a['nyquist_excess']:.3f}, "
-            f"period-4 {a['period4_excess']:.3f}"
-        )
+        print(f"{folder.relative_to(args.store)}: {'added ' + ', '.join(added) if added else 'nothing to add'}")
     print(f"{len(kept)} of {len(folders)} evaluated runs re-scored; the others have no weights (old metric only)")
     if args.replicates:
         write_statistics(args.store)
