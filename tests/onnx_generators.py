@@ -30,17 +30,22 @@ def generator(
     noise: bool = False,
     batch_dependent: bool = False,
     fixed_batch: int | None = None,
+    label_width: int = CLASSES,
+    latent_type: int = TensorProto.FLOAT,
+    extra_input: bool = False,
     opset: int = 17,
 ) -> Path:
     """A DCGAN-style generator: Gemm to 8×7×7, two stride-2 ConvTranspose (k 5, pads 2, output_padding 1) to
     1×28×28, then tanh (or sigmoid, or nothing: logits). `planted` adds that much (−1)^(i+j) before the last
     activation; `noise` adds RandomNormalLike (random at inference); `batch_dependent` subtracts the batch mean (as
-    batch normalisation in training mode does)."""
+    batch normalisation in training mode does); `layout` "wrong" gives (batch, 1, 14, 56)."""
     rng = np.random.default_rng(seed)
     batch = fixed_batch if fixed_batch else "batch"
-    inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, [batch, latent_dim])]
+    inputs = [helper.make_tensor_value_info("z_in", latent_type, [batch, latent_dim])]
     width = latent_dim
-    nodes, weights = [], {}
+    nodes, weights = [helper.make_node("Cast", ["z_in"], ["z"], to=TensorProto.FLOAT)], {}
+    if extra_input:
+        inputs.append(helper.make_tensor_value_info("t", TensorProto.FLOAT, [batch, 1]))
 
     def weight(name, shape, scale):
         weights[name] = (rng.standard_normal(shape) * scale).astype(np.float32)
@@ -48,10 +53,10 @@ def generator(
 
     first = "z"
     if conditional:
-        label = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, CLASSES])
+        label = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, label_width])
         inputs = [label, *inputs] if label_first else [*inputs, label]
         nodes.append(helper.make_node("Concat", ["z", "y"], ["zy"], axis=1))
-        first, width = "zy", latent_dim + CLASSES
+        first, width = "zy", latent_dim + label_width
     nodes += [
         helper.make_node("Gemm", [first, weight("fc_w", (width, 8 * 49), 0.3), weight("fc_b", (8 * 49,), 0.1)], ["h"]),
         helper.make_node("Relu", ["h"], ["h_relu"]),
@@ -83,7 +88,12 @@ def generator(
         last = "u2_centred"
     activation = {"tanh": "Tanh", "sigmoid": "Sigmoid", "logits": "Identity"}[output]
     nodes.append(helper.make_node(activation, [last], ["image_nchw"]))
-    out_shape = {"NCHW": [batch, 1, 28, 28], "NHWC": [batch, 28, 28, 1], "flat": [batch, 784]}[layout]
+    out_shape = {
+        "NCHW": [batch, 1, 28, 28],
+        "NHWC": [batch, 28, 28, 1],
+        "flat": [batch, 784],
+        "wrong": [batch, 1, 14, 56],
+    }[layout]
     if layout != "NCHW":
         weights["out_shape"] = np.array([-1, *out_shape[1:]], np.int64)
         nodes.append(helper.make_node("Reshape", ["image_nchw", "out_shape"], ["image"]))

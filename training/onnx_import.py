@@ -264,6 +264,14 @@ def check(file: Path, output: str) -> tuple[bytes, dict[str, Any]]:
     return data, record
 
 
+def weight_sizes(model) -> dict[str, int]:
+    """The element count of each floating-point initializer: the weights (integer ones are shapes and indices)."""
+    import onnx
+
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+    return {t.name: int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type in floats}
+
+
 def node_table(model) -> list[dict[str, Any]]:
     """Each node's op, key attributes, output shape (ONNX shape inference) and weight count: the layer table."""
     import onnx
@@ -274,7 +282,7 @@ def node_table(model) -> list[dict[str, Any]]:
     except Exception:  # a graph shape inference cannot follow still has its nodes
         inferred = model
     shapes = {v.name: _dims(v) for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    sizes = weight_sizes(model)
     keep = ("kernel_shape", "strides", "pads", "mode", "alpha", "perm", "axis", "group", "dilations")
     rows = []
     for i, node in enumerate(model.graph.node):
@@ -341,7 +349,7 @@ def import_onnx(file: Path, name: str, family: str, output: str, store: Path, no
     try:
         (staging / SERVED).write_bytes(data)
         np.save(staging / "fixed_latents.npy", latents_from_seed(PROGRESS_SEED, 16, d))
-        params = sum(int(np.prod(t.dims)) for t in model.graph.initializer if not t.name.startswith("_import_"))
+        params = sum(weight_sizes(model).values())
         manifest: dict[str, Any] = {
             "name": name,
             "family": family,

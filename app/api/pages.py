@@ -24,6 +24,7 @@ from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
 from arena.figures import training_curves
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
+from arena.manifest import generator_file
 from arena.tables import ablation_rows
 from arena.variants import FAMILIES, VARIANTS
 
@@ -269,6 +270,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "per_class": per_class_charts({name: e.metrics}),
         "spectra": spectra_view([name], {name: e.metrics}, f"{name}: azimuthal average of the mean power spectrum"),
         "spectrum_bars": colour_bars(registry, e.family),
+        "generator_file": generator_file(manifest) if manifest else None,
         "notices": notices,
         "replicates": replicate_view(
             registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]
