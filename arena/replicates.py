@@ -189,9 +189,12 @@ def statistics(store: Path) -> dict[str, Any]:
             "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same "
             "data order and noise) and only between seeds trained on the same backend and precision, "
             "on each metric's score (lower, higher, or |ln ratio| for ratios to real digits); two-sided "
-            "paired t-tests, Holm-adjusted over the family (per budget: every comparison's primary "
-            "metric and the factorial's effects on Fréchet distance; per comparison: its secondary "
-            f"metrics); equivalence by two one-sided tests against the declared δ ({DELTA_SOURCE})"
+            "paired t-tests, Holm-adjusted over each question's own family (a comparison's primary test alone, "
+            "its secondary tests together; a factorial's effects on each metric together), so no family spans "
+            f"questions; equivalence by two one-sided tests against the declared δ ({DELTA_SOURCE}); for a "
+            "test not settled, the seeds a power calculation at the measured spread asks for (80 % power for a "
+            "difference of δ and for equivalence within ±δ, at the family's first Holm level), only when more "
+            "than the seeds used"
         ),
         "metrics": [
             {"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta}
@@ -369,43 +372,37 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
 
 
 def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> None:
-    """Holm over each family, then every test's verdict: per budget, the primary tests of all comparisons and of the
-    factorial; per comparison and per factorial metric, the secondary ones."""
+    """Holm over each question's own family, then every test's verdict: a comparison's primary test is a family of
+    one, its secondary tests another; a factorial's effects on its primary metric are one family, and its effects on
+    each secondary metric another. No family spans questions, so adding a comparison never moves another's verdict."""
     families: dict[tuple, list[tuple[dict, Metric, str, str, str]]] = {}
     for row in compared:
+        question = ("comparison", row["a"], row["b"], row["profile"], row["trained_on"])
         for key, t in row["metrics"].items():
-            fam = (
-                ("primary", row["profile"])
-                if t["role"] == "primary"
-                else ("secondary", row["a"], row["b"], row["profile"], row["trained_on"])
-            )
+            fam = (t["role"], *question)
             families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, row["a"], row["b"]))
     for row in designs:
+        question = ("factorial", row["family"], row["factor"], row["profile"], row["trained_on"])
         for key, effects in row["effects"].items():
             for effect, t in effects.items():
-                fam = (
-                    ("primary", row["profile"])
-                    if t["role"] == "primary"
-                    else (
-                        "secondary",
-                        "factorial",
-                        row["family"],
-                        row["factor"],
-                        key,
-                        row["profile"],
-                        row["trained_on"],
-                    )
-                )
+                fam = (t["role"], *question, key)
                 families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, *t["sides"]))
     for fam, tests in families.items():
         p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
+        name = _family_name(fam)
         for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):
             t["p_adjusted"], t["p_tost_adjusted"] = pa, ta
-            t["family_of_tests"] = {
-                "name": f"{fam[0]} tests" + (f" at the {fam[1]} budget" if fam[0] == "primary" else ""),
-                "size": len(tests),
-            }
-            t.update(decide(t.pop("_diffs"), metric, family, a, b, pa, ta))
+            t["family_of_tests"] = {"name": name, "size": len(tests)}
+            t.update(decide(t.pop("_diffs"), metric, family, a, b, pa, ta, len(tests)))
+
+
+def _family_name(fam: tuple) -> str:
+    """How a page names a family of tests: whose question it is and which of its tests it holds."""
+    role, kind = fam[0], fam[1]
+    if kind == "comparison":
+        return "primary test of this comparison" if role == "primary" else "secondary tests of this comparison"
+    metric = METRIC[fam[-1]].label
+    return f"{'primary' if role == 'primary' else 'secondary'} effects of this factorial on {metric}"
 
 
 CURVE_KEYS = ("curve_checkerboard_ratio", "curve_frechet")

@@ -18,6 +18,7 @@ import numpy as np
 
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
+POWER = 0.80  # the power every "seeds a power calculation asks for" figure is computed at
 
 
 @dataclass(frozen=True)
@@ -175,18 +176,49 @@ def holm(pvalues: list[float | None]) -> list[float | None]:
     return out
 
 
-def seeds_needed(diffs: list[float] | np.ndarray, delta: float, level: float = LEVEL, cap: int = 1000) -> int | None:
-    """Seeds for which the interval's half-width would fall below delta at the measured spread (None: no spread yet)."""
+def seeds_for_difference(sd_per_seed: float, delta: float, alpha: float, power: float = POWER, cap: int = 10_000):
+    """The fewest seeds for `power` to find an effect of δ with a two-sided paired t test at level α (the noncentral
+    t, as statsmodels' TTestPower); None without a spread."""
     from scipy import stats as sps  # imported when used: the service imports this module for METRIC
 
-    x = np.asarray(diffs, dtype=np.float64)
-    if x.size < 2 or x.std(ddof=1) == 0:
+    if not sd_per_seed > 0:
         return None
-    sd = x.std(ddof=1)
-    for n in range(2, cap + 1):
-        if sps.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n) < delta:
+    for n in range(2, cap):
+        df, nc = n - 1, delta / (sd_per_seed / math.sqrt(n))
+        t = sps.t.ppf(1 - alpha / 2, df)
+        far_side = sps.nct.cdf(-t, df, nc)  # scipy gives NaN where this tail is far below float precision
+        if sps.nct.sf(t, df, nc) + (far_side if np.isfinite(far_side) else 0.0) >= power:
             return n
     return cap
+
+
+def seeds_for_equivalence(sd_per_seed: float, delta: float, alpha: float, power: float = POWER, cap: int = 10_000):
+    """The fewest seeds for `power` to show equivalence within ±δ by two one-sided tests when the true effect is 0."""
+    from scipy import stats as sps
+
+    if not sd_per_seed > 0:
+        return None
+    for n in range(2, cap):
+        se = sd_per_seed / math.sqrt(n)
+        margin = delta / se - sps.t.ppf(1 - alpha, n - 1)
+        if margin > 0 and 2 * sps.t.cdf(margin, n - 1) - 1 >= power:
+            return n
+    return cap
+
+
+def seeds_asked(diffs, delta: float | None, alpha: float, done: str | None = None) -> dict[str, int | None]:
+    """What a power calculation at the measured spread asks for, for a test not yet settled: seeds for a difference of
+    δ and for equivalence within ±δ at 80 % power, at the family's first Holm level `alpha`; each only when more than
+    the seeds at hand (fewer would say the test is merely unlucky, not short of seeds), and never the one reached."""
+    x = np.asarray(diffs, dtype=np.float64)
+    if delta is None or x.size < 2:
+        return {"seeds_for_difference_80": None, "seeds_for_equivalence_80": None}
+    sd = float(x.std(ddof=1))
+    need_d, need_e = seeds_for_difference(sd, delta, alpha), seeds_for_equivalence(sd, delta, alpha)
+    return {
+        "seeds_for_difference_80": need_d if need_d and need_d > x.size and done != "difference" else None,
+        "seeds_for_equivalence_80": need_e if need_e and need_e > x.size and done != "equivalent" else None,
+    }
 
 
 def decide(
@@ -197,9 +229,11 @@ def decide(
     b: str,
     p_adjusted: float | None,
     tost_adjusted: float | None,
+    family_size: int = 1,
 ) -> dict[str, Any]:
-    """The four-way verdict on a paired difference of scores (a − b) whose p-values were adjusted over their family:
-    "A better", "B better", "equivalent within ±δ", or "inconclusive with n seeds" (with the seeds that would do)."""
+    """The four-way verdict on a paired difference of scores (a − b) whose p-values were adjusted over their family
+    (`family_size` tests): "A better", "B better", "equivalent within ±δ", or "inconclusive with n seeds" (with the
+    seeds a power calculation asks for)."""
     x = np.asarray(diffs, dtype=np.float64)
     delta = (metric.delta or {}).get(family)
     lower_wins = metric.better in ("lower", "real")
@@ -208,12 +242,11 @@ def decide(
         return {"verdict": f"{a if better_is_a else b} better", "kind": "difference", "winner": a if better_is_a else b}
     if delta is not None and tost_adjusted is not None and tost_adjusted < ALPHA:
         return {"verdict": f"equivalent within ±{delta:g}", "kind": "equivalent", "winner": None}
-    need = seeds_needed(x, delta) if delta is not None else None
     return {
         "verdict": f"inconclusive with {x.size} seed{'s' if x.size != 1 else ''}",
         "kind": "inconclusive",
         "winner": None,
-        "seeds_needed": need,
+        **seeds_asked(x, delta, ALPHA / max(family_size, 1)),
     }
 
 

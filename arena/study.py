@@ -22,9 +22,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from arena.stats import METRIC, Metric, holm, tost_from
+from arena.stats import METRIC, Metric, holm, seeds_for_difference, seeds_for_equivalence, tost_from
 
-POWER = 0.80
 EFFECT_WORDS = {
     "operator": ("resize-convolution", "transposed convolution"),
     "network": ("the 3×3 network (the resize GAN's stages)", "the 5×5 network (the transposed GAN's stages)"),
@@ -99,33 +98,6 @@ def paired_fit(diffs: list[float], alpha: float) -> Estimate:
     low, high = d.tconfint_mean(alpha)
     t, p, df = d.ttest_mean(0.0)
     return Estimate("pair", float(d.mean), float(d.std_mean), float(df), float(low), float(high), float(p), len(diffs))
-
-
-def seeds_for_difference(sd_per_seed: float, delta: float, alpha: float, power: float = POWER) -> int | None:
-    """Seeds for `power` to find an effect of δ at two-sided level α (a t test on per-seed contrasts)."""
-    from statsmodels.stats.power import TTestPower
-
-    if not sd_per_seed > 0:
-        return None
-    effect = delta / sd_per_seed
-    if TTestPower().power(effect_size=effect, nobs=2, alpha=alpha) >= power:
-        return 2
-    n = TTestPower().solve_power(effect_size=effect, alpha=alpha, power=power, alternative="two-sided")
-    return max(2, math.ceil(n)) if np.isfinite(n) else None
-
-
-def seeds_for_equivalence(sd_per_seed: float, delta: float, alpha: float, power: float = POWER, cap=10_000):
-    """Seeds for `power` to show equivalence within ±δ by two one-sided tests when the true effect is 0."""
-    from scipy import stats as sps
-
-    if not sd_per_seed > 0:
-        return None
-    for n in range(2, cap):
-        se = sd_per_seed / math.sqrt(n)
-        margin = delta / se - sps.t.ppf(1 - alpha, n - 1)
-        if margin > 0 and 2 * sps.t.cdf(margin, n - 1) - 1 >= power:
-            return n
-    return cap
 
 
 def verdict(

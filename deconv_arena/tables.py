@@ -116,8 +116,8 @@ def replicates_markdown(store: Path) -> str:
         lines += [
             "",
             "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired "
-            "t-test, adjusted: Holm over the family named in each row's test (primary: "
-            "every comparison's primary metric at that budget and the factorial's effects).",
+            "t-test, adjusted: Holm over the question's own family named in each row's test (a comparison's "
+            "primary test alone; its secondary tests together).",
             "",
             "| comparison (A vs B) | budget | trained on | paired seeds "
             "| metric | role | A − B [95 %] | p | Holm p | verdict |",
@@ -131,7 +131,13 @@ def replicates_markdown(store: Path) -> str:
                 if k not in REP_METRICS:
                     continue
                 t = c["metrics"][k]
-                need = f" (≈ {t['seeds_needed']} seeds for ±{t['delta']:g})" if t.get("seeds_needed") else ""
+                asked = [t.get("seeds_for_difference_80"), t.get("seeds_for_equivalence_80")]
+                need = (
+                    f" (80 % power: {' / '.join(str(n) if n else '–' for n in asked)} seeds for a difference of "
+                    f"{t['delta']:g} / equivalence)"
+                    if any(asked)
+                    else ""
+                )
                 lines.append(
                     f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | "
                     f"{c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "

@@ -66,7 +66,7 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
                         "p": 0.2,
                         "p_adjusted": 0.6,
                         "verdict": "inconclusive with 3 seeds",
-                        "seeds_needed": 12,
+                        "seeds_for_difference_80": 12,
                         "delta": 0.5,
                     },
                 },
@@ -86,7 +86,8 @@ def test_replicates_table_shows_intervals_seeds_and_verdicts(tmp_path):
     )
     assert (
         "| KID (classifier features) | secondary | -1 [-3, 1] | 0.200 "
-        "| 0.600 | inconclusive with 3 seeds (≈ 12 seeds for ±0.5) |" in table
+        "| 0.600 | inconclusive with 3 seeds (80 % power: 12 / – seeds for a difference of 0.5 / equivalence) |"
+        in table
     )
     assert table.index("| primary |") < table.index("| secondary |")
     assert replicates_markdown(tmp_path / "empty") == "No replicate runs yet."

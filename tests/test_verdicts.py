@@ -13,7 +13,7 @@ import pytest
 from app.views.findings import comparison_findings, factorial_findings
 from arena import replicates
 from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statistics
-from arena.stats import ALPHA, METRIC, decide, holm, p_value, tost_p_value
+from arena.stats import ALPHA, METRIC, decide, holm, p_value, seeds_for_difference, seeds_for_equivalence, tost_p_value
 from arena.variants import Factorial, Variant
 from deconv_arena.tables import findings_markdown
 
@@ -78,7 +78,27 @@ def test_tost_says_equivalent_with_many_seeds_and_inconclusive_with_three():
     assert t["verdict"] == f"equivalent within ±{delta:g}"
     few = many[:3]
     t = decide(list(few), metric, "gan", "A", "B", p_value(few), tost_p_value(few, delta))
-    assert t["verdict"] == "inconclusive with 3 seeds" and t["seeds_needed"] > 3
+    assert t["verdict"] == "inconclusive with 3 seeds"
+    sd = float(np.std(few, ddof=1))
+    assert t["seeds_for_difference_80"] == seeds_for_difference(sd, delta, ALPHA) > 3
+    assert t["seeds_for_equivalence_80"] == seeds_for_equivalence(sd, delta, ALPHA) > 3
+    wider = decide(list(few), metric, "gan", "A", "B", p_value(few), tost_p_value(few, delta), family_size=3)
+    assert wider["seeds_for_difference_80"] > t["seeds_for_difference_80"]  # the family's first Holm level: α / 3
+
+
+def test_no_seeds_asked_for_are_at_or_below_the_seeds_used():
+    """A test that stays unsettled with more seeds than δ needs at its spread was unlucky, not short of seeds: no
+    power figure is shown rather than one at or below the seeds at hand (replicates.json once said 3 of 3)."""
+    metric, delta = METRIC["frechet"], METRIC["frechet"].delta["gan"]
+    tight = [-17.3, -16.9, -17.6]  # an sd of 0.35 against δ 5.2: 2 seeds give 80 % power
+    t = decide(tight, metric, "gan", "A", "B", 0.07, 0.99)
+    assert t["kind"] == "inconclusive" and t["seeds_for_difference_80"] is None
+    assert seeds_for_difference(float(np.std(tight, ddof=1)), delta, ALPHA) <= 3
+    for row in json.loads((ROOT / "models_store" / "replicates.json").read_text())["comparisons"]:
+        for t in row["metrics"].values():
+            for key in ("seeds_for_difference_80", "seeds_for_equivalence_80"):
+                assert t.get(key) is None or t[key] > t["n"], (row["a"], row["b"], key)
+            assert "seeds_needed" not in t
 
 
 def test_a_real_difference_is_named_and_multiplicity_can_remove_it():
@@ -279,10 +299,16 @@ def test_generated_sentences_change_when_the_data_change():
     row = changed["comparisons"][0]
     t = row["metrics"][row["primary"]]
     t.update(
-        {"kind": "inconclusive", "verdict": f"inconclusive with {t['n']} seeds", "winner": None, "seeds_needed": 99}
+        {
+            "kind": "inconclusive",
+            "verdict": f"inconclusive with {t['n']} seeds",
+            "winner": None,
+            "seeds_for_difference_80": 99,
+            "seeds_for_equivalence_80": None,
+        }
     )
     after = findings_markdown(changed)
-    assert before != after and "About 99 seeds" in after and "Not settled" in after
+    assert before != after and "asks for about 99 seeds to find a difference" in after and "Not settled" in after
     assert findings_markdown({}) == "No replicate runs yet: nothing can be concluded."
     first = comparison_findings(shipped)[0]
     assert (

@@ -367,7 +367,9 @@ def import_onnx(file: Path, name: str, family: str, output: str, store: Path, no
             "source_producer": record["producer"],
             "notes": notes,
             "layers": node_table(model),
-            "params": {"total": params, "trainable": params, "non_trainable": 0},
+            # every floating-point value stored in the graph (an exporter may keep batch-norm statistics or fold them
+            # into a convolution), so not always the trainable parameters the source framework counts
+            "params": {"total": params, "counted": "floating-point initializers of the graph"},
             "epochs_done": None,
             "history": [],
             "versions": {**provenance.versions(), "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},

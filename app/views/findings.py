@@ -31,6 +31,14 @@ def _budget(row: dict[str, Any]) -> str:
     return f"{row['profile']} budget ({row['epochs']} epochs)" if row.get("epochs") else f"{row['profile']} budget"
 
 
+def seeds_asked_words(t: dict[str, Any]) -> str:
+    """The seeds a power calculation asks for, in words ('' when none is asked beyond those used)."""
+    d, e = t.get("seeds_for_difference_80"), t.get("seeds_for_equivalence_80")
+    asks = [f"{d} seeds to find a difference of {t['delta']:g}"] if d else []
+    asks += [f"{e} to show equivalence within ±{t['delta']:g}"] if e else []
+    return f"At this spread a power calculation (80 %) asks for about {' and '.join(asks)}." if asks else ""
+
+
 def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str) -> str:
     """One test's verdict in words: a difference, equivalence, or an inconclusive result with the seeds it would
     need."""
@@ -47,10 +55,9 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
             f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] "
             f"lies inside ±{t['delta']:g} (two one-sided tests, {holm}: {_p(t['p_tost_adjusted'])})."
         )
-    need = t.get("seeds_needed")
     more = (
-        f" About {need} seeds would narrow the 95 % interval to ±{t['delta']:g} at this spread."
-        if need
+        f" {seeds_asked_words(t)}"
+        if seeds_asked_words(t)
         else (
             " No smallest effect of interest is declared for this metric, so equivalence is not tested."
             if t.get("delta") is None
