@@ -26,7 +26,6 @@ from arena.stats import METRIC
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 EFFECTS = ("operator", "network", "interaction")
-ENV = "ARENA_STUDY_PLAN"  # set by `deconv-arena sweep --study`: the plan file every job's manifest records
 
 
 class PlanFileError(ValueError):

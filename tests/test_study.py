@@ -5,7 +5,9 @@ fails a test when broken."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 
 import numpy as np
 import pytest
@@ -159,19 +161,20 @@ def test_pre_registered_only_when_committed_before_the_first_run():
     assert plans.standing(plan, None, t).startswith("committed")
 
 
-def test_a_study_run_is_never_resumed(tmp_path, monkeypatch):
-    """Under a study (`sweep --study` sets the plan's variable), a checkpoint left by a cut-off run is discarded: the
-    unit trains from epoch 0 instead of resuming."""
+def test_a_study_run_is_never_resumed_and_records_its_plan(tmp_path, monkeypatch):
+    """Under a study (`sweep --study` sets the policy's study), a checkpoint left by a cut-off run is discarded: the
+    unit trains from epoch 0 instead of resuming, and the run is trained with the plan's record for its manifest."""
     from training import runner, sweep
 
     job = sweep.Job("vae_upsample", "smoke", 1)
     monkeypatch.setattr(sweep, "state", lambda j, store, workdir: "resume")
     seen = {}
-    monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.setdefault("resume", a[5]))
-    monkeypatch.setenv(plans.ENV, str(ROOT / "studies" / "gan-operator-network-v1.toml"))
-    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None)
-    assert seen["resume"] is False
-    monkeypatch.delenv(plans.ENV)
+    monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.update(resume=a[5], study=k.get("study")))
+    path = ROOT / "studies" / "gan-operator-network-v1.toml"
+    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None, policy=sweep.Policy(study=str(path)))
+    assert seen["resume"] is False and seen["study"] == plans.load_plan(path).record()
+    assert seen["study"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     seen.clear()
     sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None)
-    assert seen["resume"] is True
+    assert seen["resume"] is True and seen["study"] is None
+    assert "ARENA_STUDY_PLAN" not in os.environ  # the plan travels in the policy, not in the environment

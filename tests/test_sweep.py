@@ -370,3 +370,24 @@ def test_train_seeds_walks_the_front_doors_stages(monkeypatch, tiny_npz, tmp_pat
     assert [u for u, _ in trained] == [(Job("vae_upsample", "smoke", s, (("epochs", 3),)),) for s in (1, 2)]
     assert all(policy.redo and policy.resume is False for _, policy in trained)
     assert evaluated == [u for u, _ in trained]
+
+
+@pytest.mark.slow
+def test_a_study_sweep_records_its_plan_in_every_manifest_through_the_job_processes(tiny_npz, tmp_path):
+    """The study flag is a field of the run policy: it crosses into each job's own process with the policy (no
+    environment variable), and the manifest of a run trained there names the plan and its SHA-256."""
+    import hashlib
+
+    from tests.conftest import ROOT
+    from training import sweep
+    from training.engines import Local
+
+    store, work = tmp_path / "store", tmp_path / "runs"
+    study = ROOT / "studies" / "gan-operator-network-v1.toml"
+    policy = sweep.Policy(study=str(study), evaluate=False, curves=False)
+    p = plan([{"variants": ["vae_upsample"], "seeds": "1", "profile": "smoke"}])
+    out = sweep.run(p, Local(store, work, tiny_npz, policy=policy), store, work, policy=policy, log=lambda _: None)
+    assert out.done == ["vae_upsample smoke seed 1"], out.failed
+    manifest = json.loads((p.jobs[0].layout(store).folder / "manifest.json").read_text())
+    assert manifest["study"]["sha256"] == hashlib.sha256(study.read_bytes()).hexdigest()
+    assert manifest["study"]["file"] == study.name

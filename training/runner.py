@@ -108,12 +108,15 @@ def train_variant(
     resume: bool = False,
     log: Callable[[str], None] = print,
     curves_from: Path | None = None,
+    study: dict[str, Any] | None = None,
 ) -> Path:
     """Train one variant, checkpointing each epoch, then install it into `store/<name>/`. With `curves_from` (a
-    store holding the evaluator), every epoch also records the training curves (see Curves)."""
+    store holding the evaluator), every epoch also records the training curves (see Curves); `study`: the analysis
+    plan's record (arena/plans.py) its manifest keeps, None outside a study."""
     store = Path(store)
     check_writable(store)
-    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}  # what this sitting trains with
+    # what this sitting trains with, and under which plan
+    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff(), "study": study}
     run = Sitting(variant, config, Path(workdir) / variant.name, resume, log)
     x_train = run.job.train_arrays(data.x_train[: config.train_limit], data.y_train[: config.train_limit])
     x_test = run.job.train_arrays(data.x_test[: config.test_limit], data.y_test[: config.test_limit])
@@ -326,6 +329,7 @@ def export(
         manifest["resumed_after_epochs"] = resumed or []
         code = code or {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
         manifest["git_commit"] = code["git_commit"]  # at the start of the sitting that finished the run, not at export
+        manifest["study"] = code.get("study")  # the analysis plan it was trained under (None outside a study)
         diff = code["diff"]
         if diff:  # the code that trained it, recoverable as the commit plus this patch
             (staging / "source.diff").write_text(diff)
@@ -411,17 +415,5 @@ def build_manifest(
         "hardware": provenance.hardware(),
         "git_commit": provenance.git_commit(),
         "created_at": provenance.now_iso(),
-        "study": _study_record(),
         **{k: v for k, v in extra.items() if k != "files"},
     }
-
-
-def _study_record() -> dict[str, Any] | None:
-    """The analysis plan this run was trained under (`deconv-arena sweep --study`), with its SHA-256; None outside a
-    study."""
-    from arena.plans import ENV, load_plan
-
-    path = os.environ.get(ENV)
-    if not path:
-        return None
-    return load_plan(Path(path)).record()

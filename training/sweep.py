@@ -39,6 +39,9 @@ class Policy:
     evaluate: bool = True
     curves: bool | None = None  # None: where the store has an evaluator; else --no-curves or not
     raise_errors: bool = False  # a failure is raised, not recorded (a served run's `train`)
+    # the analysis plan file the runs are trained under (`sweep --study`): each manifest records it, with its
+    # SHA-256, and its stopping rule holds: a run cut off is trained again whole, never resumed
+    study: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,27 +126,37 @@ def train_unit(
 
     variant = VARIANTS[unit[0].variant]
     resume = _resume(unit, store, workdir, policy, log)
+    study = _study_record(policy)
     curves = store if policy.curves or (policy.curves is None and (Path(store) / EVALUATOR).is_dir()) else None
     if len(unit) > 1:
         from training.vmapped import train_vmapped
 
         seeds = [j.seed for j in unit]
-        train_vmapped(variant, unit[0].config(), seeds, data, store, workdir, resume, log, curves_from=curves)
+        train_vmapped(
+            variant, unit[0].config(), seeds, data, store, workdir, resume, log, curves_from=curves, study=study
+        )
         return
     layout = unit[0].layout(store, workdir)
-    train_variant(variant, unit[0].config(), data, layout.store_root, layout.work_root, resume, log, curves_from=curves)
+    train_variant(
+        variant, unit[0].config(), data, layout.store_root, layout.work_root, resume, log, curves, study=study
+    )
+
+
+def _study_record(policy: Policy) -> dict[str, Any] | None:
+    """The plan the policy trains under, as each manifest records it (its file, id, version and SHA-256)."""
+    from arena.plans import load_plan
+
+    return load_plan(Path(policy.study)).record() if policy.study else None
 
 
 def _resume(unit: tuple[Job, ...], store: Path, workdir: Path, policy: Policy, log: Callable[[str], None]) -> bool:
-    from arena.plans import ENV
-
     if (
         policy.resume is not None
     ):  # `train --resume`: a replicate without a checkpoint starts over, a served run says so
         return policy.resume and all(j.seed is None or j.layout(store, workdir).checkpoint.is_file() for j in unit)
     # a study's stopping rule: a run cut off by a call's end is discarded and trained again whole, never resumed
     states = [state(j, store, workdir) for j in unit]
-    resume = all(st == "resume" for st in states) and not os.environ.get(ENV)
+    resume = all(st == "resume" for st in states) and not policy.study
     if not resume and "resume" in states:
         log(f"{unit_label(unit)}: checkpoint discarded (study runs are never resumed); training again from epoch 0")
     return resume

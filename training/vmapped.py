@@ -40,6 +40,7 @@ def train_vmapped(
     log: Callable[[str], None] = print,
     curves_from: Path | None = None,
     program: str = "auto",
+    study: dict | None = None,
 ) -> list[Path]:
     """Train replicates of `variant` for `seeds` together and install each into its replicate store (not evaluated:
     the caller evaluates them). With `resume`, every seed must have a checkpoint at the same epoch.
@@ -58,7 +59,7 @@ def train_vmapped(
     runs = layouts(variant, config, seeds, store, workdir)
     for run in runs:
         check_writable(run.store_root)
-    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff()}
+    code = {"git_commit": provenance.git_commit(), "diff": provenance.source_diff(), "study": study}
     sittings = [Sitting(variant, config.replace(seed=r.seed), r.run_dir, resume, log) for r in runs]
     starts = {s.start for s in sittings}
     if len(starts) != 1:

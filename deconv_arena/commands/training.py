@@ -208,8 +208,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     import training.evaluate  # noqa: F401 (imported now, not from a newer checkout when the sweep ends hours later)
 
-    engine = _sweep_engine(args)
-    outcome = sweep.run(plan, engine, args.store, args.workdir, vmap=args.vmap, deadline=args.deadline)
+    policy = sweep.Policy(study=str(args.study.resolve())) if args.study else sweep.SWEEP
+    engine = _sweep_engine(args, policy)
+    outcome = sweep.run(plan, engine, args.store, args.workdir, vmap=args.vmap, policy=policy, deadline=args.deadline)
     print(outcome.summary())
     return 1 if outcome.failed else (143 if outcome.stopped else 0)
 
@@ -221,7 +222,7 @@ def _sweep_plan(args: argparse.Namespace):
     chosen = {k: getattr(args, k) for k in ("factorial", "family", "comparison")}
     selected = any(chosen.values()) or args.variant or args.seeds or args.served
     if args.study:
-        from arena.plans import ENV, PlanFileError, load_plan
+        from arena.plans import PlanFileError, load_plan
 
         if args.plan or selected:
             raise UserError("--study FILE holds the whole plan: drop --plan/--factorial/--family/--variant")
@@ -229,7 +230,6 @@ def _sweep_plan(args: argparse.Namespace):
             study = load_plan(args.study)
         except PlanFileError as e:
             raise UserError(str(e)) from None
-        os.environ[ENV] = str(args.study.resolve())  # every job's manifest records the plan (training/runner.py)
         return plan.interleaved(plan.plan([study.sweep]))
     if args.plan:
         if selected:
@@ -240,14 +240,21 @@ def _sweep_plan(args: argparse.Namespace):
     return plan.plan([{**chosen, "variants": args.variant, "seeds": args.seeds, "served": args.served, **settings}])
 
 
-def _sweep_engine(args: argparse.Namespace):
+def _sweep_engine(args: argparse.Namespace, policy):
     """The Ray engine, or the local one (SIGTERM and SIGINT stop its jobs, which resume on the next run)."""
     if args.engine == "ray":
         from training.sweep_ray import RayEngine, RayUnavailable
 
         try:
             return RayEngine(
-                args.store, args.workdir, args.data, args.address, args.cpus_per_job, args.gpus_per_job, args.retries
+                args.store,
+                args.workdir,
+                args.data,
+                args.address,
+                args.cpus_per_job,
+                args.gpus_per_job,
+                args.retries,
+                policy=policy,
             )
         except RayUnavailable as e:
             raise UserError(str(e)) from None
@@ -255,7 +262,7 @@ def _sweep_engine(args: argparse.Namespace):
 
     from training.engines import Local
 
-    engine = Local(args.store, args.workdir, args.data, parallel=args.parallel, gpu=args.gpu)
+    engine = Local(args.store, args.workdir, args.data, parallel=args.parallel, gpu=args.gpu, policy=policy)
     signal.signal(signal.SIGTERM, engine.stop)
     signal.signal(signal.SIGINT, engine.stop)
     return engine
