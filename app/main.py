@@ -25,7 +25,8 @@ from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.settings import Settings
 from app.ratings.raters import Ratings
-from app.registry import KNOWN_MODELS, Registry
+from app.serving.catalogue import KNOWN_MODELS
+from app.serving.setup import Registry
 
 VERSION = "0.1.0"
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def session(path: Path, threads: int):
     import onnxruntime
 
-    options = onnxruntime.SessionOptions()  # as app/shapes.py compile_shapes builds it
+    options = onnxruntime.SessionOptions()  # as app/serving/shapes.py compile_shapes builds it
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_cpu_mem_arena = False
     options.intra_op_num_threads = threads
@@ -64,8 +64,8 @@ def lone_call_ms(s, batch: int, calls: int = 20) -> float:
 
 
 def lone_cut_ms(s, batch: int, ways: int, calls: int = 20) -> float:
-    """A lone batch as the service decodes it when every decode thread is idle (app/shapes.py split_rows): cut into
-    `ways` even pieces, one single-threaded call each, side by side; milliseconds until the last piece is done."""
+    """A lone batch as the service decodes it when every decode thread is idle (app/serving/shapes.py split_rows): cut
+    into `ways` even pieces, one single-threaded call each, side by side; milliseconds until the last piece is done."""
     (given,) = s.get_inputs()
     z = np.random.default_rng(1).standard_normal((batch, given.shape[1])).astype(np.float32)
     pieces = np.array_split(z, ways)

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from app.core.settings import DEFAULT_BUCKETS
-from app.shapes import compile_shapes, run_planned, settle_shapes
+from app.serving.shapes import compile_shapes, run_planned, settle_shapes
 from arena.images import png_bytes, render_grid, to_unit
 from arena.latents import latents_from_seed
 from arena.manifest import SERVED

@@ -39,7 +39,7 @@ from common import ROOT, free_port, freeze, python, rss_mib, seconds_until_shape
 
 class BareCall:
     """The bare compiled model call for 16 latents on the shapes the service serves through on this CPU
-    (app.shapes' compile_shapes and settle_shapes, as bench/peer_model.py uses them), with nothing around it."""
+    (app.serving.shapes' compile_shapes and settle_shapes, as bench/peer_model.py uses them), with nothing around it."""
 
     def __init__(self, store: Path):
         from peer_model import GridDecoder

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("ARENA_DECODE_THREADS", "1")  # today's route: one model call at a time on all cores
 
-import app.registry
-from app.shapes import ModelUnavailable
+import app.serving.setup
+from app.serving.shapes import ModelUnavailable
 from arena.manifest import GENERATOR
 
 
@@ -37,7 +37,7 @@ def compile_shapes_tf(path: Path, width: int, shapes: set[int], threads: int = 0
 
 
 if __name__ == "__main__":
-    app.registry.compile_shapes = compile_shapes_tf
+    app.serving.setup.compile_shapes = compile_shapes_tf
     from deconv_arena.cli import main
 
     sys.exit(main(["serve", "--port", sys.argv[1]]))

@@ -161,7 +161,7 @@ REGISTRY_SETTINGS = ("batch_shapes", "batch_window_ms", "max_batch")
 
 def shared_registry(store: Path, settings):
     """One loaded registry per store and registry settings for the whole test run (loading traces every model)."""
-    from app.registry import Registry
+    from app.serving.setup import Registry
 
     key = (str(store), *(getattr(settings, k) for k in REGISTRY_SETTINGS))
     if key not in _REGISTRIES:

@@ -28,7 +28,7 @@ def test_a_label_gives_n_images_of_that_digit_from_the_seeds_latents(client, mod
     entry = client.app.state.registry.get(model)
     got = grid(client, model, seed=11, n=5, nrow=5, label=7)
     rows = with_labels(latents_from_seed(11, 5, entry.latent_dim), [7] * 5)
-    np.testing.assert_array_equal(pixels(got), np.asarray(render_grid(entry.decode_now(rows), nrow=5, **RAW)))
+    np.testing.assert_array_equal(pixels(got), np.asarray(render_grid(entry.decoder.decode_now(rows), nrow=5, **RAW)))
     other = grid(client, model, seed=11, n=5, nrow=5, label=1)
     assert not np.array_equal(pixels(got), pixels(other)), "the label must change the images"
 
@@ -57,7 +57,9 @@ def test_labels_in_the_body_pair_with_seeds_and_latents(client):
     )
     assert body.status_code == 200, body.text
     rows = with_labels(latents_from_seeds([4, 9, 4], entry.latent_dim), [2, 2, 8])
-    np.testing.assert_array_equal(pixels(body.content), np.asarray(render_grid(entry.decode_now(rows), nrow=3, **RAW)))
+    np.testing.assert_array_equal(
+        pixels(body.content), np.asarray(render_grid(entry.decoder.decode_now(rows), nrow=3, **RAW))
+    )
     explicit = client.post(
         "/generate",
         params={"model": CVAE, "nrow": 3, **RAW},
@@ -136,7 +138,7 @@ def test_a_conditional_interpolation_draws_the_digit_asked_for(client, model):
     assert got.status_code == 200, got.text
     a, b = latents_from_seed(3, 1, entry.latent_dim)[0], latents_from_seed(8, 1, entry.latent_dim)[0]
     path = (slerp if FAMILIES[entry.family].interpolation == "slerp" else lerp)(a, b, 5)
-    expected = render_grid(entry.decode_now(with_labels(path, [2] * 5)), nrow=5, **RAW)
+    expected = render_grid(entry.decoder.decode_now(with_labels(path, [2] * 5)), nrow=5, **RAW)
     np.testing.assert_array_equal(pixels(got.content), np.asarray(expected))
     other = client.get(f"/models/{model}/interpolate.png", params={**params, "label": 9})
     assert not np.array_equal(pixels(got.content), pixels(other.content)), "the label must change the row"
@@ -152,6 +154,10 @@ def test_a_cvae_reconstruction_decodes_each_test_digit_with_its_own_label(client
     assert set(np.unique(codes)) == {0.0, 1.0} and (codes.sum(1) == 1).all()
     got = client.post("/generate", params={"model": CVAE, "mode": "reconstruct", "n": 6, "nrow": 6, **RAW})
     assert got.status_code == 200, got.text
-    np.testing.assert_array_equal(pixels(got.content), np.asarray(render_grid(entry.decode_now(rows), nrow=6, **RAW)))
+    np.testing.assert_array_equal(
+        pixels(got.content), np.asarray(render_grid(entry.decoder.decode_now(rows), nrow=6, **RAW))
+    )
     shifted = with_labels(rows[:, : entry.latent_dim], [(int(d) + 1) % CLASSES for d in tiny_data.y_test[:6]])
-    assert not np.array_equal(pixels(got.content), np.asarray(render_grid(entry.decode_now(shifted), nrow=6, **RAW)))
+    assert not np.array_equal(
+        pixels(got.content), np.asarray(render_grid(entry.decoder.decode_now(shifted), nrow=6, **RAW))
+    )

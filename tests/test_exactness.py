@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 import pytest
 
-import app.registry
-from app.shapes import (
+import app.serving.setup
+from app.serving.shapes import (
     ModelUnavailable,
     ShapeCheck,
     _cheapest_split,
@@ -102,7 +102,7 @@ def mixed_requests(seed: int, count: int, models: list[str]) -> list[dict]:
 def uncached_client(request, tiny_store, tmp_path, monkeypatch):
     """A service with no grid cache, on this CPU or on a simulated one whose kernels depend on row position."""
     if request.param == "tail_kernel_cpu":
-        monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
+        monkeypatch.setattr(app.serving.setup, "compile_shapes", tail_kernel_compile(app.serving.setup.compile_shapes))
     with make_client(
         tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS, decode_threads=2
     ) as client:  # two decode threads whatever this host's cores: a lone batch is cut in two, as on a 2-core host
@@ -115,8 +115,8 @@ def concurrently(client, requests: list[dict]) -> tuple[list[bytes], int]:
     registry = client.app.state.registry
     calls = []
     for entry in registry.entries.values():
-        if entry.batcher:
-            entry.batcher.observe = lambda n, calls=calls: calls.append(n)
+        if entry.decoder:
+            entry.decoder.batcher.observe = lambda n, calls=calls: calls.append(n)
 
     async def send():
         transport = httpx.ASGITransport(app=client.app)
@@ -147,8 +147,8 @@ def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached
 
 def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path, monkeypatch):
     """The test above has teeth: serving through every compiled shape on that CPU does change a grid's bytes."""
-    monkeypatch.setattr(app.registry, "compile_shapes", tail_kernel_compile(app.registry.compile_shapes))
-    monkeypatch.setattr(app.registry, "check_shapes", lambda fns, dim, **_: ShapeCheck(tuple(sorted(fns)), {}))
+    monkeypatch.setattr(app.serving.setup, "compile_shapes", tail_kernel_compile(app.serving.setup.compile_shapes))
+    monkeypatch.setattr(app.serving.setup, "check_shapes", lambda fns, dim, **_: ShapeCheck(tuple(sorted(fns)), {}))
     with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
         wait_ready(client)
         requests = mixed_requests(7, 40, client.app.state.registry.available())
@@ -175,10 +175,10 @@ def test_batcher_mixes_give_the_bytes_of_each_request_alone(uncached_client):
         return png_bytes(render_grid(images))
 
     async def together():
-        return await asyncio.gather(*(entry.batcher.decode(z, encode) for entry, z in jobs))
+        return await asyncio.gather(*(entry.decoder.batcher.decode(z, encode) for entry, z in jobs))
 
     batched = client.portal.call(together)
-    alone = [encode(entry.decode_now(z)) for entry, z in jobs]
+    alone = [encode(entry.decoder.decode_now(z)) for entry, z in jobs]
     assert [i for i, (a, b) in enumerate(zip(alone, batched)) if a != b] == []
 
 
@@ -189,7 +189,7 @@ def test_a_models_batches_run_side_by_side_on_its_decode_threads(decoders):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.batcher import Batcher
+    from app.serving.predict import Batcher
 
     release, started = threading.Event(), []
 
@@ -245,7 +245,7 @@ def test_a_lone_batch_is_decoded_in_pieces_side_by_side_and_comes_back_in_order(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.batcher import Batcher
+    from app.serving.predict import Batcher
 
     both, calls = threading.Barrier(2, timeout=10), []
 
@@ -278,16 +278,18 @@ def test_a_lone_grid_cut_over_the_decode_threads_has_the_bytes_of_one_call(uncac
     rng = np.random.default_rng(5)
     for name in registry.available():
         entry = registry.get(name)
-        calls, decode_now = [], entry.batcher.decode_now
-        entry.batcher.decode_now = lambda z, decode_now=decode_now, calls=calls: calls.append(len(z)) or decode_now(z)
+        calls, decode_now = [], entry.decoder.batcher.decode_now
+        entry.decoder.batcher.decode_now = lambda z, decode_now=decode_now, calls=calls: (
+            calls.append(len(z)) or decode_now(z)
+        )
         for n in (16, 25, 64):
             z = latents_from_seed(int(rng.integers(0, 2**32 - 1)), n, entry.latent_dim)
             if entry.classes:
                 z = with_labels(z, rng.integers(0, entry.classes, n), entry.classes)
             calls.clear()
-            cut = client.portal.call(entry.batcher.decode, z)
+            cut = client.portal.call(entry.decoder.batcher.decode, z)
             assert len(calls) == 2 and sum(calls) == n, (name, n, calls)
-            assert np.array_equal(cut, entry.decode_now(z)), (name, n)
+            assert np.array_equal(cut, entry.decoder.decode_now(z)), (name, n)
 
 
 # The larger shapes are checked after the model serves, and join its serving group only with the same rows.
@@ -319,16 +321,16 @@ def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_byt
     The late checks run at the lowest CPU priority."""
     import threading
 
-    import app.shapes
+    import app.serving.shapes
 
     gate, priorities = threading.Event(), []
 
     def gated_join(fns, dim, check):
         priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         assert gate.wait(60)
-        return app.shapes.join_shapes(fns, dim, check)
+        return app.serving.shapes.join_shapes(fns, dim, check)
 
-    monkeypatch.setattr(app.registry, "join_shapes", gated_join)
+    monkeypatch.setattr(app.serving.setup, "join_shapes", gated_join)
     with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, decode_threads=2) as client:
         try:
             wait_ready(client, settled=False)
@@ -337,7 +339,7 @@ def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_byt
             model = client.app.state.registry.available()[0]
             pending = ready.json()["models"][model]["batch_shapes_pending"]
             assert pending == [24, 48, 64] and max(ready.json()["models"][model]["batch_shapes"]) == 16
-            assert plan(48, client.app.state.registry.get(model).buckets) == [16, 16, 16]
+            assert plan(48, client.app.state.registry.get(model).decoder.buckets) == [16, 16, 16]
             params = {"model": model, "seed": 77, "n": 48}
             before = client.post("/generate", params=params).content
         finally:
@@ -345,7 +347,9 @@ def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_byt
         wait_ready(client)
         after_shapes = client.get("/readyz").json()["models"][model]
         entry = client.app.state.registry.get(model)
-        assert plan(48, entry.buckets) == [48]  # the grid below is one 48-row call now, three 16-row calls before
+        assert plan(48, entry.decoder.buckets) == [
+            48
+        ]  # the grid below is one 48-row call now, three 16-row calls before
         assert {24, 48, 64} <= set(after_shapes["batch_shapes"]) and after_shapes["batch_shapes_pending"] == []
         assert client.post("/generate", params=params).content == before
     assert priorities and all(p == 19 for p in priorities)

@@ -1,5 +1,5 @@
 """The kinds of grid: each one's image count and latents are what its route draws (known answers from the shared
-latent functions, checked against the route's bytes, ETag and JSON), and app/grids.py stays free of the web
+latent functions, checked against the route's bytes, ETag and JSON), and app/serving/specs.py stays free of the web
 framework, its refusals being domain exceptions that app/api/refusals.py maps to HTTP."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from app.grids import (
+from app.serving.specs import (
     ClassGrid,
     GridSpec,
     InterpolationGrid,
@@ -30,11 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 LATENTS = [[0.25] * 100, [-0.5] * 100, [1.0] * 100]
 
 
-def test_grids_imports_no_web_framework():
-    tree = ast.parse((ROOT / "app" / "grids.py").read_text())
-    named = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    named |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert not {m for m in named if m.split(".")[0] in ("fastapi", "starlette")}, named
+def test_only_the_encode_stage_of_the_serving_package_knows_the_web_framework():
+    """setup, decode (specs), predict, shapes, the catalogue record and the decoder are plain Python; the encode stage
+    alone writes HTTP responses."""
+    stages = sorted((ROOT / "app" / "serving").glob("*.py"))
+    assert {p.stem for p in stages} >= {"setup", "specs", "predict", "encode", "shapes", "catalogue", "decoder"}
+    for path in stages:
+        tree = ast.parse(path.read_text())
+        named = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        named |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        web = {m for m in named if m.split(".")[0] in ("fastapi", "starlette")}
+        assert bool(web) == (path.stem == "encode"), (path.name, web)
 
 
 def _entry(client, name):
@@ -43,7 +49,7 @@ def _entry(client, name):
 
 def _drawn(entry, spec: GridSpec, inputs: np.ndarray) -> bytes:
     """The PNG of these generator inputs in the spec's layout, decoded directly (no batcher, no cache)."""
-    return png_bytes(render_grid(entry.decode_now(inputs), spec.nrow, spec.scale, spec.padding))
+    return png_bytes(render_grid(entry.decoder.decode_now(inputs), spec.nrow, spec.scale, spec.padding))
 
 
 # (route request, model, spec, image count, known latents of the model, known generator inputs from those latents)

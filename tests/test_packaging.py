@@ -204,7 +204,7 @@ def test_the_service_never_imports_tensorflow_or_the_training_libraries():
     script = """
 import sys
 from app.main import create_app
-from app.registry import Registry
+from app.serving.setup import Registry
 registry = Registry(sys.argv[1])
 registry.load_all()
 assert registry.available(), registry.entries

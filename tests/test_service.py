@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.core.settings import DEFAULT_BUCKETS
-from app.registry import Registry
-from app.shapes import plan
+from app.serving.setup import Registry
+from app.serving.shapes import plan
 from arena.images import png_bytes, render_grid
 from arena.latents import latents_from_seed
 from arena.variants import VARIANTS
@@ -127,7 +127,7 @@ def test_image_i_is_row_i_of_the_seeds_latents(client):
     ).content
     np.testing.assert_array_equal(pixels(got), pixels(explicit))
     np.testing.assert_array_equal(
-        pixels(got), np.asarray(render_grid(entry.decode_now(SEED_99_N4_D2), nrow=4, scale=1, padding=0))
+        pixels(got), np.asarray(render_grid(entry.decoder.decode_now(SEED_99_N4_D2), nrow=4, scale=1, padding=0))
     )
     for i in range(4):  # image i alone, from its latent row alone
         one = client.post(
@@ -215,7 +215,7 @@ def test_reconstruct_mode_for_vaes(client):
     entry = client.app.state.registry.get("vae_transpose")
     np.testing.assert_array_equal(
         tiles(r.content, 8, 8),
-        np.asarray(render_grid(entry.decode_now(entry.recon_latents[:8]), 8, 1, 0))
+        np.asarray(render_grid(entry.decoder.decode_now(entry.recon_latents[:8]), 8, 1, 0))
         .reshape(28, 8, 28)
         .transpose(1, 0, 2),
     )
@@ -335,7 +335,7 @@ def test_batch_plan_is_the_least_work(n, buckets, shapes):
 
 def _least_work_by_search(n: int, buckets: tuple[int, ...]) -> tuple[int, int]:
     """(work, calls) of the cheapest multiset of shapes covering n, by exhaustive search over call counts."""
-    from app.shapes import CALL_OVERHEAD_ROWS
+    from app.serving.shapes import CALL_OVERHEAD_ROWS
 
     best = None
     largest = max(buckets)
@@ -349,7 +349,7 @@ def _least_work_by_search(n: int, buckets: tuple[int, ...]) -> tuple[int, int]:
 
 @pytest.mark.parametrize("buckets", [TF_SERVING_LIKE, (12, 16, 24, 48, 64), (8,), DEFAULT_BUCKETS])
 def test_batch_plan_covers_n_with_the_least_work_found_by_search(buckets):
-    from app.shapes import CALL_OVERHEAD_ROWS
+    from app.serving.shapes import CALL_OVERHEAD_ROWS
 
     for n in range(1, 150):
         shapes = plan(n, buckets)
@@ -568,7 +568,7 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
     import threading
     import time
 
-    import app.registry as registry_module
+    import app.serving.setup as registry_module
 
     real_compile, real_check = registry_module.compile_shapes, registry_module.check_shapes
     loads: list[str] = []  # models in the order their loading (compile_shapes) began
@@ -608,7 +608,7 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
         assert gate["overlapped"] is True, "the next model's loading did not begin while the first model was checked"
         assert loads[1:] and all(t.startswith("shape-check") for t in checked_on.values()), checked_on
         first = registry.get(loads[0])
-        assert first.status == "unavailable" and "simulated" in first.reason and first.batcher is None
+        assert first.status == "unavailable" and "simulated" in first.reason and first.decoder is None
         assert gate["released"] - gate["first_load_began"] - 0.001 <= first.load_seconds <= took + 0.001, (
             first.load_seconds,
             took,
@@ -616,7 +616,9 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
         ready = [e for e in registry.entries.values() if e.status == "ready"]
         assert sorted(e.name for e in ready) == sorted(loads[1:])
         assert registry.shapes_settled(60)
-        assert all(e.batcher is not None and tuple(e._fns) == e.shape_check.serving for e in ready)
+        assert all(
+            e.decoder.batcher is not None and tuple(e.decoder.fns) == e.decoder.shape_check.serving for e in ready
+        )
         assert all(0 < e.load_seconds <= took + 0.001 for e in ready)
     finally:
         registry.close()

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.settings import Settings
-from app.registry import ModelEntry, Registry
+from app.serving.catalogue import ModelEntry
+from app.serving.setup import Registry
 
 
 # Accessors are `async def`: FastAPI runs a plain `def` dependency on its thread pool, one hop each.

@@ -32,9 +32,9 @@ async def readyz(request: Request, registry: RegistryDep) -> JSONResponse:
         n: {
             "status": e.status,
             "reason": e.reason,
-            "batch_shapes": list(e.buckets) or None,
-            "rejected_batch_shapes": e.rejected_shapes,
-            "batch_shapes_pending": e.pending_shapes,
+            "batch_shapes": list(e.decoder.buckets) if e.decoder else None,
+            "rejected_batch_shapes": e.decoder.rejected_shapes if e.decoder else None,
+            "batch_shapes_pending": e.decoder.pending_shapes if e.decoder else [],
         }
         for n, e in registry.entries.items()
     }

@@ -14,8 +14,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import RegistryDep, SettingsDep
-from app.grids import CLASS_COLUMNS, MAX_CLASS_COLUMNS
-from app.registry import architecture
+from app.serving.catalogue import architecture
+from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_charts, replicate_view
 from app.views.figures import figures_for, legend
 from app.views.findings import comparison_findings, factorial_findings

@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_model
 from app.api.rater_session import RatingsDep, require_rater
 from app.api.refusals import REFUSALS, as_http
-from app.grids import SeedGrid, make_grid
 from app.ratings.analysis import cached_campaign, cached_results
 from app.ratings.gold import GOLD
 from app.ratings.raters import Ratings, ua_family
 from app.ratings.scheduling import answers_for, choose_task, task_digit
+from app.serving.predict import make_grid
+from app.serving.specs import SeedGrid
 from app.store import QUESTIONS
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))

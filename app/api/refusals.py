@@ -7,8 +7,8 @@ from fastapi import HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.grids import GridRefusal, MalformedInput, UnfitRequest
 from app.ratings.scheduling import NoTaskPossible
+from app.serving.specs import GridRefusal, MalformedInput, UnfitRequest
 from app.store import (
     DuplicateVote,
     NotYourTask,

@@ -1,5 +1,6 @@
-"""The catalogue of served models: finds every generator in the models store, loads it, has its batch shapes
-checked (app/shapes.py) and gives it a batcher (app/batcher.py)."""
+"""The setup stage: the registry finds every generator in the models store, reads its catalogue record
+(app/serving/catalogue.py), builds its onnxruntime session, has its batch shapes checked (app/serving/shapes.py)
+and gives it a decoder with a batcher (app/serving/decoder.py, app/serving/predict.py)."""
 
 from __future__ import annotations
 
@@ -10,131 +11,32 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from app.batcher import Batcher
 from app.core.settings import DEFAULT_BUCKETS
-from app.shapes import (
+from app.serving.catalogue import KNOWN_MODELS, ModelEntry
+from app.serving.decoder import Decoder
+from app.serving.predict import Batcher
+from app.serving.shapes import (
     ModelUnavailable,
     ShapeCheck,
     check_shapes,
     compile_shapes,
     join_shapes,
-    run_planned,
     split_rows,
 )
-from arena.images import to_unit
 from arena.manifest import (
     SERVED,
     ManifestError,
-    classes,
     generator_file,
-    input_dim,
     read_manifest,
     verify_files,
 )
-from arena.variants import VARIANTS
 
 log = logging.getLogger("arena.registry")
-
-KNOWN_MODELS = tuple(VARIANTS)
-
-
-def architecture(name: str, manifest: dict[str, Any]) -> str:
-    """How a model upsamples, in words: the variant table's description, else the manifest's."""
-    if name in VARIANTS:
-        return VARIANTS[name].describe()
-    return manifest.get("architecture") or manifest.get("upsampling") or "unknown"
-
-
-@dataclass
-class ModelEntry:
-    name: str
-    status: str = "loading"  # loading | ready | unavailable
-    reason: str | None = None
-    manifest: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] | None = None
-    replicates: dict[str, Any] | None = (
-        None  # {profile: mean, interval and per-seed values of each metric} (replicates.json)
-    )
-    comparisons: list[dict[str, Any]] = field(default_factory=list)  # paired differences and verdicts this model is in
-    shape_check: ShapeCheck | None = None
-    _fns: dict[int, Callable] = field(default_factory=dict)
-    batcher: "Batcher | None" = None
-    recon_latents: np.ndarray | None = None
-    recon_digits: np.ndarray | None = None
-    load_seconds: float | None = None
-
-    @property
-    def family(self) -> str | None:
-        return self.manifest.get("family")
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.manifest["latent_dim"])
-
-    @property
-    def classes(self) -> int:
-        """> 0: a conditional model; its input row is the latent followed by the label's one-hot code."""
-        return classes(self.manifest)
-
-    @property
-    def input_dim(self) -> int:
-        return input_dim(self.manifest)
-
-    @property
-    def version(self) -> str:
-        """The served file's SHA-256 prefix (generator.onnx, which records the hash of the .keras weights it reads):
-        a grid for a seed never changes within a version."""
-        return self.manifest.get("files", {}).get(SERVED, "unknown")[:16]
-
-    @property
-    def buckets(self) -> tuple[int, ...]:
-        """The batch shapes this model serves through (none before it is loaded)."""
-        return tuple(sorted(self._fns))
-
-    @property
-    def rejected_shapes(self) -> dict[str, str] | None:
-        """Each compiled shape this model does not serve through, with why (none before it is loaded)."""
-        return self.shape_check.as_dict()["rejected"] if self.shape_check else None
-
-    @property
-    def pending_shapes(self) -> list[int]:
-        """The compiled shapes still being checked after the model turned ready (they may join its serving ones)."""
-        return list(self.shape_check.pending) if self.shape_check else []
-
-    def decode_now(self, latents: np.ndarray) -> np.ndarray:
-        """Images in [0, 1] for latents, through the fixed-shape compiled calls (see `plan`)."""
-        fns = self._fns  # one look: a late check may swap in a larger set meanwhile, of the very same rows
-        return to_unit(run_planned(fns, tuple(sorted(fns)), latents, self.input_dim), self.manifest["output"])
-
-    def summary(self) -> dict[str, Any]:
-        m = self.manifest
-        return {
-            "name": self.name,
-            "status": self.status,
-            "reason": self.reason,
-            "family": m.get("family") or (VARIANTS[self.name].family if self.name in VARIANTS else None),
-            "upsampling": m.get("upsampling") or (VARIANTS[self.name].upsampling if self.name in VARIANTS else None),
-            "architecture": architecture(self.name, m),
-            "latent_dim": m.get("latent_dim"),
-            "classes": self.classes if m else None,
-            "version": self.version if m else None,
-            "batch_shapes": list(self.buckets) or None,
-            "rejected_batch_shapes": self.rejected_shapes,
-            "params": (m.get("params") or {}).get("total"),
-            "epochs_done": m.get("epochs_done"),
-            "paper_epochs": m.get("paper_epochs"),
-            "seconds_per_epoch": m.get("seconds_per_epoch_mean"),
-            "created_at": m.get("created_at"),
-            "metrics": self.metrics,
-            "replicates": self.replicates,
-            "comparisons": self.comparisons,
-        }
 
 
 class Registry:
@@ -205,7 +107,7 @@ class Registry:
         self.late_checks = [
             self.late_checker.submit(self._join, self.entries[name], fns)
             for name, fns in compiled.items()
-            if self.entries[name].status == "ready" and self.entries[name].shape_check.pending
+            if self.entries[name].status == "ready" and self.entries[name].decoder.shape_check.pending
         ]
 
     def shapes_settled(self, timeout: float | None = None) -> bool:
@@ -214,7 +116,7 @@ class Registry:
         return not pending
 
     def _join(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
-        check = entry.shape_check
+        check = entry.decoder.shape_check
         try:
             joined = join_shapes(fns, entry.input_dim, check)
         except Exception as e:  # noqa: BLE001 - the model keeps serving through the shapes already checked
@@ -223,8 +125,7 @@ class Registry:
         for shape in check.pending:
             if shape in joined.rejected:
                 self._log_rejected(entry, shape, joined.rejected[shape])
-        entry._fns = {b: fns[b] for b in joined.serving}
-        entry.shape_check = joined
+        entry.decoder.serve_through(fns, joined)
         _release_free_memory()
 
     def _check_and_settle(self, entry: ModelEntry, fns: dict[int, Callable], t0: float) -> None:
@@ -295,12 +196,12 @@ class Registry:
 
     def _check(self, entry: ModelEntry, fns: dict[int, Callable]) -> None:
         """Keep the traced shapes in which a latent's row never depends on its batch; serve through them."""
-        entry.shape_check = check_shapes(fns, entry.input_dim)
-        for shape, why in sorted(entry.shape_check.rejected.items()):
+        check = check_shapes(fns, entry.input_dim)
+        for shape, why in sorted(check.rejected.items()):
             self._log_rejected(entry, shape, why)
-        entry._fns = {b: fns[b] for b in entry.shape_check.serving}
-        entry.batcher = Batcher(
-            entry.decode_now,
+        decoder = Decoder(entry.input_dim, entry.manifest["output"], {b: fns[b] for b in check.serving}, check)
+        decoder.batcher = Batcher(
+            decoder.decode_now,
             self.executor,
             self.render_executor,
             self.window_s,
@@ -308,8 +209,9 @@ class Registry:
             lambda n, name=entry.name: self._observe(name, n),
             self.in_flight,
             self.decoders,
-            lambda n, ways: split_rows(n, entry.buckets, ways),
+            lambda n, ways: split_rows(n, decoder.buckets, ways),
         )
+        entry.decoder = decoder
 
     @staticmethod
     def _log_rejected(entry: ModelEntry, shape: int, why: str) -> None:

@@ -1,20 +1,16 @@
-"""What a grid is and how it becomes PNG bytes: the kinds of grid (each knows its image count and its latents), the
-refusals of a grid a model cannot draw, and the batched decode with render and cache. Used by the API and the pages;
-no web framework here: app/api/refusals.py maps the refusals to HTTP."""
+"""The decode stage: what a request asks for, as a spec — the kinds of grid (a small union of frozen dataclasses, each
+knowing its image count and its generator inputs) — and the refusals of a grid a model cannot draw. The API's query
+models turn themselves into these; no web framework here: app/api/refusals.py maps the refusals to HTTP."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
-from app.core.cache import ByteLRU
-from app.core.metrics import Metrics
-from app.registry import ModelEntry
-from arena.images import png_bytes, render_grid
+from app.serving.catalogue import ModelEntry
 from arena.latents import CLASSES, class_grid, latents_from_seed, latents_from_seeds, lerp, slerp, with_labels
 from arena.variants import FAMILIES, VARIANTS
 
@@ -99,10 +95,10 @@ class GridSpec:
         return key if self.labels is None else (*key, self.labels)
 
     def etag(self, entry: ModelEntry) -> str:
-        return _etag(self.key(entry))
+        return etag_of(self.key(entry))
 
 
-def _etag(key: tuple) -> str:
+def etag_of(key: tuple) -> str:
     return '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
 
 
@@ -261,44 +257,3 @@ class ManifoldGrid(GridSpec):
 
     def _identity(self) -> tuple:
         return ("manifold", self.size)
-
-
-@dataclass
-class Grid:
-    """What the predict stage hands the encoder: the PNG, its ETag, and where the time went (the Server-Timing
-    header, which browsers' developer tools show)."""
-
-    png: bytes
-    cached: bool
-    decode_ms: float
-    render_ms: float
-    latents: np.ndarray | None
-    etag: str
-    server_timing: str
-
-
-def _server_timing(cached: bool, decode_ms: float, render_ms: float) -> str:
-    if cached:
-        return 'cache;desc="hit"'
-    return f'decode;desc="batched model call";dur={decode_ms:.2f}, render;desc="render and PNG";dur={render_ms:.2f}'
-
-
-async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:
-    """The predict stage: the grid's PNG from the cache, or decoded by the model's batcher and rendered beside it."""
-    key = spec.key(entry)
-    etag = _etag(key)
-    hit = cache.get(key)
-    metrics.cache.labels("hit" if hit is not None else "miss").inc()
-    if hit is not None:
-        return Grid(hit, True, 0.0, 0.0, None, etag, _server_timing(True, 0.0, 0.0))
-    latents = spec.inputs(entry)
-
-    def finish(images: np.ndarray) -> tuple[bytes, float]:  # runs on the render thread, right after the decode
-        t = time.perf_counter()
-        return png_bytes(render_grid(images, spec.nrow, spec.scale, spec.padding)), time.perf_counter() - t
-
-    t0 = time.perf_counter()
-    png, render_s = await entry.batcher.decode(latents, finish)
-    decode_ms, render_ms = (time.perf_counter() - t0 - render_s) * 1000, render_s * 1000
-    cache.put(key, png)
-    return Grid(png, False, decode_ms, render_ms, latents, etag, _server_timing(False, decode_ms, render_ms))

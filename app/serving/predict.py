@@ -1,4 +1,5 @@
-"""Batches concurrent decode requests for one model into one call on the model thread, off the event loop."""
+"""The predict stage: a grid's PNG from the cache, or its latents decoded by the model's batcher — concurrent
+requests for one model batched into calls on the decode threads, off the event loop — and rendered beside it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import asyncio
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+from app.core.cache import ByteLRU
+from app.core.metrics import Metrics
+from app.serving.specs import GridSpec, etag_of
+from arena.images import png_bytes, render_grid
+
+if TYPE_CHECKING:
+    from app.serving.catalogue import ModelEntry
 
 # Tests only (tests/test_faults.py): while the file this names does not exist, every decode waits for it (at most two
 # minutes), so a test holds requests in flight for as long as it needs. Unset in production: nothing is wrapped.
@@ -36,8 +46,8 @@ class Batcher:
     decode more rows a second than one call on two cores). A batch that finds every decode thread idle may be cut into
     pieces decoded side by side, one per thread, when `split` says that finishes sooner (a user browsing alone gets a
     16-grid from both cores); the pieces' rows are the batch's rows, as any split over a model's serving shapes is
-    exact (app/shapes.py). Each request may bring a `finish` step (render and encode its PNG); those run on another
-    thread, so a decode thread is free for the next batch as soon as its decode is done (for single images the
+    exact (app/serving/shapes.py). Each request may bring a `finish` step (render and encode its PNG); those run on
+    another thread, so a decode thread is free for the next batch as soon as its decode is done (for single images the
     finish steps cost more than the decode).
     """
 
@@ -156,3 +166,44 @@ class Batcher:
                 live, done.result() if not done.exception() else [(False, done.exception())] * len(live)
             )
         )
+
+
+@dataclass
+class Grid:
+    """What the predict stage hands the encoder: the PNG, its ETag, and where the time went (the Server-Timing
+    header, which browsers' developer tools show)."""
+
+    png: bytes
+    cached: bool
+    decode_ms: float
+    render_ms: float
+    latents: np.ndarray | None
+    etag: str
+    server_timing: str
+
+
+def _server_timing(cached: bool, decode_ms: float, render_ms: float) -> str:
+    if cached:
+        return 'cache;desc="hit"'
+    return f'decode;desc="batched model call";dur={decode_ms:.2f}, render;desc="render and PNG";dur={render_ms:.2f}'
+
+
+async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: Metrics) -> Grid:
+    """The predict stage: the grid's PNG from the cache, or decoded by the model's batcher and rendered beside it."""
+    key = spec.key(entry)
+    etag = etag_of(key)
+    hit = cache.get(key)
+    metrics.cache.labels("hit" if hit is not None else "miss").inc()
+    if hit is not None:
+        return Grid(hit, True, 0.0, 0.0, None, etag, _server_timing(True, 0.0, 0.0))
+    latents = spec.inputs(entry)
+
+    def finish(images: np.ndarray) -> tuple[bytes, float]:  # runs on the render thread, right after the decode
+        t = time.perf_counter()
+        return png_bytes(render_grid(images, spec.nrow, spec.scale, spec.padding)), time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    png, render_s = await entry.decoder.batcher.decode(latents, finish)
+    decode_ms, render_ms = (time.perf_counter() - t0 - render_s) * 1000, render_s * 1000
+    cache.put(key, png)
+    return Grid(png, False, decode_ms, render_ms, latents, etag, _server_timing(False, decode_ms, render_ms))
