@@ -274,3 +274,19 @@ def test_the_comparison_page_opens_on_the_grids_and_one_models_menu(shipped_serv
         nav_height = pg.evaluate("document.querySelector('nav').getBoundingClientRect().height")
         assert nav_height < 120, nav_height
         context.close()
+
+
+def test_the_spectral_pictures_load_on_the_comparison_and_model_pages(shipped_server, browser):
+    """Under each family the heat maps (real digits, each model, each difference) and the profile chart, as a reader
+    of the shipped store sees them; the model page draws its own beside real digits'."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    pg = context.new_page()
+    for path, least in (("/", 2 * len(VARIANTS) + 1), ("/models/gan_transpose", 3)):
+        pg.goto(shipped_server + path)
+        pg.wait_for_load_state("networkidle")
+        sizes = pg.evaluate(
+            "[...document.querySelectorAll('.spectra img')].map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
+        assert len(sizes) >= least and all(ok and w == h == 144 for ok, w, h in sizes), (path, sizes)
+        assert pg.locator(".spectra svg.spectrum-profile polyline").count() >= 2, path
+    context.close()

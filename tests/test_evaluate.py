@@ -76,7 +76,14 @@ def test_metrics_files_are_complete(evaluated_store):
             m["cost"]["params"] == manifest["params"]["total"]
             and m["cost"]["bytes_on_disk"] == (evaluated_store / name / "generator.keras").stat().st_size
         )
-        assert (evaluated_store / name / "report" / "radial_spectrum.png").is_file()
+        sp = m["spectrum"]  # the spectral pictures' data: the samples' and real digits' mean log spectra, profiles
+        assert (sp["samples"], sp["real_samples"], sp["size"], sp["crop_pixels"]) == (64, 64, 24, 2)
+        real = np.array(sp["log10_power"]["real"], dtype=float)
+        ref = reference["mean_spectrum"]
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(real, np.where(ref > 0, np.log10(ref), np.nan), atol=1e-4)  # DC: NaN
+        assert np.isnan(np.array(sp["log10_power"]["model"], dtype=float)[12, 12])
+        assert len(sp["profile"]["model"]) == len(sp["profile"]["real"]) == len(sp["profile"]["cycles_per_pixel"])
         if name.startswith("vae"):
             assert (evaluated_store / name / "report" / "reconstructions.png").is_file() and m["cost"]["test_elbo"] < 0
         kernels = m["checkerboard"]["transposed_kernels"]
@@ -150,7 +157,9 @@ def test_service_shows_metrics_when_present(evaluated_store, tmp_path):
         assert m["gan_upsample"]["metrics"]["samples"] in (32, 64)
         page = c.get("/").text
         assert "Legibility" in page and "× real" in page
-        assert "radial_spectrum.png" in c.get("/models/gan_upsample").text
+        page = c.get("/models/gan_upsample").text
+        assert "/models/gan_upsample/spectrum.png?of=difference" in page and "spectrum-profile" in page
+        assert c.get("/models/gan_upsample/spectrum.png").headers["content-type"] == "image/png"
 
 
 def test_errors_are_one_line_exit_2(evaluated_store, tiny_npz, tmp_path, capsys):
