@@ -1,4 +1,9 @@
-"""LitServe serving the service's generator: one inference worker, batches of up to 64 waiting up to 2 ms.
+"""LitServe serving the service's generator: batches of up to 64 waiting up to 12 ms (the service's defaults).
+
+By default one inference worker whose model calls use every core (LitServe's usual CPU setup); with
+PEER_WORKERS=2 PEER_THREADS=1, two workers each making single-threaded calls, the arrangement the service's decode
+threads use (bench/decode_threads.py: more rows a second on two cores), so the service is also measured against
+LitServe given the same advantage.
 
 POST /generate with {"seed": S, "n": N} → the PNG grid. Run: python bench/litserve_app.py PORT (bench extra).
 """
@@ -14,11 +19,12 @@ from peer_model import BATCH_WAIT_S, MAX_BATCH, GridDecoder
 from starlette.responses import Response
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
+WORKERS, THREADS = int(os.environ.get("PEER_WORKERS", "1")), int(os.environ.get("PEER_THREADS", "0"))
 
 
 class GridAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
-        self.decoder = GridDecoder(STORE)
+        self.decoder = GridDecoder(STORE, threads=THREADS)
 
     def decode_request(self, request: dict) -> tuple[int, int]:
         return int(request["seed"]), int(request.get("n", 16))
@@ -38,7 +44,7 @@ class GridAPI(ls.LitAPI):
 
 if __name__ == "__main__":
     api = GridAPI(max_batch_size=MAX_BATCH, batch_timeout=BATCH_WAIT_S, api_path="/generate")
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, fast_queue=True, timeout=60)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=WORKERS, fast_queue=True, timeout=60)
     server.run(
         host="127.0.0.1", port=int(sys.argv[1]), num_api_servers=1, generate_client_file=False, log_level="warning"
     )

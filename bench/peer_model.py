@@ -27,12 +27,13 @@ MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, 
 
 
 class GridDecoder:
-    """Seeds and counts → PNG grids, through the shapes `settle_shapes` keeps on this CPU (as the service does)."""
+    """Seeds and counts → PNG grids, through the shapes `settle_shapes` keeps on this CPU (as the service does);
+    `threads`: each model call's intra-op threads (0: one per core, 1: as the service's decode threads)."""
 
-    def __init__(self, store: Path, model: str = MODEL):
+    def __init__(self, store: Path, model: str = MODEL, threads: int = 0):
         manifest = json.loads((Path(store) / model / "manifest.json").read_text())
         self.latent_dim, self.output = int(manifest["latent_dim"]), manifest["output"]
-        fns = compile_shapes(Path(store) / model / SERVED, self.latent_dim, set(DEFAULT_BUCKETS))
+        fns = compile_shapes(Path(store) / model / SERVED, self.latent_dim, set(DEFAULT_BUCKETS), threads)
         self.shapes = settle_shapes(fns, self.latent_dim).serving
         self.fns = {s: fns[s] for s in self.shapes}
 

@@ -42,7 +42,7 @@ def main() -> None:
             peer, _ = start(
                 [python(), *PEERS[name][0], str(peer_port)],
                 peer_port,
-                {**threads, "ARENA_MODELS_STORE": store},
+                {**threads, "ARENA_MODELS_STORE": store, **PEERS[name][2]},
                 ready_path="/generate",
                 ready_json={"seed": 1, "n": 1},
                 timeout=600,

@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -56,6 +57,36 @@ class BareCall:
             self.decoder.decode(self.z)
             times.append(time.perf_counter() - t0)
         return times
+
+
+def model_ceiling(store: Path, seconds: float) -> dict:
+    """The most single images a second any server could give on this CPU: the bare model alone, two threads side by
+    side each making single-threaded 16-row calls on the serving shapes (the service's decode arrangement; 48-row
+    calls beside it), with no HTTP, no PNG and no load generator on the cores. Measured with every server frozen."""
+    import threading
+
+    from peer_model import GridDecoder
+
+    decoder = GridDecoder(store, threads=1)
+    out = {}
+    for rows in (16, 48):
+        z = np.random.default_rng(1).standard_normal((rows, decoder.latent_dim), dtype=np.float32)
+        decoder.decode(z)
+        counts, start_line = [], threading.Barrier(2)
+
+        def work() -> None:
+            start_line.wait()
+            done, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / 2:
+                decoder.decode(z)
+                done += rows
+            counts.append(done / (time.perf_counter() - t0))
+
+        workers = [threading.Thread(target=work) for _ in range(2)]
+        [w.start() for w in workers]
+        [w.join() for w in workers]
+        out[f"rows_per_s_{rows}_row_calls"] = round(sum(counts), 1)
+    return out
 
 
 async def sequential_s(base: str, make_request, indices: range) -> list[float]:
@@ -135,7 +166,10 @@ def wrk(base: str, seconds: float, path: str = "", args: list[str] | None = None
     cmd += (
         (["-s", str(ROOT / "bench" / "generate.lua")] if args else []) + [base + path] + (["--", *args] if args else [])
     )
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - t0
+    client_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     line = lambda prefix: next(ln for ln in out.splitlines() if ln.strip().startswith(prefix))
     errors = sum(
         int(n)
@@ -151,6 +185,7 @@ def wrk(base: str, seconds: float, path: str = "", args: list[str] | None = None
         "requests": int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0]),
         "errors": errors,
         "tool": f"wrk -t{threads} -c{connections}",
+        "client_cpu_cores": round(client_cpu_s / wall, 3),  # the load generator shares this host's cores
     }
 
 
@@ -170,10 +205,13 @@ def ensure_wrk() -> bool:
     return bool(shutil.which("wrk"))
 
 
-PEERS = {  # name: (command after the Python interpreter, request style)
-    "litserve": (["bench/litserve_app.py"], "json"),
-    "ray_serve": (["bench/ray_app.py"], "json"),
+PEERS = {  # name: (command after the Python interpreter, request style, environment)
+    "litserve": (["bench/litserve_app.py"], "json", {}),
+    # LitServe given the service's own arrangement: two inference workers, each call single-threaded
+    "litserve_two_workers": (["bench/litserve_app.py"], "json", {"PEER_WORKERS": "2", "PEER_THREADS": "1"}),
+    "ray_serve": (["bench/ray_app.py"], "json", {}),
 }
+LITSERVES = [name for name in PEERS if name.startswith("litserve")]
 # Today's route before the ONNX runtime: the same service with TensorFlow concrete functions (bench/tf_route.py), the
 # gate the ONNX route must not fall below. Its floats differ from onnxruntime's in the last bits, so its grids may
 # differ from the others' by a grey level: it is left out of the same-bytes check (its difference is reported).
@@ -238,6 +276,7 @@ def single_image_rounds(bases: dict[str, tuple[str, str]], rounds: int, seconds:
             "rps_median": float(np.median([x["rps"] for x in results])),
             "p99_ms_median": float(np.median([x["p99_ms"] for x in results])),
             "p50_ms_median": float(np.median([x["p50_ms"] for x in results])),
+            "client_cpu_cores_median": float(np.median([x["client_cpu_cores"] for x in results])),
         }
     return out
 
@@ -370,12 +409,12 @@ def main() -> None:
         procs.append(one_proc)
         bases[ONE_DECODER] = (f"http://127.0.0.1:{one_port}", "query")
         pids[ONE_DECODER] = one_proc.pid
-        for name, (cmd, style) in PEERS.items():
+        for name, (cmd, style, peer_env) in PEERS.items():
             peer_port = free_port()
             peer, ready_s = start(
                 [python(), *cmd, str(peer_port)],
                 peer_port,
-                {**threads, "ARENA_MODELS_STORE": str(args.store)},
+                {**threads, "ARENA_MODELS_STORE": str(args.store), **peer_env},
                 ready_path="/generate",
                 ready_json={"seed": 1, "n": 1},
                 timeout=600,
@@ -390,6 +429,12 @@ def main() -> None:
             bases, args.peer_rounds, args.seconds, pids
         )
         print(json.dumps(results["single_images_32_clients_wrk_rounds"]), flush=True)
+        for pid in pids.values():
+            freeze(pid, True)
+        results["model_ceiling"] = model_ceiling(args.store, args.seconds)
+        for pid in pids.values():
+            freeze(pid, False)
+        print(json.dumps(results["model_ceiling"]), flush=True)
         for _ in list(PEERS):
             stop(procs.pop())
         stop(procs.pop())  # the ONNX route with one decode thread
@@ -422,7 +467,9 @@ def main() -> None:
     )
     ours = peers["deconv_arena"]
     better = max(PEERS, key=lambda n: peers[n]["rps_median"])
-    litserve = peers["litserve"]["rps_median"]
+    best_litserve = max(LITSERVES, key=lambda n: peers[n]["rps_median"])
+    litserve = peers[best_litserve]["rps_median"]
+    ceiling = results["model_ceiling"]["rows_per_s_16_row_calls"]
     route_cost = (
         None
         if g.get("service_wrk_p50_ms_per_round") is None
@@ -438,8 +485,18 @@ def main() -> None:
         "throughput_32_clients_over_tensorflow_route": round(ours["rps_median"] / peers[TF_ROUTE]["rps_median"], 2),
         "target_throughput_over_tensorflow_route_min (gate)": 1.0,
         "throughput_32_clients_over_one_decode_thread": round(ours["rps_median"] / peers[ONE_DECODER]["rps_median"], 2),
-        "throughput_32_clients_over_litserve": round(ours["rps_median"] / litserve, 2),
+        "better_litserve": best_litserve,
+        "throughput_32_clients_over_litserve (the better of its two arrangements)": round(
+            ours["rps_median"] / litserve, 2
+        ),
+        "throughput_32_clients_over_litserve_default": round(ours["rps_median"] / peers["litserve"]["rps_median"], 2),
         "goal_throughput_over_litserve_min": 2.0,
+        "bare_model_rows_per_s (both cores, no HTTP, no PNG, no client)": ceiling,
+        "ours_share_of_bare_model": round(ours["rps_median"] / ceiling, 3),
+        "litserve_share_of_bare_model": round(litserve / ceiling, 3),
+        "goal_rps (2x the better LitServe)": round(2 * litserve, 1),
+        "goal_share_of_bare_model": round(2 * litserve / ceiling, 3),
+        "wrk_client_cpu_cores_median": {n: peers[n]["client_cpu_cores_median"] for n in peers},
         "better_peer": better,
         "throughput_32_clients_over_better_peer": round(ours["rps_median"] / peers[better]["rps_median"], 2),
         "throughput_32_clients_over_floor": round(ours["rps_median"] / peers["floor_raw_asgi"]["rps_median"], 2),
