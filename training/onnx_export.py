@@ -99,37 +99,41 @@ def stride_one_as_conv(proto) -> int:
     from onnx import helper, numpy_helper
 
     weights = {t.name: t for t in proto.graph.initializer}
-    rewritten = 0
+    replaced, rewritten = set(), 0
     for node in proto.graph.node:
         if node.op_type != "ConvTranspose" or len(node.input) < 2 or node.input[1] not in weights:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = (
+            all(v == 1 for v in attrs.get("strides", ()))
+            and all(v == 1 for v in attrs.get("dilations", ()))
+            and attrs.get("group", 1) == 1
+            and not any(attrs.get("output_padding", ()))
+            and "output_shape" not in attrs
+            and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
+        )
+        if not plain:
+            continue
         kernel = numpy_helper.to_array(weights[node.input[1]])
         k = list(kernel.shape[2:])
-        pads = list(attrs.get("pads", [0] * 2 * len(k)))
-        plain = (
-            all(v == 1 for v in attrs.get("strides", [1] * len(k)))
-            and all(v == 1 for v in attrs.get("dilations", [1] * len(k)))
-            and attrs.get("group", 1) == 1
-            and not any(attrs.get("output_padding", []))
-            and "output_shape" not in attrs
-            and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
-        )
-        conv_pads = [k[i % len(k)] - 1 - p for i, p in enumerate(pads)]
-        if not plain or min(conv_pads, default=0) < 0:
+        conv_pads = [k[i % len(k)] - 1 - p for i, p in enumerate(attrs.get("pads", [0] * 2 * len(k)))]
+        if min(conv_pads) < 0:
             continue
-        flipped = np.ascontiguousarray(np.flip(kernel.swapaxes(0, 1), axis=tuple(range(2, kernel.ndim))))
         name = f"{node.input[1]}/as_conv"
-        proto.graph.initializer.append(numpy_helper.from_array(flipped.astype(kernel.dtype), name))
+        if node.input[1] not in replaced:  # a kernel two nodes share is flipped once
+            flipped = np.flip(kernel.swapaxes(0, 1), axis=tuple(range(2, kernel.ndim)))
+            proto.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(flipped), name))
+            replaced.add(node.input[1])
         node.op_type, node.input[1] = "Conv", name
         del node.attribute[:]
         node.attribute.extend(
-            [helper.make_attribute("kernel_shape", k), helper.make_attribute("pads", conv_pads)]
-            + [helper.make_attribute("strides", [1] * len(k))]
+            helper.make_attribute(key, value)
+            for key, value in (("kernel_shape", k), ("pads", conv_pads), ("strides", [1] * len(k)))
         )
         rewritten += 1
     used = {name for node in proto.graph.node for name in node.input}
-    kept = [t for t in proto.graph.initializer if t.name in used]
+    gone = replaced - used  # a transposed kernel no other node reads
+    kept = [t for t in proto.graph.initializer if t.name not in gone]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(kept)
     return rewritten
