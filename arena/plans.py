@@ -58,6 +58,8 @@ class Plan:
     cells: tuple[str, ...]
     sweep: dict[str, Any]
     questions: tuple[Question, ...]
+    resumable: bool = False  # may a run cut off by a sitting's end resume from its checkpoint (the plan says so)
+    command: str = ""  # how the study's runs are started (the plan's own words; shown while it awaits runs)
 
     @property
     def name(self) -> str:
@@ -80,6 +82,8 @@ def _check_head(path: Path, head: dict[str, Any], sweep: dict[str, Any]) -> None
         raise PlanFileError(f"{path}: [plan] date {head['date']!r} is not YYYY-MM-DD") from None
     if not 0 < float(head["alpha"]) < 0.5:
         raise PlanFileError(f"{path}: alpha {head['alpha']!r} must lie in (0, 0.5)")
+    if not isinstance(head.get("resumable", False), bool):
+        raise PlanFileError(f"{path}: [plan] resumable {head['resumable']!r} must be true or false")
 
 
 def _question(path: Path, i: int, q: dict[str, Any]) -> Question:
@@ -144,6 +148,8 @@ def load_plan(path: Path) -> Plan:
         tuple(design.get("cells") or ()),
         dict(sweep),
         tuple(questions),
+        bool(head.get("resumable", False)),
+        str(head.get("command") or f"KERAS_BACKEND=jax deconv-arena sweep --study studies/{path.name} --vmap --gpu"),
     )
 
 

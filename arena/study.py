@@ -94,7 +94,10 @@ def factorial_fit(rows: Iterable[dict[str, Any]], alpha: float) -> dict[str, Est
 def paired_fit(diffs: list[float], alpha: float) -> Estimate:
     from statsmodels.stats.weightstats import DescrStatsW
 
-    d = DescrStatsW(np.asarray(diffs, np.float64))
+    values = np.asarray(diffs, np.float64)
+    if np.ptp(values) == 0:  # every seed gave the same difference: no spread, so no t test (it would read p = 0)
+        raise ValueError(f"{len(values)} paired seeds with identical differences ({values[0]:g}): no spread to test")
+    d = DescrStatsW(values)
     low, high = d.tconfint_mean(alpha)
     t, p, df = d.ttest_mean(0.0)
     return Estimate("pair", float(d.mean), float(d.std_mean), float(df), float(low), float(high), float(p), len(diffs))
@@ -281,7 +284,7 @@ def _secondaries(row: dict[str, Any], q, plan, runs: dict, cells: tuple[str, ...
 
 def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
     metric = METRIC[q.primary]
-    factors = _cell_factors(cells)
+    factors = {} if q.contrast else _cell_factors(cells)  # a pair question needs no factorial
     base = {"id": q.id, "text": q.text, "primary": q.primary, "primary_label": metric.label, "delta": q.delta}
     try:
         judged = judge(_estimates(q, plan, runs, cells, factors, q.primary), metric, q.delta, plan.alpha, q.contrast)
@@ -309,6 +312,7 @@ def analyse(plan, store) -> dict[str, Any]:
     stamps = [dt.datetime.fromisoformat(r["created_at"]) for r in mine.values() if r.get("created_at")]
     first = min(stamps) if stamps else None
     committed = committed_at(plan.path)
+    complete = len(mine) == len(plan.seeds) * len(cells)
     out = {
         "plan": plan.name,
         "file": f"studies/{plan.path.name}",
@@ -319,8 +323,9 @@ def analyse(plan, store) -> dict[str, Any]:
         "seeds_planned": len(plan.seeds),
         "study_runs": len(mine),
         "study_runs_planned": len(plan.seeds) * len(cells),
-        "command": f"KERAS_BACKEND=jax deconv-arena sweep --study studies/{plan.path.name} --vmap --gpu",
-        "study": [_question(q, plan, mine, cells) for q in plan.questions] if mine else [],
+        "command": plan.command,
+        # one look: the plan's questions are answered from its runs only once every planned run is in
+        "study": [_question(q, plan, mine, cells) for q in plan.questions] if complete else [],
         "exploratory": [_question(q, plan, earlier, cells) for q in plan.questions],
     }
     return out

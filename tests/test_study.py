@@ -178,3 +178,94 @@ def test_a_study_run_is_never_resumed_and_records_its_plan(tmp_path, monkeypatch
     sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None)
     assert seen["resume"] is True and seen["study"] is None
     assert "ARENA_STUDY_PLAN" not in os.environ  # the plan travels in the policy, not in the environment
+
+
+def test_seeds_needed_are_computed_at_the_familys_first_holm_level():
+    """Three effects in one family, none settled: the seeds each needs for 80 % power are computed at α/3, the
+    level Holm's first step tests at; at α they would be fewer."""
+    fam = {
+        k: dataclasses.replace(_estimate(0.5, 2.0 / math.sqrt(8), n=8, effect=k), p=0.5)
+        for k in ("operator", "network", "interaction")
+    }
+    judged = study.judge(fam, METRIC["frechet"], 1.0, 0.05)
+    at_holm, at_alpha = study.seeds_for_difference(2.0, 1.0, 0.05 / 3), study.seeds_for_difference(2.0, 1.0, 0.05)
+    assert at_holm > at_alpha > 8
+    for k in fam:
+        assert judged[k]["seeds_for_difference_80"] == at_holm
+
+
+VAE_PLAN = ROOT / "studies" / "vae-operator-v1.toml"
+
+
+def _pair_runs(plan, sha_of_seed, a_minus_b=-9.0):
+    """{(cell, seed): run} for a pair plan's cells: every seed's runs carry the hash sha_of_seed(seed) gives."""
+    rng = np.random.default_rng(7)
+    a, b = plan.questions[0].contrast
+    runs = {}
+    for s in plan.seeds:
+        base = 200 + rng.normal(0, 5)
+        for cell, value in ((b, base), (a, base + a_minus_b + rng.normal(0, 3))):
+            row = {"frechet": value, "kid": 8.0 + rng.normal(0, 0.3), "legibility": 0.9 + rng.normal(0, 0.01)}
+            runs[(cell, s)] = {"row": row, "block": "CPU", "study": sha_of_seed(s), "created_at": None}
+    return runs
+
+
+def test_a_study_counts_only_runs_under_this_version_of_its_plan(tmp_path, monkeypatch):
+    """A store holding runs of two versions of one plan: half the seeds ran under version 0 (another hash). The
+    study counts only its own 40 runs, so it is incomplete and answers nothing; a rule that took any plan's runs
+    would count 80 and give a verdict."""
+    plan = plans.load_plan(VAE_PLAN)
+    older = plans.load_plan(_copy_plan(tmp_path, version=0))
+    assert older.sha256 != plan.sha256 and older.id == plan.id
+    runs = _pair_runs(plan, lambda s: plan.sha256 if s % 2 else older.sha256)
+    monkeypatch.setattr(study, "_runs_of", lambda store, p, cells: runs)
+    out = study.analyse(plan, tmp_path)
+    assert out["study_runs"] == 40 and out["study_runs_planned"] == 80 and out["study"] == []
+
+
+def test_a_study_is_answered_once_all_its_runs_are_in_never_before(tmp_path, monkeypatch):
+    """One look (the plan's stopping rule): 79 of 80 runs give no estimate; the 80th gives the verdict."""
+    plan = plans.load_plan(VAE_PLAN)
+    runs = _pair_runs(plan, lambda s: plan.sha256)
+    monkeypatch.setattr(study, "_runs_of", lambda store, p, cells: runs)
+    complete = study.analyse(plan, tmp_path)
+    assert complete["study_runs"] == 80
+    (answer,) = complete["study"]
+    assert answer["effects"][0]["verdict"] == "vae_upsample better" and answer["effects"][0]["seeds"] == 40
+    del runs[("vae_upsample", plan.seeds[-1])]
+    partial = study.analyse(plan, tmp_path)
+    assert partial["study_runs"] == 79 and partial["study"] == []
+
+
+def _copy_plan(tmp_path, version):
+    text = VAE_PLAN.read_text().replace("version = 1", f"version = {version}", 1)
+    path = tmp_path / f"vae-operator-v{version}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_vae_plan_resumes_a_cut_off_run_and_the_gan_plan_v1_does_not(tmp_path, monkeypatch):
+    from training import runner, sweep
+
+    job = sweep.Job("vae_upsample", "smoke", 201)
+    monkeypatch.setattr(sweep, "state", lambda j, store, workdir: "resume")
+    seen = {}
+    monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.update(resume=a[5], study=k.get("study")))
+    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None, policy=sweep.Policy(study=str(VAE_PLAN)))
+    assert seen["resume"] is True and seen["study"]["sha256"] == plans.load_plan(VAE_PLAN).sha256
+    gan = ROOT / "studies" / "gan-operator-network-v1.toml"
+    sweep.train_unit((job,), tmp_path, tmp_path, None, log=lambda _: None, policy=sweep.Policy(study=str(gan)))
+    assert seen["resume"] is False
+
+
+def test_a_plans_resumable_flag_must_be_a_boolean(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(VAE_PLAN.read_text().replace("resumable = true", 'resumable = "yes"'))
+    with pytest.raises(plans.PlanFileError, match="resumable 'yes'"):
+        plans.load_plan(path)
+
+
+def test_a_pair_without_spread_is_not_tested():
+    """Every seed's difference the same (a clamped metric scoring 0 everywhere): the t test is undefined, not p = 0."""
+    with pytest.raises(ValueError, match="no spread"):
+        study.paired_fit([0.0] * 12, 0.05)

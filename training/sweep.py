@@ -154,11 +154,14 @@ def _resume(unit: tuple[Job, ...], store: Path, workdir: Path, policy: Policy, l
         policy.resume is not None
     ):  # `train --resume`: a replicate without a checkpoint starts over, a served run says so
         return policy.resume and all(j.seed is None or j.layout(store, workdir).checkpoint.is_file() for j in unit)
-    # a study's stopping rule: a run cut off by a call's end is discarded and trained again whole, never resumed
+    # a study's stopping rule decides: v1 of the GAN plan discards a cut-off run, the VAE plan resumes it
+    from arena.plans import load_plan
+
     states = [state(j, store, workdir) for j in unit]
-    resume = all(st == "resume" for st in states) and not policy.study
+    resumable = not policy.study or load_plan(Path(policy.study)).resumable
+    resume = all(st == "resume" for st in states) and resumable
     if not resume and "resume" in states:
-        log(f"{unit_label(unit)}: checkpoint discarded (study runs are never resumed); training again from epoch 0")
+        log(f"{unit_label(unit)}: checkpoint discarded (the study's plan never resumes a run); training again from 0")
     return resume
 
 
