@@ -24,6 +24,7 @@ from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.settings import Settings
+from app.ratings.analysis import keep_results_fresh
 from app.ratings.raters import Ratings
 from app.serving.catalogue import KNOWN_MODELS
 from app.serving.setup import Registry
@@ -163,6 +164,8 @@ def _lifespan(settings: Settings, metrics: Metrics, registry: Registry | None):
         loading = loop.run_in_executor(registry.executor, _load_and_freeze, registry) if owned else loop.create_future()
         if not owned:
             loading.set_result(None)
+        app.state.models_loaded = False
+        loading.add_done_callback(lambda f: setattr(app.state, "models_loaded", f.exception() is None))
         # The first attempt runs before serving (so a healthy start has rating on at once); later ones in a thread.
         stop, tried = threading.Event(), threading.Event()
         app.state.ratings, app.state.ratings_problem = None, "opening the vote store"
@@ -170,6 +173,13 @@ def _lifespan(settings: Settings, metrics: Metrics, registry: Registry | None):
             target=_keep_opening_ratings, args=(app, settings, stop, tried), name="ratings-open", daemon=True
         ).start()
         await asyncio.get_running_loop().run_in_executor(None, tried.wait)
+        if settings.results_ttl_s > 0:  # the results page serves the latest analysis; this thread keeps it fresh
+            threading.Thread(
+                target=keep_results_fresh,
+                args=(app.state, stop, settings.results_ttl_s),
+                name="results-refresh",
+                daemon=True,
+            ).start()
         try:
             yield
         finally:

@@ -126,7 +126,7 @@ def verdict(
         return {"kind": "difference", "words": f"{words} better"}
     if tost_adj is not None and tost_adj < alpha:
         return {"kind": "equivalent", "words": f"equivalent within ±{delta:g}"}
-    return {"kind": "not settled", "words": f"not settled with {est.n_seeds} seeds"}
+    return {"kind": "not settled", "words": "not settled"}
 
 
 def judge(

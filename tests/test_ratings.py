@@ -13,9 +13,11 @@ import pytest
 from app.ratings.ranking import (
     Comparison,
     comparisons_from_vote,
+    elo,
     fit_bradley_terry,
     krippendorff_alpha_nominal,
     percent_agreement,
+    rank_correlation,
     rank_table,
 )
 from app.store import Task, VoteStore, migrate
@@ -94,18 +96,48 @@ def stored_votes(c) -> int:
     return len(c.app.state.ratings.store.votes())
 
 
-def test_a_handful_of_votes_gives_finite_modest_ratings():
-    """Six straight wins from one rater: no finite maximum-likelihood fit exists; the prior keeps it modest."""
+def test_a_handful_of_votes_gives_finite_modest_ratings_and_no_interval_or_rank():
+    """Six straight wins from one rater: no finite maximum-likelihood fit exists; the prior keeps it modest. The
+    table shows no rating, interval or rank from them: it says what is missing (the rule in ranking.py)."""
     models = ["a", "b", "c", "d"]
-    comps = [Comparison("a", "b", 1.0)] * 6
-    table = {row["model"]: row for row in rank_table(comps, models, resamples=100)}
-    ratings = [row["rating"] for row in table.values()]
+    comps = [Comparison("a", "b", 1.0, vote=k, rater="r1") for k in range(6)]
+    ratings = elo(fit_bradley_terry(comps, models))
     assert all(np.isfinite(ratings)) and max(ratings) - min(ratings) < 600  # was −1,145 … 3,098 without a prior
-    assert (
-        table["a"]["rating"] > table["c"]["rating"] > table["b"]["rating"]
-        and table["c"]["rating"] == table["d"]["rating"]
-    )
-    assert all(np.isfinite([row["lower"], row["upper"]]).all() for row in table.values())
+    assert ratings[0] > ratings[2] > ratings[1] and ratings[2] == pytest.approx(ratings[3])
+    table = {row["model"]: row for row in rank_table(comps, models, resamples=100)}
+    assert all(row["rating"] is None and row["lower"] is None and row["rank"] is None for row in table.values())
+    assert table["a"]["needs"] == "needs 14 more comparisons and 1 more rater"
+    assert table["c"]["needs"] == "needs 20 more comparisons and 2 more raters"
+
+
+def test_an_interval_needs_two_raters_and_twenty_comparisons_and_a_rank_needs_separation():
+    """19 comparisons from 2 raters: no interval; 20: an interval. Two models far apart get ranks 1 and 2; a third
+    whose interval overlaps both gets no rank."""
+    rng = np.random.default_rng(0)
+
+    def votes(a, b, n, p):
+        return [Comparison(a, b, float(rng.random() < p), vote=(a, b, k), rater=f"r{k % 4}") for k in range(n)]
+
+    few = rank_table(votes("a", "b", 19, 0.5), ["a", "b"], resamples=200)
+    assert all(r["lower"] is None and r["needs"] == "needs 1 more comparison" for r in few)
+    enough = rank_table(votes("a", "b", 20, 0.5), ["a", "b"], resamples=200)
+    assert all(r["lower"] is not None and r["lower"] < r["upper"] for r in enough)
+    comps = votes("a", "b", 200, 0.97) + votes("a", "c", 20, 0.5) + votes("c", "b", 20, 0.5)
+    table = {r["model"]: r for r in rank_table(comps, ["a", "b", "c"], resamples=400)}
+    assert table["a"]["lower"] > table["b"]["upper"]
+    assert (table["a"]["rank"], table["b"]["rank"]) == (1, 2)
+    assert table["c"]["rank"] is None and "overlaps" in table["c"]["needs"]
+
+
+def test_a_rank_correlation_needs_five_models_and_comes_with_its_interval():
+    human = {m: float(i) for i, m in enumerate("abcdef")}
+    four = rank_correlation({k: human[k] for k in "abcd"}, human, True)
+    assert four["spearman"] is None and four["needs"] == "needs 1 more rated model"
+    six = rank_correlation(human, human, True)
+    assert six["spearman"] == 1.0 and six["interval"][0] < 1.0
+    noisy = rank_correlation(human, {m: v * (-1) ** i for i, (m, v) in enumerate(human.items())}, True)
+    low, high = noisy["interval"]
+    assert -1 < low < noisy["spearman"] < high < 1
 
 
 def test_with_thousands_of_votes_the_prior_no_longer_matters():
@@ -291,8 +323,11 @@ def test_results_page_and_api(rating_client):
         for r in res["questions"]["overall"]["ratings"]
         if r["rating"] is not None
     )
+    rows = res["questions"]["overall"]["ratings"]
+    assert all(r["needs"].startswith("needs") for r in rows if r["rating"] is None)
     page = c.get("/results").text
-    assert "Bradley" in page and "Krippendorff" in page and "<svg" in page
+    assert "Bradley" in page and "Krippendorff" not in page  # no item seen by two raters yet: no agreement table
+    assert "No item has been seen by two raters yet" in page and "more comparison" in page
 
 
 def test_read_only_database_rejects_votes_with_503(tiny_store, tmp_path):

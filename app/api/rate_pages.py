@@ -14,6 +14,8 @@ from app.api.rater_session import RatingsDep, rater_id, set_rater_cookie
 from app.api.ratings import VoteIn, cast, issue_task, undo
 from app.api.refusals import REFUSALS, as_http
 from app.ratings.analysis import cached_results
+from app.ratings.ranking import MIN_COMPARISONS, MIN_MODELS_FOR_CORRELATION, MIN_RATERS
+from arena.stats import METRIC
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
 QUESTION_LABELS = {
@@ -116,27 +118,14 @@ def rate_undo_form(request: Request, ratings: RatingsDep) -> Response:
 @router.get("/results", response_class=HTMLResponse, include_in_schema=False)
 def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -> Response:
     results = cached_results(ratings, registry)
-    lo = (
-        min(
-            [r["lower"] for q in results["questions"].values() for r in q["ratings"] if r["lower"] is not None] or [900]
-        )
-        - 20
-    )
-    hi = (
-        max(
-            [r["upper"] for q in results["questions"].values() for r in q["ratings"] if r["upper"] is not None]
-            or [1100]
-        )
-        + 20
-    )
     return render(
         request,
         "results.html",
         {
             "nav": "results",
             "r": results,
-            "lo": lo,
-            "hi": hi,
+            "rule": {"raters": MIN_RATERS, "comparisons": MIN_COMPARISONS, "models": MIN_MODELS_FOR_CORRELATION},
+            "metric_labels": {k: METRIC[k].label for k in METRIC},
             "ttl": ratings.settings.results_ttl_s,
             "labels": QUESTION_LABELS,
         },

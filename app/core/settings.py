@@ -121,8 +121,15 @@ class Settings(BaseSettings):
         ),
     )
     exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
-    results_ttl_s: float = Field(10.0, ge=0, description="seconds a computed ranking is reused before it is recomputed")
-    bootstrap_resamples: int = Field(200, ge=50, le=5000, description="bootstrap resamples for the rating intervals")
+    results_ttl_s: float = Field(
+        10.0,
+        ge=0,
+        description="how often (seconds) a background thread recomputes the results once votes changed; 0: on each "
+        "request that finds new votes",
+    )
+    bootstrap_resamples: int = Field(
+        2000, ge=50, le=5000, description="bootstrap resamples (raters, then their votes) for the rating intervals"
+    )
     default_seed: int = Field(2023, ge=0, le=2**32 - 1, description="seed the comparison page opens with")
 
     def needs_secret_key(self) -> str | None:

@@ -30,20 +30,41 @@ METRICS = (
 
 
 def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
-    """The analysis, recomputed at most every `results_ttl_s` by one thread; others get the last one meanwhile."""
-    now = time.monotonic()
-    cached = ratings._results
-    if cached is not None and now - ratings._results_at < ratings.settings.results_ttl_s:
-        return cached
-    if not ratings._results_lock.acquire(blocking=cached is None):
-        return cached  # another thread is recomputing; the previous result is at most a few seconds old
-    try:
+    """The latest analysis. Requests never wait for one, except the very first, or with `results_ttl_s` 0 (results
+    as of each vote: the tests). Otherwise a background thread (`keep_results_fresh`) recomputes it whenever the
+    store has changed, so what a page shows reflects every vote older than `results_ttl_s` plus one analysis."""
+    latest = ratings._results
+    if latest is None or (ratings.settings.results_ttl_s == 0 and latest["as_of"] != ratings.store.marker()):
+        return refresh_results(ratings, registry)
+    return latest
+
+
+def refresh_results(ratings: Ratings, registry) -> dict[str, Any]:
+    """Recompute the analysis if the store changed since the last one (one thread at a time; the others wait)."""
+    with ratings._results_lock:
+        marker = ratings.store.marker()
+        if ratings._results is not None and ratings._results["as_of"] == marker:
+            return ratings._results
         result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings, ratings.campaign)
+        result["as_of"] = marker
         ratings._results, ratings._results_at = result, time.monotonic()
         ratings._campaign, ratings._campaign_at = result["campaign"], ratings._results_at
         return result
-    finally:
-        ratings._results_lock.release()
+
+
+def keep_results_fresh(app_state, stop, every_s: float) -> None:
+    """The background loop: every `every_s` seconds, recompute the analysis if the store changed. Each instance runs
+    its own, so several instances on one PostgreSQL all show every vote once it is `every_s` old."""
+    import logging
+
+    while not stop.wait(every_s):
+        ratings, registry = getattr(app_state, "ratings", None), getattr(app_state, "registry", None)
+        if ratings is None or registry is None or not getattr(app_state, "models_loaded", False):
+            continue
+        try:
+            refresh_results(ratings, registry)
+        except Exception as e:  # a database blip: the page keeps the previous analysis, the next round retries
+            logging.getLogger("arena").warning(f'{{"event": "results_refresh_failed", "reason": "{type(e).__name__}"}}')
 
 
 def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
@@ -181,7 +202,7 @@ def ratings_by_question(
     comparison count. `ratings` lists every group's rows, each with its `group` and a rank within it."""
     out = {}
     for q in QUESTIONS:
-        comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q), v.id)]
+        comps = [c for v in counted for c in comparisons_from_vote(v.models, v.kind, getattr(v, q), v.id, v.rater_id)]
         groups = []
         for members in components(comps, models):
             inside = [c for c in comps if c.a in members and c.b in members]

@@ -20,6 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from app.ratings.ranking import missing
 from arena.stats import holm, tost_from
 from arena.variants import comparisons
 
@@ -292,14 +293,14 @@ def _verdict(share, pair, p_adj, tost_adj, plan, decided: bool) -> tuple[str, st
     if decided and tost_adj is not None and tost_adj < plan.alpha:
         low, high = plan.margin
         return "equivalent", f"equivalent within {100 * low:.0f}–{100 * high:.0f} %", None
-    votes = share.votes if share else 0
-    return "not settled", f"not settled with {votes} vote{'s' if votes != 1 else ''}", None
+    return "not settled", "not settled", None
 
 
 def _share_fields(share: Share | None) -> dict[str, Any]:
     if share is None:
         return {"share": None, "interval": None, "items": 0, "repeated_items": 0, "ties": 0, "p": None}
     low, high = share.interval()
+    low, high = max(0.0, low), min(1.0, high)  # a share lies in [0, 1]; the normal interval can overshoot near its ends
     return {
         "share": share.share,
         "interval": [low, high],
@@ -338,6 +339,9 @@ def _status(plan: CampaignPlan, pair, votes: list, ready: bool) -> dict[str, Any
         "_share": share,
         **_share_fields(share),
         "items": share.items if share is not None else len({v.seed for v in used}),
+        "raters": len({v.rater_id for v in used}),
+        # the page's rule (app/ratings/ranking.py): a share and its interval only from enough votes and raters
+        "needs": missing(len(used), len({v.rater_id for v in used}), "vote"),
     }
 
 

@@ -8,6 +8,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from arena.resample import RESAMPLES, percentile_interval, rater_weights
+
 ELO_SCALE, ELO_BASE = 400.0, 1000.0
 
 
@@ -20,17 +22,20 @@ class Comparison:
     b: str
     score: float
     vote: Any = None
+    rater: Any = None  # who answered: the bootstrap resamples raters, then their votes
 
 
-def comparisons_from_vote(models: list[str], kind: str, answer: str, vote: Any = None) -> list[Comparison]:
+def comparisons_from_vote(
+    models: list[str], kind: str, answer: str, vote: Any = None, rater: Any = None
+) -> list[Comparison]:
     """A pair vote gives one comparison; a best-of-four vote gives the winner a win over each other model."""
     labels = "ABCD"[: len(models)]
     if answer in ("both_bad", "all_bad"):
         return []
     if answer == "tie":
-        return [Comparison(a, b, 0.5, vote) for a, b in itertools.combinations(models, 2)]
+        return [Comparison(a, b, 0.5, vote, rater) for a, b in itertools.combinations(models, 2)]
     winner = models[labels.index(answer)]
-    return [Comparison(winner, m, 1.0, vote) for m in models if m != winner]
+    return [Comparison(winner, m, 1.0, vote, rater) for m in models if m != winner]
 
 
 def _encode(comparisons: list[Comparison], models: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,40 +48,48 @@ def _encode(comparisons: list[Comparison], models: list[str]) -> tuple[np.ndarra
 PRIOR_TIES = 1.0  # virtual tied comparisons per pair of models: the weak prior that keeps few votes sane
 
 
-def _with_prior(wins: np.ndarray, counts: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of models starts with PRIOR_TIES virtual ties (half a win each way).
-
-    Without it, a model that never lost has no finite maximum-likelihood rating (6 votes from one rater gave
-    −1,145 … 3,098); with it, 6 straight wins give a ~450-point gap, and after a few hundred votes a pair's one
-    virtual tie moves its rating by a point or two. The same prior enters every bootstrap refit.
-    """
-    upper = np.triu_indices(m, 1)
-    codes = upper[0] * m + upper[1]
-    wins, counts = wins.copy(), counts.copy()
-    wins[codes] += PRIOR_TIES / 2
-    counts[codes] += PRIOR_TIES
-    return wins, counts
+# Every pair of models starts with PRIOR_TIES virtual ties (half a win each way). Without it, a model that never lost
+# has no finite maximum-likelihood rating (6 votes from one rater gave −1,145 … 3,098); with it, 6 straight wins give
+# a ~450-point gap, and after a few hundred votes a pair's one virtual tie moves its rating by a point or two. The same
+# prior enters every bootstrap refit (_fit_batch adds it).
 
 
-def _fit_counts(wins: np.ndarray, counts: np.ndarray, m: int, l2: float = 1e-4) -> np.ndarray:
-    """Posterior mode on aggregated outcomes: wins[k] of counts[k] for ordered pair k = a·M + b (ties halved)."""
-    wins, counts = _with_prior(wins, counts, m)
-    keep = counts > 0
-    a, b = np.divmod(np.flatnonzero(keep), m)
-    w, n = wins[keep], counts[keep]
+def _fit_batch(wins: np.ndarray, counts: np.ndarray, l2: float = 1e-4) -> np.ndarray:
+    """Posterior modes for a batch of outcome tables at once: wins[r, i, j] comparisons i won against j (ties
+    halved) of counts[r, i, j] -> (batch, models) strengths, mean 0, with the prior of `_with_prior` and an L2 of
+    `l2`. Newton's method on the batch (one m×m solve per table per step), so 2,000 bootstrap refits cost about as
+    much as a few dozen single ones."""
+    r_n, m, _ = wins.shape
+    upper = np.triu(np.ones((m, m), bool), 1)
+    wins = wins + upper * (PRIOR_TIES / 2)  # one virtual tie per pair, as _with_prior adds it
+    counts = counts + upper * PRIOR_TIES
+    total = counts + counts.transpose(0, 2, 1)  # comparisons between i and j, either order
+    won = wins + (counts - wins).transpose(0, 2, 1)  # what i won against j, either order
     ln10 = np.log(10.0)
+    r = np.zeros((r_n, m))
+    eye = np.eye(m)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-ln10 * (r[:, :, None] - r[:, None, :])))
+        grad = ln10 * (total * p - won).sum(2) + 2 * l2 * r
+        curv = ln10**2 * total * p * (1 - p)
+        hess = eye * (curv.sum(2)[:, :, None] + 2 * l2) - curv
+        step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        step *= np.minimum(1.0, 2.0 / np.maximum(np.abs(step).max(1, keepdims=True), 1e-300))  # at most 2 a step
+        r -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return r - r.mean(1, keepdims=True)
 
-    def nll(r: np.ndarray) -> tuple[float, np.ndarray]:
-        p = 1.0 / (1.0 + np.exp(-(r[a] - r[b]) * ln10))
-        eps = 1e-12
-        loss = -np.sum(w * np.log(p + eps) + (n - w) * np.log(1 - p + eps)) + l2 * np.sum(r**2)
-        g = (n * p - w) * ln10
-        return loss, np.bincount(a, g, m) - np.bincount(b, g, m) + 2 * l2 * r
 
-    from scipy.optimize import minimize  # imported on first use: start-up does not pay for SciPy
-
-    result = minimize(nll, np.zeros(m), jac=True, method="L-BFGS-B")
-    return result.x - result.x.mean()
+def _tables(comparisons: list[Comparison], models: list[str], unit_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(units, m·m) wins and counts of ordered pairs (a, b) per unit (a vote: its comparisons together)."""
+    m = len(models)
+    codes, scores = _encode(comparisons, models)
+    units = int(unit_of.max()) + 1
+    wins, counts = np.zeros((units, m * m)), np.zeros((units, m * m))
+    np.add.at(wins, (unit_of, codes), scores)
+    np.add.at(counts, (unit_of, codes), 1.0)
+    return wins, counts
 
 
 def fit_bradley_terry(comparisons: list[Comparison], models: list[str], l2: float = 1e-4) -> np.ndarray:
@@ -88,36 +101,50 @@ def fit_bradley_terry(comparisons: list[Comparison], models: list[str], l2: floa
     m = len(models)
     if not comparisons:
         return np.zeros(m)
-    codes, scores = _encode(comparisons, models)
-    return _fit_counts(np.bincount(codes, scores, m * m), np.bincount(codes, minlength=m * m).astype(float), m, l2)
+    wins, counts = _tables(comparisons, models, np.zeros(len(comparisons), int))
+    return _fit_batch(wins.reshape(1, m, m), counts.reshape(1, m, m), l2)[0]
 
 
 def elo(r: np.ndarray) -> np.ndarray:
     return ELO_SCALE * r + ELO_BASE
 
 
-def bootstrap(comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0) -> np.ndarray:
-    """Ratings refitted on `resamples` resamples (with replacement) of the votes: (resamples, models). The
-    comparisons of one vote (a best-of-four answer gives three) are drawn together; comparisons without a vote are
-    votes of their own."""
-    rng = np.random.default_rng(seed)
-    m = len(models)
-    codes, scores = _encode(comparisons, models)
-    index: dict[Any, int] = {}
-    cluster = np.array(
+def _rater(c: Comparison, i: int) -> Any:
+    """Who gave comparison i: its rater; without one, its vote stands for a rater of its own (or the comparison)."""
+    if c.rater is not None:
+        return c.rater
+    return ("vote", c.vote) if c.vote is not None else ("comparison", i)
+
+
+def bootstrap(
+    comparisons: list[Comparison], models: list[str], resamples: int = RESAMPLES, seed: int = 0
+) -> np.ndarray:
+    """Ratings refitted on `resamples` two-stage resamples: raters with replacement, then each drawn rater's votes
+    (arena/resample.py): (resamples, models). The comparisons of one vote (a best-of-four answer gives three) are
+    drawn together; a comparison without a rater is a rater of its own, one without a vote a vote of its own."""
+    votes: dict[Any, int] = {}
+    vote_of = np.array(
         [
-            index.setdefault(c.vote if c.vote is not None else ("comparison", i), len(index))
+            votes.setdefault(c.vote if c.vote is not None else ("comparison", i), len(votes))
             for i, c in enumerate(comparisons)
-        ],
-        int,
+        ]
     )
-    k = len(index)
-    out = np.empty((resamples, m))
-    for i in range(resamples):
-        weight = np.bincount(rng.integers(0, k, k), minlength=k)[cluster].astype(float)  # each vote's draws
-        wins = np.bincount(codes, scores * weight, m * m)
-        out[i] = elo(_fit_counts(wins, np.bincount(codes, weight, m * m), m))
+    rater_by_vote: dict[int, Any] = {}
+    for i, c in enumerate(comparisons):
+        rater_by_vote.setdefault(vote_of[i], _rater(c, i))
+    weights = rater_weights([rater_by_vote[v] for v in range(len(votes))], resamples, seed)
+    wins, counts = _tables(comparisons, models, vote_of)
+    m, out = len(models), np.empty((resamples, len(models)))
+    for lo in range(0, resamples, 250):  # in blocks: a block's tables are 250·m² numbers
+        w = weights[lo : lo + 250]
+        out[lo : lo + 250] = elo(_fit_batch((w @ wins).reshape(-1, m, m), (w @ counts).reshape(-1, m, m)))
     return out
+
+
+# The rule for what a rating may say, written once: a model's rating and interval are shown only with at least
+# MIN_RATERS raters and MIN_COMPARISONS comparisons behind it; a rank only where its interval separates from another
+# shown model's. Otherwise the row says what is missing.
+MIN_RATERS, MIN_COMPARISONS = 2, 20
 
 
 def shared_ranks(lower: np.ndarray, upper: np.ndarray) -> list[int]:
@@ -125,30 +152,53 @@ def shared_ranks(lower: np.ndarray, upper: np.ndarray) -> list[int]:
     return [1 + int(np.sum(lower > upper[i])) for i in range(len(lower))]
 
 
-def rank_table(
-    comparisons: list[Comparison], models: list[str], resamples: int = 200, seed: int = 0
-) -> list[dict[str, Any]]:
-    if not comparisons:
-        return [
-            {"model": m, "rating": None, "lower": None, "upper": None, "rank": None, "comparisons": 0} for m in models
-        ]
-    point = elo(fit_bradley_terry(comparisons, models))
-    boots = bootstrap(comparisons, models, resamples, seed)
-    lower, upper = np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
-    ranks = shared_ranks(lower, upper)
-    counts = {m: sum(c.a == m or c.b == m for c in comparisons) for m in models}
-    rows = [
-        {
-            "model": m,
-            "rating": round(float(point[i]), 1),
-            "lower": round(float(lower[i]), 1),
-            "upper": round(float(upper[i]), 1),
-            "rank": ranks[i],
-            "comparisons": counts[m],
-        }
-        for i, m in enumerate(models)
+def missing(comparisons: int, raters: int, unit: str = "comparison") -> str | None:
+    """What a row still needs before its interval is shown (None: nothing); `unit` names what is counted."""
+    need = [
+        f"{n} more {what}{'' if n == 1 else 's'}"
+        for n, what in ((MIN_COMPARISONS - comparisons, unit), (MIN_RATERS - raters, "rater"))
+        if n > 0
     ]
-    return sorted(rows, key=lambda r: -r["rating"])
+    return "needs " + " and ".join(need) if need else None
+
+
+def rank_table(
+    comparisons: list[Comparison], models: list[str], resamples: int = RESAMPLES, seed: int = 0
+) -> list[dict[str, Any]]:
+    """One row per model: rating, 95 % interval and rank where the rule above allows them, else what is missing."""
+    counts = {m: sum(c.a == m or c.b == m for c in comparisons) for m in models}
+    who = [_rater(c, i) for i, c in enumerate(comparisons)]
+    raters = {m: len({w for w, c in zip(who, comparisons) if m in (c.a, c.b)}) for m in models}
+    rows = {
+        m: {
+            "model": m,
+            "rating": None,
+            "lower": None,
+            "upper": None,
+            "rank": None,
+            "comparisons": counts[m],
+            "raters": raters[m],
+            "needs": missing(counts[m], raters[m]),
+        }
+        for m in models
+    }
+    shown = [m for m in models if rows[m]["needs"] is None]
+    if shown:
+        point = elo(fit_bradley_terry(comparisons, models))
+        lower, upper = percentile_interval(bootstrap(comparisons, models, resamples, seed))
+        for i, m in enumerate(models):
+            if m in shown:
+                rows[m].update(
+                    rating=round(float(point[i]), 1), lower=round(float(lower[i]), 1), upper=round(float(upper[i]), 1)
+                )
+        idx = [models.index(m) for m in shown]
+        lo, hi = lower[idx], upper[idx]
+        for k, m in enumerate(shown):
+            separate = np.any((lo > hi[k]) | (hi < lo[k]))
+            rows[m]["rank"] = shared_ranks(lo, hi)[k] if separate else None
+            if not separate and len(shown) > 1:
+                rows[m]["needs"] = "interval overlaps every other: no rank yet"
+    return sorted(rows.values(), key=lambda r: (r["rating"] is None, -(r["rating"] or 0), r["model"]))
 
 
 def components(comparisons: list[Comparison], models: list[str]) -> list[list[str]]:
@@ -210,12 +260,34 @@ def percent_agreement(units: Iterable[list[str]]) -> float | None:
     return agree / total if total else None
 
 
+MIN_MODELS_FOR_CORRELATION = 5  # below five models a rank correlation's interval spans almost all of [-1, 1]
+
+
 def rank_correlation(human: dict[str, float], metric: dict[str, float], higher_is_better: bool) -> dict[str, Any]:
+    """Spearman's ρ between people's ratings and a metric over the models with both, with a 95 % interval (Fisher's
+    z with Fieller's standard error 1.06/√(n−3), |ρ| held under 1 − 1/2n); only from MIN_MODELS_FOR_CORRELATION
+    models, else what is missing."""
     common = sorted(set(human) & set(metric))
-    if len(common) < 3:
-        return {"spearman": None, "models": len(common)}
+    if len(common) < MIN_MODELS_FOR_CORRELATION:
+        need = MIN_MODELS_FOR_CORRELATION - len(common)
+        return {
+            "spearman": None,
+            "interval": None,
+            "models": len(common),
+            "needs": f"needs {need} more rated model{'' if need == 1 else 's'}",
+        }
     sign = 1 if higher_is_better else -1
-    from scipy.stats import spearmanr
+    from scipy.stats import norm, spearmanr
 
     rho = spearmanr([human[m] for m in common], [sign * metric[m] for m in common]).statistic
-    return {"spearman": None if np.isnan(rho) else round(float(rho), 3), "models": len(common)}
+    if np.isnan(rho):
+        return {"spearman": None, "interval": None, "models": len(common), "needs": "no spread in one of the two"}
+    n = len(common)
+    edge = 1 - 1 / (2 * n)  # a continuity correction: at |ρ| = 1 Fisher's z is infinite and the interval a point
+    z, half = np.arctanh(np.clip(rho, -edge, edge)), norm.ppf(0.975) * 1.06 / np.sqrt(n - 3)
+    return {
+        "spearman": round(float(rho), 3),
+        "interval": [round(float(np.tanh(z - half)), 3), round(float(np.tanh(z + half)), 3)],
+        "models": len(common),
+        "needs": None,
+    }

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,6 +157,20 @@ class VoteStore:
     def votes(self) -> list[Vote]:
         with self.session() as s:
             return list(s.scalars(select(Vote).order_by(Vote.id)).all())
+
+    def marker(self) -> list[int]:
+        """A cheap fingerprint of everything the results rest on: votes (count, last id) and raters (count, flagged,
+        gold answers). It changes with every vote, undo, deletion and gold answer."""
+        with self.session() as s:
+            votes = s.execute(select(func.count(Vote.id), func.max(Vote.id))).one()
+            raters = s.execute(
+                select(
+                    func.count(Rater.id),
+                    func.sum(case((Rater.flagged, 1), else_=0)),
+                    func.sum(Rater.gold_passed + Rater.gold_failed),
+                )
+            ).one()
+            return [int(x or 0) for x in (*votes, *raters)]
 
     def raters(self) -> list[Rater]:
         with self.session() as s:
