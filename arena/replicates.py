@@ -20,17 +20,13 @@ import numpy as np
 from arena.layout import REPLICATES, RUN_DIR, failure_path, replicate_store, replicate_stores, runs_in  # noqa: F401 (the layout's names, also read from here)
 from arena.manifest import write_json_atomic
 from arena.stats import (
-    ALPHA,
     DELTA_SOURCE,
     LEVEL,
     METRIC,
     METRICS,
     Metric,
-    decide,
-    holm,
-    p_value,
+    explore,
     t_interval,
-    tost_p_value,
 )
 from arena.variants import FACTORS, FAMILIES, Factorial, Variant, comparisons, factorials
 
@@ -56,10 +52,22 @@ def runs(store: Path) -> list[tuple[str, str, int, Path]]:
     return [(n, profile, seed, run) for profile, seed, run in replicate_stores(store) for n in sorted(runs_in(run))]
 
 
-def collect(store: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """{variant: {profile: {"epochs", "seeds": {seed: summary row}, "failed": {seed: reason}}}} from disk."""
+def under_a_plan(run: Path, name: str) -> bool:
+    """Whether the run was trained under a study's plan (its manifest records the plan): such runs answer their
+    plan's questions only, and never enter the exploratory statistics."""
+    try:
+        return bool(json.loads((run / name / "manifest.json").read_text()).get("study"))
+    except (OSError, ValueError):
+        return False
+
+
+def collect(store: Path, studies: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+    """{variant: {profile: {"epochs", "seeds": {seed: summary row}, "failed": {seed: reason}}}} from disk: the runs
+    trained outside any plan, or with `studies` every run (a plan's analysis picks its own by their plan's hash)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, profile, seed, run in runs(store):
+        if not studies and under_a_plan(run, name):
+            continue
         slot = out.setdefault(name, {}).setdefault(
             profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}, "place": {}}
         )
@@ -153,8 +161,8 @@ def place(run: Path) -> tuple[str, str, str]:
 
 
 def statistics(store: Path) -> dict[str, Any]:
-    """Means with t-intervals per variant and budget; per comparison, paired differences of scores with Holm-adjusted
-    four-way verdicts (seeds paired only within one backend and precision); the operator × network factorial."""
+    """Means with t-intervals per variant and budget; per comparison, paired differences of scores with their
+    intervals (exploratory; seeds paired only within one backend and precision); the operator × network factorial."""
     data = collect(store)
     models: dict[str, Any] = {}
     for name, profiles in data.items():
@@ -188,13 +196,12 @@ def statistics(store: Path) -> dict[str, Any]:
         "method": (
             "mean over training seeds with a Student-t 95 % interval; comparisons paired by seed (same "
             "data order and noise) and only between seeds trained on the same backend and precision, "
-            "on each metric's score (lower, higher, or |ln ratio| for ratios to real digits); two-sided "
-            "paired t-tests, Holm-adjusted over each question's own family (a comparison's primary test alone, "
-            "its secondary tests together; a factorial's effects on each metric together), so no family spans "
-            f"questions; equivalence by two one-sided tests against the declared δ ({DELTA_SOURCE}); for a "
-            "test not settled, the seeds a power calculation at the measured spread asks for (80 % power for a "
-            "difference of δ and for equivalence within ±δ, at the family's first Holm level), only when more "
-            "than the seeds used"
+            "on each metric's score (lower, higher, or |ln ratio| for ratios to real digits), as the paired "
+            "difference with its 95 % t-interval. All of it is exploratory: no plan fixed these questions, "
+            "margins or seed counts before the runs, so there is no test, no multiplicity correction and no "
+            "word of judgement; beside each difference, the seeds a plan of one test at the measured spread "
+            f"would need for 80 % power (a difference of δ, equivalence within ±δ; δ: {DELTA_SOURCE}), shown "
+            "only when more than the seeds used. Judgements come from a committed plan's own runs (studies/)"
         ),
         "metrics": [
             {"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta}
@@ -241,9 +248,6 @@ def _test(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
         "score_difference": interval,
         "n": len(diffs),
         "delta": delta,
-        "p": p_value(diffs),
-        "p_tost": tost_p_value(diffs, delta) if delta is not None else None,
-        "equivalence_interval": t_interval(diffs, 1 - 2 * ALPHA).as_dict() if len(diffs) > 1 else None,
         "_diffs": diffs,
     }
 
@@ -372,37 +376,15 @@ def _factorial(data, f: Factorial) -> list[dict[str, Any]]:
 
 
 def _adjust(compared: list[dict[str, Any]], designs: list[dict[str, Any]]) -> None:
-    """Holm over each question's own family, then every test's verdict: a comparison's primary test is a family of
-    one, its secondary tests another; a factorial's effects on its primary metric are one family, and its effects on
-    each secondary metric another. No family spans questions, so adding a comparison never moves another's verdict."""
-    families: dict[tuple, list[tuple[dict, Metric, str, str, str]]] = {}
+    """Every comparison and factorial effect here is exploratory (no plan fixed it before its runs): an estimate and
+    its interval, with no p-value adjusted over a family and no verdict (arena/stats.py `explore`)."""
     for row in compared:
-        question = ("comparison", row["a"], row["b"], row["profile"], row["trained_on"])
         for key, t in row["metrics"].items():
-            fam = (t["role"], *question)
-            families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, row["a"], row["b"]))
+            t.update(explore(t.pop("_diffs"), METRIC[key], FAMILIES[row["family"]].kind))
     for row in designs:
-        question = ("factorial", row["family"], row["factor"], row["profile"], row["trained_on"])
         for key, effects in row["effects"].items():
-            for effect, t in effects.items():
-                fam = (t["role"], *question, key)
-                families.setdefault(fam, []).append((t, METRIC[key], FAMILIES[row["family"]].kind, *t["sides"]))
-    for fam, tests in families.items():
-        p_adj, tost_adj = holm([t["p"] for t, *_ in tests]), holm([t["p_tost"] for t, *_ in tests])
-        name = _family_name(fam)
-        for (t, metric, family, a, b), pa, ta in zip(tests, p_adj, tost_adj):
-            t["p_adjusted"], t["p_tost_adjusted"] = pa, ta
-            t["family_of_tests"] = {"name": name, "size": len(tests)}
-            t.update(decide(t.pop("_diffs"), metric, family, a, b, pa, ta, len(tests)))
-
-
-def _family_name(fam: tuple) -> str:
-    """How a page names a family of tests: whose question it is and which of its tests it holds."""
-    role, kind = fam[0], fam[1]
-    if kind == "comparison":
-        return "primary test of this comparison" if role == "primary" else "secondary tests of this comparison"
-    metric = METRIC[fam[-1]].label
-    return f"{'primary' if role == 'primary' else 'secondary'} effects of this factorial on {metric}"
+            for t in effects.values():
+                t.update(explore(t.pop("_diffs"), METRIC[key], FAMILIES[row["family"]].kind))
 
 
 CURVE_KEYS = ("curve_checkerboard_ratio", "curve_frechet")
@@ -413,6 +395,8 @@ def replicate_curves(store: Path, name: str, profile: str) -> dict[str, list[dic
     curve charts draw), and how many seeds it rests on."""
     per_key: dict[str, dict[int, list[float]]] = {k: {} for k in CURVE_KEYS}
     for n, prof, _seed, run in runs(store):
+        if under_a_plan(run, n):
+            continue
         if n != name or prof != profile:
             continue
         try:

@@ -32,6 +32,8 @@ class Metric:
     label: str
     better: str
     delta: dict[str, float] | None = None
+    lowest: float | None = None  # the range the measure can take (None: unbounded): charts and intervals keep to it
+    highest: float | None = None
 
     def score(self, value: float) -> float:
         return abs(math.log(value)) if self.better == "real" else float(value)
@@ -59,29 +61,33 @@ class Metric:
 # tests/test_verdicts.py recomputes them from the shipped store (`epoch_jitter`).
 DELTA_SOURCE = "median |change| between consecutive late-training epochs of the per-epoch curves (2,000 samples)"
 METRICS = (
-    Metric("frechet", "Fréchet distance (classifier features)", "lower", {"gan": 5.2, "vae": 4.7}),
+    Metric("frechet", "Fréchet distance (classifier features)", "lower", {"gan": 5.2, "vae": 4.7}, 0.0),
     Metric("kid", "KID (classifier features)", "lower"),
-    Metric("legibility", "legibility (mean top-class probability)", "higher"),
-    Metric("checkerboard_ratio", "checkerboard index (× real digits)", "real", {"gan": 0.092, "vae": 0.033}),
-    Metric("period4_ratio", "period-4 index (× real digits)", "real"),
+    Metric("legibility", "legibility (mean top-class probability)", "higher", None, 0.0, 1.0),
+    Metric("checkerboard_ratio", "checkerboard index (× real digits)", "real", {"gan": 0.092, "vae": 0.033}, 0.0),
+    Metric("period4_ratio", "period-4 index (× real digits)", "real", None, 0.0),
     Metric("artefact_excess", "checkerboard excess (Nyquist prominence over real, ln)", "lower"),
     Metric("artefact_excess_p4", "period-4 excess (prominence over real, ln)", "lower"),
-    Metric("frechet_independent", "Fréchet distance (an independently trained classifier's features)", "lower"),
-    Metric("precision", "precision (k=5)", "higher"),
-    Metric("recall", "recall (k=5)", "higher"),
-    Metric("coverage", "coverage (k=5)", "higher"),
-    Metric("conditional_accuracy", "conditional accuracy (read as the digit asked for)", "higher"),
+    Metric(
+        "frechet_independent", "Fréchet distance (an independently trained classifier's features)", "lower", None, 0.0
+    ),
+    Metric("precision", "precision (k=5)", "higher", None, 0.0, 1.0),
+    Metric("recall", "recall (k=5)", "higher", None, 0.0, 1.0),
+    Metric("coverage", "coverage (k=5)", "higher", None, 0.0, 1.0),
+    Metric("conditional_accuracy", "conditional accuracy (read as the digit asked for)", "higher", None, 0.0, 1.0),
     Metric(
         "frechet_last5",
         "Fréchet distance, mean of the last 5 epochs (2,000 samples each)",
         "lower",
         {"gan": 5.2, "vae": 4.7},
+        0.0,
     ),
     Metric(
         "checkerboard_last5",
         "checkerboard index, mean of the last 5 epochs (× real, 2,000 samples each)",
         "real",
         {"gan": 0.092, "vae": 0.033},
+        0.0,
     ),
 )
 METRIC = {m.key: m for m in METRICS}
@@ -221,33 +227,12 @@ def seeds_asked(diffs, delta: float | None, alpha: float, done: str | None = Non
     }
 
 
-def decide(
-    diffs: list[float],
-    metric: Metric,
-    family: str,
-    a: str,
-    b: str,
-    p_adjusted: float | None,
-    tost_adjusted: float | None,
-    family_size: int = 1,
-) -> dict[str, Any]:
-    """The four-way verdict on a paired difference of scores (a − b) whose p-values were adjusted over their family
-    (`family_size` tests): "A better", "B better", "equivalent within ±δ", or "inconclusive with n seeds" (with the
-    seeds a power calculation asks for)."""
-    x = np.asarray(diffs, dtype=np.float64)
+def explore(diffs: list[float], metric: Metric, family: str) -> dict[str, Any]:
+    """An exploratory result: no plan fixed its question, margin, family or n before its runs, so it is an estimate
+    and its interval only, never a verdict (arena/study.py gives verdicts, from a plan's own runs). Beside it, what
+    a plan of one test at this spread would need (80 % power for a difference of δ, and for equivalence within ±δ)."""
     delta = (metric.delta or {}).get(family)
-    lower_wins = metric.better in ("lower", "real")
-    if p_adjusted is not None and p_adjusted < ALPHA:
-        better_is_a = (x.mean() < 0) == lower_wins
-        return {"verdict": f"{a if better_is_a else b} better", "kind": "difference", "winner": a if better_is_a else b}
-    if delta is not None and tost_adjusted is not None and tost_adjusted < ALPHA:
-        return {"verdict": f"equivalent within ±{delta:g}", "kind": "equivalent", "winner": None}
-    return {
-        "verdict": f"inconclusive with {x.size} seed{'s' if x.size != 1 else ''}",
-        "kind": "inconclusive",
-        "winner": None,
-        **seeds_asked(x, delta, ALPHA / max(family_size, 1)),
-    }
+    return {"kind": "exploratory", "verdict": None, **seeds_asked(np.asarray(diffs, np.float64), delta, ALPHA)}
 
 
 def bootstrap_interval(

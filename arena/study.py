@@ -189,7 +189,7 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
 
     from arena.replicates import collect, replicate_store
 
-    data = collect(Path(store))
+    data = collect(Path(store), studies=True)
     profile = plan.sweep.get("profile", "paper")
     out = {}
     for cell in cells:
@@ -282,14 +282,31 @@ def _secondaries(row: dict[str, Any], q, plan, runs: dict, cells: tuple[str, ...
             }
 
 
-def _question(q, plan, runs: dict, cells: tuple[str, ...]) -> dict[str, Any]:
+def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = False) -> dict[str, Any]:
+    """A question answered from `runs`: with the plan's verdicts from its own runs, or (`exploratory`, from runs
+    the plan did not fix) estimates and intervals only: no Holm, no equivalence test, no verdict word."""
     metric = METRIC[q.primary]
     factors = {} if q.contrast else _cell_factors(cells)  # a pair question needs no factorial
     base = {"id": q.id, "text": q.text, "primary": q.primary, "primary_label": metric.label, "delta": q.delta}
     try:
-        judged = judge(_estimates(q, plan, runs, cells, factors, q.primary), metric, q.delta, plan.alpha, q.contrast)
+        estimates = _estimates(q, plan, runs, cells, factors, q.primary)
     except (ValueError, Confounded) as e:
         return {**base, "effects": [], "unavailable": str(e)}
+    if exploratory:
+        rows = [
+            {
+                "effect": e.effect,
+                "estimate": e.estimate,
+                "interval": [e.low, e.high],
+                "seeds": e.n_seeds,
+                "kind": "exploratory",
+                "verdict": None,
+                **({"contrast": f"{q.contrast[0]} − {q.contrast[1]}"} if q.contrast else {}),
+            }
+            for e in estimates.values()
+        ]
+        return {**base, "effects": rows}
+    judged = judge(estimates, metric, q.delta, plan.alpha, q.contrast)
     effects = list(judged.values())
     for row in effects:
         if q.contrast:
@@ -326,7 +343,7 @@ def analyse(plan, store) -> dict[str, Any]:
         "command": plan.command,
         # one look: the plan's questions are answered from its runs only once every planned run is in
         "study": [_question(q, plan, mine, cells) for q in plan.questions] if complete else [],
-        "exploratory": [_question(q, plan, earlier, cells) for q in plan.questions],
+        "exploratory": [_question(q, plan, earlier, cells, exploratory=True) for q in plan.questions],
     }
     return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.views.findings import comparison_findings, factorial_findings
+from app.views.findings import comparison_findings, factorial_findings, study_progress
 from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
 from arena.stats import METRIC
 from arena.tables import ablation_rows, read_json
@@ -87,13 +87,9 @@ def _iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{iv['mean']:.{digits}g} [{iv['low']:.{digits}g}, {iv['high']:.{digits}g}]"
 
 
-def _p(p: float | None) -> str:
-    return "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def replicates_markdown(store: Path) -> str:
     """Mean over seeds with its 95 % t-interval per variant and budget, then each comparison's paired difference of
-    scores with its raw and Holm-adjusted p and four-way verdict, from replicates.json."""
+    scores with its interval (exploratory: no verdict), from replicates.json."""
     stats = read_json(Path(store) / "replicates.json")
     models, comps = stats.get("models") or {}, stats.get("comparisons") or []
     if not models:
@@ -115,13 +111,13 @@ def replicates_markdown(store: Path) -> str:
     if comps:
         lines += [
             "",
-            "Score differences A − B (ratios to real digits scored as |ln ratio|); p: paired "
-            "t-test, adjusted: Holm over the question's own family named in each row's test (a comparison's "
-            "primary test alone; its secondary tests together).",
+            "Score differences A − B (ratios to real digits scored as |ln ratio|) with 95 % t-intervals over paired "
+            "seeds. Exploratory: no plan fixed these questions before their runs, so no p-value is adjusted and no "
+            "verdict is given; the last column says what a plan at this spread would need (80 % power).",
             "",
-            "| comparison (A vs B) | budget | trained on | paired seeds "
-            "| metric | role | A − B [95 %] | p | Holm p | verdict |",
-            "|" + " --- |" * 10,
+            "| comparison (A vs B) | budget | trained on | paired seeds | metric | role | A − B [95 %] "
+            "| a plan would need |",
+            "|" + " --- |" * 8,
         ]
         for c in comps:
             for k in sorted(
@@ -133,15 +129,15 @@ def replicates_markdown(store: Path) -> str:
                 t = c["metrics"][k]
                 asked = [t.get("seeds_for_difference_80"), t.get("seeds_for_equivalence_80")]
                 need = (
-                    f" (80 % power: {' / '.join(str(n) if n else '–' for n in asked)} seeds for a difference of "
-                    f"{t['delta']:g} / equivalence)"
+                    f"{' / '.join(str(n) if n else '–' for n in asked)} seeds (difference of {t['delta']:g} / "
+                    "equivalence)"
                     if any(asked)
-                    else ""
+                    else "–"
                 )
                 lines.append(
                     f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | "
                     f"{c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
-                    f"{_iv(t['score_difference'])} | {_p(t['p'])} | {_p(t.get('p_adjusted'))} | {t['verdict']}{need} |"
+                    f"{_iv(t['score_difference'])} | {need} |"
                 )
     return "\n".join(lines)
 
@@ -214,40 +210,52 @@ def _num(x: float) -> str:
 
 
 def study_markdown(stats: dict[str, Any]) -> str:
-    """One table, one row per question and effect on its primary metric, from replicates.json's `studies` (the
-    study's own runs where it has them, else the earlier runs of the same cells, marked exploratory)."""
+    """One table per plan, one row per question and effect on its primary metric, from replicates.json's `studies`:
+    the plan's verdicts from its own runs once all are in; before that the earlier runs of the same cells, marked
+    exploratory, as estimates with intervals and no verdict."""
     lines = []
     for st in stats.get("studies", []):
         own = bool(st["study"])
         answers = st["study"] if own else st["exploratory"]
-        runs = "this study's runs" if own else "exploratory: runs from before the plan, never pooled with it"
-        lines += [
-            f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
-            f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: {runs}; δ and the Holm family "
-            "(each question's own effects) as the plan fixed them.",
-            "",
-            "| question | effect | seeds | estimate [95 % interval] | Holm p | verdict |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
+        if lines:
+            lines.append("")
+        if own:
+            lines += [
+                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
+                f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: this study's runs, judged "
+                "by the plan's metric, δ, Holm family and n.",
+                "",
+                "| question | effect | seeds | estimate [95 % interval] | Holm p | verdict |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+        else:
+            lines += [
+                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
+                f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: exploratory, from runs made "
+                "before the plan and never pooled with it: estimates with intervals, no verdict.",
+                "",
+                "| question | effect | seeds | estimate [95 % interval] |",
+                "| --- | --- | --- | --- |",
+            ]
         rows = 0
         for q in answers:
             if not q["effects"]:
-                lines.append(f"| {q['text']} | — | — | — | — | cannot be estimated: {q['unavailable']} |")
+                tail = " — | — |" if own else ""
+                lines.append(f"| {q['text']} | — | — | cannot be estimated: {q['unavailable']} |{tail}")
                 rows += 1
                 continue
             for e in q["effects"]:
                 label = e.get("contrast") or e["effect"]
-                p = e["p_holm"]
-                lines.append(
-                    f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | {_num(e['estimate'])} "
-                    f"[{_num(e['interval'][0])}, {_num(e['interval'][1])}] | "
-                    f"{'< 0.001' if p < 0.001 else f'{p:.3f}'} | {e['verdict']} |"
-                )
+                cells = f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | {_num(e['estimate'])} "
+                cells += f"[{_num(e['interval'][0])}, {_num(e['interval'][1])}] |"
+                if own:
+                    p = e["p_holm"]
+                    cells += f" {'< 0.001' if p < 0.001 else f'{p:.3f}'} | {e['verdict']} |"
+                lines.append(cells)
                 rows += 1
         if rows > STUDY_ROWS_MAX:
             raise ValueError(f"{st['plan']}: {rows} rows; the findings table holds at most {STUDY_ROWS_MAX}")
-        if not own:
-            lines += ["", f"The study itself has not run yet; it runs with `{st['command']}`."]
+        lines += ["", study_progress(st)]
     return "\n".join(lines) if lines else "No analysis plan under studies/ yet."
 
 

@@ -43,7 +43,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(store: Path, db: Path):
+def _serving(store: Path, db: Path, **settings):
     """uvicorn on a free 127.0.0.1 port in a thread, serving `store`; yields the base URL once /readyz says 200."""
     import httpx
     import uvicorn
@@ -53,7 +53,7 @@ def _serving(store: Path, db: Path):
 
     port = _free_port()
     app = create_app(
-        Settings(models_store=store, database_url=f"sqlite:///{db}", port=port, results_ttl_s=0)
+        Settings(models_store=store, database_url=f"sqlite:///{db}", port=port, **{"results_ttl_s": 0, **settings})
     )  # results as of each vote
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

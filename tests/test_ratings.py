@@ -395,12 +395,17 @@ def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):
     async def rater(k: int) -> tuple[list[str], list[int]]:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             await client.post("/rate/start", data={"consent": "yes", "display_name": f"sim{k}"})
-            tasks = [(await client.post("/api/rate/tasks")).json()["task_id"] for _ in range(10)]
             body = lambda t: {"task_id": t, "overall": "A", "legibility": "B", "noise": "tie"}
-            first = await asyncio.gather(*(client.post("/api/rate/votes", json=body(t)) for t in tasks))
-            dupes = await asyncio.gather(*(client.post("/api/rate/votes", json=body(t)) for t in tasks[:3]))
-            accepted = [t for t, r in zip(tasks, first) if r.status_code == 201]
-            return accepted, [r.status_code for r in dupes]
+            accepted, dupes = [], []
+            for _ in range(10):  # one pending task at a time: asking again before answering gives the same task
+                task = (await client.post("/api/rate/tasks")).json()["task_id"]
+                assert (await client.post("/api/rate/tasks")).json()["task_id"] == task
+                # the same vote twice at once: one is stored, the other refused as a duplicate
+                both = await asyncio.gather(*(client.post("/api/rate/votes", json=body(task)) for _ in range(2)))
+                codes = sorted(r.status_code for r in both)
+                accepted += [task] if 201 in codes else []
+                dupes += codes[1:]
+            return accepted, dupes
 
     async def all_raters():
         return await asyncio.gather(*(rater(k) for k in range(20)))
@@ -621,7 +626,8 @@ def test_a_conditional_task_shows_both_models_the_same_digit_and_names_it(rating
         assert shown == c.get(f"/models/{model}/grid.png", params={**params, "label": 7}).content
         assert shown != c.get(f"/models/{model}/grid.png", params={**params, "label": 1}).content
     page = c.get("/rate").text
-    assert 'id="digit"' in page
+    assert 'id="digit"' in page and task["task_id"] in page  # the pending task again, not a new one
+    answer(c, task["task_id"])
     monkeypatch.setattr(
         api, "choose_task", lambda ratings, registry, rid, campaign=None: ("pair", ["gan_upsample", "gan_transpose"], 7)
     )
@@ -637,3 +643,21 @@ def test_the_task_digit_is_the_seed_mod_10_for_conditional_models_only():
     registry = SimpleNamespace(entries={"c": SimpleNamespace(classes=10), "u": SimpleNamespace(classes=0)})
     assert [task_digit(registry, ["c", "c"], s) for s in (0, 9, 10, 4294967295)] == [0, 9, 0, 5]
     assert task_digit(registry, ["u", "u"], 7) is None and task_digit(registry, ["u", "c"], 13) == 3
+
+
+def test_a_reload_shows_the_same_pending_task_and_undo_brings_its_task_back(rating_client):
+    """Reloading /rate never skips a task (a known-answer check included): the same task until it is answered or
+    expires; after a vote the next one; undo brings the undone task back before it."""
+    import re
+
+    c = rating_client
+    c.cookies.clear()
+    join(c, "reloader")
+    shown = lambda: re.search(r'data-task="([0-9a-f]+)"', c.get("/rate").text).group(1)  # noqa: E731
+    first = shown()
+    assert shown() == first and c.post("/api/rate/tasks").json()["task_id"] == first
+    assert answer(c, first).status_code == 201
+    second = shown()
+    assert second != first
+    assert c.post("/api/rate/undo").status_code == 200
+    assert shown() == first

@@ -1,10 +1,12 @@
-"""The decisions, each against a known answer: metric directions (distance from real), Holm, equivalence (TOST),
-symmetry, failed seeds, backends never pooled, the factorial's effects, δ's basis, and the generated sentences."""
+"""The exploratory statistics, each against a known answer: metric directions (distance from real), symmetry, failed
+seeds, backends never pooled, the factorial's effects, δ's basis, the generated sentences; and the rule that keeps
+verdict words to plan-backed results (verdicts themselves, Holm and TOST: tests/test_study.py)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,8 @@ import pytest
 from app.views.findings import comparison_findings, factorial_findings
 from arena import replicates
 from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statistics
-from arena.stats import ALPHA, METRIC, decide, holm, p_value, seeds_for_difference, seeds_for_equivalence, tost_p_value
-from arena.variants import Factorial, Variant
+from arena.stats import ALPHA, METRIC, explore, holm, p_value, seeds_for_difference, seeds_for_equivalence
+from arena.variants import VARIANTS, Factorial, Variant
 from deconv_arena.tables import findings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +52,8 @@ def test_a_ratio_far_below_real_never_beats_one_near_real():
         Variant("sharp", "vae", "transpose"),
     )
     t = _decided(data, a, b)[0]["metrics"]["checkerboard_ratio"]
-    assert t["verdict"] == "sharp better" and t["winner"] == "sharp"
-    assert t["difference"]["mean"] < 0 < t["score_difference"]["mean"]  # lower raw ratio, farther from real
+    assert t["kind"] == "exploratory" and t["verdict"] is None  # no plan fixed this question: no verdict
+    assert t["difference"]["mean"] < 0 < t["score_difference"]["low"]  # lower raw ratio, farther from real
     assert METRIC["checkerboard_ratio"].direction.startswith("closer to real")
 
 
@@ -70,29 +72,28 @@ def test_paired_t_p_value_matches_scipy():
     assert p_value([1.0]) is None
 
 
-def test_tost_says_equivalent_with_many_seeds_and_inconclusive_with_three():
+def test_an_exploratory_result_is_an_estimate_and_what_a_plan_would_need_never_a_verdict():
+    """However clear the difference, a result no plan fixed carries no verdict, no adjusted p and no equivalence
+    test; it says what a plan of one test at its spread would need (80 % power at α), only when more than it used."""
     rng = np.random.default_rng(1)
     metric, delta = METRIC["frechet"], METRIC["frechet"].delta["gan"]
-    many = rng.normal(0, 3.0, 200) - rng.normal(0, 3.0, 200)  # two draws of one distribution
-    t = decide(list(many), metric, "gan", "A", "B", p_value(many), tost_p_value(many, delta))
-    assert t["verdict"] == f"equivalent within ±{delta:g}"
-    few = many[:3]
-    t = decide(list(few), metric, "gan", "A", "B", p_value(few), tost_p_value(few, delta))
-    assert t["verdict"] == "inconclusive with 3 seeds"
+    clear = [-10.0, -12.0, -9.0, -11.0, -10.5]
+    t = explore(clear, metric, "gan")
+    assert t["verdict"] is None and t["kind"] == "exploratory" and "p_adjusted" not in t and "p_tost" not in t
+    few = list(rng.normal(0, 3.0, 3) - rng.normal(0, 3.0, 3))
+    t = explore(few, metric, "gan")
     sd = float(np.std(few, ddof=1))
     assert t["seeds_for_difference_80"] == seeds_for_difference(sd, delta, ALPHA) > 3
     assert t["seeds_for_equivalence_80"] == seeds_for_equivalence(sd, delta, ALPHA) > 3
-    wider = decide(list(few), metric, "gan", "A", "B", p_value(few), tost_p_value(few, delta), family_size=3)
-    assert wider["seeds_for_difference_80"] > t["seeds_for_difference_80"]  # the family's first Holm level: α / 3
 
 
 def test_no_seeds_asked_for_are_at_or_below_the_seeds_used():
-    """A test that stays unsettled with more seeds than δ needs at its spread was unlucky, not short of seeds: no
-    power figure is shown rather than one at or below the seeds at hand (replicates.json once said 3 of 3)."""
+    """A spread so small that δ needs fewer seeds than were used: no power figure is shown rather than one at or
+    below the seeds at hand (replicates.json once said 3 of 3)."""
     metric, delta = METRIC["frechet"], METRIC["frechet"].delta["gan"]
     tight = [-17.3, -16.9, -17.6]  # an sd of 0.35 against δ 5.2: 2 seeds give 80 % power
-    t = decide(tight, metric, "gan", "A", "B", 0.07, 0.99)
-    assert t["kind"] == "inconclusive" and t["seeds_for_difference_80"] is None
+    t = explore(tight, metric, "gan")
+    assert t["seeds_for_difference_80"] is None
     assert seeds_for_difference(float(np.std(tight, ddof=1)), delta, ALPHA) <= 3
     for row in json.loads((ROOT / "models_store" / "replicates.json").read_text())["comparisons"]:
         for t in row["metrics"].values():
@@ -101,15 +102,7 @@ def test_no_seeds_asked_for_are_at_or_below_the_seeds_used():
             assert "seeds_needed" not in t
 
 
-def test_a_real_difference_is_named_and_multiplicity_can_remove_it():
-    metric = METRIC["frechet"]
-    d = [-10.0, -12.0, -9.0, -11.0, -10.5]
-    p = p_value(d)
-    assert decide(d, metric, "gan", "A", "B", p, None)["verdict"] == "A better"  # lower Fréchet wins
-    assert decide(d, metric, "gan", "A", "B", min(1.0, p * 1e6), None)["kind"] == "inconclusive"
-
-
-def test_swapping_a_and_b_flips_every_verdict():
+def test_swapping_a_and_b_flips_every_estimate_and_its_interval():
     rng = np.random.default_rng(2)
     keys = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall")
     base = {k: rng.uniform(0.5, 2.0) for k in keys}
@@ -123,13 +116,11 @@ def test_swapping_a_and_b_flips_every_verdict():
     data = {"x": {"paper": _slot(x)}, "y": {"paper": _slot(y)}}
     forward = _decided(data, Variant("x", "gan", "resize", "y"), Variant("y", "gan", "transpose"))[0]["metrics"]
     backward = _decided(data, Variant("y", "gan", "transpose", "x"), Variant("x", "gan", "resize"))[0]["metrics"]
-    kinds = set()
     for k in keys:
         f, b = forward[k], backward[k]
-        kinds.add(f["kind"])
-        assert f["kind"] == b["kind"] and f["winner"] == b["winner"], k
+        assert f["kind"] == b["kind"] == "exploratory" and f["verdict"] is None
         assert f["score_difference"]["mean"] == pytest.approx(-b["score_difference"]["mean"])
-    assert kinds == {"difference"}  # every metric differs here, so the flip is checked on named winners
+        assert f["score_difference"]["low"] == pytest.approx(-b["score_difference"]["high"])
 
 
 def test_seeds_from_different_backends_are_listed_not_pooled():
@@ -179,7 +170,7 @@ def test_the_conditioning_factorial_recovers_known_effects_with_its_own_words():
     assert effects["operator"]["score_difference"]["mean"] == pytest.approx(-15.0)
     assert effects["conditioning"]["score_difference"]["mean"] == pytest.approx(-25.0)
     assert effects["interaction"]["score_difference"]["mean"] == pytest.approx(-10.0)
-    assert effects["interaction"]["verdict"] == "the conditional operator gap better"
+    assert effects["interaction"]["verdict"] is None and effects["interaction"]["kind"] == "exploratory"
     assert effects["operator"]["delta"] == METRIC["frechet"].delta["gan"]  # the cGAN borrows the GAN's margin
     found = [f for f in factorial_findings({"factorials": [row], "models": {}}) if f["profile"]]
     assert [(f["family"], f["factor"], f["short"]) for f in found] == [("cgan", "conditioning", "cGAN")]
@@ -217,7 +208,7 @@ def test_the_factorial_recovers_known_effects():
     assert effects["operator"]["score_difference"]["mean"] == pytest.approx(-6.0)
     assert effects["network"]["score_difference"]["mean"] == pytest.approx(2.0)
     assert effects["interaction"]["score_difference"]["mean"] == pytest.approx(4.0)
-    assert effects["operator"]["verdict"] == "resize better" and effects["operator"]["family_of_tests"]["size"] == 3
+    assert effects["operator"]["verdict"] is None and "family_of_tests" not in effects["operator"]
     assert "bundles depth and kernel size" in factorial_findings({"factorials": [row], "models": {}})[0]["sentence"]
 
 
@@ -243,6 +234,21 @@ def test_a_nan_metric_marks_its_seed_failed_instead_of_aborting(tmp_path):
     entry = statistics(tmp_path)["models"]["vae_upsample"]["paper"]
     assert entry["seeds"] == [1, 3] and "non-finite frechet" in entry["failed"]["2"]
     assert entry["metrics"]["frechet"]["mean"] == pytest.approx(11.0)
+
+
+def test_a_run_trained_under_a_plan_never_enters_the_exploratory_statistics(tmp_path):
+    """Seeds 1-3 trained outside any plan, seed 201 under one: the exploratory mean rests on 1-3 only, and the
+    plan's analysis still finds its run."""
+    from arena.replicates import collect
+
+    for seed, fd, study in ((1, 10.0, None), (2, 11.0, None), (3, 12.0, None), (201, 500.0, {"sha256": "abc"})):
+        run = tmp_path / "_replicates" / f"paper-seed{seed}" / "vae_upsample"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps(_metrics_json(fd)))
+        (run / "manifest.json").write_text(json.dumps({"name": "vae_upsample", "study": study}))
+    entry = statistics(tmp_path)["models"]["vae_upsample"]["paper"]
+    assert entry["seeds"] == [1, 2, 3] and entry["metrics"]["frechet"]["mean"] == pytest.approx(11.0)
+    assert sorted(collect(tmp_path, studies=True)["vae_upsample"]["paper"]["seeds"]) == [1, 2, 3, 201]
 
 
 @pytest.fixture()
@@ -279,17 +285,73 @@ def test_shipped_replicates_json_recomputes_from_the_per_run_files(plan_commit_t
     )
 
 
-def test_every_verdict_shipped_uses_the_declared_rules():
+def _verdict_words() -> re.Pattern:
+    """The words of a verdict: a model or an operator "better", "equivalent within", "inconclusive", "not settled"."""
+    from arena.study import EFFECT_WORDS
+
+    sides = [*VARIANTS, *(w for pair in EFFECT_WORDS.values() for w in pair if w)]
+    names = "|".join(re.escape(n) for n in sorted(sides, key=len, reverse=True))
+    return re.compile(rf"(?:{names})`? (?:is )?better|equivalent within|inconclusive|not settled", re.IGNORECASE)
+
+
+def verdicts_outside_plans(stats: dict, texts: dict[str, str]) -> list[str]:
+    """Verdict words anywhere but a plan's own answer: replicates.json outside `studies[*].study`, and the generated
+    text given (paragraphs of a study's own runs start 'Rows: this study's runs' and are allowed)."""
+    words, found = _verdict_words(), []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if path.endswith("studies[]") and k == "study":
+                    continue  # the plan's own answer
+                if k == "verdict" and v is not None:
+                    found.append(f"replicates.json {path}.verdict = {v!r}")
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, f"{path}[]")
+        elif isinstance(node, str) and words.search(node):
+            found.append(f"replicates.json {path}: {node[:120]!r}")
+
+    walk(stats, "")
+    for name, text in texts.items():
+        for para in re.split(r"\n\s*\n", text):
+            if "Rows: this study's runs" in para:
+                continue
+            found += [
+                f"{name}: {m.group(0)!r} in {para[max(0, m.start() - 80) : m.end() + 40]!r}"
+                for m in words.finditer(para)
+            ]
+    return found
+
+
+def _generated(doc: str) -> str:
+    """The generated blocks of a README or docs page (the prose around them describes rules, it states no result)."""
+    text = (ROOT / doc).read_text()
+    return "\n\n".join(re.findall(r"<!-- [\w-]+-begin -->(.*?)<!-- [\w-]+-end -->", text, re.S))
+
+
+def test_no_verdict_word_outside_a_plans_own_runs(plan_commit_times):
+    """Exploratory results (everything no committed plan fixed before its runs) carry estimates, never verdicts:
+    in replicates.json as shipped and as recomputed now, in the README's and docs' generated blocks, and in the
+    findings they are rendered into."""
+    from arena.study import with_studies
+
     shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
-    for c in shipped["comparisons"]:
-        assert c["metrics"][c["primary"]]["role"] == "primary"
-        for key, t in c["metrics"].items():
-            assert t["verdict"].endswith(" better") or t["verdict"].startswith(
-                ("equivalent within ±", "inconclusive with ")
-            ), t["verdict"]
-            assert t["p_adjusted"] is None or t["p_adjusted"] >= t["p"]
-            if t["kind"] == "difference":
-                assert t["p_adjusted"] < ALPHA
+    fresh = json.loads(json.dumps(with_studies(ROOT / "models_store")))
+    texts = {doc: _generated(doc) for doc in ("README.md", "docs/evaluation.md")}
+    texts["findings, as rendered now"] = findings_markdown(fresh)
+    assert verdicts_outside_plans(shipped, {}) == []
+    assert verdicts_outside_plans(fresh, texts) == []
+
+
+def test_the_verdict_scan_finds_a_verdict_planted_outside_a_plan():
+    stats = {"comparisons": [{"metrics": {"frechet": {"verdict": None, "note": "gan_upsample better"}}}]}
+    assert verdicts_outside_plans(stats, {})
+    assert verdicts_outside_plans({}, {"README": "| x | vae_upsample better |"})
+    assert verdicts_outside_plans({}, {"README": "resize-convolution better"})
+    own = "Rows: this study's runs, judged by the plan.\n| q | vae_upsample better |"
+    assert verdicts_outside_plans({"studies": [{"study": [{"verdict": "vae_upsample better"}]}]}, {"README": own}) == []
 
 
 def test_generated_sentences_change_when_the_data_change():
@@ -298,24 +360,12 @@ def test_generated_sentences_change_when_the_data_change():
     changed = json.loads(json.dumps(shipped))
     row = changed["comparisons"][0]
     t = row["metrics"][row["primary"]]
-    t.update(
-        {
-            "kind": "inconclusive",
-            "verdict": f"inconclusive with {t['n']} seeds",
-            "winner": None,
-            "seeds_for_difference_80": 99,
-            "seeds_for_equivalence_80": None,
-        }
-    )
+    t.update({"seeds_for_difference_80": 99, "seeds_for_equivalence_80": None})
     after = findings_markdown(changed)
-    assert before != after and "asks for about 99 seeds to find a difference" in after and "Not settled" in after
+    assert before != after and "would need about 99 seeds to find a difference" in after
     assert findings_markdown({}) == "No replicate runs yet: nothing can be concluded."
     first = comparison_findings(shipped)[0]
-    assert (
-        first["sentence"].startswith(f"{first['test']['winner']} is better")
-        if first["kind"] == "difference"
-        else "Not settled" in first["sentence"]
-    )
+    assert first["sentence"].startswith("Exploratory: ") and first["kind"] == "exploratory"
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,14 @@ from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_charts, replicate_view
 from app.views.figures import figures_for, legend
-from app.views.findings import comparison_findings, factorial_findings
+from app.views.findings import comparison_findings, factorial_findings, study_progress
 from app.views.spectra import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
 from arena.figures import training_curves
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
 from arena.manifest import generator_file
+from arena.stats import METRIC
 from arena.tables import ablation_rows
 from arena.variants import FAMILIES, VARIANTS
 
@@ -32,6 +33,21 @@ APP = Path(__file__).resolve().parents[1]
 # An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
 TEMPLATES = APP / "templates" if (APP / "templates").is_dir() else APP.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+def as_text(value: Any) -> str:
+    """A stored setting as a reader reads it: no value is "–", a shape is "batch × 7 × 7 × 256", a pair of numbers
+    "5 × 5"; never Python's None or list syntax."""
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        return " × ".join("batch" if v is None else as_text(v) for v in value) if value else "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+templates.env.filters["text"] = as_text
 router = APIRouter(include_in_schema=False)
 
 N_CHOICES = (4, 9, 16, 25, 36, 64)
@@ -150,7 +166,11 @@ def family_group(registry, family: str, title: str, label: str, names: list[str]
         "models": models,
         "replicates": replicate_view(registry.replicate_statistics, [m["name"] for m in models]),
         "curves": curve_svg(
-            curves, f"{label}: checkerboard index (× real digits) during training", log_y=True, bands=bands
+            curves,
+            f"{label}: checkerboard index (× real digits) during training",
+            log_y=True,
+            bands=bands,
+            lowest=METRIC["checkerboard_ratio"].lowest,
         ),
         "curve_models": sorted(k for k, v in curves.items() if v),
         "per_class": per_class_charts({m["name"]: registry.entries[m["name"]].metrics for m in models}),
@@ -308,11 +328,13 @@ def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, li
                 "checkerboard index (× real digits), 2,000 samples",
                 log_y=True,
                 bands={name: (bands or {}).get("curve_checkerboard_ratio", [])},
+                lowest=METRIC["checkerboard_ratio"].lowest,
             ),
             curve_svg(
                 {name: fd},
                 "Fréchet distance (classifier features), 2,000 samples",
                 bands={name: (bands or {}).get("curve_frechet", [])},
+                lowest=METRIC["frechet"].lowest,
             ),
         ]
         if cb or (bands and any(bands.values()))
@@ -438,7 +460,7 @@ def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = 
         "forest": forest_svg(questions),
         "stats_method": stats.get("method"),
         "studies": [
-            {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"])}
+            {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"]), "progress": study_progress(st)}
             for st in stats.get("studies", [])
         ],
     }

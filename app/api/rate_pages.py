@@ -18,6 +18,19 @@ from app.ratings.ranking import MIN_COMPARISONS, MIN_MODELS_FOR_CORRELATION, MIN
 from arena.stats import METRIC
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
+# what a task asks, by its kind: a pair asks which is better, four ask which is best
+QUESTION_WORDS = {
+    "pair": {
+        "overall": "Which looks better overall?",
+        "legibility": "Which digits are more legible?",
+        "noise": "Which has less noise / fewer artefacts?",
+    },
+    "four": {
+        "overall": "Which looks best overall?",
+        "legibility": "Which has the most legible digits?",
+        "noise": "Which has the least noise / fewest artefacts?",
+    },
+}
 QUESTION_LABELS = {
     "overall": "Better overall",
     "legibility": "More legible digits",
@@ -47,7 +60,14 @@ def rate_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -> R
     return render(
         request,
         "rate.html",
-        {"nav": "rate", "task": task, "notices": notices, "undo_window": ratings.settings.undo_window_s},
+        {
+            "nav": "rate",
+            "task": task,
+            "notices": notices,
+            "undo_window": ratings.settings.undo_window_s,
+            "questions_pair": QUESTION_WORDS["pair"],
+            "questions_four": QUESTION_WORDS["four"],
+        },
     )
 
 

@@ -40,12 +40,16 @@ class VoteOut(BaseModel):
 
 
 def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
-    """A new task for this rater, as the API and the /rate page show it (503 while collection is paused)."""
+    """The rater's pending task, else a new one, as the API and the /rate page show it (503 while collection is
+    paused)."""
     if ratings.store.paused():
         raise HTTPException(503, "vote collection is paused by the organisers; please come back later")
-    campaign = cached_campaign(ratings, registry) if ratings.settings.scheduler == "adaptive" else None
-    kind, models, seed = choose_task(ratings, registry, rid, campaign)
-    task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
+    task = ratings.store.pending_task(rid)
+    if task is None:
+        campaign = cached_campaign(ratings, registry) if ratings.settings.scheduler == "adaptive" else None
+        kind, models, seed = choose_task(ratings, registry, rid, campaign)
+        task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
+    kind, models, seed = task.kind, list(task.models), task.seed
     labels = "ABCD"[: len(models)]
     digit = task_digit(registry, models, seed)
     return {

@@ -135,22 +135,29 @@ def counted_votes(votes: list, flagged: set[str], exclude_flagged: bool) -> list
 
 
 def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]:
-    """What the metrics say about each pair, by pair: the replicate comparisons' verdict on their primary metric per
-    budget (exploratory: their δ and families were declared after the runs) and a study's paired question on the
-    same pair (with the study's standing)."""
+    """What the metrics say about each pair, by pair: a study's verdict where its plan's own runs are all in; else
+    the exploratory estimate (A − B with its interval, no verdict) from the replicate comparisons per budget and from
+    a plan's earlier runs."""
     out: dict[frozenset, list[dict[str, Any]]] = {}
+
+    def estimate(a: str, b: str, mean: float, low: float | None, high: float | None) -> str:
+        iv = f" [{low:+.3g}, {high:+.3g}]" if low is not None else " (one seed: no interval)"
+        return f"{a} − {b} = {mean:+.3g}{iv}"
+
     for r in (stats or {}).get("comparisons") or []:
         t = (r.get("metrics") or {}).get(r.get("primary")) or {}
-        if t.get("verdict"):
+        iv = t.get("score_difference")
+        if iv:
             out.setdefault(frozenset((r["a"], r["b"])), []).append(
                 {
-                    "metric": METRIC[r["primary"]].label if r["primary"] in METRIC else r["primary"],
-                    "verdict": t["verdict"],
-                    "kind": t.get("kind"),
+                    "metric": METRIC[r["primary"]].score_label if r["primary"] in METRIC else r["primary"],
+                    "verdict": estimate(r["a"], r["b"], iv["mean"], iv["low"], iv["high"]),
+                    "kind": "exploratory",
                     "rests_on": f"{len(r.get('seeds') or [])} seeds, {r.get('profile')} budget; exploratory",
                 }
             )
     for st in (stats or {}).get("studies") or []:
+        own = bool(st.get("study"))
         for q in st.get("study") or st.get("exploratory") or []:
             for e in q.get("effects") or []:
                 pair = (e.get("contrast") or "").split(" − ")
@@ -158,10 +165,10 @@ def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]
                     out.setdefault(frozenset(pair), []).append(
                         {
                             "metric": q.get("primary_label") or q.get("primary"),
-                            "verdict": e["verdict"],
+                            "verdict": e["verdict"] if own else estimate(*pair, e["estimate"], *e["interval"]),
                             "kind": e.get("kind"),
                             "rests_on": f"{e.get('seeds')} seeds; plan {st['plan']}, "
-                            + ("its own runs" if st.get("study") else "exploratory runs from before the plan"),
+                            + ("its own runs" if own else "exploratory runs from before the plan"),
                         }
                     )
     return out

@@ -84,6 +84,17 @@ class VoteStore:
             s.add(task)
         return IssuedTask(task.id, kind, models, seed, n, task.expires_at)
 
+    def pending_task(self, rater_id: str) -> Task | None:
+        """The rater's oldest task that is neither answered nor expired: a reload shows it again, and an undone
+        vote's task comes back before any later one, so no task (a known-answer check included) is skipped."""
+        with self.session() as s:
+            return s.scalars(
+                select(Task)
+                .where(Task.rater_id == rater_id, Task.answered.is_(False), Task.expires_at > utcnow())
+                .order_by(Task.issued_at, Task.id)
+                .limit(1)
+            ).first()
+
     def task(self, task_id: str) -> Task | None:
         with self.session() as s:
             return s.get(Task, task_id)
@@ -271,4 +282,6 @@ class _Tx:
             self.s.close()
         if exc_type is not None and issubclass(exc_type, OperationalError):
             raise StoreUnavailable(str(exc.orig)[:200]) from None
+        if exc_type is not None and issubclass(exc_type, IntegrityError):  # two votes on one task at once (flush)
+            raise DuplicateVote("this task already has a vote (one vote per task)") from exc
         return False

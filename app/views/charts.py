@@ -17,18 +17,54 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.3g}"
 
 
-def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: int = 320) -> str:
-    """Dot (mean) and bar (95 % interval) per model on one scale, per-seed values as small ticks; inline SVG."""
+def within(x: float | None, lowest: float | None, highest: float | None) -> float | None:
+    """A value held to the range its measure can take (an interval's end past it is drawn at the bound)."""
+    if x is None:
+        return None
+    return min(max(x, lowest if lowest is not None else x), highest if highest is not None else x)
+
+
+def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    """About `count` round values (1, 2 or 5 times a power of ten apart) between lo and hi."""
+    span = hi - lo
+    if not span > 0:
+        return [lo]
+    raw = span / count
+    base = 10 ** math.floor(math.log10(raw))
+    step = next(m * base for m in (1, 2, 5, 10) if m * base >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + k * step, 12) for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def measure_attrs(lo: float, hi: float, lowest: float | None, highest: float | None) -> str:
+    """The axis's drawn range and the measure's possible range, for readers of the page's markup (the page test)."""
+    attrs = f' data-axis-min="{lo:.6g}" data-axis-max="{hi:.6g}"'
+    attrs += f' data-measure-min="{lowest:g}"' if lowest is not None else ""
+    return attrs + (f' data-measure-max="{highest:g}"' if highest is not None else "")
+
+
+def interval_svg(
+    rows: list[dict[str, Any]],
+    label: str,
+    direction: str,
+    width: int = 320,
+    lowest: float | None = None,
+    highest: float | None = None,
+) -> str:
+    """Dot (mean) and bar (95 % interval) per model on one scale, per-seed values as small ticks, the axis held to
+    the range the measure can take (`lowest`, `highest`); inline SVG."""
     row_h, left, right = 22, 120, 12
+    rows = [{**r, "low": within(r["low"], lowest, highest), "high": within(r["high"], lowest, highest)} for r in rows]
     xs = [x for r in rows for x in (r["low"], r["high"], r["mean"], *r["values"]) if x is not None]
     lo, hi = min(xs), max(xs)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
-    lo, hi = lo - pad, hi + pad
+    lo, hi = within(lo - pad, lowest, highest), within(hi + pad, lowest, highest)
     px = lambda x: left + (x - lo) / (hi - lo) * (width - left - right)
     height = row_h * len(rows) + 26
     parts = [
         f'<svg class="interval" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" aria-label="{escape(label)}: mean and 95% interval per model">'
+        f'height="{height}" aria-label="{escape(label)}: mean and 95% interval per model"'
+        f"{measure_attrs(lo, hi, lowest, highest)}>"
     ]
     parts.append(f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(label)} ({escape(direction)})</text>')
     for i, r in enumerate(rows):
@@ -48,10 +84,11 @@ def interval_svg(rows: list[dict[str, Any]], label: str, direction: str, width: 
             f'<circle cx="{px(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="#c0392b"><title>{escape(r["name"])}: '
             f"{_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}], n={r['n']}</title></circle>"
         )
-    parts.append(
-        f'<text x="{left}" y="{height - 1}" font-size="9" fill="#888">{_fmt(lo + pad)}</text><text '
-        f'x="{width - right}" y="{height - 1}" font-size="9" fill="#888" text-anchor="end">{_fmt(hi - pad)}</text>'
-    )
+    for t in nice_ticks(lo, hi):
+        parts.append(
+            f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="22" y2="{height - 12}" stroke="#eee"/>'
+            f'<text x="{px(t):.1f}" y="{height - 1}" font-size="9" fill="#888" text-anchor="middle">{t:g}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -81,7 +118,9 @@ def _interval_charts(stats: dict[str, Any], present: list[str], profile: str) ->
         rows = _interval_rows(stats.get("models", {}), present, profile, m["key"])
         if rows:
             direction = METRIC[m["key"]].direction if m["key"] in METRIC else m["better"]
-            charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], direction)})
+            measure = METRIC.get(m["key"])
+            low, high = (measure.lowest, measure.highest) if measure else (None, None)
+            charts.append({"key": m["key"], "svg": interval_svg(rows, m["label"], direction, lowest=low, highest=high)})
     return charts
 
 
@@ -160,6 +199,7 @@ class _CurveFrame:
     y0: float
     y1: float
     pad: float
+    lowest: float | None = None
     left: int = 44
     right: int = 150
     top: int = 18
@@ -176,7 +216,9 @@ class _CurveFrame:
         return f"{10**v:.3g}" if self.log_y else f"{v:.3g}"
 
 
-def _curve_frame(series: dict, bands: dict, width: int, height: int, log_y: bool) -> _CurveFrame:
+def _curve_frame(
+    series: dict, bands: dict, width: int, height: int, log_y: bool, lowest: float | None = None
+) -> _CurveFrame:
     floor = log_floor(
         [y for v in series.values() for _, y in v] + [y for v in bands.values() for _, lo, hi in v for y in (lo, hi)]
     )
@@ -186,7 +228,8 @@ def _curve_frame(series: dict, bands: dict, width: int, height: int, log_y: bool
     ]
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.08 or 1.0
-    return _CurveFrame(width, height, log_y, floor, min(xs), max(max(xs), min(xs) + 1), y0 - pad, y1 + pad, pad)
+    low = y0 - pad if log_y or lowest is None else max(y0 - pad, lowest)  # never below what the measure can take
+    return _CurveFrame(width, height, log_y, floor, min(xs), max(max(xs), min(xs) + 1), low, y1 + pad, pad, lowest)
 
 
 def _curve_axes(fr: _CurveFrame, label: str) -> str:
@@ -194,18 +237,34 @@ def _curve_axes(fr: _CurveFrame, label: str) -> str:
     width, height, left, right, top, bottom = fr.width, fr.height, fr.left, fr.right, fr.top, fr.bottom
     return (
         f'<svg class="curves" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" aria-label="{escape(label)} against epoch, one line per model">'
+        f'height="{height}" aria-label="{escape(label)} against epoch, one line per model"'
+        f"{measure_attrs(_unscale(fr, fr.y0), _unscale(fr, fr.y1), fr.lowest, None)}>"
         f'<text x="0" y="11" font-size="11" fill="currentColor">{escape(label)}'
         f"{' (log scale)' if fr.log_y else ''}</text>"
         f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" '
         f'stroke="#888"/><line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>'
         f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">epoch {fr.x0}</text><text '
         f'x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">epoch {fr.x1}</text>'
-        f'<text x="{left - 4}" y="{top + 8}" font-size="9" fill="#888" text-anchor="end">'
-        f"{fr.tick(fr.y1 - fr.pad)}</text><text "
-        f'x="{left - 4}" y="{height - bottom}" font-size="9" fill="#888" text-anchor="end">'
-        f"{fr.tick(fr.y0 + fr.pad)}</text>"
+        + "".join(
+            f'<line x1="{left}" x2="{width - right}" y1="{fr.py(v):.1f}" y2="{fr.py(v):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{fr.py(v) + 3:.1f}" font-size="9" fill="#888" text-anchor="end">{v:.3g}</text>'
+            for v in _y_ticks(fr)
+        )
     )
+
+
+def _unscale(fr: _CurveFrame, v: float) -> float:
+    return 10**v if fr.log_y else v
+
+
+def _y_ticks(fr: _CurveFrame) -> list[float]:
+    """Round values inside the axis: powers of ten (and 2 and 5 times them) on a log scale, else about four."""
+    lo, hi = _unscale(fr, fr.y0), _unscale(fr, fr.y1)
+    if not fr.log_y:
+        return nice_ticks(lo, hi)
+    out = [m * 10**e for e in range(math.floor(fr.y0), math.ceil(fr.y1) + 1) for m in (1, 2, 5)]
+    inside = [v for v in out if lo <= v <= hi]
+    return inside if len(inside) <= 6 else [v for v in inside if math.log10(v) % 1 == 0] or inside[:: len(inside) // 4]
 
 
 def _curve_series(fr: _CurveFrame, i: int, name: str, points: list, band: list | None) -> str:
@@ -246,6 +305,7 @@ def curve_svg(
     height: int = 220,
     log_y: bool = False,
     bands: dict[str, list[tuple[int, float, float]]] | None = None,
+    lowest: float | None = None,
 ) -> str:
     """One line per model (value against epoch) on shared axes, with an optional shaded band per model (the replicate
     spread: (epoch, low, high)); inline SVG, no script. Empty string without data. On a log scale, band sides at or
@@ -255,7 +315,9 @@ def curve_svg(
     series = {k: v for k, v in series.items() if v or k in bands}
     if not series:
         return ""
-    fr = _curve_frame(series, bands, width, height, log_y)
+    if lowest is not None:  # a band's side past what the measure can take is drawn at its bound
+        bands = {k: [(x, max(lo, lowest), hi) for x, lo, hi in v] for k, v in bands.items()}
+    fr = _curve_frame(series, bands, width, height, log_y, lowest)
     parts = [_curve_axes(fr, label)]
     for i, (name, points) in enumerate(sorted(series.items())):
         parts.append(_curve_series(fr, i, name, points, bands.get(name)))
@@ -290,7 +352,7 @@ def _forest_backdrop(px, left: int, top: int, rows_h: int) -> str:
         f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top - 4}" '
         f'y2="{top + rows_h}" stroke="#888" stroke-dasharray="3 3"/>'
         f'<text x="{left}" y="12" font-size="11" fill="currentColor">A − B '
-        "on the primary metric, in units of δ (shaded: ±δ, equivalence)</text>"
+        "on the primary metric, in units of δ (shaded: ±δ)</text>"
     )
 
 
@@ -322,10 +384,11 @@ def forest_svg(findings: list[dict[str, Any]], width: int = 560) -> str:
                 f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" '
                 f'y2="{y:.1f}" stroke="currentColor" stroke-width="2"/>'
             )
-        colour = {"difference": "#c0392b", "equivalent": "#2471a3"}.get(f["kind"], "#888")
+        iv = f["test"]["score_difference"]
+        interval = f" [{iv['low']:+.3g}, {iv['high']:+.3g}]" if iv["low"] is not None else ""
         parts.append(
-            f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
-            f"<title>{escape(label)}: {escape(f['verdict'])}</title></circle>"
+            f'<circle cx="{px(m):.1f}" cy="{y:.1f}" r="4" fill="#555">'
+            f"<title>{escape(label)}: {iv['mean']:+.3g}{interval} (exploratory)</title></circle>"
         )
     axis_y = top + row_h * len(scaled) + 16
     for tick in (-1, 0, 1):

@@ -1,5 +1,6 @@
-"""Conclusions written from the data: one sentence per question from its verdict on its primary metric, and the
-factorial's effects, rendered from replicates.json by templates (so prose can never claim more than the intervals).
+"""Sentences written from the data: one per question from its estimate on its primary metric, and the factorial's
+effects, rendered from replicates.json by templates (so prose can never claim more than the intervals). All of
+these are exploratory (no plan fixed them before their runs): estimates and intervals, no verdict words.
 The About page and the comparison page show these sentences; `deconv-arena tables` writes the same ones into the
 README and docs/evaluation.md."""
 
@@ -23,50 +24,27 @@ def _iv(iv: dict[str, Any] | None) -> str:
     return f"{_num(iv['mean'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
 
 
-def _p(p: float | None) -> str:
-    return "p = –" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
-
-
 def _budget(row: dict[str, Any]) -> str:
     return f"{row['profile']} budget ({row['epochs']} epochs)" if row.get("epochs") else f"{row['profile']} budget"
 
 
 def seeds_asked_words(t: dict[str, Any]) -> str:
-    """The seeds a power calculation asks for, in words ('' when none is asked beyond those used)."""
+    """What a plan at this spread would need, in words ('' when nothing beyond the seeds used)."""
     d, e = t.get("seeds_for_difference_80"), t.get("seeds_for_equivalence_80")
     asks = [f"{d} seeds to find a difference of {t['delta']:g}"] if d else []
     asks += [f"{e} to show equivalence within ±{t['delta']:g}"] if e else []
-    return f"At this spread a power calculation (80 %) asks for about {' and '.join(asks)}." if asks else ""
+    return f"A plan at this spread would need about {' and '.join(asks)} (80 % power)." if asks else ""
 
 
 def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str) -> str:
-    """One test's verdict in words: a difference, equivalence, or an inconclusive result with the seeds it would
-    need."""
+    """An exploratory result in words: the estimate with its interval and what it rests on, never a verdict (no
+    plan fixed the question before these runs; a plan's own runs are judged in arena/study.py)."""
     m = METRIC[metric_key]
     what = f"{m.score_label} ({'lower' if m.better != 'higher' else 'higher'} is better)"
-    base = f"{a} − {b} on {what} = {_iv(t['score_difference'])}, {t['n']} paired seeds, {where}"
-    fam = t.get("family_of_tests") or {}
-    holm = f"Holm-adjusted over {fam.get('size', 1)} {fam.get('name', 'tests')}"
-    if t["kind"] == "difference":
-        return f"{t['winner']} is better: {base}; {_p(t['p'])}, {holm}: {_p(t['p_adjusted'])}."
-    if t["kind"] == "equivalent":
-        eq = t["equivalence_interval"]
-        return (
-            f"Equivalent within ±{t['delta']:g}: {base}; the 90 % interval [{_num(eq['low'])}, {_num(eq['high'])}] "
-            f"lies inside ±{t['delta']:g} (two one-sided tests, {holm}: {_p(t['p_tost_adjusted'])})."
-        )
-    more = (
-        f" {seeds_asked_words(t)}"
-        if seeds_asked_words(t)
-        else (
-            " No smallest effect of interest is declared for this metric, so equivalence is not tested."
-            if t.get("delta") is None
-            else ""
-        )
-    )
+    more = f" {seeds_asked_words(t)}" if seeds_asked_words(t) else ""
     return (
-        f"Not settled with {t['n']} seed{'s' if t['n'] != 1 else ''} — neither a difference nor "
-        f"equivalence can be claimed: {base}; {_p(t['p'])}, {holm}: {_p(t['p_adjusted'])}.{more}"
+        f"Exploratory: {a} − {b} on {what} = {_iv(t['score_difference'])}, {t['n']} paired "
+        f"seed{'s' if t['n'] != 1 else ''}, {where}.{more}"
     )
 
 
@@ -95,7 +73,7 @@ def comparison_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
                 "profile": r["profile"],
                 "trained_on": r["trained_on"],
                 "metric": r["primary"],
-                "verdict": t["verdict"],
+                "estimate": t["score_difference"],
                 "kind": t["kind"],
                 "test": t,
                 "sentence": test_sentence(t, r["primary"], r["a"], r["b"], where) + unpaired,
@@ -142,3 +120,15 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
             ]
             out.append({**head, "profile": d["profile"], "design": d, "sentence": " ".join(lines) + " " + factor.note})
     return out
+
+
+def study_progress(st: dict[str, Any]) -> str:
+    """Where a plan's own runs stand, in one sentence: none yet, some (no look before the last), or all in."""
+    if st["study"]:
+        return f"All {st['study_runs_planned']} planned runs are in; the rows above are the plan's answer."
+    if st["study_runs"]:
+        return (
+            f"The study is under way: {st['study_runs']} of {st['study_runs_planned']} planned runs are in; the plan "
+            f"allows one look, once all are in, so no estimate from them is shown yet. It runs with `{st['command']}`."
+        )
+    return f"The study itself has not run yet; it runs with `{st['command']}`."

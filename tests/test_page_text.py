@@ -1,0 +1,180 @@
+"""What a person reads: every page, at a desktop's and a phone's width, with a vote store of 0 votes, 1 vote and a few
+hundred simulated ones, read as visible text in Debian's Chromium. A page fails on a Python repr, a None, nan or inf,
+a chart whose axis leaves the range its measure can take, an interval whose two ends are equal, or sideways scrolling
+of the whole page. The first screen of each page at each width is kept under artifacts/page-text/ for a person to
+look at (docs/screens/ holds the committed ones)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from app.ratings.campaign import DEFAULT_PLAN, load_campaign
+from app.ratings.gold import GOLD
+from app.store import VoteStore
+from arena.variants import VARIANTS
+from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, _serving  # noqa: F401 (the same live server)
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+SECRET = "page-text-secret-" + "k" * 16
+REPRS = ("object at 0x", "<built-in", "<bound", "<function", "<generator", "Traceback")
+WORDS = re.compile(r"(?<![\w-])(None|nan|NaN|inf|-inf|Infinity)(?![\w-])")
+NUMBER = r"[-−]?\d[\d,]*(?:\.\d+)?"
+BRACKETED = re.compile(rf"\[\s*({NUMBER})\s*[,–]\s*({NUMBER})\s*\]")
+SPELLED = re.compile(rf"interval[^\n\d]{{0,30}}({NUMBER})\s*(?:–|to)\s*({NUMBER})")
+
+
+def problems(text: str) -> list[str]:
+    """What a reader must never see in a page's visible text."""
+    found = [f"Python repr {r!r}" for r in REPRS if r in text]
+    found += [f"{m.group(1)!r} in {text[max(0, m.start() - 60) : m.end() + 20]!r}" for m in WORDS.finditer(text)]
+    for pattern in (BRACKETED, SPELLED):
+        for m in pattern.finditer(text):
+            if m.group(1) == m.group(2):
+                found.append(f"an interval with equal ends: {text[max(0, m.start() - 60) : m.end()]!r}")
+    return found
+
+
+def test_the_text_rules_catch_what_they_are_for():
+    """The reader's rules on known text, so the browser test below cannot pass by matching nothing."""
+    assert problems("0 votes on <built-in method items of dict object at 0x7fa2> seeds")
+    assert problems("rating None") and problems("ρ = nan") and problems("up to inf")
+    assert problems("95 % interval 1095.4 – 1095.4") and problems("share 100 % [100, 100]")
+    assert not problems("95 % interval 1095.4 – 1101.0; share 60 % [45, 75]; not settled; Nonetheless; infinite")
+
+
+def _sign(rid: str) -> str:
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(SECRET, salt="rater").dumps(rid)
+
+
+def _vote(store: VoteStore, rid: str, kind: str, models: list[str], seed: int, answer: str) -> None:
+    task = store.issue(rid, kind, models, seed, 9, 3600)
+    store.cast(rid, task.id, {"overall": answer, "legibility": answer, "noise": answer}, 4000, "chrome", "t", 10**6)
+
+
+def _simulated_votes(store: VoteStore, raters: int, each: int, seed: int = 1) -> None:
+    """Raters with tastes of their own around a strength per model, voting on the campaign's pairs and best-of-four
+    tasks within a family, some known-answer checks among them."""
+    rng = np.random.default_rng(seed)
+    pairs = list(load_campaign(DEFAULT_PLAN).pairs)
+    strength = {n: rng.normal(0, 0.3) for n in VARIANTS}
+    families = {}
+    for n, v in VARIANTS.items():
+        if not v.classes:
+            families.setdefault(v.family, []).append(n)
+    for r in range(raters):
+        rid = store.new_rater(f"sim{r}")
+        taste = {n: s + rng.normal(0, 0.1) for n, s in strength.items()}
+        for k in range(each):
+            seed_k = int(rng.integers(0, 2**31))
+            if k % 10 == 9:
+                models = list(rng.permutation(GOLD))
+                _vote(store, rid, "gold", models, seed_k, "AB"[models.index("real_mnist")])
+            elif k % 7 == 6:
+                models = list(rng.choice(max(families.values(), key=len), 4, replace=False))
+                _vote(store, rid, "four", models, seed_k, "ABCD"[int(np.argmax([taste[m] for m in models]))])
+            else:
+                a, b = pairs[int(rng.integers(len(pairs)))]
+                models = [a, b] if rng.random() < 0.5 else [b, a]
+                p = 1 / (1 + 10 ** (taste[models[1]] - taste[models[0]]))
+                _vote(store, rid, "pair", models, seed_k, "A" if rng.random() < p else "B")
+
+
+def _pages(base: str) -> list[str]:
+    per_family = {}
+    for n, v in VARIANTS.items():  # a model page of each family, the conditional ones included
+        per_family.setdefault(v.family, n)
+    return ["/", *(f"/models/{n}" for n in per_family.values()), "/rate", "/results", "/about"]
+
+
+def _axes_outside_their_measure(page) -> list[str]:
+    """Charts declare the range their axis draws (data-axis-min/max) and the range their measure can take
+    (data-measure-min/max); an axis outside it shows impossible values."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('svg[data-measure-min], svg[data-measure-max]')].flatMap(svg => {
+            const d = svg.dataset, out = [];
+            if (d.measureMin !== undefined && Number(d.axisMin) < Number(d.measureMin))
+                out.push(`${svg.getAttribute('aria-label')}: axis from ${d.axisMin} below ${d.measureMin}`);
+            if (d.measureMax !== undefined && Number(d.axisMax) > Number(d.measureMax))
+                out.push(`${svg.getAttribute('aria-label')}: axis to ${d.axisMax} above ${d.measureMax}`);
+            return out;
+        })"""
+    )
+
+
+def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: str) -> list[str]:
+    context = browser.new_context(viewport=WIDTHS[width])
+    if cookie:
+        context.add_cookies([{"name": "arena_rater", "value": cookie, "url": base}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"script error: {e}"))
+    response = page.goto(base + path, wait_until="networkidle")
+    found = [f"HTTP {response.status}"] if response.status >= 400 else []
+    text = page.inner_text("body")
+    found += problems(text) + _axes_outside_their_measure(page) + errors
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 1:
+        found.append(f"the page scrolls sideways by {overflow} px")
+    out = ARTIFACTS / "page-text"
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / f"{shot}-{width}.png"))
+    context.close()
+    return [f"{path} at {width} ({shot}): {f}" for f in found]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = tmp_path_factory.mktemp("page-text-db") / "arena.db"
+    with _serving(ROOT / "models_store", db, secret_key=SECRET) as base:
+        yield base, VoteStore(f"sqlite:///{db}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _read_everything(browser, base: str, store: VoteStore, label: str) -> list[str]:
+    found = []
+    rater = store.new_rater(f"reader-{label}")
+    for width in WIDTHS:
+        for path in _pages(base):
+            shot = f"{label}-{path.strip('/').replace('/', '-') or 'compare'}"
+            found += _read(browser, base, path, width, None, shot)
+    # a task of each kind, as a rater sees it (the pending task is what /rate shows)
+    for kind, models in (
+        ("pair", ["gan_upsample", "gan_transpose"]),
+        ("four", ["vae_transpose", "vae_upsample", "vae_bilinear", "vae_subpixel"]),
+        ("gold", list(GOLD)),
+        ("pair", sorted(n for n, v in VARIANTS.items() if v.family == "cgan")),
+    ):
+        rid = store.new_rater(f"{kind}-{label}")
+        store.issue(rid, kind, models, 1234, 9, 3600)
+        for width in WIDTHS:
+            found += _read(browser, base, "/rate", width, _sign(rid), f"{label}-task-{kind}-{models[0]}")
+    del rater
+    return found
+
+
+def test_every_page_reads_clean_at_both_widths_with_0_1_and_hundreds_of_votes(served, browser):
+    base, store = served
+    found = _read_everything(browser, base, store, "0-votes")
+    rid = store.new_rater("one")
+    _vote(store, rid, "pair", ["gan_upsample", "gan_transpose"], 7, "A")
+    found += _read_everything(browser, base, store, "1-vote")
+    _simulated_votes(store, raters=30, each=12)
+    assert len(store.votes()) >= 300
+    found += _read_everything(browser, base, store, "hundreds")
+    assert not found, "\n".join(found)
