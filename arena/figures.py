@@ -26,3 +26,17 @@ def log_floor(values, default: float = 1e-6) -> float:
     reaches zero or below (few seeds, noisy epochs) is cut there rather than stretching the axis without end."""
     positive = [y for y in values if y > 0]
     return min(positive) / 3 if positive else default
+
+
+# The per-epoch record's columns in words (a manifest's history keys; the training loops write them).
+HISTORY_WORDS = {
+    "seconds": "seconds",
+    "gen_loss": "generator loss",
+    "disc_loss": "discriminator loss",
+    "loss": "training loss (−ELBO per image)",
+    "test_elbo": "test ELBO per image",
+    "curve_frechet": "Fréchet distance (2,000 samples)",
+    "curve_checkerboard_ratio": "checkerboard index (× real, 2,000 samples)",
+    "curve_seconds": "seconds to measure the curves",
+}
+LOSSES = ("gen_loss", "disc_loss", "loss", "test_elbo")  # drawn as the loss chart of a model page

@@ -68,6 +68,15 @@ METRICS = (
     Metric("period4_ratio", "period-4 index (× real digits)", "real", None, 0.0),
     Metric("artefact_excess", "checkerboard excess (Nyquist prominence over real, ln)", "lower"),
     Metric("artefact_excess_p4", "period-4 excess (prominence over real, ln)", "lower"),
+    Metric("periodic_amplitude", "period-2 amplitude (grey levels of the 8-bit samples)", "lower", None, 0.0),
+    Metric("periodic_relative", "period-2 amplitude over the image's own contrast", "lower", None, 0.0),
+    Metric(
+        "periodic_phase_locked",
+        "grid-locked period-2 amplitude (grey levels, shared by the samples)",
+        "lower",
+        None,
+        0.0,
+    ),
     Metric(
         "frechet_independent", "Fréchet distance (an independently trained classifier's features)", "lower", None, 0.0
     ),

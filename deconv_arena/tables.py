@@ -120,6 +120,11 @@ def replicates_markdown(store: Path) -> str:
             "|" + " --- |" * 8,
         ]
         for c in comps:
+            if c.get("not_estimable"):
+                lines.append(
+                    f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | different machines | none | "
+                    f"{METRIC[c['primary']].score_label} | primary | not estimable: {c['not_estimable']} | – |"
+                )
             for k in sorted(
                 c["metrics"],
                 key=lambda k: (c["metrics"][k]["role"] != "primary", REP_METRICS.index(k) if k in REP_METRICS else 99),

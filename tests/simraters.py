@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ratings.campaign import CampaignPlan, human_verdicts
+from app.ratings.campaign import DEFAULT_PLAN, CampaignPlan, human_verdicts, load_campaign
 from app.ratings.gold import GOLD
 from app.ratings.scheduling import next_task, open_questions
 from app.store import gold_flag
@@ -184,4 +184,52 @@ def elo_truth(population: Population, models: list[str]) -> np.ndarray:
     return 400 * (r - r.mean()) + 1000
 
 
-__all__ = ["GOLD", "Outcome", "Population", "SimRater", "SimVote", "elo_truth", "run_campaign", "sim_settings"]
+__all__ = [
+    "GOLD",
+    "Outcome",
+    "Population",
+    "SimRater",
+    "SimVote",
+    "elo_truth",
+    "run_campaign",
+    "sim_settings",
+    "simulated_votes",
+    "store_vote",
+]
+
+
+# ---- votes written into a real vote store (the page test, bench/results.py) -----------------------------------------
+
+
+def store_vote(store, rid: str, kind: str, models: list[str], seed: int, answer: str) -> None:
+    """One vote written through the vote store (an issued task, then its answer, as the routes do)."""
+    task = store.issue(rid, kind, models, seed, 9, 3600)
+    store.cast(rid, task.id, {"overall": answer, "legibility": answer, "noise": answer}, 4000, "chrome", "t", 10**6)
+
+
+def simulated_votes(store, raters: int, each: int, seed: int = 1) -> None:
+    """Raters with tastes of their own around a strength per model, voting on the campaign's pairs and best-of-four
+    tasks within a family, some known-answer checks among them."""
+    rng = np.random.default_rng(seed)
+    pairs = list(load_campaign(DEFAULT_PLAN).pairs)
+    strength = {n: rng.normal(0, 0.3) for n in VARIANTS}
+    families = {}
+    for n, v in VARIANTS.items():
+        if not v.classes:
+            families.setdefault(v.family, []).append(n)
+    for r in range(raters):
+        rid = store.new_rater(f"sim{r}")
+        taste = {n: s + rng.normal(0, 0.1) for n, s in strength.items()}
+        for k in range(each):
+            seed_k = int(rng.integers(0, 2**31))
+            if k % 10 == 9:
+                models = list(rng.permutation(GOLD))
+                store_vote(store, rid, "gold", models, seed_k, "AB"[models.index("real_mnist")])
+            elif k % 7 == 6:
+                models = list(rng.choice(max(families.values(), key=len), 4, replace=False))
+                store_vote(store, rid, "four", models, seed_k, "ABCD"[int(np.argmax([taste[m] for m in models]))])
+            else:
+                a, b = pairs[int(rng.integers(len(pairs)))]
+                models = [a, b] if rng.random() < 0.5 else [b, a]
+                p = 1 / (1 + 10 ** (taste[models[1]] - taste[models[0]]))
+                store_vote(store, rid, "pair", models, seed_k, "A" if rng.random() < p else "B")

@@ -205,16 +205,23 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
         four = page.locator("#vote-form input[value=all_bad]").count() > 0
         for key in ("a", "b", "c" if four else "t"):
             page.keyboard.press(key)
+        assert page.get_attribute("#vote-form", "data-task") == before  # three answers do not submit by themselves
+        page.keyboard.press("Enter")  # one way to submit, for keys as for the mouse's button
         page.wait_for_function(f"() => document.getElementById('progress').textContent === '{expected}'")
         page.wait_for_function(f"() => document.getElementById('vote-form').dataset.task !== '{before}'")
+        assert page.inner_text("#rate-status") == "Vote saved."
+        last = before
     page.wait_for_function(
         "() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=str(ARTIFACTS / "rate.png"), full_page=True)
     page.keyboard.press("u")
     page.wait_for_function("() => document.getElementById('progress').textContent === '2'")
+    page.wait_for_function(f"() => document.getElementById('vote-form').dataset.task === '{last}'")  # it is back
+    page.keyboard.press("a")
+    assert page.inner_text("#rate-status") == ""  # the last message clears once the rater answers again
     page.goto(live_server + "/results")
-    assert "2 votes from 1 raters" in page.inner_text("main")
+    assert "2 counted votes from 1 rater" in page.inner_text("main")
     page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=True)
 
 

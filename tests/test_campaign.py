@@ -141,6 +141,19 @@ def test_verdicts_use_holm_over_every_question_with_open_ones_as_p_one():
     assert standing["more_votes_needed"] == 80 and standing["open"] == 2
 
 
+def test_a_questions_share_is_shown_only_from_20_votes_of_2_raters_and_stays_in_0_1():
+    """The page's rule (app/ratings/ranking.py): 19 votes, or 20 from one rater, say what they still need; 20 from
+    two raters give the share, its interval inside [0, 1] even when every vote went one way."""
+    plan = small_plan(40, pairs=GAN_PAIRS[:1])
+    few = [pair_vote(i, "gan_upsample", "gan_transpose", i, "A", rater=f"r{i % 2}") for i in range(19)]
+    assert human_verdicts(plan, few, GANS)["questions"][0]["needs"] == "needs 1 more vote"
+    one = [pair_vote(i, "gan_upsample", "gan_transpose", i, "A") for i in range(20)]
+    assert human_verdicts(plan, one, GANS)["questions"][0]["needs"] == "needs 1 more rater"
+    two = [pair_vote(i, "gan_upsample", "gan_transpose", i, "A", rater=f"r{i % 2}") for i in range(20)]
+    q = human_verdicts(plan, two, GANS)["questions"][0]
+    assert q["needs"] is None and 0 <= q["interval"][0] <= q["interval"][1] <= 1
+
+
 def test_an_interim_look_closes_a_question_only_past_its_boundary():
     plan = small_plan(200, looks=(0.25, 0.5, 1.0), pairs=GAN_PAIRS[:1])
     clear = [pair_vote(i, "gan_upsample", "gan_transpose", i, "A" if i % 10 else "B") for i in range(60)]  # 90 %

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
-from app.ratings.campaign import DEFAULT_PLAN, load_campaign
 from app.ratings.gold import GOLD
 from app.store import VoteStore
 from arena.variants import VARIANTS
+from tests.simraters import simulated_votes, store_vote
 from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, _serving  # noqa: F401 (the same live server)
 
 pytestmark = pytest.mark.browser
@@ -51,39 +50,6 @@ def _sign(rid: str) -> str:
     from itsdangerous import URLSafeSerializer
 
     return URLSafeSerializer(SECRET, salt="rater").dumps(rid)
-
-
-def _vote(store: VoteStore, rid: str, kind: str, models: list[str], seed: int, answer: str) -> None:
-    task = store.issue(rid, kind, models, seed, 9, 3600)
-    store.cast(rid, task.id, {"overall": answer, "legibility": answer, "noise": answer}, 4000, "chrome", "t", 10**6)
-
-
-def _simulated_votes(store: VoteStore, raters: int, each: int, seed: int = 1) -> None:
-    """Raters with tastes of their own around a strength per model, voting on the campaign's pairs and best-of-four
-    tasks within a family, some known-answer checks among them."""
-    rng = np.random.default_rng(seed)
-    pairs = list(load_campaign(DEFAULT_PLAN).pairs)
-    strength = {n: rng.normal(0, 0.3) for n in VARIANTS}
-    families = {}
-    for n, v in VARIANTS.items():
-        if not v.classes:
-            families.setdefault(v.family, []).append(n)
-    for r in range(raters):
-        rid = store.new_rater(f"sim{r}")
-        taste = {n: s + rng.normal(0, 0.1) for n, s in strength.items()}
-        for k in range(each):
-            seed_k = int(rng.integers(0, 2**31))
-            if k % 10 == 9:
-                models = list(rng.permutation(GOLD))
-                _vote(store, rid, "gold", models, seed_k, "AB"[models.index("real_mnist")])
-            elif k % 7 == 6:
-                models = list(rng.choice(max(families.values(), key=len), 4, replace=False))
-                _vote(store, rid, "four", models, seed_k, "ABCD"[int(np.argmax([taste[m] for m in models]))])
-            else:
-                a, b = pairs[int(rng.integers(len(pairs)))]
-                models = [a, b] if rng.random() < 0.5 else [b, a]
-                p = 1 / (1 + 10 ** (taste[models[1]] - taste[models[0]]))
-                _vote(store, rid, "pair", models, seed_k, "A" if rng.random() < p else "B")
 
 
 def _pages(base: str) -> list[str]:
@@ -172,9 +138,9 @@ def test_every_page_reads_clean_at_both_widths_with_0_1_and_hundreds_of_votes(se
     base, store = served
     found = _read_everything(browser, base, store, "0-votes")
     rid = store.new_rater("one")
-    _vote(store, rid, "pair", ["gan_upsample", "gan_transpose"], 7, "A")
+    store_vote(store, rid, "pair", ["gan_upsample", "gan_transpose"], 7, "A")
     found += _read_everything(browser, base, store, "1-vote")
-    _simulated_votes(store, raters=30, each=12)
+    simulated_votes(store, raters=30, each=12)
     assert len(store.votes()) >= 300
     found += _read_everything(browser, base, store, "hundreds")
     assert not found, "\n".join(found)

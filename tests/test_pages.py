@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from arena.variants import VARIANTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_comparison_page_shows_every_variant_from_one_seed(client):
@@ -169,3 +173,24 @@ def test_per_class_bars_draw_one_bar_per_model_and_digit():
     assert charts[3].count("<rect") == 2 * 9 + 2  # a class without samples has no bar
     assert "a, digit 9: 0.95" in charts[0] and "stroke-dasharray" in charts[2] and "stroke-dasharray" not in charts[0]
     assert "plain" not in "".join(charts) and per_class_charts({"plain": {"frechet": {}}}) == []
+
+
+@pytest.mark.slow  # starts the service on the shipped models (about a minute)
+def test_the_results_bench_runs_and_reports_against_healthz(tmp_path):
+    """bench/results.py end to end on a small store: it serves, measures both routes and writes its figures."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "bench/results.py", "--votes", "250", "--requests", "5", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["counted_votes"] > 200 and figures["/healthz"]["p50"] > 0 and figures["/results"]["p50"] > 0
+    assert "/results p50 is" in done.stdout

@@ -134,7 +134,9 @@ def test_seeds_from_different_backends_are_listed_not_pooled():
     assert list(rows[0]["not_paired"]) == ["1"] and "H200" in rows[0]["not_paired"]["1"]
 
 
-def test_gpus_of_one_backend_and_precision_are_paired_and_named():
+def test_only_runs_on_one_machine_are_paired_and_an_aliased_comparison_has_no_number():
+    """An H100 and an H200 are two machines: seeds whose two runs trained on different ones are listed, never
+    paired; where no seed is left the comparison is shown as not estimable, with its reason and no estimate."""
     h100, h200 = "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)", "NVIDIA H200, jax, TF32 (jax default)"
     highest = "NVIDIA H200, jax, jax precision highest"
     a_places, b_places = {1: h100, 2: h100, 3: h100, 4: h100}, {1: h200, 2: h200, 3: h100, 4: highest}
@@ -143,10 +145,14 @@ def test_gpus_of_one_backend_and_precision_are_paired_and_named():
         "b": {"paper": _slot({s: {"frechet": 20.0 + s} for s in b_places}, b_places)},
     }
     rows = _decided(data, Variant("a", "gan", "resize", "b"), Variant("b", "gan", "transpose"))
-    assert [(r["trained_on"], r["seeds"]) for r in rows] == [
-        ("NVIDIA H100 80GB HBM3 and NVIDIA H200, jax, TF32 (jax default)", [1, 2, 3])
-    ]
-    assert list(rows[0]["not_paired"]) == ["4"]  # TF32 against float32 ("highest"): never paired
+    assert [(r["trained_on"], r["seeds"]) for r in rows] == [(h100, [3])]
+    assert sorted(rows[0]["not_paired"]) == ["1", "2", "4"]
+    aliased = {1: h200, 2: h200, 3: h200, 4: h200}
+    data["b"] = {"paper": _slot({s: {"frechet": 20.0 + s} for s in aliased}, aliased)}
+    (row,) = _decided(data, Variant("a", "gan", "resize", "b"), Variant("b", "gan", "transpose"))
+    assert row["metrics"] == {} and "different machines" in row["not_estimable"]
+    (finding,) = comparison_findings({"comparisons": [row]})
+    assert finding["kind"] == "not estimable" and finding["estimate"] is None and "No number" in finding["sentence"]
 
 
 def test_the_conditioning_factorial_recovers_known_effects_with_its_own_words():

@@ -109,12 +109,31 @@ def artefact_section(samples: np.ndarray, reference: dict[str, np.ndarray]) -> d
     return out
 
 
-RESCORED = ("artefact", "spectrum", "frechet_independent")  # the sections added since the first evaluations
+def periodic_section(samples: np.ndarray, real: np.ndarray) -> dict[str, Any]:
+    """The artefact measure of what a person sees (arena/artefacts.py): the amplitude in grey levels of each 8-bit
+    sample's period-2 component and its relative form, with the real test digits' own figures beside them."""
+    from arena.artefacts import artefact_scores
+
+    mine, own = artefact_scores(samples), artefact_scores(np.asarray(real, np.float64) / 255.0)
+    return {
+        "amplitude_grey_levels": mine["amplitude_grey_levels"],
+        "relative": mine["relative"],
+        "phase_locked_grey_levels": mine["phase_locked_grey_levels"],
+        "samples": mine["images"],
+        "real_amplitude_grey_levels": own["amplitude_grey_levels"],
+        "real_relative": own["relative"],
+        "real_phase_locked_grey_levels": own["phase_locked_grey_levels"],
+        "real_samples": own["images"],
+    }
 
 
-def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> list[str]:
+RESCORED = ("artefact", "spectrum", "frechet_independent", "periodic")  # the sections added since the first evaluations
+
+
+def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndarray | None = None) -> list[str]:
     """Add to an evaluated model's metrics.json the sections of RESCORED it lacks, from the same samples evaluation
-    drew (its seed, its count), leaving every other figure as it is; returns the sections added."""
+    drew (its seed, its count), leaving every other figure as it is; returns the sections added. `real`: the real
+    test digits (uint8), which the period-2 section sets beside the samples; without them it is left out."""
     _, _, reference = load_evaluator_once(store)
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
@@ -134,6 +153,7 @@ def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000) -> list[str]:
         "artefact": lambda: artefact_section(samples, reference),
         "spectrum": lambda: spectrum_section(samples, reference),
         "frechet_independent": lambda: independent_frechet(store, samples),
+        "periodic": lambda: periodic_section(samples, real) if real is not None else None,
     }
     for key in missing:
         if (section := added[key]()) is not None:
@@ -192,6 +212,7 @@ def evaluate_model(
         **_quality(feats, probs, real_features, reference, fm),
         "checkerboard": _checkerboard(samples, reference, model),
         "artefact": artefact_section(samples, reference),
+        "periodic": periodic_section(samples, real_test),
         **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
         "cost": _cost(model_dir, manifest, fn),
         "spectrum": spectrum_section(samples, reference),

@@ -135,10 +135,17 @@ class GridQuery(BaseModel):
             "sample: decode latents; reconstruct: decode the encodings of 16 fixed MNIST test digits (VAEs only)"
         ),
     )
+    view: Literal["samples", "artefacts"] = Field(
+        "samples",
+        description=(
+            "samples: the images; artefacts: each image's period-2 amplitude per 2×2 block of its 8-bit pixels "
+            "(where a checkerboard is), black 0 to white 16 grey levels"
+        ),
+    )
 
     @property
     def layout(self) -> dict:
-        return {"nrow": self.nrow, "scale": self.scale, "padding": self.padding}
+        return {"nrow": self.nrow, "scale": self.scale, "padding": self.padding, "view": self.view}
 
     def spec(self, entry: ModelEntry, body: GenerateBody | None = None) -> GridSpec:
         """Decode: the grid these parameters (and the optional body) ask of this model; a seed left out is drawn."""
@@ -191,7 +198,7 @@ class GridQuery(BaseModel):
             )
         if self.nrow is not None:
             raise UnfitRequest(f"nrow={self.nrow}: a class grid has one row per digit and n columns; leave nrow out")
-        return ClassGrid(seed, columns, scale=self.scale, padding=self.padding)
+        return ClassGrid(seed, columns, scale=self.scale, padding=self.padding, view=self.view)
 
 
 class ModelChoice(BaseModel):

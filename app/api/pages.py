@@ -20,8 +20,9 @@ from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_c
 from app.views.figures import figures_for, legend
 from app.views.findings import comparison_findings, factorial_findings, study_progress
 from app.views.spectra import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
+from app.views.strip import strip_rows
 from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
-from arena.figures import training_curves
+from arena.figures import HISTORY_WORDS, LOSSES, training_curves
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
 from arena.manifest import generator_file
@@ -183,6 +184,9 @@ def family_group(registry, family: str, title: str, label: str, names: list[str]
     }
 
 
+VIEWS = ("samples", "artefacts")  # what a grid shows: the images, or their period-2 component (arena/artefacts.py)
+
+
 @router.get("/", response_class=HTMLResponse)
 def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
     q, notices = request.query_params, []
@@ -195,6 +199,10 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     seed = parse_int(q.get("seed"), "seed", settings.default_seed, 0, MAX_SEED, notices)
     n = parse_int(q.get("n"), "n", 16, 1, 64, notices, N_CHOICES)
     zoom = parse_int(q.get("zoom"), "zoom", 3, 1, 8, notices, ZOOM_CHOICES)
+    view = q.get("view", "samples")
+    if view not in VIEWS:
+        notices.append(f"view {view[:40]!r} is not one of {', '.join(VIEWS)}; showing samples.")
+        view = "samples"
     families = families_shown(registry)
     every = [n for *_, names in families for n in names]
     selected = parse_models(q.getlist("models"), every, notices)
@@ -210,9 +218,11 @@ def compare(request: Request, registry: RegistryDep, settings: SettingsDep) -> R
     ctx = {
         "nav": "compare",
         **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),
+        "strip": strip_rows(registry.replicate_statistics),
         "seed": seed,
         "n": n,
         "zoom": zoom,
+        "view": view,
         "groups": groups,
         "models_param": ",".join(selected) if selected else "",
         "choices": choices,
@@ -264,6 +274,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         notices.append(f"label {q.get('label')[:40]!r} is ignored: {name} is unconditional (it takes no digit).")
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
+    losses = {HISTORY_WORDS[k]: training_curves(manifest, k) for k in LOSSES if training_curves(manifest, k)}
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
     history_keys = list(
         dict.fromkeys(
@@ -279,6 +290,9 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "frames": frames,
         "plots": plots,
         "history_keys": history_keys,
+        "history_words": HISTORY_WORDS,
+        "frame_epochs": [int(f[len("epoch_") : -len(".png")]) for f in frames],
+        "loss_chart": curve_svg(losses, "losses per epoch") if losses else "",
         "seed": seed,
         "seed_a": seed_a,
         "seed_b": seed_b,

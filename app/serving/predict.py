@@ -15,6 +15,7 @@ import numpy as np
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.serving.specs import GridSpec, etag_of
+from arena.artefacts import artefact_picture
 from arena.images import png_bytes, render_grid
 
 if TYPE_CHECKING:
@@ -200,7 +201,8 @@ async def make_grid(entry: ModelEntry, spec: GridSpec, cache: ByteLRU, metrics: 
 
     def finish(images: np.ndarray) -> tuple[bytes, float]:  # runs on the render thread, right after the decode
         t = time.perf_counter()
-        return png_bytes(render_grid(images, spec.nrow, spec.scale, spec.padding)), time.perf_counter() - t
+        shown = artefact_picture(images) if spec.view == "artefacts" else images
+        return png_bytes(render_grid(shown, spec.nrow, spec.scale, spec.padding)), time.perf_counter() - t
 
     t0 = time.perf_counter()
     png, render_s = await entry.decoder.batcher.decode(latents, finish)

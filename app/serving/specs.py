@@ -60,6 +60,7 @@ class GridSpec:
     scale: int = 4
     padding: int = 2
     labels: tuple[int, ...] | None = None
+    view: str = "samples"  # "artefacts": each image's period-2 amplitude per 2×2 block instead (arena/artefacts.py)
     mode: ClassVar[str] = "sample"
 
     @property
@@ -92,7 +93,8 @@ class GridSpec:
 
     def key(self, entry: ModelEntry) -> tuple:
         key = (entry.name, entry.version, self._identity(), self.nrow, self.scale, self.padding)
-        return key if self.labels is None else (*key, self.labels)
+        key = key if self.labels is None else (*key, self.labels)
+        return key if self.view == "samples" else (*key, ("view", self.view))  # sample ETags stay as they were
 
     def etag(self, entry: ModelEntry) -> str:
         return etag_of(self.key(entry))

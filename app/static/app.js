@@ -7,6 +7,8 @@
     var form = document.getElementById("seed-form");
     if (!form) return;
     var seed = document.getElementById("seed"), n = document.getElementById("n"), zoom = document.getElementById("zoom");
+    var view = document.getElementById("view");
+    function viewParam() { return view && view.value !== "samples" ? "&view=" + view.value : ""; }
 
     function apply(push) {
       var s = Number(seed.value);
@@ -16,15 +18,17 @@
         var model = img.closest("[data-model]").dataset.model;
         if (img.dataset.columns) {  // a conditional model's class grid: its columns for each image count, from the server
           var cols = JSON.parse(img.dataset.columns)[n.value];
-          img.src = img.dataset.base + "?seed=" + s + "&n=" + cols + "&scale=" + zoom.value;
+          img.src = img.dataset.base + "?seed=" + s + "&n=" + cols + "&scale=" + zoom.value + viewParam();
           img.alt = "class grid of " + model + " for seed " + s + ": one row per digit 0–9, the same " + cols + " latents in every row";
           return;
         }
-        img.src = img.dataset.base + "?seed=" + s + "&n=" + n.value + "&scale=" + zoom.value;
-        img.alt = n.value + " samples from " + model + " for seed " + s;
+        img.src = img.dataset.base + "?seed=" + s + "&n=" + n.value + "&scale=" + zoom.value + viewParam();
+        img.alt = n.value + (viewParam() ? " artefact maps of samples from " : " samples from ") + model + " for seed " + s;
       });
       var chosen = form.querySelector("input[name=models]");
-      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "");
+      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + viewParam() + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "");
+      var note = document.getElementById("artefact-note");
+      if (note) note.hidden = !viewParam();
       if (push) history.pushState({ seed: s }, "", url);
     }
 
@@ -40,21 +44,57 @@
       if (q.get("seed")) { seed.value = q.get("seed"); }
       if (q.get("n")) { n.value = q.get("n"); }
       if (q.get("zoom")) { zoom.value = q.get("zoom"); }
+      if (view) { view.value = q.get("view") || "samples"; }
       apply(false);
     });
+  }
+
+  // Click a cell of any grid: that cell of every grid on the page, 8 times larger, nearest neighbour, side by side
+  // (the same latent in every model: a checkerboard is seen pixel by pixel).
+  function cellZoom() {
+    var panel = document.getElementById("zoom-panel");
+    if (!panel) return;
+    var TILE = 28, PAD = 2;
+    document.addEventListener("click", function (ev) {
+      var img = ev.target;
+      if (!(img.tagName === "IMG" && img.classList.contains("grid") && img.closest("[data-model]"))) return;
+      var scale = Number(new URLSearchParams(img.src.split("?")[1] || "").get("scale")) || 3;
+      var rect = img.getBoundingClientRect(), k = img.naturalWidth / rect.width;
+      var x = (ev.clientX - rect.left) * k, y = (ev.clientY - rect.top) * k, step = TILE * scale + PAD;
+      var col = Math.floor((x - PAD) / step), row = Math.floor((y - PAD) / step);
+      if (col < 0 || row < 0) return;
+      panel.innerHTML = "";
+      var title = document.createElement("p");
+      title.textContent = "Row " + (row + 1) + ", column " + (col + 1) + " of every grid, 8× (click a cell again to change it; Escape closes):";
+      panel.appendChild(title);
+      document.querySelectorAll("[data-model] img.grid").forEach(function (other) {
+        var fig = document.createElement("figure"), canvas = document.createElement("canvas"), cap = document.createElement("figcaption");
+        canvas.width = canvas.height = TILE * 8;
+        var ctx = canvas.getContext("2d");
+        ctx.imageSmoothingEnabled = false;
+        var s = Number(new URLSearchParams(other.src.split("?")[1] || "").get("scale")) || 3, st = TILE * s + PAD;
+        ctx.drawImage(other, PAD + col * st, PAD + row * st, TILE * s, TILE * s, 0, 0, TILE * 8, TILE * 8);
+        cap.textContent = other.closest("[data-model]").dataset.model;
+        fig.appendChild(canvas); fig.appendChild(cap); panel.appendChild(fig);
+      });
+      panel.hidden = false;
+      panel.scrollIntoView({ block: "nearest" });
+    });
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") panel.hidden = true; });
   }
 
   function scrubber() {
     var range = document.getElementById("frame-range");
     if (!range) return;
     var box = range.closest(".scrubber"), img = document.getElementById("frame"), label = document.getElementById("frame-label");
+    var epochs = box.dataset.epochs.split(",");
     range.addEventListener("input", function () {
-      var e = String(range.value).padStart(4, "0");
-      img.src = box.dataset.base + "epoch_" + e + ".png";
-      img.alt = "samples from the fixed progress latents after epoch " + range.value;
-      label.textContent = range.value;
+      var epoch = epochs[Number(range.value)];
+      img.src = box.dataset.base + "epoch_" + String(epoch).padStart(4, "0") + ".png";
+      img.alt = "samples from the fixed progress latents after epoch " + epoch;
+      label.textContent = epoch;
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); });
+  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); cellZoom(); });
 })();

@@ -113,7 +113,8 @@
     if (ev.target.tagName === "IMG") ev.target.closest("figure").classList.toggle("zoomed");
   });
   document.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || /INPUT|TEXTAREA|SELECT|BUTTON/.test((ev.target.tagName || "")) && ev.target.type !== "radio" && ev.key !== "Enter") return;
+    var tag = ev.target.tagName || "";
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || /TEXTAREA|SELECT/.test(tag) || (tag === "INPUT" && ev.target.type !== "radio")) return;
     var k = ev.key.toLowerCase();
     if (k === "enter") { ev.preventDefault(); submit(); return; }
     if (k === "u") { ev.preventDefault(); undo(); return; }

@@ -21,7 +21,9 @@ def within(x: float | None, lowest: float | None, highest: float | None) -> floa
     """A value held to the range its measure can take (an interval's end past it is drawn at the bound)."""
     if x is None:
         return None
-    return min(max(x, lowest if lowest is not None else x), highest if highest is not None else x)
+    if lowest is not None:
+        x = max(x, lowest)
+    return x if highest is None else min(x, highest)
 
 
 def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
@@ -330,7 +332,7 @@ def _in_deltas(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], flo
     scaled = []
     for f in findings:
         t = f["test"]
-        if not (t.get("delta") and t["score_difference"]):
+        if not (t and t.get("delta") and t["score_difference"]):
             continue
         d, iv = t["delta"], t["score_difference"]
         scaled.append(

@@ -56,12 +56,28 @@ def comparison_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
     )
     out = []
     for r in rows:
+        head = {"a": r["a"], "b": r["b"], "question": r["question"], "profile": r["profile"], "metric": r["primary"]}
+        if r.get("not_estimable"):
+            where = "; ".join(f"seed {s}: {w}" for s, w in r["not_paired"].items())
+            sentence = f"Not estimable at the {_budget(r)}: {r['not_estimable']} ({where}). No number is shown."
+            out.append(
+                {
+                    **head,
+                    "trained_on": None,
+                    "estimate": None,
+                    "kind": "not estimable",
+                    "test": None,
+                    "sentence": sentence,
+                }
+            )
+            continue
         t = r["metrics"].get(r["primary"])
         if not t:
             continue
         where = f"{_budget(r)}, trained on {r['trained_on']}"
         unpaired = (
-            f" Seeds {', '.join(r['not_paired'])} trained on different backends and are not paired."
+            f" Seeds {', '.join(r['not_paired'])} trained on different machines, backends or precisions and are "
+            "not paired."
             if r.get("not_paired")
             else ""
         )

@@ -150,6 +150,17 @@ def _extend_reference(args: argparse.Namespace) -> None:
     print(f"{NAME}/{REFERENCE}: added {', '.join(added)}")
 
 
+def _real_test_digits(args: argparse.Namespace):
+    """The real test digits the period-2 section sets beside each model's, when --data (or the default) is there."""
+    from training.data import DataError, load_mnist
+
+    try:
+        return load_mnist(args.data).x_test
+    except DataError as e:
+        print(f"no real digits ({e}): the period-2 section is left out")
+        return None
+
+
 def _rescore_artefacts(args: argparse.Namespace) -> None:
     from arena.manifest import generator_file, read_manifest
     from arena.replicates import REPLICATES
@@ -161,9 +172,10 @@ def _rescore_artefacts(args: argparse.Namespace) -> None:
     if args.variant:
         folders = [f for f in folders if f.name == args.variant]
     kept = [f for f in folders if (f / generator_file(read_manifest(f))).is_file()]
+    real = _real_test_digits(args)
     for folder in kept:
         try:
-            added = rescore_artefacts(folder, args.store)
+            added = rescore_artefacts(folder, args.store, real=real)
         except EvaluationError as e:
             raise UserError(str(e)) from None
         print(f"{folder.relative_to(args.store)}: {'added ' + ', '.join(added) if added else 'nothing to add'}")
