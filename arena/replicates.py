@@ -101,9 +101,13 @@ def last_epochs(run: Path, k: int = LAST_EPOCHS) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     out = {}
-    for key, curve in (("frechet_last5", "curve_frechet"), ("checkerboard_last5", "curve_checkerboard_ratio")):
-        values = [h[curve] for h in history if h.get(curve) is not None][-k:]
-        if len(values) == k:
+    for key, curve, last in (
+        ("frechet_last5", "curve_frechet", k),
+        ("checkerboard_last5", "curve_checkerboard_ratio", k),
+        ("frechet_last10", "curve_frechet", 10),  # the GAN plan v2's primary (a third of the final checkpoint's SD)
+    ):
+        values = [h[curve] for h in history if h.get(curve) is not None][-last:]
+        if len(values) == last:
             out[key] = float(np.mean(values))
     return out
 
