@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, generate, health, models, pages, rate_pages, ratings, refusals
+from app.api import admin, download, generate, health, models, pages, rate_pages, ratings, refusals
 from app.core.cache import ByteLRU
 from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
@@ -225,6 +225,7 @@ def _add_routes(app: FastAPI) -> None:
         models.replicates_router,
         health.router,
         pages.router,
+        download.router,
         rate_pages.router,
         ratings.router,
         admin.router,

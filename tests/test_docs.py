@@ -56,3 +56,16 @@ def test_readme_is_short_and_its_links_resolve():
             assert resolved.exists(), f"{path.relative_to(ROOT)} links to {link}, which does not exist"
             if anchor and resolved.suffix == ".md":
                 assert anchor in _anchors(resolved), f"{path.relative_to(ROOT)} links to {link}: no such heading"
+
+
+def test_the_first_screen_of_every_page_is_in_the_docs_at_both_widths():
+    """docs/screens/ holds what a person sees first on each page the page test reads (tests/test_page_text.py writes
+    them, with a few hundred simulated votes), at 1366 and 390 px, each under 200 KB."""
+    screens = ROOT / "docs" / "screens"
+    names = {p.name for p in screens.glob("*.png")}
+    for page in ("compare", "rate", "results", "about", "task-pair-gan_upsample", "task-four-vae_transpose"):
+        for width in ("desktop", "phone"):
+            assert f"{page}-{width}.png" in names, (page, width)
+    assert any(n.startswith("models-") for n in names)
+    for p in screens.glob("*.png"):
+        assert p.stat().st_size <= 200 * 1024, (p.name, p.stat().st_size)

@@ -194,3 +194,24 @@ def test_the_results_bench_runs_and_reports_against_healthz(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["counted_votes"] > 200 and figures["/healthz"]["p50"] > 0 and figures["/results"]["p50"] > 0
     assert "/results p50 is" in done.stdout
+
+
+def test_the_comparison_can_be_taken_away_as_a_figure_and_a_table(client):
+    """/compare.png: the shown models' grids in one labelled PNG, named for its seed; /compare.csv: a row per shown
+    model with the page's figures as numbers; both follow the page's URL state and refuse bad values."""
+    import csv
+    import io
+
+    from PIL import Image
+
+    names = list(VARIANTS)[:2]
+    r = client.get("/compare.png", params={"seed": 5, "n": 4, "zoom": 1, "models": ",".join(names)})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert 'filename="deconv-arena-comparison-seed5.png"' in r.headers["content-disposition"]
+    assert Image.open(io.BytesIO(r.content)).size[1] > 2 * 28
+    one = client.get("/compare.png", params={"seed": 5, "n": 4, "zoom": 1, "models": names[0]}).content
+    assert one != r.content
+    rows = list(csv.DictReader(io.StringIO(client.get("/compare.csv", params={"models": ",".join(names)}).text)))
+    assert [row["model"] for row in rows] == names
+    assert client.get("/compare.png", params={"seed": -1}).status_code == 422
+    assert 'href="/compare.png?seed=2023' in client.get("/").text

@@ -32,7 +32,7 @@ FIGURES = (
         "{:.2f}× real",
         "Share of non-DC spectral energy on the Nyquist lines, relative to real MNIST "
         "(1× = like real digits; above 1: a checkerboard; below 1: smoother than "
-        "real, e.g. blur). Closer to 1× is better: verdicts score it as |ln ratio|.",
+        "real, e.g. blur). Closer to 1× is better: comparisons score it as |ln ratio|.",
     ),
     Figure(
         "Fréchet distance",
@@ -88,7 +88,7 @@ def figures_for(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> lis
             text += f" of {manifest['paper_epochs']}"
         if f.path == "seconds_per_epoch_mean":  # a time is a fact about a machine: say which
             text += f" ({machine(manifest)})"
-        out.append({"label": f.label, "value": text, "help": f.help})
+        out.append({"label": f.label, "value": text, "help": f.help, "raw": value})
     return out
 
 
