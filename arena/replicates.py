@@ -25,6 +25,7 @@ from arena.stats import (
     METRIC,
     METRICS,
     Metric,
+    bounded_interval,
     explore,
     t_interval,
 )
@@ -191,7 +192,7 @@ def statistics(store: Path) -> dict[str, Any]:
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:
                     entry["metrics"][m.key] = {
-                        **t_interval(list(values.values())).as_dict(),
+                        **bounded_interval(list(values.values()), m.lowest, m.highest).as_dict(),
                         "values": {str(s): v for s, v in values.items()},
                     }
             entry["curves"] = replicate_curves(store, name, profile)

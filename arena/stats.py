@@ -136,6 +136,27 @@ def t_interval(values: list[float] | np.ndarray, level: float = LEVEL) -> Interv
     return Interval(mean, mean - half, mean + half, int(x.size))
 
 
+def bounded_interval(values, lowest: float | None, highest: float | None, level: float = LEVEL) -> Interval:
+    """The mean with an interval that stays inside the range the measure can take: a Student-t interval on the log
+    scale for a measure bounded below by 0 (on the logit scale for one in [0, 1]), mapped back; the plain t-interval
+    where the measure is unbounded or a value sits on its bound (the transform is undefined there: then the interval
+    is cut at the bound, never past it)."""
+    x = np.asarray(values, dtype=np.float64)
+    plain = t_interval(x, level)
+    if plain.low is None or (lowest is None and highest is None):
+        return plain
+    if lowest == 0 and highest == 1 and np.all((x > 0) & (x < 1)):
+        lo_t = t_interval(np.log(x / (1 - x)), level)
+        expit = lambda v: float(1 / (1 + np.exp(-v)))  # noqa: E731
+        return Interval(plain.mean, expit(lo_t.low), expit(lo_t.high), plain.n)
+    if lowest == 0 and highest is None and np.all(x > 0):
+        lo_t = t_interval(np.log(x), level)
+        return Interval(plain.mean, float(np.exp(lo_t.low)), float(np.exp(lo_t.high)), plain.n)
+    low = plain.low if lowest is None else max(plain.low, lowest)
+    high = plain.high if highest is None else min(plain.high, highest)
+    return Interval(plain.mean, low, high, plain.n)
+
+
 def paired_difference(a: dict[int, float], b: dict[int, float], level: float = LEVEL) -> tuple[Interval, list[int]]:
     """Interval of mean(a − b) over the seeds both have; the seeds used come back too."""
     seeds = sorted(set(a) & set(b))

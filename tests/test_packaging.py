@@ -26,7 +26,7 @@ STORE = ROOT / "models_store"
 # float32 (.keras, the downloadable file whose unchanged weights generator.onnx reads in place) plus 20 MiB of ONNX
 # graphs with the weights the converter folded; the per-run folders (VAE replicate weights, kept for re-scoring)
 # ~30 MiB. It does not fit a GPU machine's 64 MiB copy: see docs/benchmarks.md, "Store size".
-TREE_BUDGET_MIB = 130
+TREE_BUDGET_MIB = 135  # + the VAE study: 80 runs shipped without weights, about 70 KB each
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,7 @@ def test_the_comparison_can_be_taken_away_as_a_figure_and_a_table(client):
     names = list(VARIANTS)[:2]
     r = client.get("/compare.png", params={"seed": 5, "n": 4, "zoom": 1, "models": ",".join(names)})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert 'filename="deconv-arena-comparison-seed5.png"' in r.headers["content-disposition"]
+    assert 'filename="deconv-arena-comparison-seed_5.png"' in r.headers["content-disposition"]
     assert Image.open(io.BytesIO(r.content)).size[1] > 2 * 28
     one = client.get("/compare.png", params={"seed": 5, "n": 4, "zoom": 1, "models": names[0]}).content
     assert one != r.content

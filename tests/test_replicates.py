@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,17 +37,6 @@ def t95(values) -> tuple[float, float, float]:
 
 def score(value: float, better: str) -> float:
     return abs(float(np.log(value))) if better == "real" else float(value)
-
-
-def expected_verdict(test: dict, score_diffs, better: str, a: str, b: str) -> str:
-    """The documented rule (arena/stats.py): a winner when the Holm-adjusted paired-t p is below 0.05, the one whose
-    score is better; else equivalent when the adjusted TOST p is below 0.05; else inconclusive with n seeds."""
-    if test["p_adjusted"] is not None and test["p_adjusted"] < 0.05:
-        a_lower = float(np.mean(score_diffs)) < 0
-        return f"{a if a_lower == (better != 'higher') else b} better"
-    if test["delta"] is not None and test["p_tost_adjusted"] is not None and test["p_tost_adjusted"] < 0.05:
-        return f"equivalent within ±{test['delta']:g}"
-    return f"inconclusive with {len(score_diffs)} seeds"
 
 
 @pytest.mark.parametrize("n", [3, 5])
@@ -142,16 +132,16 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
             for s in (1, 2, 3)
         }
         assert fd["values"] == {str(s): m["frechet"]["distance"] for s, m in per_seed.items()}  # each seed's own file
-        mean, low, high = t95(fd["values"].values())
+        mean, _, _ = t95(fd["values"].values())
+        _, log_low, log_high = t95(np.log(list(fd["values"].values())))  # a distance: its interval on the log scale
         assert fd["n"] == 3 and fd["mean"] == pytest.approx(mean, rel=1e-12)
-        assert (fd["low"], fd["high"]) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+        assert (fd["low"], fd["high"]) == (pytest.approx(np.exp(log_low), rel=1e-9), pytest.approx(np.exp(log_high)))
         lo, hi = per_seed[2]["intervals"]["frechet"]  # within one run: a percentile bootstrap, not symmetric
         assert lo < hi and lo <= per_seed[2]["frechet"]["distance"] <= hi
     (comparison,) = [c for c in stats["comparisons"] if c["a"] == "vae_upsample"]
     assert comparison["b"] == "vae_transpose" and comparison["seeds"] == [1, 2, 3]
     models = stats["models"]
     assert set(BETTER) <= set(comparison["metrics"])
-    from scipy import stats as sps
 
     for key, better in BETTER.items():
         row = comparison["metrics"][key]
@@ -173,17 +163,7 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
             pytest.approx(low, rel=1e-9, abs=1e-12),
             pytest.approx(high, rel=1e-9, abs=1e-12),
         ), key
-        if (
-            np.std(scored) == 0
-        ):  # no spread to test against (tiny models can tie exactly, e.g. precision 1.0 everywhere)
-            p = 0.0 if np.mean(scored) != 0 else 1.0
-        else:
-            p = sps.ttest_rel(
-                [score(a[str(s)], better) for s in (1, 2, 3)], [score(b[str(s)], better) for s in (1, 2, 3)]
-            ).pvalue
-        assert row["p"] == pytest.approx(p, rel=1e-9), key
-        assert row["p"] <= row["p_adjusted"] <= 1
-        assert row["verdict"] == expected_verdict(row, scored, better, "vae_upsample", "vae_transpose"), (key, row)
+        assert row["verdict"] is None and row["kind"] == "exploratory" and "p" not in row, (key, row)
     # where each seed trained is recorded, and a seed from another machine is named apart in the README table
     assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
     from deconv_arena.tables import _places
@@ -297,7 +277,7 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, m
         assert stats["models"]["vae_upsample"]["smoke"]["seeds"][:3] == [1, 2, 3]
         (summary,) = [m for m in c.get("/api/models").json() if m["name"] == "vae_upsample"]
         assert summary["replicates"]["smoke"]["metrics"]["frechet"]["n"] == 3
-        assert summary["comparisons"] and summary["comparisons"][0]["metrics"]["frechet"]["verdict"]
+        assert summary["comparisons"] and summary["comparisons"][0]["metrics"]["frechet"]["score_difference"]
         page = c.get("/").text
         assert "Across training seeds — smoke budget" in page and page.count('<svg class="interval"') >= 4
         assert "vae_upsample − vae_transpose, paired by seed (3 seeds trained on CPU, tensorflow, float32)" in page
@@ -309,7 +289,8 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, m
             "<strong>vae_upsample vs vae_transpose</strong> (smoke budget)" in findings and "Holm-adjusted" in findings
         )
         # the metric verdict and people's verdict on the same pair, side by side
-        assert "Metrics say: " in findings and "People say: no votes yet on this pair" in findings
+        assert "Exploratory: vae_upsample − vae_transpose" in findings
+        assert "People say: no votes yet on this pair" in findings
         pair = ["vae_transpose", "vae_upsample"]
         seeds = iter([5, 5, 6, 7])
         monkeypatch.setattr(
@@ -384,3 +365,26 @@ def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"hardware": {"gpus": []}, "versions": {"tensorflow": "2.21.0"}}))
     assert trained_on(run) == "CPU, tensorflow, float32"
+
+
+def test_an_interval_never_leaves_the_range_its_measure_can_take():
+    """A Fréchet distance of three seeds at 3.3, 11.3 and 23.3: the plain t-interval runs below zero, the bounded one
+    (log scale) does not; a share near 0 stays in [0, 1] (logit scale); a value on the bound cuts, never crosses."""
+    import json
+
+    from arena.stats import bounded_interval
+
+    fd = [3.3, 11.3, 23.3]
+    assert t_interval(fd).low < 0 < bounded_interval(fd, 0.0, None).low < np.mean(fd)
+    share = bounded_interval([0.01, 0.02, 0.05], 0.0, 1.0)
+    assert 0 < share.low < share.mean < share.high < 1
+    assert bounded_interval([0.0, 0.02, 0.05], 0.0, 1.0).low == 0
+    assert bounded_interval([1.0, 2.0, 3.0], None, None) == t_interval([1.0, 2.0, 3.0])
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "models_store" / "replicates.json").read_text())
+    for name, profiles in shipped["models"].items():
+        for entry in profiles.values():
+            for key, iv in entry["metrics"].items():
+                m = METRIC.get(key)
+                if m is not None and iv.get("low") is not None:
+                    assert m.lowest is None or iv["low"] >= m.lowest, (name, key, iv)
+                    assert m.highest is None or iv["high"] <= m.highest, (name, key, iv)

@@ -13,7 +13,7 @@ import numpy as np
 from arena import spectra
 from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, every_digit, latents_from_seed
-from arena.layout import RunLayout
+from arena.layout import REPLICATES, RunLayout
 from arena.manifest import (
     SERVED,
     ManifestError,
@@ -142,7 +142,8 @@ def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndar
     result = json.loads(path.read_text())
     if result.get("generator_sha256") != manifest["files"][generator_file(manifest)]:
         raise EvaluationError(f"{model_dir.name}: metrics.json is of another generator; evaluate it again")
-    missing = [k for k in RESCORED if k not in result]
+    served = REPLICATES not in model_dir.parts  # the spectral pictures are drawn for served models only
+    missing = [k for k in RESCORED if k not in result and (served or k != "spectrum")]
     if not missing:
         return []
     n = int(result.get("samples", n))
@@ -215,8 +216,9 @@ def evaluate_model(
         "periodic": periodic_section(samples, real_test),
         **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
         "cost": _cost(model_dir, manifest, fn),
-        "spectrum": spectrum_section(samples, reference),
     }
+    if primary_store is None:  # the spectral pictures are drawn for served models only (20 KB a run otherwise)
+        result["spectrum"] = spectrum_section(samples, reference)
     if classes:
         if real_labels is None:
             raise EvaluationError(f"{name} is conditional: its evaluation needs the real digits' labels")

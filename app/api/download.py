@@ -7,7 +7,7 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from PIL import Image, ImageDraw, ImageFont
 
 from app.api.deps import ServiceDep, errors
@@ -40,6 +40,7 @@ def _font(size: int):
     summary="The comparison page's grids as one labelled figure (for a paper or a slide)",
 )
 async def comparison_figure(
+    request: Request,
     service: ServiceDep,
     seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="the page's seed")] = 2023,
     n: Annotated[int, Query(ge=1, le=64, description="images per model (a conditional model: its class grid)")] = 16,
@@ -64,10 +65,11 @@ async def comparison_figure(
         commit = ((entry.manifest or {}).get("git_commit") or "")[:8] or "unknown commit"
         about = f"{name}: model version {entry.version[:8]}, trained at commit {commit}"
         tiles.append((name, Image.open(io.BytesIO(grid.png)).convert("L"), about))
-    return Response(_figure(tiles, seed, n, view), media_type="image/png", headers=_download("comparison", seed, "png"))
+    figure = _figure(tiles, seed, n, view, request.app.version)
+    return Response(figure, media_type="image/png", headers=_download("comparison", seed, "png"))
 
 
-def _figure(tiles: list[tuple[str, Image.Image, str]], seed: int, n: int, view: str) -> bytes:
+def _figure(tiles: list[tuple[str, Image.Image, str]], seed: int, n: int, view: str, version: str) -> bytes:
     """Rows of at most four grids, each row as tall as its tallest, names above, the footer below."""
     title_font, label_font, small = _font(18), _font(14), _font(11)
     per_row = min(4, max(1, len(tiles)))
@@ -87,10 +89,8 @@ def _figure(tiles: list[tuple[str, Image.Image, str]], seed: int, n: int, view: 
             draw.text((x, y), name, 0, label_font)
             canvas.paste(tile, (x, y + 20))
         y += h + GAP
-    from app.main import VERSION
-
     lines = [
-        f"deconv-arena {VERSION}; every grid decodes the same seed's latents (a conditional model: its class grid)"
+        f"deconv-arena {version}; every grid decodes the same seed's latents (a conditional model: its class grid)"
     ]
     for k, line in enumerate([*lines, *(v for _, _, v in tiles)]):
         draw.text((MARGIN, y + 14 * k), line, 90, small)
@@ -100,7 +100,7 @@ def _figure(tiles: list[tuple[str, Image.Image, str]], seed: int, n: int, view: 
 
 
 def _download(what: str, seed: int, ext: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="deconv-arena-{what}-seed{seed}.{ext}"'}
+    return {"Content-Disposition": f'attachment; filename="deconv-arena-{what}-seed_{seed}.{ext}"'}
 
 
 @router.get(
@@ -129,4 +129,8 @@ async def comparison_table(
     writer = csv.DictWriter(buf, columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv", headers=_download("figures", 0, "csv"))
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="deconv-arena-figures.csv"'},
+    )
