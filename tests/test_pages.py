@@ -215,3 +215,31 @@ def test_the_comparison_can_be_taken_away_as_a_figure_and_a_table(client):
     assert [row["model"] for row in rows] == names
     assert client.get("/compare.png", params={"seed": -1}).status_code == 422
     assert 'href="/compare.png?seed=2023' in client.get("/").text
+
+
+def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan():
+    """One row per plan (a version replaced before any run of it left out), then the report's pairs' exploratory
+    estimates with their forest mark; a verdict word only where a plan's own runs gave one."""
+    from app.views.strip import strip_rows
+
+    plan = {"title": "t", "study": [], "exploratory": [], "study_runs_planned": 80}
+    iv = {"mean": -9.0, "low": -16.0, "high": -2.0, "n": 10}
+    comparison = {
+        "a": "vae_upsample",
+        "b": "vae_transpose",
+        "question": "q",
+        "profile": "paper",
+        "epochs": 10,
+        "trained_on": "CPU, tensorflow, float32",
+        "primary": "frechet",
+        "metrics": {"frechet": {"score_difference": iv, "n": 10, "delta": 4.7, "kind": "exploratory"}},
+    }
+    stats = {
+        "studies": [{**plan, "plan": "g v1", "study_runs": 0}, {**plan, "plan": "g v2", "study_runs": 3}],
+        "comparisons": [comparison],
+    }
+    rows = strip_rows(stats)
+    assert [r["what"] for r in rows] == ["plan g v2", "vae_upsample − vae_transpose"]
+    assert rows[0]["word"].startswith("3 of 80 runs in") and rows[1]["word"] == "exploratory, 10 seeds"
+    assert rows[1]["value"] == "-9 [-16, -2]" and "<svg" in rows[1]["mark"]
+    assert not any("better" in r["word"] for r in rows)
