@@ -268,42 +268,29 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
         a, b = data[v.name][profile], data[ref.name][profile]
         groups = _places(data, [v.name, ref.name], profile)
         mixed = groups.pop(None, [])
+        head = {
+            "a": v.name,
+            "b": ref.name,
+            "question": v.question,
+            "primary": v.primary,
+            "family": v.family,
+            "profile": profile,
+            "epochs": a["epochs"],
+            "not_paired": {str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed},
+            "metrics": {},
+        }
         if mixed and not groups:  # every seed's two runs trained on different machines: nothing can be estimated
             rows.append(
                 {
-                    "a": v.name,
-                    "b": ref.name,
-                    "question": v.question,
-                    "primary": v.primary,
-                    "family": v.family,
-                    "profile": profile,
-                    "epochs": a["epochs"],
+                    **head,
                     "trained_on": None,
                     "seeds": [],
-                    "not_paired": {
-                        str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed
-                    },
                     "not_estimable": "every seed's two runs trained on different machines, so the difference cannot "
                     "be told apart from the machine's",
-                    "metrics": {},
                 }
             )
         for place, seeds in groups.items():
-            row: dict[str, Any] = {
-                "a": v.name,
-                "b": ref.name,
-                "question": v.question,
-                "primary": v.primary,
-                "family": v.family,
-                "profile": profile,
-                "epochs": a["epochs"],
-                "trained_on": place,
-                "seeds": seeds,
-                "not_paired": {
-                    str(s): f"{v.name}: {a['trained_on'][s]}; {ref.name}: {b['trained_on'][s]}" for s in mixed
-                },
-                "metrics": {},
-            }
+            row: dict[str, Any] = {**head, "trained_on": place, "seeds": seeds, "metrics": {}}
             for m in METRICS:
                 used = [
                     s for s in seeds if a["seeds"][s].get(m.key) is not None and b["seeds"][s].get(m.key) is not None
@@ -425,14 +412,15 @@ def replicate_curves(store: Path, name: str, profile: str) -> dict[str, list[dic
     curve charts draw), and how many seeds it rests on."""
     per_key: dict[str, dict[int, list[float]]] = {k: {} for k in CURVE_KEYS}
     for n, prof, _seed, run in runs(store):
-        if under_a_plan(run, n):
-            continue
         if n != name or prof != profile:
             continue
         try:
-            history = json.loads((run / name / "manifest.json").read_text()).get("history") or []
+            manifest = json.loads((run / name / "manifest.json").read_text())
         except (OSError, ValueError):
             continue
+        if manifest.get("study"):  # a plan's run: never in the exploratory bands
+            continue
+        history = manifest.get("history") or []
         for h in history:
             for k in CURVE_KEYS:
                 if h.get(k) is not None:

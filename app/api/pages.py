@@ -274,7 +274,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         notices.append(f"label {q.get('label')[:40]!r} is ignored: {name} is unconditional (it takes no digit).")
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
-    losses = {HISTORY_WORDS[k]: training_curves(manifest, k) for k in LOSSES if training_curves(manifest, k)}
+    losses = {HISTORY_WORDS[k]: curve for k in LOSSES if (curve := training_curves(manifest, k))}
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
     history_keys = list(
         dict.fromkeys(

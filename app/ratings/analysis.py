@@ -47,14 +47,15 @@ def refresh_results(ratings: Ratings, registry) -> dict[str, Any]:
             return ratings._results
         result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings, ratings.campaign)
         result["as_of"] = marker
-        ratings._results, ratings._results_at = result, time.monotonic()
-        ratings._campaign, ratings._campaign_at = result["campaign"], ratings._results_at
+        ratings._results = result
+        ratings._campaign, ratings._campaign_at = result["campaign"], time.monotonic()
         return result
 
 
 def keep_results_fresh(app_state, stop, every_s: float) -> None:
     """The background loop: every `every_s` seconds, recompute the analysis if the store changed. Each instance runs
     its own, so several instances on one PostgreSQL all show every vote once it is `every_s` old."""
+    import json
     import logging
 
     while not stop.wait(every_s):
@@ -64,7 +65,9 @@ def keep_results_fresh(app_state, stop, every_s: float) -> None:
         try:
             refresh_results(ratings, registry)
         except Exception as e:  # a database blip: the page keeps the previous analysis, the next round retries
-            logging.getLogger("arena").warning(f'{{"event": "results_refresh_failed", "reason": "{type(e).__name__}"}}')
+            logging.getLogger("arena").warning(
+                json.dumps({"event": "results_refresh_failed", "reason": type(e).__name__})
+            )
 
 
 def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:

@@ -319,6 +319,7 @@ def _status(plan: CampaignPlan, pair, votes: list, ready: bool) -> dict[str, Any
     open_ = look["status"] == "open"
     sd = share.sd if share is not None else None
     m = len(plan.pairs)
+    raters = len({v.rater_id for v in used})
     return {
         "a": pair[0],
         "b": pair[1],
@@ -339,9 +340,9 @@ def _status(plan: CampaignPlan, pair, votes: list, ready: bool) -> dict[str, Any
         "_share": share,
         **_share_fields(share),
         "items": share.items if share is not None else len({v.seed for v in used}),
-        "raters": len({v.rater_id for v in used}),
+        "raters": raters,
         # the page's rule (app/ratings/ranking.py): a share and its interval only from enough votes and raters
-        "needs": missing(len(used), len({v.rater_id for v in used}), "vote"),
+        "needs": missing(len(used), raters, "vote"),
     }
 
 

@@ -34,7 +34,6 @@ class Ratings:
         self.signer = URLSafeSerializer(secret or np.random.default_rng().bytes(32).hex(), salt="rater")
         self.settings, self.store = settings, store
         self._results: dict[str, Any] | None = None
-        self._results_at = 0.0
         self._results_lock = threading.Lock()
         self.gold_digits = gold_images("gold_digits.npz", "digits")
         self.gold_noise = gold_images("gold_noise.npz", "images")
