@@ -175,9 +175,19 @@ def test_a_rater_can_move_between_instances(cluster):
 
 
 def test_the_rate_limit_holds_across_instances_under_concurrent_votes(cluster):
+    """One rater holds 3 minutes' worth of distinct open tasks (the API hands a rater its pending task again, so the
+    rest are issued by the store, as the API would issue them) and votes on all at once through every instance."""
+    from app.store.operations import VoteStore
+
     first = rater(cluster.front)
     clients = [on(first, cluster.instance(i % cluster.n)) for i in range(3 * VOTES_PER_MINUTE)]
-    tasks = [first.post("/api/rate/tasks").json()["task_id"] for _ in clients]
+    issued = first.post("/api/rate/tasks").json()["task_id"]
+    store = VoteStore(cluster.db.url)
+    t = store.task(issued)
+    tasks = [issued] + [
+        store.issue(t.rater_id, t.kind, list(t.models), t.seed + k, t.n, 3600).id for k in range(1, len(clients))
+    ]
+    assert len(set(tasks)) == len(clients)
     barrier = threading.Barrier(len(clients))
 
     def vote(k: int) -> int:
