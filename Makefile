@@ -4,7 +4,7 @@ VENV ?= .venv
 PIP = $(VENV)/bin/pip
 BIN = $(VENV)/bin
 
-.PHONY: run test test-fast lint install install-dev bench image-check clean
+.PHONY: run test test-fast lint install install-dev bench image-check vendor-charts clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: install-dev
 ## make image-check: build the Dockerfile with Podman and run the image (ready, generate, vote, healthcheck, SIGTERM)
 image-check: install
 	$(BIN)/python deploy/image_check.py
+
+## make vendor-charts: fetch the charts' scripts again from npm (versions in app/static/vendor/VERSIONS.toml; then
+## put the new sha256 there: tests/test_charts.py checks them)
+vendor-charts:
+	$(PYTHON) deploy/vendor_charts.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

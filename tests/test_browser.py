@@ -140,7 +140,12 @@ def test_shipped_store_pages_load_with_no_browser_errors(shipped_server, page):
     for path in ["/", "/about", "/results", *(f"/models/{name}" for name in names)]:
         page.goto(shipped_server + path)
         page.wait_for_load_state("networkidle")
-    assert page.locator("svg.curves").count() >= 1
+        assert not page.locator("figure.chart[data-error]").count(), (
+            path,
+            page.locator("figure.chart[data-error]").first.get_attribute("data-error"),
+        )
+    page.goto(shipped_server + "/")
+    page.wait_for_selector("figure.chart.drawn svg g.mark-line path")
 
 
 def _loaded_widths(page) -> list[int]:
@@ -296,5 +301,47 @@ def test_the_spectral_pictures_load_on_the_comparison_and_model_pages(shipped_se
             "[...document.querySelectorAll('.spectra img')].map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
         )
         assert len(sizes) >= least and all(ok and w == h == 144 for ok, w, h in sizes), (path, sizes)
-        assert pg.locator(".spectra svg.spectrum-profile polyline").count() >= 2, path
+        pg.wait_for_selector(".spectra figure.chart.drawn g.mark-line path")
+        assert pg.locator(".spectra figure.chart.drawn g.mark-line path").count() >= 2, path
+    context.close()
+
+
+# The charts (app/views/charts.py; their specs and tables: tests/test_charts.py)
+def test_charts_draw_save_as_svg_and_png_and_show_tooltips(shipped_server, page):
+    page.goto(shipped_server + "/models/gan_transpose")
+    page.wait_for_selector("figure.chart.drawn svg g.mark-line path")
+    first = page.locator("figure.chart.drawn").first
+    name = first.get_attribute("data-name")
+    saved = {}
+    for label, starts in (("Save as SVG", b"<svg"), ("Save as PNG", b"\x89PNG")):
+        menu = first.locator(".vega-embed details")
+        if not menu.evaluate("d => d.open"):
+            first.locator(".vega-embed summary").click()
+        with page.expect_download() as download:
+            first.get_by_text(label).click()
+        saved[label] = Path(download.value.path()).read_bytes()
+        assert download.value.suggested_filename.startswith(name) and saved[label].startswith(starts), label
+    assert b"losses per epoch" in saved["Save as SVG"]  # the saved chart carries its title
+    box = first.locator("svg g.mark-symbol path").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#vg-tooltip-element.visible")
+    assert "epoch" in page.inner_text("#vg-tooltip-element")
+
+
+def test_without_javascript_each_chart_is_its_table(shipped_server, browser):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    pg = context.new_page()
+    for path in ("/", "/models/gan_transpose"):
+        pg.goto(shipped_server + path)
+        figures = pg.locator("figure.chart")
+        assert figures.count() >= 3, path
+        for i in range(figures.count()):
+            fig = figures.nth(i)
+            assert fig.locator(".vega svg").count() == 0
+            rows = fig.locator("details.chart-data table tbody tr").count()
+            href = fig.locator("a.csv").get_attribute("href")
+            assert href.startswith("data:text/csv"), path
+            if fig.locator("xpath=ancestor::details[not(@open)]").count() == 0:  # shown: its table is open
+                assert fig.locator("details.chart-data[open] table").is_visible(), (path, i)
+            assert rows >= 1, (path, i)
     context.close()

@@ -216,7 +216,7 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
     from types import SimpleNamespace
 
     from app.api.pages import model_curves
-    from app.views.charts import curve_svg
+    from app.views.charts import curve_chart
     from arena.figures import training_curves
     from training import metrics, runner
     from training.config import profile_config
@@ -249,7 +249,9 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
     )
     manifest = json.loads((out / "manifest.json").read_text())
     curves = model_curves("vae_subpixel", manifest)
-    assert len(curves["charts"]) == 2 and all("<polyline" in c for c in curves["charts"]) and not curves["partial"]
+    assert len(curves["charts"]) == 2 and not curves["partial"]
+    drawn = [(r[1], r[2]) for r in curves["charts"][1].rows]  # (epoch, Fréchet distance), as the chart's table
+    assert drawn == [(h["epoch"], pytest.approx(h["curve_frechet"], rel=1e-5)) for h in history]
     resumed = {**manifest, "history": [{k: v for k, v in history[0].items() if not k.startswith("curve_")}, history[1]]}
     assert (
         model_curves("vae_subpixel", resumed)["first_epoch"] == 2 and model_curves("vae_subpixel", resumed)["partial"]
@@ -259,7 +261,7 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
         (1, history[0]["curve_frechet"]),
         (2, history[1]["curve_frechet"]),
     ]
-    assert curve_svg({}, "nothing") == ""
+    assert curve_chart({}, "nothing") is None
 
 
 def test_an_evaluator_below_its_accuracy_is_refused_and_nothing_is_installed(tmp_path, tiny_data):

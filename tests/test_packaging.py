@@ -65,7 +65,7 @@ def test_the_wheel_holds_every_product_module_template_and_static_file(wheel):
     )
     assert not missing, f"the wheel lacks {missing}"
     templates = {f"app/templates/{p.name}" for p in (ROOT / "templates").glob("*.html")}
-    static = {f"app/static/{p.name}" for p in (ROOT / "app" / "static").iterdir()}
+    static = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app" / "static").rglob("*") if p.is_file()}
     assert templates <= held and static <= held, sorted((templates | static) - held)
     assert "app.ratings.raters" in modules  # the module whose absence kept the image from starting
 

@@ -1,12 +1,14 @@
 """What a person reads: every page, at a desktop's and a phone's width, with a vote store of 0 votes, 1 vote and a few
 hundred simulated ones, read as visible text in Debian's Chromium. A page fails on a Python repr, a None, nan or inf,
-a chart whose axis leaves the range its measure can take, an interval whose two ends are equal, or sideways scrolling
-of the whole page. The first screen of each page at each width is kept under artifacts/page-text/ for a person to
+a chart that fails to draw, whose axis leaves the range its measure can take or whose text is under 11 px, an interval
+whose two ends are equal, a console error, or sideways scrolling of the whole page (read with every chart's
+disclosure open). The first screen of each page at each width is kept under artifacts/page-text/ for a person to
 look at (docs/screens/ holds the committed ones)."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -59,18 +61,60 @@ def _pages(base: str) -> list[str]:
     return ["/", *(f"/models/{n}" for n in per_family.values()), "/rate", "/results", "/about"]
 
 
-def _axes_outside_their_measure(page) -> list[str]:
-    """Charts declare the range their axis draws (data-axis-min/max) and the range their measure can take
-    (data-measure-min/max); an axis outside it shows impossible values."""
+def _wait_for_charts(page, shown_only: bool = False, timeout: float = 90) -> None:
+    """Until every chart (only those with a width: `shown_only`) is drawn or has failed; fails after `timeout` s."""
+    skip = "f.offsetWidth === 0 || " if shown_only else ""
+    waiting = f"""() => [...document.querySelectorAll('figure.chart')]
+        .filter(f => !({skip}f.classList.contains('drawn') || f.dataset.error)).map(f => f.dataset.name)"""
+    deadline = time.monotonic() + timeout
+    while left := page.evaluate(waiting):
+        assert time.monotonic() < deadline, f"charts not drawn within {timeout:.0f} s: {left}"
+        page.wait_for_timeout(200)
+
+
+def _draw_every_chart(page) -> list[str]:
+    """Open every disclosure that holds a chart, wait until each chart is drawn (or has failed), and say what failed."""
+    page.evaluate(
+        """() => document.querySelectorAll('details').forEach(d => {
+            if (d.querySelector('figure.chart')) d.open = true;
+        })"""
+    )
+    _wait_for_charts(page)
     return page.evaluate(
-        """() => [...document.querySelectorAll('svg[data-measure-min], svg[data-measure-max]')].flatMap(svg => {
-            const d = svg.dataset, out = [];
+        """() => [...document.querySelectorAll('figure.chart[data-error]')]
+            .map(f => `chart ${f.dataset.name}: ${f.dataset.error}`)"""
+    )
+
+
+def _axes_outside_their_measure(page) -> list[str]:
+    """A drawn chart writes the range its measure's axis draws (data-axis-min/max) beside the range the measure can
+    take (data-measure-min/max); an axis outside it shows impossible values."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('figure.chart[data-measure-min], figure.chart[data-measure-max]')]
+            .flatMap(f => {
+            const d = f.dataset, out = [];
+            if (d.axisMin === undefined) return [`${d.name}: drawn without its axis range`];
             if (d.measureMin !== undefined && Number(d.axisMin) < Number(d.measureMin))
-                out.push(`${svg.getAttribute('aria-label')}: axis from ${d.axisMin} below ${d.measureMin}`);
+                out.push(`${d.name}: axis from ${d.axisMin} below ${d.measureMin}`);
             if (d.measureMax !== undefined && Number(d.axisMax) > Number(d.measureMax))
-                out.push(`${svg.getAttribute('aria-label')}: axis to ${d.axisMax} above ${d.measureMax}`);
+                out.push(`${d.name}: axis to ${d.axisMax} above ${d.measureMax}`);
             return out;
         })"""
+    )
+
+
+SMALLEST_TEXT = 11  # px: the least a chart's ticks, labels and legends may be drawn at
+
+
+def _small_chart_text(page) -> list[str]:
+    """Chart text drawn smaller than SMALLEST_TEXT on the screen (SVG text scales with its drawing)."""
+    return page.evaluate(
+        f"""() => [...document.querySelectorAll('figure.chart svg text')]
+            .filter(t => t.textContent.trim()).flatMap(t => {{
+            const px = t.getBoundingClientRect().height;
+            const what = `chart text ${{JSON.stringify(t.textContent)}} is ${{px.toFixed(1)}} px high`;
+            return px > 0 && px < {SMALLEST_TEXT} ? [what] : [];
+        }}).slice(0, 5)"""
     )
 
 
@@ -81,16 +125,19 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"script error: {e}"))
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     response = page.goto(base + path, wait_until="networkidle")
     found = [f"HTTP {response.status}"] if response.status >= 400 else []
-    text = page.inner_text("body")
-    found += problems(text) + _axes_outside_their_measure(page) + errors
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    if overflow > 1:
-        found.append(f"the page scrolls sideways by {overflow} px")
+    _wait_for_charts(page, shown_only=True)
     out = ARTIFACTS / "page-text"
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / f"{shot}-{width}.png"))
+    found += _draw_every_chart(page) + _axes_outside_their_measure(page) + _small_chart_text(page)
+    text = page.inner_text("body")
+    found += problems(text) + errors
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 1:
+        found.append(f"the page scrolls sideways by {overflow} px")
     context.close()
     return [f"{path} at {width} ({shot}): {f}" for f in found]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -280,7 +281,10 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, m
         assert summary["replicates"]["smoke"]["metrics"]["frechet"]["n"] == 3
         assert summary["comparisons"] and summary["comparisons"][0]["metrics"]["frechet"]["score_difference"]
         page = c.get("/").text
-        assert "Across training seeds — smoke budget" in page and page.count('<svg class="interval"') >= 4
+        assert (
+            "Across training seeds — smoke budget" in page
+            and len(re.findall(r'<figure class="chart" data-name="smoke-[a-z0-9-]+-replicates"', page)) >= 4
+        )
         assert "vae_upsample − vae_transpose, paired by seed (3 seeds trained on CPU, tensorflow, float32)" in page
         findings = page[page.index('<section class="findings"') :]
         findings = findings[: findings.index("</section>")]

@@ -11,6 +11,7 @@ from PIL import Image
 from app.views import spectra as views
 from arena import spectra
 from tests.onnx_generators import checkerboard
+from tests.test_pages import layer_values
 
 
 def smooth_digits(n: int = 40, seed: int = 0) -> np.ndarray:
@@ -98,7 +99,9 @@ def test_the_drawn_heat_map_is_hottest_at_the_planted_corner_and_grey_at_dc():
 
 def test_the_profile_chart_draws_every_model_and_real_digits_with_nyquist_marked():
     real = smooth_digits(seed=1)
-    svg = views.profile_svg({"a": section(smooth_digits(), real), "b": section(smooth_digits(seed=2), real)}, "GAN")
-    assert svg.count("<polyline") == 3 and "real digits" in svg and "Nyquist" in svg
-    assert ">a</text>" in svg and ">b</text>" in svg
-    assert views.profile_svg({"a": None}, "GAN") == ""
+    chart = views.profile_chart({"a": section(smooth_digits(), real), "b": section(smooth_digits(seed=2), real)}, "GAN")
+    assert {r[0] for r in chart.rows} == {"a", "b", "real digits"}
+    layers = chart.spec["layer"]
+    assert layers[0]["encoding"]["y"]["scale"]["type"] == "log"
+    assert layer_values(chart.spec, 1) == [{"Nyquist": 0.5}]
+    assert views.profile_chart({"a": None}, "GAN") is None

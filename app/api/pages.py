@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api.deps import RegistryDep, SettingsDep
 from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
-from app.views.charts import curve_svg, forest_svg, interaction_svg, per_class_charts, replicate_view
+from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
 from app.views.figures import figures_for, legend
 from app.views.findings import comparison_findings, factorial_findings, study_progress
 from app.views.spectra import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
@@ -166,7 +166,7 @@ def family_group(registry, family: str, title: str, label: str, names: list[str]
         "family_label": label,
         "models": models,
         "replicates": replicate_view(registry.replicate_statistics, [m["name"] for m in models]),
-        "curves": curve_svg(
+        "curves": curve_chart(
             curves,
             f"{label}: checkerboard index (× real digits) during training",
             log_y=True,
@@ -292,7 +292,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "history_keys": history_keys,
         "history_words": HISTORY_WORDS,
         "frame_epochs": [int(f[len("epoch_") : -len(".png")]) for f in frames],
-        "loss_chart": curve_svg(losses, "losses per epoch") if losses else "",
+        "loss_chart": curve_chart(losses, "losses per epoch", series_name="loss") if losses else None,
         "seed": seed,
         "seed_a": seed_a,
         "seed_b": seed_b,
@@ -337,19 +337,23 @@ def model_curves(name: str, manifest: dict[str, Any] | None, bands: dict[str, li
     cost = [h["curve_seconds"] for h in (manifest or {}).get("history") or [] if h.get("curve_seconds") is not None]
     return {
         "charts": [
-            curve_svg(
-                {name: cb},
-                "checkerboard index (× real digits), 2,000 samples",
-                log_y=True,
-                bands={name: (bands or {}).get("curve_checkerboard_ratio", [])},
-                lowest=METRIC["checkerboard_ratio"].lowest,
-            ),
-            curve_svg(
-                {name: fd},
-                "Fréchet distance (classifier features), 2,000 samples",
-                bands={name: (bands or {}).get("curve_frechet", [])},
-                lowest=METRIC["frechet"].lowest,
-            ),
+            chart
+            for chart in (
+                curve_chart(
+                    {name: cb},
+                    "checkerboard index (× real digits), 2,000 samples",
+                    log_y=True,
+                    bands={name: (bands or {}).get("curve_checkerboard_ratio", [])},
+                    lowest=METRIC["checkerboard_ratio"].lowest,
+                ),
+                curve_chart(
+                    {name: fd},
+                    "Fréchet distance (classifier features), 2,000 samples",
+                    bands={name: (bands or {}).get("curve_frechet", [])},
+                    lowest=METRIC["frechet"].lowest,
+                ),
+            )
+            if chart
         ]
         if cb or (bands and any(bands.values()))
         else [],
@@ -467,11 +471,11 @@ def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = 
     for f in questions:
         f["people"] = (people or {}).get(frozenset((f["a"], f["b"])))
     for d in designs:
-        d["plot"] = interaction_svg(d["design"]) if d.get("design") else ""
+        d["plot"] = interaction_chart(d["design"]) if d.get("design") else None
     return {
         "findings": questions,
         "factorials": designs,
-        "forest": forest_svg(questions),
+        "forest": forest_chart(questions),
         "stats_method": stats.get("method"),
         "studies": [
             {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"]), "progress": study_progress(st)}

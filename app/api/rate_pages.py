@@ -15,6 +15,7 @@ from app.api.ratings import VoteIn, cast, issue_task, undo
 from app.api.refusals import REFUSALS, as_http
 from app.ratings.analysis import cached_results
 from app.ratings.ranking import MIN_COMPARISONS, MIN_MODELS_FOR_CORRELATION, MIN_RATERS
+from app.views.charts import rating_chart
 from arena.stats import METRIC
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
@@ -148,5 +149,11 @@ def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -
             "metric_labels": {k: METRIC[k].label for k in METRIC},
             "ttl": ratings.settings.results_ttl_s,
             "labels": QUESTION_LABELS,
+            "charts": {
+                (q, g["label"]): rating_chart(f"{QUESTION_LABELS[q]} ({g['label'].upper()})", g["ratings"])
+                for q, data in results["questions"].items()
+                for g in data["groups"]
+                if g["comparisons"]
+            },
         },
     )

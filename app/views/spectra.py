@@ -5,14 +5,14 @@ the service shows, and a family's azimuthal averages on one chart with real digi
 from __future__ import annotations
 
 import io
-import math
 from html import escape
 from typing import Any, Iterable
 
+import altair as alt
 import numpy as np
 from PIL import Image
 
-from app.views.charts import CURVE_COLOURS
+from app.views.charts import COLOURS, Chart, rounded, slug, vega_spec
 
 # Viridis (perceptually uniform, readable in grey), sampled at nine even steps; interpolated linearly between.
 VIRIDIS = (
@@ -124,58 +124,50 @@ def colour_bar_svg(scale: tuple[float, float], of: str = "model", width: int = 4
     )
 
 
-def profile_svg(sections: dict[str, dict[str, Any]], title: str, width: int = 560, height: int = 240) -> str:
-    """Each model's azimuthal average and real digits' on one log-scale chart (real: black, dashed), Nyquist marked.
-    Empty string without data."""
+def profile_chart(sections: dict[str, dict[str, Any]], title: str) -> Chart | None:
+    """Each model's azimuthal average of the mean power spectrum and real digits' (dashed) on one log-scale chart,
+    Nyquist marked. The sections store decades (log10 of power). None without data."""
     sections = {k: v for k, v in sections.items() if v}
     if not sections:
-        return ""
-    left, right, top, bottom = 48, 150, 20, 30
+        return None
     first = next(iter(sections.values()))["profile"]
     series = [(name, s["profile"]["cycles_per_pixel"], s["profile"]["model"]) for name, s in sections.items()]
     series.append(("real digits", first["cycles_per_pixel"], first["real"]))
-    ys = [y for _, _, v in series for y in v if y is not None]
-    x1 = max(x for _, xs, _ in series for x in xs)
-    y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
-    px = lambda x: left + x / x1 * (width - left - right)  # noqa: E731
-    py = lambda y: top + (y1 - y) / ((y1 - y0) or 1) * (height - top - bottom)  # noqa: E731
-    parts = [
-        f'<svg class="spectrum-profile" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-label="{escape(title)}: mean power against radial frequency, one line per model and real digits">'
-        f'<text x="0" y="12" font-size="11" fill="currentColor">{escape(title)}</text>'
-        f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/>'
-        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" stroke="#888"/>'
+    rows = [
+        {"model": name, "frequency": x, "power": 10.0**v, "kind": "real" if name == "real digits" else "model"}
+        for name, xs, vs in series
+        for x, v in zip(xs, vs)
+        if v is not None
     ]
-    for e in range(y0, y1 + 1):
-        parts.append(
-            f'<text x="{left - 4}" y="{py(e) + 3:.1f}" font-size="9" fill="#888" text-anchor="end">'
-            f"{_power_of_ten(e, 0)}</text>"
-        )
-    parts.append(
-        f'<line x1="{px(NYQUIST):.1f}" x2="{px(NYQUIST):.1f}" y1="{top}" y2="{height - bottom}" stroke="#888" '
-        f'stroke-dasharray="3 3"/><text x="{px(NYQUIST) + 3:.1f}" y="{top + 9}" font-size="9" fill="#888">'
-        "Nyquist</text>"
-        f'<text x="{left}" y="{height - 8}" font-size="9" fill="#888">0</text>'
-        f'<text x="{width - right}" y="{height - 8}" font-size="9" fill="#888" text-anchor="end">{x1:.2f} cycles '
-        "per pixel (corner)</text>"
+    names = [name for name, _, _ in series]
+    chart = alt.layer(
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(strokeWidth=1.6)
+        .encode(
+            x=alt.X("frequency:Q", title="radial frequency (cycles per pixel; 0.71 at the corner)"),
+            y=alt.Y("power:Q", scale=alt.Scale(type="log"), title="power (share of non-DC energy)"),
+            color=alt.Color(
+                "model:N",
+                title=None,
+                sort=names,
+                scale=alt.Scale(domain=names, range=[*COLOURS[: len(names) - 1], "#222"]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "kind:N", legend=None, scale=alt.Scale(domain=["model", "real"], range=[[1, 0], [5, 3]])
+            ),
+            tooltip=["model:N", alt.Tooltip("frequency:Q", format=".3f"), alt.Tooltip("power:Q", format=".3g")],
+        ),
+        alt.Chart(alt.Data(values=[{"Nyquist": NYQUIST}]))
+        .mark_rule(strokeDash=[3, 3], color="#888")
+        .encode(x="Nyquist:Q", tooltip=["Nyquist:Q"]),
     )
-    for i, (name, xs, vs) in enumerate(series):
-        real = name == "real digits"
-        colour = "currentColor" if real else CURVE_COLOURS[i % len(CURVE_COLOURS)]
-        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, vs) if y is not None)
-        dash = ' stroke-dasharray="5 3"' if real else ""
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.6"{dash} points="{points}">'
-            f"<title>{escape(name)}</title></polyline>"
-        )
-        ly = top + 12 + i * 14
-        parts.append(
-            f'<line x1="{width - right + 8}" x2="{width - right + 22}" y1="{ly - 4}" y2="{ly - 4}" '
-            f'stroke="{colour}" stroke-width="2"{dash}/><text x="{width - right + 26}" y="{ly}" font-size="10" '
-            f'fill="currentColor">{escape(name)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return Chart(
+        name=slug(title),
+        title=title,
+        spec=vega_spec(chart, title, height=240),
+        columns=("model", "cycles per pixel", "power (share of non-DC energy)"),
+        rows=[(r["model"], rounded(r["frequency"], 4), rounded(r["power"], 4)) for r in rows],
+    )
 
 
 def spectra_view(names: list[str], metrics: dict[str, dict[str, Any] | None], title: str) -> dict[str, Any] | None:
@@ -192,5 +184,5 @@ def spectra_view(names: list[str], metrics: dict[str, dict[str, Any] | None], ti
         "real_samples": next(iter(sections.values())).get("real_samples"),
         "crop": next(iter(sections.values()))["crop_pixels"],
         "size": next(iter(sections.values()))["size"],
-        "profile": profile_svg(sections, title),
+        "profile": profile_chart(sections, title),
     }
