@@ -29,7 +29,7 @@ from arena.stats import (
     explore,
     t_interval,
 )
-from arena.variants import FACTORS, FAMILIES, Factorial, Variant, comparisons, factorials
+from arena.variants import FACTORS, FAMILIES, OPERATORS, Factorial, Variant, comparisons, factorials
 
 INDEX = "replicates.json"
 
@@ -310,26 +310,27 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
 
 # Contrasts over the cells (operator, level of the second factor), each a per-seed combination of the four runs:
 # what it means and the names of its two sides (A − B, as verdicts and sentences name them), per factor.
+_T, _R = (OPERATORS[o].short for o in Factorial.OPERATORS)  # the two operators of the factorials, in words
 EFFECT_WORDS = {
     "network": {
-        "operator": ("resize − transposed, averaged over the two networks", ("resize", "transposed")),
+        "operator": (f"{_R} − {_T}, averaged over the two networks", (_R, _T)),
         "network": (
             "shallow − tutorial stages, averaged over the two operators",
             ("shallow network", "tutorial network"),
         ),
         "interaction": (
-            "(resize − transposed) in the shallow network minus that in the tutorial's",
+            f"({_R} − {_T}) in the shallow network minus that in the tutorial's",
             ("the shallow network's operator gap", "the tutorial's"),
         ),
     },
     "conditioning": {
-        "operator": ("resize − transposed, averaged over conditional and unconditional", ("resize", "transposed")),
+        "operator": (f"{_R} − {_T}, averaged over conditional and unconditional", (_R, _T)),
         "conditioning": (
             "conditional − unconditional, averaged over the two operators",
             ("conditional", "unconditional"),
         ),
         "interaction": (
-            "(resize − transposed) asked for a digit minus that without a label",
+            f"({_R} − {_T}) asked for a digit minus that without a label",
             ("the conditional operator gap", "the unconditional one"),
         ),
     },
@@ -340,7 +341,7 @@ def effects(factor: str) -> dict[str, tuple[str, tuple[str, str], dict[tuple[str
     """{effect: (meaning, sides, weight of each cell)} of an operator × `factor` design: the operator's main effect,
     the factor's, and their interaction."""
     low, high = FACTORS[factor].levels
-    r, t = "resize", "transpose"
+    t, r = Factorial.OPERATORS
     weights = {
         "operator": {(r, low): 0.5, (r, high): 0.5, (t, low): -0.5, (t, high): -0.5},
         factor: {(t, high): 0.5, (r, high): 0.5, (t, low): -0.5, (r, low): -0.5},

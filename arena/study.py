@@ -54,13 +54,15 @@ class Estimate:
 
 
 def factorial_fit(rows: Iterable[dict[str, Any]], alpha: float) -> dict[str, Estimate]:
-    """rows: {"seed", "operator" ("resize"/"transposed"), "network" ("B"/"A"), "score", optional "block"} ->
-    the operator, network and interaction estimates of the blocked two-way model."""
+    """rows: {"seed", "operator" (a key of Factorial.OPERATORS: the second is coded +½), "network" ("B"/"A"), "score",
+    optional "block"} -> the operator, network and interaction estimates of the blocked two-way model."""
     import pandas as pd
     import statsmodels.formula.api as smf
 
     frame = pd.DataFrame(list(rows))
-    frame["op"] = np.where(frame["operator"] == "resize", 0.5, -0.5)
+    from arena.variants import Factorial
+
+    frame["op"] = np.where(frame["operator"] == Factorial.OPERATORS[1], 0.5, -0.5)
     frame["net"] = np.where(frame["network"] == "B", 0.5, -0.5)
     terms = "op * net + C(seed)"
     # a machine that changes within a seed is a block of its own; one that holds whole seeds is absorbed by C(seed)
@@ -211,10 +213,7 @@ def _cell_factors(cells: tuple[str, ...]) -> dict[str, tuple[str, str]]:
 
     for f in factorials():
         if f.factor == "network" and set(f.cells.values()) == set(cells):
-            return {
-                name: ("resize" if op == "resize" else "transposed", "B" if level == f.levels[1] else "A")
-                for (op, level), name in f.cells.items()
-            }
+            return {name: (op, "B" if level == f.levels[1] else "A") for (op, level), name in f.cells.items()}
     raise ValueError(f"the cells {', '.join(cells)} are not an operator × network factorial of the variant table")
 
 

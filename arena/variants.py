@@ -58,12 +58,41 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
+# How an operator builds each ×2 stage (training/gan.py and training/vae.py build from these, never from a key).
+TRANSPOSED = "stride-2 transposed convolution"
+INTERPOLATED = "resize, then a 'same' convolution"
+SHUFFLED = "convolution to 4× channels, then a pixel shuffle (ICNR-initialised)"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An upsampling operator: one entry here is all a new operator of a known kind of stage needs."""
+
+    words: str  # its name in words, for pages and manifests
+    short: str  # its name in the factorials' effects ("resize − transposed")
+    stage: str  # TRANSPOSED, INTERPOLATED or SHUFFLED
+    interpolation: str | None = None  # an INTERPOLATED stage's resize: Keras' "nearest" or "bilinear"
+    report_gan_stages: str = "tutorial"  # the stages the report's own GAN has with it ("shallow": the resize GAN's)
+
+
 OPERATORS = {
-    "transpose": "transposed convolution",
-    "resize": "nearest-neighbour resize + convolution",
-    "bilinear": "bilinear resize + convolution",
-    "subpixel": "sub-pixel convolution (ICNR)",
+    "transpose": Operator("transposed convolution", "transposed", TRANSPOSED),
+    "resize": Operator(
+        "nearest-neighbour resize + convolution", "resize", INTERPOLATED, "nearest", report_gan_stages="shallow"
+    ),
+    "bilinear": Operator("bilinear resize + convolution", "bilinear", INTERPOLATED, "bilinear"),
+    "subpixel": Operator("sub-pixel convolution (ICNR)", "sub-pixel", SHUFFLED),
 }
+
+
+def operator_of(key: str) -> Operator:
+    """The operator named `key`; a ValueError naming the accepted keys otherwise."""
+    try:
+        return OPERATORS[key]
+    except KeyError:
+        raise ValueError(f"upsampling {key!r} is not one of {', '.join(OPERATORS)}") from None
+
+
 LAYOUTS = {"report": [], "matched": ["the transposed network's stages"], "shallow": ["the resize network's 3×3 stages"]}
 
 
@@ -90,10 +119,14 @@ class Variant:
     def facts(self) -> Family:
         return FAMILIES[self.family]
 
+    @property
+    def operator(self) -> Operator:
+        return OPERATORS[self.upsampling]
+
     def describe(self) -> str:
         """The upsampling in words, for pages and manifests."""
         extra = ([f"kernel {self.kernel}"] if self.kernel else []) + LAYOUTS[self.layout]
-        return OPERATORS[self.upsampling] + (f" ({', '.join(extra)})" if extra else "")
+        return OPERATORS[self.upsampling].words + (f" ({', '.join(extra)})" if extra else "")
 
 
 # The one list of model names. Order: by family, the report's pair first; a variant with a reference is compared

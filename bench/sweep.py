@@ -102,7 +102,8 @@ def bench_vmap(args) -> list[dict]:
 def bench_ray(args) -> list[dict]:
     from training.data import save_npz, synthetic_mnist
     from training.evaluator import train_evaluator
-    from training.sweep import plan, run_local
+    from training.engines import run_local
+    from training.plan import plan
     from training.sweep_ray import run_ray
 
     p = plan([{"variants": ["vae_upsample", "vae_transpose"], "seeds": f"1-{args.seeds}", "profile": "smoke"}])

@@ -220,11 +220,12 @@ def client(tiny_store, tmp_path_factory):
 
 # Which files `make test-fast` leaves out, by what makes them slow (each file's own marks come on top): slow ones
 # train, evaluate or load real-sized or unshared models; cluster ones start instances, nginx and PostgreSQL.
+# test_exactness.py marks its slow tests one by one: its batcher tests (mixed sizes, rows back in order, on this CPU
+# and on a simulated one that tiles batches differently) are part of the fast suite.
 FILE_MARKS = {
     "test_evaluate.py": "slow",
     "test_replicates.py": "slow",
     "test_backends.py": "slow",
-    "test_exactness.py": "slow",
     "test_scale.py": "cluster",
     "test_faults.py": "cluster",
     "test_sweep_ray.py": "cluster",

@@ -128,6 +128,7 @@ def concurrently(client, requests: list[dict]) -> tuple[list[bytes], int]:
     return [r.content for r in responses], len(calls)
 
 
+@pytest.mark.slow  # loads the models without the shared registry
 def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached_client):
     host, client = uncached_client
     models = client.app.state.registry.available()
@@ -145,6 +146,7 @@ def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached
         )
 
 
+@pytest.mark.slow  # loads the models without the shared registry
 def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path, monkeypatch):
     """The test above has teeth: serving through every compiled shape on that CPU does change a grid's bytes."""
     monkeypatch.setattr(app.serving.setup, "compile_shapes", tail_kernel_compile(app.serving.setup.compile_shapes))
@@ -270,6 +272,7 @@ def test_a_lone_batch_is_decoded_in_pieces_side_by_side_and_comes_back_in_order(
     assert alone.ravel().tolist() == (z[:, 0] * 2).tolist() and busy.ravel().tolist() == (z[:10, 0] * 2).tolist()
 
 
+@pytest.mark.slow  # loads the models without the shared registry
 def test_a_lone_grid_cut_over_the_decode_threads_has_the_bytes_of_one_call(uncached_client):
     """On this CPU and the simulated one: every model's lone 16–64-row batches really are cut, and give the bytes of
     the same latents decoded in one planned call."""
@@ -313,6 +316,7 @@ def test_with_no_exact_small_shape_every_shape_is_checked_before_serving():
     assert check.serving == (24,) and check.pending == () and check.rejected[4].startswith("batch-mate-dependent")
 
 
+@pytest.mark.slow  # loads the models without the shared registry
 def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_bytes_agree(
     tiny_store, tmp_path, monkeypatch
 ):

@@ -153,3 +153,21 @@ def test_a_grid_a_model_cannot_draw_is_a_domain_refusal(client):
     with pytest.raises(UnfitRequest, match="2-d latent space; 'gan_upsample' has 100"):
         ManifoldGrid(3).latents(_entry(client, "gan_upsample"))
     assert client.get("/models/gan_upsample/manifold.png").status_code == 400
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_a_retrained_model_gets_new_etags_and_the_same_version_the_same(client, kind):
+    """A cache or browser holding a grid's ETag must not get a 304 for a retrained model's grid: two entries that differ
+    only in the served file's hash (the version) give different ETags for every kind of grid; the same version the
+    same ETag. The served response's header is held to the first entry's (one home for the ETag)."""
+    from dataclasses import replace
+
+    (method, path, body), name, spec, *_ = CASES[kind]
+    entry = _entry(client, name)
+    files = entry.manifest["files"]
+    retrained = replace(entry, manifest={**entry.manifest, "files": {**files, "generator.onnx": "f" * 64}})
+    assert retrained.version != entry.version
+    assert spec.etag(retrained) != spec.etag(entry)
+    assert spec.etag(replace(entry, manifest=dict(entry.manifest))) == spec.etag(entry)
+    r = client.request(method, path, json=body)
+    assert r.headers["etag"] == spec.etag(entry) != spec.etag(retrained)

@@ -118,6 +118,11 @@ def _small_chart_text(page) -> list[str]:
     )
 
 
+def _complaint(message) -> bool:
+    """A console error, or a warning Vega logs about a chart (an empty field, a bad scale)."""
+    return message.type == "error" or (message.type == "warning" and message.text.startswith("WARN"))
+
+
 def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: str) -> list[str]:
     context = browser.new_context(viewport=WIDTHS[width])
     if cookie:
@@ -125,7 +130,7 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"script error: {e}"))
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if _complaint(m) else None)
     response = page.goto(base + path, wait_until="networkidle")
     found = [f"HTTP {response.status}"] if response.status >= 400 else []
     _wait_for_charts(page, shown_only=True)

@@ -269,6 +269,21 @@ def test_rate_limit(tiny_store, tmp_path):
         assert codes == [201, 201, 201, 429, 429] and stored_votes(c) == 3
 
 
+DEFAULT_VOTES_PER_MINUTE = 40  # docs/configuration.md; a change of the default must be deliberate: change it here too
+
+
+def test_the_default_rate_limit_refuses_the_41st_vote_in_a_minute(tiny_store, tmp_path):
+    """With no setting given, the service holds a rater to the documented default, not merely to what Settings says."""
+    with make_client(tiny_store, tmp_path, **PLAIN) as c:
+        wait_ready(c)
+        join(c)
+        codes = [
+            answer(c, c.post("/api/rate/tasks").json()["task_id"]).status_code
+            for _ in range(DEFAULT_VOTES_PER_MINUTE + 1)
+        ]
+        assert codes == [201] * DEFAULT_VOTES_PER_MINUTE + [429] and stored_votes(c) == DEFAULT_VOTES_PER_MINUTE
+
+
 def test_admin_requires_the_token(rating_client, tiny_store, tmp_path):
     c = rating_client
     assert c.get("/api/admin/export").status_code == 401

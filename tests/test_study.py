@@ -17,9 +17,9 @@ from arena.stats import METRIC
 from tests.conftest import ROOT
 
 CELLS = {  # cell: (operator, network)
-    "gan_transpose": ("transposed", "A"),
+    "gan_transpose": ("transpose", "A"),
     "gan_upsample_matched": ("resize", "A"),
-    "gan_transpose_shallow": ("transposed", "B"),
+    "gan_transpose_shallow": ("transpose", "B"),
     "gan_upsample": ("resize", "B"),
 }
 

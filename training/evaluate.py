@@ -454,7 +454,7 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
 
     import matplotlib.pyplot as plt
 
-    from arena.variants import VARIANTS
+    from arena.variants import TRANSPOSED, VARIANTS
 
     names = [n for n in VARIANTS if n in summary["models"]] + sorted(n for n in summary["models"] if n not in VARIANTS)
     try:
@@ -469,7 +469,7 @@ def plot_comparison(store: Path, summary: dict[str, Any]) -> None:
     ]
     fig, axes = plt.subplots(1, len(rows), figsize=(15, 0.9 + 0.42 * len(names)), dpi=100)
     colors = [
-        "tab:red" if VARIANTS.get(n) is not None and VARIANTS[n].upsampling == "transpose" else "tab:blue"
+        "tab:red" if VARIANTS.get(n) is not None and VARIANTS[n].operator.stage == TRANSPOSED else "tab:blue"
         for n in names
     ]
     shown_replicates = set()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from arena.variants import FAMILIES
+from arena.variants import FAMILIES, INTERPOLATED, SHUFFLED, TRANSPOSED, operator_of
 from training.backends import compile_step, label_and_noise
 from training.data import gan_images
 from training.job import JobBase
@@ -16,30 +16,30 @@ NOISE_DIM = 100
 
 
 def _upsample_stage(upsampling: str, filters: int, kernel: int, activation: str | None = None) -> list:
-    """One ×2 upsampling stage with the given operator: a stride-2 transposed convolution, a resize (nearest or
-    bilinear) followed by a 'same' convolution, or a convolution to 4× channels and a sub-pixel shuffle."""
-    if upsampling == "transpose":
+    """One ×2 upsampling stage built as its operator says (arena/variants.py OPERATORS): a stride-2 transposed
+    convolution, a resize (nearest or bilinear) followed by a 'same' convolution, or a convolution to 4× channels and
+    a sub-pixel shuffle."""
+    op = operator_of(upsampling)
+    if op.stage == TRANSPOSED:
         return [
             layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", use_bias=False, activation=activation)
         ]
-    if upsampling in ("resize", "bilinear"):
+    if op.stage == INTERPOLATED:
         return [
-            layers.UpSampling2D(2, interpolation="nearest" if upsampling == "resize" else "bilinear"),
+            layers.UpSampling2D(2, interpolation=op.interpolation),
             layers.Conv2D(filters, kernel, padding="same", use_bias=False, activation=activation),
         ]
-    if upsampling == "subpixel":
-        return [
-            layers.Conv2D(
-                4 * filters,
-                kernel,
-                padding="same",
-                use_bias=False,
-                activation=activation,
-                name=f"subpixel_conv_{filters}",
-            ),
-            DepthToSpace(2),
-        ]
-    raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
+    return [
+        layers.Conv2D(
+            4 * filters,
+            kernel,
+            padding="same",
+            use_bias=False,
+            activation=activation,
+            name=f"subpixel_conv_{filters}",
+        ),
+        DepthToSpace(2),
+    ]
 
 
 def build_generator(
@@ -64,7 +64,7 @@ def build_generator(
         layers.LeakyReLU(),
         layers.Reshape((7, 7, 256)),
     ]
-    if layout == "shallow" or (upsampling == "resize" and layout == "report"):
+    if layout == "shallow" or (layout == "report" and operator_of(upsampling).report_gan_stages == "shallow"):
         k = kernel or 3
         head = [
             *_upsample_stage(upsampling, 64, k),
@@ -92,7 +92,7 @@ def build_generator(
         + (f"_k{kernel}" if kernel else "")
         + (f"_{layout}" if layout != "report" else ""),
     )
-    if upsampling == "subpixel":
+    if operator_of(upsampling).stage == SHUFFLED:
         for layer in model.layers:
             if layer.name.startswith("subpixel_conv"):
                 icnr_(layer)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from arena.variants import FAMILIES
+from arena.variants import FAMILIES, INTERPOLATED, SHUFFLED, TRANSPOSED, operator_of
 from training.backends import backend, compile_step, label_and_noise, to_numpy
 from training.data import vae_images
 from training.job import JobBase
@@ -47,23 +47,22 @@ def build_decoder(
         layers.Dense(7 * 7 * 32, activation="relu"),
         layers.Reshape((7, 7, 32)),
     ]
-    if upsampling == "transpose":
+    op = operator_of(upsampling)
+    if op.stage == TRANSPOSED:
         head = [
             layers.Conv2DTranspose(64, k, strides=2, padding="same", activation="relu"),
             layers.Conv2DTranspose(32, k, strides=2, padding="same", activation="relu"),
             layers.Conv2DTranspose(1, 3, strides=1, padding="same"),
         ]
-    elif upsampling in ("resize", "bilinear"):
-        mode = "nearest" if upsampling == "resize" else "bilinear"
+    elif op.stage == INTERPOLATED:
         head = [
-            layers.UpSampling2D(2, interpolation=mode),
+            layers.UpSampling2D(2, interpolation=op.interpolation),
             layers.Conv2D(64, k, padding="same", activation="relu"),
-            layers.UpSampling2D(2, interpolation=mode),
+            layers.UpSampling2D(2, interpolation=op.interpolation),
             layers.Conv2D(32, k, padding="same", activation="relu"),
             layers.Conv2D(1, 3, padding="same", use_bias=False),
         ]
-    elif upsampling == "subpixel":
-        # ReLU is elementwise, so applying it before the shuffle equals applying it after.
+    else:  # SHUFFLED; ReLU is elementwise, so applying it before the shuffle equals applying it after.
         head = [
             layers.Conv2D(4 * 64, k, padding="same", activation="relu", name="subpixel_conv_64"),
             DepthToSpace(2),
@@ -71,11 +70,9 @@ def build_decoder(
             DepthToSpace(2),
             layers.Conv2D(1, 3, padding="same", use_bias=False),
         ]
-    else:
-        raise ValueError(f"upsampling {upsampling!r} is not one of transpose, resize, bilinear, subpixel")
     prefix = "cvae" if classes else "vae"
     model = keras.Sequential(stem + head, name=f"{prefix}_decoder_{upsampling}" + (f"_k{kernel}" if kernel else ""))
-    if upsampling == "subpixel":
+    if op.stage == SHUFFLED:
         for layer in model.layers:
             if layer.name.startswith("subpixel_conv"):
                 icnr_(layer)

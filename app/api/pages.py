@@ -28,7 +28,7 @@ from arena.latents import CLASSES, MAX_SEED
 from arena.manifest import generator_file
 from arena.stats import METRIC
 from arena.tables import ablation_rows
-from arena.variants import FAMILIES, VARIANTS
+from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
 
 APP = Path(__file__).resolve().parents[1]
 # An installed package carries the templates as app/templates (package data); a checkout has them at the top level.
@@ -472,6 +472,7 @@ def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = 
         f["people"] = (people or {}).get(frozenset((f["a"], f["b"])))
     for d in designs:
         d["plot"] = interaction_chart(d["design"]) if d.get("design") else None
+        d["operators"] = [(o, OPERATORS[o].short) for o in Factorial.OPERATORS]
     return {
         "findings": questions,
         "factorials": designs,

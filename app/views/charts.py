@@ -12,6 +12,7 @@ import io
 import math
 import re
 import textwrap
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +134,7 @@ def interval_chart(
     chart = alt.layer(
         alt.Chart(alt.Data(values=seeds))
         .mark_tick(color="#888", thickness=1, size=12)
-        .encode(x=alt.X("seed value:Q", scale=x, title=words), y=y, tooltip=["model:N", "seed value:Q"]),
+        .encode(x=alt.X("seed value:Q", scale=x, title=None), y=y, tooltip=["model:N", "seed value:Q"]),
         base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", scale=x), x2="high:Q", y=y),
         base.mark_point(filled=True, size=60, color=COLOURS[0]).encode(
             x=alt.X("mean:Q", scale=x),
@@ -283,16 +284,17 @@ def curve_chart(
             .mark_area(opacity=0.15)
             .encode(x=epoch, y=alt.Y("low:Q", scale=scale, title=None, axis=ticks), y2="high:Q", color=colour)
         )
-    layers.append(
-        alt.Chart(alt.Data(values=points))
-        .mark_line(point=alt.OverlayMarkDef(size=18))
-        .encode(
-            x=epoch,
-            y=alt.Y("value:Q", scale=scale, title=None, axis=ticks),
-            color=colour,
-            tooltip=[f"{who}:N", "epoch:Q", alt.Tooltip("value:Q", format=".4g")],
+    if points:  # a model may have its replicates' band but no curve of its own
+        layers.append(
+            alt.Chart(alt.Data(values=points))
+            .mark_line(point=alt.OverlayMarkDef(size=18))
+            .encode(
+                x=epoch,
+                y=alt.Y("value:Q", scale=scale, title=None, axis=ticks),
+                color=colour,
+                tooltip=[f"{who}:N", "epoch:Q", alt.Tooltip("value:Q", format=".4g")],
+            )
         )
-    )
     band_at = {(m, x): (lo, hi) for m, v in bands.items() for x, lo, hi in v}
     keys = sorted({(m, x) for m, v in series.items() for x, _ in v} | set(band_at))
     value_at = {(m, x): y for m, v in series.items() for x, y in v}
@@ -336,9 +338,15 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
     scaled = _in_deltas(findings)
     if not scaled:
         return None
+    same = Counter((f["a"], f["b"], f["profile"]) for f, *_ in scaled)
+
+    def label(f: dict[str, Any]) -> str:  # a pair measured on two machines is two rows, each naming its machine
+        where = f", {str(f.get('trained_on')).split(',')[0]}" if same[f["a"], f["b"], f["profile"]] > 1 else ""
+        return f"{f['a']} − {f['b']} ({f['profile']}{where})"
+
     rows = [
         {
-            "question": f"{f['a']} − {f['b']} ({f['profile']})",
+            "question": label(f),
             "mean": m,
             "low": lo,
             "high": hi,
