@@ -101,8 +101,8 @@ def bench_vmap(args) -> list[dict]:
 
 def bench_ray(args) -> list[dict]:
     from training.data import save_npz, synthetic_mnist
-    from training.evaluator import train_evaluator
     from training.engines import run_local
+    from training.evaluator import train_evaluator
     from training.plan import plan
     from training.sweep_ray import run_ray
 
