@@ -1,2 +1,3 @@
-"""The shared layer: the variant table and family facts, latents, manifests, images, custom layers, statistics and
-figure helpers. It imports neither the trainer (`training`) nor the web service (`app`); both import it."""
+"""The shared layer: the variant table, the operator registry and family facts, latents, manifests, images, the
+artefact measure, statistics, studies and figure helpers.
+It imports neither the trainer (`training`) nor the web service (`app`); both import it."""

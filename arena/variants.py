@@ -239,10 +239,6 @@ def comparisons() -> list[tuple[Variant, Variant]]:
     return [(v, VARIANTS[v.reference]) for v in VARIANTS.values() if v.reference]
 
 
-def report_pairs() -> list[frozenset[str]]:
-    return [frozenset((v.name, r.name)) for v, r in comparisons() if v.report and r.report]
-
-
 @dataclass(frozen=True)
 class Factor:
     """The second factor of a 2×2 design beside the operator: its two levels (reference first), their names in

@@ -150,10 +150,6 @@ class Settings(BaseSettings):
         return None
 
 
-def get_settings() -> Settings:
-    return Settings()
-
-
 SETTINGS_BEGIN, SETTINGS_END = "<!-- settings-begin -->", "<!-- settings-end -->"
 
 

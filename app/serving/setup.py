@@ -71,7 +71,7 @@ class Registry:
         self.discover()
 
     def discover(self) -> None:
-        """List every model folder (and the four known names) before anything is loaded."""
+        """List every model folder (and every variant of the table, present or not) before anything is loaded."""
         names = set(KNOWN_MODELS)
         if self.store.is_dir():
             names |= {p.name for p in self.store.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
