@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from arena.figures import dig
 from arena.layout import REPLICATES, RUN_DIR, failure_path, replicate_store, replicate_stores, runs_in  # noqa: F401 (the layout's names, also read from here)
 from arena.manifest import write_json_atomic
 from arena.stats import (
     DELTA_SOURCE,
     LEVEL,
     METRIC,
-    METRICS,
     Metric,
     bounded_interval,
     explore,
@@ -81,7 +81,7 @@ def collect(store: Path, studies: bool = False) -> dict[str, dict[str, dict[str,
             slot["failed"][seed] = "trained but not evaluated (run `deconv-arena evaluate --replicates`)"
         else:
             row = {**summary_row(json.loads(metrics_path.read_text())), **last_epochs(run / name)}
-            bad = [m.key for m in METRICS if row.get(m.key) is not None and not math.isfinite(row[m.key])]
+            bad = [m.key for m in METRIC.values() if row.get(m.key) is not None and not math.isfinite(row[m.key])]
             if bad:  # a NaN marks the seed failed; it never enters (or aborts) the statistics
                 slot["failed"][seed] = f"evaluation: non-finite {', '.join(bad)}"
                 continue
@@ -114,24 +114,13 @@ def last_epochs(run: Path, k: int = LAST_EPOCHS) -> dict[str, float]:
 
 
 def summary_row(r: dict[str, Any]) -> dict[str, Any]:
-    """One model's headline figures, as summary.json and the replicate statistics keep them."""
+    """One model's headline figures, as summary.json and the replicate statistics keep them: every metric declared
+    with a `source` in its metrics.json (arena/stats.py METRIC; None where a run was evaluated before it existed),
+    then the figures that are not replicate metrics."""
     return {
-        "frechet": r["frechet"]["distance"],
-        "kid": r["kid"]["mean"],
-        "legibility": r["legibility"]["mean_top_probability"],
+        **{m.key: dig(r, m.source) for m in METRIC.values() if m.source},
         "share_confident": r["legibility"]["share_confident"],
-        "checkerboard_ratio": r["checkerboard"]["nyquist_ratio"],
-        "period4_ratio": r["checkerboard"]["period4_ratio"],
-        # the artefact score blur cannot move; absent for runs evaluated before it whose weights were not kept
-        "artefact_excess": (r.get("artefact") or {}).get("nyquist_excess"),
-        "artefact_excess_p4": (r.get("artefact") or {}).get("period4_excess"),
-        "frechet_independent": (r.get("frechet_independent") or {}).get("distance"),
-        # what a person sees: the period-2 amplitude of the 8-bit samples (absent where no weights could re-score)
-        "periodic_amplitude": (r.get("periodic") or {}).get("amplitude_grey_levels"),
-        "periodic_relative": (r.get("periodic") or {}).get("relative"),
-        "periodic_phase_locked": (r.get("periodic") or {}).get("phase_locked_grey_levels"),
-        **{k: r["prdc"][k] for k in ("precision", "recall", "density", "coverage")},
-        "conditional_accuracy": (r.get("conditional") or {}).get("accuracy"),  # conditional models only
+        "density": r["prdc"]["density"],
         "params": r["cost"]["params"],
         "ms_per_image_batch64": r["cost"]["ms_per_image_batch64"],
         "seconds_per_epoch": r["cost"]["seconds_per_epoch"],
@@ -188,7 +177,7 @@ def statistics(store: Path) -> dict[str, Any]:
                 "metrics": {},
             }
             entry["trained_on"] = {str(s): slot["trained_on"][s] for s in seeds}
-            for m in METRICS:
+            for m in METRIC.values():
                 values = {s: slot["seeds"][s][m.key] for s in seeds if slot["seeds"][s].get(m.key) is not None}
                 if values:
                     entry["metrics"][m.key] = {
@@ -214,7 +203,7 @@ def statistics(store: Path) -> dict[str, Any]:
         ),
         "metrics": [
             {"key": m.key, "label": m.label, "better": m.better, "direction": m.direction, "delta": m.delta}
-            for m in METRICS
+            for m in METRIC.values()
         ],
         "models": models,
         "comparisons": compared,
@@ -291,7 +280,7 @@ def _compare(data, v: Variant, ref: Variant) -> list[dict[str, Any]]:
             )
         for place, seeds in groups.items():
             row: dict[str, Any] = {**head, "trained_on": place, "seeds": seeds, "metrics": {}}
-            for m in METRICS:
+            for m in METRIC.values():
                 used = [
                     s for s in seeds if a["seeds"][s].get(m.key) is not None and b["seeds"][s].get(m.key) is not None
                 ]

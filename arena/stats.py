@@ -23,10 +23,11 @@ POWER = 0.80  # the power every "seeds a power calculation asks for" figure is c
 
 @dataclass(frozen=True)
 class Metric:
-    """A replicate metric and how it is scored. `better`: "lower", "higher", or "real" — a ratio to real digits
-    (1 = like MNIST) scored by its distance from real, |ln(ratio)|, lower is better; shown as the ratio itself.
-    `delta`: the smallest effect of interest per family, in score units (see DELTA_SOURCE); None: no equivalence
-    test."""
+    """A replicate metric, declared once: where a run's metrics.json holds it (`source`), how it is scored, its words
+    and the range it can take; replicates.json, the tables, the pages' charts and the verdicts read it from here.
+    `better`: "lower", "higher", or "real" — a ratio to real digits (1 = like MNIST) scored by its distance from
+    real, |ln(ratio)|, lower is better; shown as the ratio itself. `delta`: the smallest effect of interest per
+    family, in score units (see DELTA_SOURCE); None: no equivalence test."""
 
     key: str  # a key of a replicate's summary row
     label: str
@@ -34,6 +35,7 @@ class Metric:
     delta: dict[str, float] | None = None
     lowest: float | None = None  # the range the measure can take (None: unbounded): charts and intervals keep to it
     highest: float | None = None
+    source: str | None = None  # its dotted path in a run's metrics.json (None: from the per-epoch training curves)
 
     def score(self, value: float) -> float:
         return abs(math.log(value)) if self.better == "real" else float(value)
@@ -61,29 +63,86 @@ class Metric:
 # tests/test_verdicts.py recomputes them from the shipped store (`epoch_jitter`).
 DELTA_SOURCE = "median |change| between consecutive late-training epochs of the per-epoch curves (2,000 samples)"
 METRICS = (
-    Metric("frechet", "Fréchet distance (classifier features)", "lower", {"gan": 5.2, "vae": 4.7}, 0.0),
-    Metric("kid", "KID (classifier features)", "lower"),
-    Metric("legibility", "legibility (mean top-class probability)", "higher", None, 0.0, 1.0),
-    Metric("checkerboard_ratio", "checkerboard index (× real digits)", "real", {"gan": 0.092, "vae": 0.033}, 0.0),
-    Metric("period4_ratio", "period-4 index (× real digits)", "real", None, 0.0),
-    Metric("artefact_excess", "checkerboard excess (Nyquist prominence over real, ln)", "lower"),
-    Metric("artefact_excess_p4", "period-4 excess (prominence over real, ln)", "lower"),
-    Metric("periodic_amplitude", "period-2 amplitude (grey levels of the 8-bit samples)", "lower", None, 0.0),
-    Metric("periodic_relative", "period-2 amplitude over the image's own contrast", "lower", None, 0.0),
+    Metric(
+        "frechet",
+        "Fréchet distance (classifier features)",
+        "lower",
+        {"gan": 5.2, "vae": 4.7},
+        0.0,
+        source="frechet.distance",
+    ),
+    Metric("kid", "KID (classifier features)", "lower", source="kid.mean"),
+    Metric(
+        "legibility",
+        "legibility (mean top-class probability)",
+        "higher",
+        None,
+        0.0,
+        1.0,
+        source="legibility.mean_top_probability",
+    ),
+    Metric(
+        "checkerboard_ratio",
+        "checkerboard index (× real digits)",
+        "real",
+        {"gan": 0.092, "vae": 0.033},
+        0.0,
+        source="checkerboard.nyquist_ratio",
+    ),
+    Metric("period4_ratio", "period-4 index (× real digits)", "real", None, 0.0, source="checkerboard.period4_ratio"),
+    Metric(
+        "artefact_excess",
+        "checkerboard excess (Nyquist prominence over real, ln)",
+        "lower",
+        source="artefact.nyquist_excess",
+    ),
+    Metric(
+        "artefact_excess_p4", "period-4 excess (prominence over real, ln)", "lower", source="artefact.period4_excess"
+    ),
+    Metric(
+        "periodic_amplitude",
+        "period-2 amplitude (grey levels of the 8-bit samples)",
+        "lower",
+        None,
+        0.0,
+        source="periodic.amplitude_grey_levels",
+    ),
+    Metric(
+        "periodic_relative",
+        "period-2 amplitude over the image's own contrast",
+        "lower",
+        None,
+        0.0,
+        source="periodic.relative",
+    ),
     Metric(
         "periodic_phase_locked",
         "grid-locked period-2 amplitude (grey levels, shared by the samples)",
         "lower",
         None,
         0.0,
+        source="periodic.phase_locked_grey_levels",
     ),
     Metric(
-        "frechet_independent", "Fréchet distance (an independently trained classifier's features)", "lower", None, 0.0
+        "frechet_independent",
+        "Fréchet distance (an independently trained classifier's features)",
+        "lower",
+        None,
+        0.0,
+        source="frechet_independent.distance",
     ),
-    Metric("precision", "precision (k=5)", "higher", None, 0.0, 1.0),
-    Metric("recall", "recall (k=5)", "higher", None, 0.0, 1.0),
-    Metric("coverage", "coverage (k=5)", "higher", None, 0.0, 1.0),
-    Metric("conditional_accuracy", "conditional accuracy (read as the digit asked for)", "higher", None, 0.0, 1.0),
+    Metric("precision", "precision (k=5)", "higher", None, 0.0, 1.0, source="prdc.precision"),
+    Metric("recall", "recall (k=5)", "higher", None, 0.0, 1.0, source="prdc.recall"),
+    Metric("coverage", "coverage (k=5)", "higher", None, 0.0, 1.0, source="prdc.coverage"),
+    Metric(
+        "conditional_accuracy",
+        "conditional accuracy (read as the digit asked for)",
+        "higher",
+        None,
+        0.0,
+        1.0,
+        source="conditional.accuracy",
+    ),
     Metric(
         "frechet_last5",
         "Fréchet distance, mean of the last 5 epochs (2,000 samples each)",
@@ -106,7 +165,7 @@ METRICS = (
         0.0,
     ),
 )
-METRIC = {m.key: m for m in METRICS}
+METRIC = {m.key: m for m in METRICS}  # the declarations by key: what every reader iterates
 
 
 @dataclass(frozen=True)

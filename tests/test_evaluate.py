@@ -158,7 +158,7 @@ def test_service_shows_metrics_when_present(evaluated_store, tmp_path):
         page = c.get("/").text
         assert "Legibility" in page and "× real" in page
         page = c.get("/models/gan_upsample").text
-        assert "/models/gan_upsample/spectrum.png?of=difference" in page and "spectrum-profile" in page
+        assert "/models/gan_upsample/spectrum.png?of=difference" in page and "azimuthal-average-of-the" in page
         assert c.get("/models/gan_upsample/spectrum.png").headers["content-type"] == "image/png"
 
 

@@ -393,3 +393,33 @@ def test_an_interval_never_leaves_the_range_its_measure_can_take():
                 if m is not None and iv.get("low") is not None:
                     assert m.lowest is None or iv["low"] >= m.lowest, (name, key, iv)
                     assert m.highest is None or iv["high"] <= m.highest, (name, key, iv)
+
+
+def test_a_new_metric_is_its_declaration_and_its_computation(replicated_store, tmp_path, monkeypatch):
+    """A metric added by its declaration (arena/stats.py METRIC) and its computation (training/evaluate.py
+    SECTIONS) alone: re-scoring the runs writes it, replicates.json carries its intervals, and the comparison page
+    draws its replicate chart."""
+    from arena.stats import METRIC, Metric
+    from tests.conftest import make_client, wait_ready
+    from training import evaluate
+
+    store = tmp_path / "store"
+    shutil.copytree(replicated_store, store)
+    monkeypatch.setitem(
+        METRIC, "ink_mean", Metric("ink_mean", "mean ink (pixel value)", "lower", None, 0.0, 1.0, source="ink.mean")
+    )
+    monkeypatch.setitem(evaluate.SECTIONS, "ink", lambda d: {"mean": float(d.samples.mean())})
+    runs = sorted(store.glob("_replicates/*/vae_*/metrics.json"))
+    assert len(runs) == 6
+    for metrics in runs:
+        assert "ink" in evaluate.rescore_artefacts(metrics.parent, store)
+        ink = json.loads(metrics.read_text())["ink"]["mean"]
+        assert 0.0 <= ink <= 1.0
+    stats = evaluate.write_statistics(store)
+    summary = stats["models"]["vae_upsample"]["smoke"]["metrics"]["ink_mean"]
+    assert summary["n"] == 3 and summary["low"] <= summary["mean"] <= summary["high"]
+    assert "ink_mean" in [m["key"] for m in stats["metrics"]]
+    with make_client(store, tmp_path, results_ttl_s=0) as c:
+        wait_ready(c)
+        page = c.get("/").text
+    assert 'data-name="smoke-ink-mean-replicates"' in page and "mean ink (pixel value)" in page

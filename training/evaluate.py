@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +129,37 @@ def periodic_section(samples: np.ndarray, real: np.ndarray) -> dict[str, Any]:
     }
 
 
-RESCORED = ("artefact", "spectrum", "frechet_independent", "periodic")  # the sections added since the first evaluations
+@dataclass(frozen=True)
+class Drawn:
+    """What a measure computed from a model's samples alone may use: the samples, the evaluator's reference figures,
+    the real test digits (uint8; None: not at hand), the store that holds the evaluators and whether the model is
+    served (the spectral pictures are drawn for served models only)."""
+
+    samples: np.ndarray
+    reference: dict[str, Any]
+    real: np.ndarray | None
+    store: Path
+    served: bool
+
+
+# The measures computed from a model's samples alone, by their metrics.json section: evaluation writes each, and
+# `rescore_artefacts` adds those an older metrics.json lacks (a computation may give None: not for this model). A new
+# metric is an entry here (its computation) and its declaration in arena/stats.py METRICS (where its section holds it).
+SECTIONS: dict[str, Callable[[Drawn], dict[str, Any] | None]] = {
+    "artefact": lambda d: artefact_section(d.samples, d.reference),
+    "periodic": lambda d: periodic_section(d.samples, d.real) if d.real is not None else None,
+    "frechet_independent": lambda d: independent_frechet(d.store, d.samples),
+    "spectrum": lambda d: spectrum_section(d.samples, d.reference) if d.served else None,
+}
+
+
+def sample_sections(drawn: Drawn, only: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The sections of SECTIONS (or of `only`) that apply to this model, computed from its samples."""
+    return {k: v for k in (SECTIONS if only is None else only) if (v := SECTIONS[k](drawn)) is not None}
 
 
 def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndarray | None = None) -> list[str]:
-    """Add to an evaluated model's metrics.json the sections of RESCORED it lacks, from the same samples evaluation
+    """Add to an evaluated model's metrics.json the sections of SECTIONS it lacks, from the same samples evaluation
     drew (its seed, its count), leaving every other figure as it is; returns the sections added. `real`: the real
     test digits (uint8), which the period-2 section sets beside the samples; without them it is left out."""
     _, _, reference = load_evaluator_once(store)
@@ -143,22 +171,14 @@ def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndar
     if result.get("generator_sha256") != manifest["files"][generator_file(manifest)]:
         raise EvaluationError(f"{model_dir.name}: metrics.json is of another generator; evaluate it again")
     served = REPLICATES not in model_dir.parts  # the spectral pictures are drawn for served models only
-    missing = [k for k in RESCORED if k not in result and (served or k != "spectrum")]
+    missing = [k for k in SECTIONS if k not in result and (served or k != "spectrum")]
     if not missing:
         return []
     n = int(result.get("samples", n))
     _, fn = _decoder(model_dir, manifest)
     latents = latents_from_seed(int(result.get("seed", EVAL_SEED)), n, manifest["latent_dim"])
     samples = _generate(fn, every_digit(latents, manifest_classes(manifest)), manifest["output"])
-    added = {
-        "artefact": lambda: artefact_section(samples, reference),
-        "spectrum": lambda: spectrum_section(samples, reference),
-        "frechet_independent": lambda: independent_frechet(store, samples),
-        "periodic": lambda: periodic_section(samples, real) if real is not None else None,
-    }
-    for key in missing:
-        if (section := added[key]()) is not None:
-            result[key] = section
+    result.update(sample_sections(Drawn(samples, reference, real, Path(store), served), missing))
     write_json_atomic(path, result)
     return [k for k in missing if k in result]
 
@@ -212,13 +232,10 @@ def evaluate_model(
         "evaluator_test_accuracy": ev_manifest["test_accuracy"],
         **_quality(feats, probs, real_features, reference, fm),
         "checkerboard": _checkerboard(samples, reference, model),
-        "artefact": artefact_section(samples, reference),
-        "periodic": periodic_section(samples, real_test),
-        **({"frechet_independent": fi} if (fi := independent_frechet(primary_store or store, samples)) else {}),
+        # the spectral pictures are drawn for served models only (20 KB a run otherwise)
+        **sample_sections(Drawn(samples, reference, real_test, Path(primary_store or store), primary_store is None)),
         "cost": _cost(model_dir, manifest, fn),
     }
-    if primary_store is None:  # the spectral pictures are drawn for served models only (20 KB a run otherwise)
-        result["spectrum"] = spectrum_section(samples, reference)
     if classes:
         if real_labels is None:
             raise EvaluationError(f"{name} is conditional: its evaluation needs the real digits' labels")

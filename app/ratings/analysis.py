@@ -21,12 +21,8 @@ from app.store import QUESTIONS
 from arena.figures import dig
 from arena.stats import METRIC
 
-# (key in the results and in arena.stats.METRIC, which says how it is scored; path in a model's metrics)
-METRICS = (
-    ("legibility", "legibility.mean_top_probability"),
-    ("checkerboard_ratio", "checkerboard.nyquist_ratio"),
-    ("frechet", "frechet.distance"),
-)
+# The metrics people's ratings are set beside (arena.stats.METRIC says where each is and how it is scored).
+AGAINST_PEOPLE = ("legibility", "checkerboard_ratio", "frechet")
 
 
 def cached_results(ratings: Ratings, registry) -> dict[str, Any]:
@@ -282,8 +278,8 @@ def human_vs_metrics(groups: list[dict[str, Any]], registry, votes: int) -> dict
     """Per rated group (family) and metric: the rank correlation of the people's overall ratings with the metric, and
     how many models it rests on seeds for. Never across groups, whose ratings are not on one scale."""
     out: dict[str, dict[str, Any]] = {}
-    for key, path in METRICS:
-        values, seeds = metric_values(registry, key, path)
+    for key in AGAINST_PEOPLE:
+        values, seeds = metric_values(registry, key, METRIC[key].source)
         scored, higher = {n: METRIC[key].score(v) for n, v in values.items()}, METRIC[key].better == "higher"
         out[key] = {}
         for g in groups:

@@ -120,8 +120,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--artefacts-only",
         action="store_true",
-        help="add only the metrics added since a run was evaluated (the artefact score, the spectral pictures' data; "
-        "the Fréchet distance in the independent classifier's features, when STORE has it) to evaluated runs that "
+        help="add only the metrics added since a run was evaluated (training/evaluate.py SECTIONS: the artefact score, "
+        "the period-2 amplitude, the spectral pictures' data, the Fréchet distance in the independent classifier's "
+        "features when STORE has it, and any metric added since) to evaluated runs that "
         "still have their weights, from the samples their evaluation drew; every other figure stays (with --all or "
         "--replicates; --data when the evaluator's reference lacks the real digits' 2-D spectrum)",
     )
