@@ -92,7 +92,10 @@ def two_nodes():
         sids = {p.pid for p in procs}  # each `ray start` leads its own session: the head's or the node's processes
         for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             for pid in _session_pids(sids):
-                os.kill(pid, sig)
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:  # it ended between the listing and the signal
+                    pass
             deadline = time.monotonic() + grace
             while _session_pids(sids) and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -397,7 +397,7 @@ def interaction_chart(design: dict[str, Any], key: str = "frechet") -> Chart | N
     factor, metric = FACTORS[factor_name], METRIC[key]
     levels = [factor.words[n].split(" (")[0] for n in factor.levels]
     rows = [
-        {"operator": OPERATORS[o], "level": factor.words[n].split(" (")[0], **means[f"{o}|{n}"]}
+        {"operator": OPERATORS[o].words, "level": factor.words[n].split(" (")[0], **means[f"{o}|{n}"]}
         for o in Factorial.OPERATORS
         for n in factor.levels
     ]
