@@ -167,6 +167,9 @@ def _lifespan(settings: Settings, metrics: Metrics, registry: Registry | None):
             loading.set_result(None)
         app.state.models_loaded = False
         loading.add_done_callback(lambda f: setattr(app.state, "models_loaded", f.exception() is None))
+        # the first visitor of the comparison page should not wait for its hundred charts to be built
+        warm = threading.Thread(target=pages.warm_charts, args=(registry,), name="warm-charts", daemon=True)
+        loading.add_done_callback(lambda f: f.exception() is None and warm.start())
         # The first attempt runs before serving (so a healthy start has rating on at once); later ones in a thread.
         stop, tried = threading.Event(), threading.Event()
         app.state.ratings, app.state.ratings_problem = None, "opening the vote store"

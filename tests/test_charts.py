@@ -130,3 +130,16 @@ def test_the_chart_scripts_are_served_gzipped_from_the_app(client):
         plain = client.get(f"/static/vendor/{pin['file']}", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers and len(plain.content) == (VENDOR / pin["file"]).stat().st_size
     assert client.get("/static/vendor/vega-embed.css").text.startswith("/* vega-embed")
+
+
+def test_a_chart_is_built_once_per_distinct_data():
+    """The comparison page draws about a hundred charts: each is kept by its data, so a second request reuses it and
+    other data gets its own chart."""
+    rows = [{"model": "a", "rating": 1000.0, "lower": 950.0, "upper": 1040.0}]
+    first = charts.rating_chart("overall", rows)
+    assert charts.rating_chart("overall", [dict(r) for r in rows]) is first
+    other = charts.rating_chart("overall", [{**rows[0], "upper": 1050.0}])
+    assert other is not first and other.rows[0][3] == 1050.0
+    calls = []
+    twice = charts.memoized(lambda x: calls.append(x) or len(calls))
+    assert twice({1, 2}) == 1 and twice({1, 2}) == 2  # not JSON: built every time, never wrongly shared

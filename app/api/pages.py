@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,19 @@ def family_group(registry, family: str, title: str, label: str, names: list[str]
     }
 
 
+def warm_charts(registry) -> None:
+    """Build the charts of the comparison page (every model shown), its findings and every model page once, so the
+    first requests find them built (app/views/charts.py keeps each by its data)."""
+    try:
+        for family, title, label, names in families_shown(registry):
+            family_group(registry, family, title, label, names)
+        findings_context(registry.replicate_statistics)
+        for name in list(registry.entries):
+            model_charts(registry, name)
+    except Exception as e:  # a warm-up never stops the service: the page builds what it lacks
+        logging.getLogger("arena").warning(json.dumps({"event": "warm_charts_failed", "error": repr(e)}))
+
+
 VIEWS = ("samples", "artefacts")  # what a grid shows: the images, or their period-2 component (arena/artefacts.py)
 
 
@@ -274,7 +288,6 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         notices.append(f"label {q.get('label')[:40]!r} is ignored: {name} is unconditional (it takes no digit).")
     manifest = e.manifest or None
     frames = sorted(p.name for p in (registry.store / name / "progress").glob("epoch_*.png")) if manifest else []
-    losses = {HISTORY_WORDS[k]: curve for k in LOSSES if (curve := training_curves(manifest, k))}
     plots = sorted(p.name for p in (registry.store / name / "report").glob("*.png")) if manifest else []
     history_keys = list(
         dict.fromkeys(
@@ -292,7 +305,6 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "history_keys": history_keys,
         "history_words": HISTORY_WORDS,
         "frame_epochs": [int(f[len("epoch_") : -len(".png")]) for f in frames],
-        "loss_chart": curve_chart(losses, "losses per epoch", series_name="loss") if losses else None,
         "seed": seed,
         "seed_a": seed_a,
         "seed_b": seed_b,
@@ -301,11 +313,23 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "family_title": FAMILIES[e.family].title if e.family in FAMILIES else str(e.family).upper(),
         "label_choices": LABEL_CHOICES if e.classes else (),
         "class_columns": CLASS_COLUMNS,
-        "per_class": per_class_charts({name: e.metrics}),
-        "spectra": spectra_view([name], {name: e.metrics}, f"{name}: azimuthal average of the mean power spectrum"),
         "spectrum_bars": colour_bars(registry, e.family),
         "generator_file": generator_file(manifest) if manifest else None,
         "notices": notices,
+        **model_charts(registry, name),
+    }
+    return render(request, "model.html", ctx)
+
+
+def model_charts(registry, name: str) -> dict[str, Any]:
+    """A model page's charts: its losses, per-digit bars, spectrum profile, replicate intervals and training curves."""
+    e = registry.entries[name]
+    manifest = e.manifest or None
+    losses = {HISTORY_WORDS[k]: curve for k in LOSSES if (curve := training_curves(manifest, k))}
+    return {
+        "loss_chart": curve_chart(losses, "losses per epoch", series_name="loss") if losses else None,
+        "per_class": per_class_charts({name: e.metrics}),
+        "spectra": spectra_view([name], {name: e.metrics}, f"{name}: azimuthal average of the mean power spectrum"),
         "replicates": replicate_view(
             registry.replicate_statistics, [name] + [c["b"] if c["a"] == name else c["a"] for c in e.comparisons]
         ),
@@ -315,7 +339,6 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
             {k: replicate_band(registry, name, k) for k in ("curve_checkerboard_ratio", "curve_frechet")},
         ),
     }
-    return render(request, "model.html", ctx)
 
 
 def replicate_band(registry, name: str, key: str) -> list[tuple[int, float, float]]:

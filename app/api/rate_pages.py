@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -136,27 +136,6 @@ def rate_undo_form(request: Request, ratings: RatingsDep) -> Response:
     return RedirectResponse("/rate?done=undone", status_code=303)
 
 
-_CHARTS: list[tuple[str, dict]] = []  # (stamp, charts) of the latest analysis: built once (tens of ms a chart)
-
-
-def rating_charts(results: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    """Each question's and group's rating chart of this analysis (None where no model has an interval yet)."""
-    stamp = f"{results.get('as_of')}|{results.get('computed_at')}"
-    latest = _CHARTS[-1] if _CHARTS else None
-    if latest is None or latest[0] != stamp:
-        latest = (
-            stamp,
-            {
-                (q, g["label"]): rating_chart(f"{QUESTION_LABELS[q]} ({g['label'].upper()})", g["ratings"])
-                for q, data in results["questions"].items()
-                for g in data["groups"]
-                if g["comparisons"]
-            },
-        )
-        _CHARTS[:] = [latest]  # one swap: a reader sees an old pair or the new one, never a mix
-    return latest[1]
-
-
 @router.get("/results", response_class=HTMLResponse, include_in_schema=False)
 def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -> Response:
     results = cached_results(ratings, registry)
@@ -170,6 +149,11 @@ def results_page(request: Request, ratings: RatingsDep, registry: RegistryDep) -
             "metric_labels": {k: METRIC[k].label for k in METRIC},
             "ttl": ratings.settings.results_ttl_s,
             "labels": QUESTION_LABELS,
-            "charts": rating_charts(results),
+            "charts": {  # built once per analysis (app/views/charts.py memoizes each chart by its data)
+                (q, g["label"]): rating_chart(f"{QUESTION_LABELS[q]} ({g['label'].upper()})", g["ratings"])
+                for q, data in results["questions"].items()
+                for g in data["groups"]
+                if g["comparisons"]
+            },
         },
     )

@@ -8,7 +8,9 @@ carries a measure is held to the range the measure can take (arena/stats.py `Met
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import json
 import math
 import re
 import textwrap
@@ -81,6 +83,30 @@ class Chart:
         return [["–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in r] for r in self.rows]
 
 
+MEMO_SIZE = 1024  # charts kept per kind; the store's charts are a few hundred
+
+
+def memoized(build):
+    """A chart is a pure function of its data, and Altair takes 10-30 ms to build one: each distinct input is built
+    once per process (the comparison page draws about a hundred charts, each from data that changes only when the
+    store does). Inputs that are not JSON are built every time."""
+    cache: dict[str, Any] = {}
+
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        try:
+            key = json.dumps([args, kwargs], sort_keys=True, allow_nan=True)
+        except TypeError:
+            return build(*args, **kwargs)
+        if key not in cache:
+            if len(cache) >= MEMO_SIZE:
+                cache.clear()
+            cache[key] = build(*args, **kwargs)
+        return cache[key]
+
+    return wrapper
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("×", "x").replace("é", "e")).strip("-")[:80] or "chart"
 
@@ -118,6 +144,7 @@ def rounded(x: float | None, digits: int = 6) -> float | None:
 
 
 # Replicate intervals ------------------------------------------------------------------------------------------------
+@memoized
 def interval_chart(
     rows: list[dict[str, Any]], label: str, direction: str, lowest: float | None = None, highest: float | None = None
 ) -> Chart:
@@ -241,6 +268,7 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
 
 
 # Curves against epoch ------------------------------------------------------------------------------------------------
+@memoized
 def curve_chart(
     series: dict[str, list[tuple[int, float]]],
     label: str,
@@ -332,6 +360,7 @@ def _in_deltas(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], flo
     return scaled
 
 
+@memoized
 def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
     """One row per question: the paired difference of its primary metric's score (A − B) as dot and 95 % bar, on
     a scale in units of that metric's δ (so different metrics share one axis), with the ±δ equivalence band shaded."""
@@ -387,6 +416,7 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
     )
 
 
+@memoized
 def interaction_chart(design: dict[str, Any], key: str = "frechet") -> Chart | None:
     """The factorial's cell means (95 % bars) of one metric: the second factor's levels on the x axis, one line per
     operator."""
@@ -439,6 +469,7 @@ PER_CLASS = (
 )
 
 
+@memoized
 def per_class_chart(
     models: dict[str, dict[str, Any]],
     key: str,
@@ -496,6 +527,7 @@ def per_class_charts(metrics: dict[str, dict[str, Any] | None]) -> list[Chart]:
 
 
 # People's ratings ---------------------------------------------------------------------------------------------------
+@memoized
 def rating_chart(question: str, rows: list[dict[str, Any]]) -> Chart | None:
     """One question's Bradley-Terry ratings: each model's rating with its 95 % interval where the display rule gives
     one (app/ratings/ranking.py), on the Elo-like scale."""

@@ -12,7 +12,7 @@ import altair as alt
 import numpy as np
 from PIL import Image
 
-from app.views.charts import COLOURS, Chart, rounded, slug, vega_spec
+from app.views.charts import COLOURS, Chart, memoized, rounded, slug, vega_spec
 
 # Viridis (perceptually uniform, readable in grey), sampled at nine even steps; interpolated linearly between.
 VIRIDIS = (
@@ -124,6 +124,7 @@ def colour_bar_svg(scale: tuple[float, float], of: str = "model", width: int = 4
     )
 
 
+@memoized
 def profile_chart(sections: dict[str, dict[str, Any]], title: str) -> Chart | None:
     """Each model's azimuthal average of the mean power spectrum and real digits' (dashed) on one log-scale chart,
     Nyquist marked. The sections store decades (log10 of power). None without data."""
