@@ -251,3 +251,16 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
     assert rows[0]["word"].startswith("3 of 80 runs in") and rows[1]["word"] == "exploratory, 10 seeds"
     assert rows[1]["value"] == "-9 [-16, -2]" and "<svg" in rows[1]["mark"]
     assert not any("better" in r["word"] for r in rows)
+
+
+def test_large_pages_travel_gzipped_and_read_the_same(client):
+    """A page with charts carries their specs and tables: gzipped where the browser accepts it (Vary says so), the
+    same text once decoded; a small page and a browser that asks for no compression get it as it is."""
+    zipped = client.get("/", headers={"Accept-Encoding": "gzip"})
+    plain = client.get("/", headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["vary"] == "Accept-Encoding"
+    assert "content-encoding" not in plain.headers and zipped.text == plain.text
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+    assert "content-encoding" not in client.get("/rate/start", headers={"Accept-Encoding": "gzip"}).headers
+    grid = client.get("/models/gan_upsample/grid.png?seed=1&n=4", headers={"Accept-Encoding": "gzip"})
+    assert grid.status_code == 200 and "content-encoding" not in grid.headers  # PNG: never recompressed
