@@ -345,3 +345,23 @@ def test_without_javascript_each_chart_is_its_table(shipped_server, browser):
                 assert fig.locator("details.chart-data[open] table").is_visible(), (path, i)
             assert rows >= 1, (path, i)
     context.close()
+
+
+def test_every_table_can_be_taken_away_as_csv(shipped_server, page):
+    """Tables that are not a chart's own get a CSV link built from what the page shows: the file's header row is the
+    table's header row."""
+    import csv as csvlib
+    import io
+
+    page.goto(shipped_server + "/")
+    page.wait_for_load_state("networkidle")
+    tables = page.locator("main table:not(figure.chart table)")
+    links = page.locator("main a.table-csv")
+    assert tables.count() >= 3 and links.count() == tables.count()
+    first = tables.first
+    header = [c.strip() for c in first.locator("tr").first.locator("th, td").all_inner_texts()]
+    first.evaluate("t => { const d = t.closest('details'); if (d) d.open = true; }")
+    with page.expect_download() as download:
+        page.locator("main a.table-csv").first.click()
+    rows = list(csvlib.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [" ".join(h.split()) for h in header] == rows[0] and len(rows) == first.locator("tr").count()

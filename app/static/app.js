@@ -96,5 +96,24 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); cellZoom(); });
+  // Every table that is not a chart's own (those have their link) can be taken away as CSV, as the page shows it.
+  function tableDownloads() {
+    var cell = function (c) {
+      var v = c.innerText.trim().replace(/\s+/g, " ");
+      return /[",]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+    };
+    document.querySelectorAll("main table").forEach(function (t, i) {
+      if (t.closest("figure.chart")) return;
+      var rows = [].map.call(t.rows, function (r) { return [].map.call(r.cells, cell).join(","); });
+      var name = (t.caption ? t.caption.innerText : "") || t.closest("section") && t.closest("section").querySelector("h2, h3") && t.closest("section").querySelector("h2, h3").innerText || "table " + (i + 1);
+      var link = document.createElement("a");
+      link.className = "csv table-csv";
+      link.textContent = "Download this table (CSV)";
+      link.download = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60) + ".csv";
+      link.href = "data:text/csv;charset=utf-8," + encodeURIComponent(rows.join("\n") + "\n");
+      (t.closest(".table-scroll") || t).insertAdjacentElement("afterend", link);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { compareForm(); scrubber(); cellZoom(); tableDownloads(); });
 })();
