@@ -8,6 +8,7 @@ carries a measure is held to the range the measure can take (arena/stats.py `Met
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -219,7 +220,7 @@ def _interval_charts(stats: dict[str, Any], present: list[str], profile: str) ->
             direction = measure.direction if measure else m["better"]
             low, high = (measure.lowest, measure.highest) if measure else (None, None)
             chart = interval_chart(rows, m["label"], direction, lowest=low, highest=high)
-            charts.append(Chart(**{**chart.__dict__, "name": slug(f"{profile} {m['key']} replicates")}))
+            charts.append(dataclasses.replace(chart, name=slug(f"{profile} {m['key']} replicates")))
     return charts
 
 
