@@ -159,27 +159,33 @@ def test_sweep_spreads_over_two_ray_nodes_and_survives_a_killed_worker(two_nodes
         str(tiny_npz),
     ]
     sweep = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    killed = None
+    killed, other = None, None
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 300
         while killed is None and time.monotonic() < deadline and sweep.poll() is None:
-            text = (hold / "worker.pid").read_text() if (hold / "worker.pid").is_file() else ""
-            if len(text.split()) == 2:
-                killed = (text.split()[0], int(text.split()[1]))
-                os.kill(killed[1], signal.SIGKILL)
+            held = (hold / "worker.pid").read_text().split() if (hold / "worker.pid").is_file() else []
+            if len(held) == 3:  # the held task owns its node's only CPU: the next to reach epoch 1 is elsewhere
+                marks = {p.name[len("epoch1-") :]: p.read_text().split() for p in hold.glob("epoch1-*")}
+                others = [(slug, m) for slug, m in marks.items() if slug != held[0] and len(m) == 2]
+                if others:
+                    killed, other = (held[0], int(held[1]), held[2]), (others[0][0], others[0][1][1])
+                    os.kill(killed[1], signal.SIGKILL)
             time.sleep(0.2)
         out, _ = sweep.communicate(timeout=300)
     finally:
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 1, out[-4000:]  # one job failed
-    assert killed is not None, "no training task reached its first epoch's checkpoint"
+    assert killed is not None, "no two training tasks reached their first epoch's checkpoint while one was held"
     assert "sweep: 3 done, 1 failed" in out and "failed: vae_transpose smoke seed 2: train: TrainingError" in out
     labels = [f"{v} smoke seed {s}" for v in ("vae_upsample", "vae_transpose") for s in (1, 2)]
     labels.remove("vae_transpose smoke seed 2")
-    trained = re.findall(r"^trained (.+) on node (\w+)", out, re.M)
-    assert sorted(t[0] for t in trained) == sorted(labels)  # each run came back and was installed once
-    assert len({t[1] for t in trained}) == 2, trained  # both nodes trained
+    found = re.findall(r"^trained (.+) on node (\w+)", out, re.M)
+    trained = dict(found)
+    assert sorted(t[0] for t in found) == sorted(labels)  # each run came back and was installed once
+    assert other[1] != killed[2], (killed, other)  # both nodes trained: the held one and the one beside it
+    variant, _, seed = other[0].rpartition("-smoke-seed")
+    assert trained[f"{variant} smoke seed {seed}"] == other[1][:8], (trained, other)
     for label in labels:
         variant, _, _, seed = label.split()
         run = store / "_replicates" / f"smoke-seed{seed}" / variant

@@ -74,20 +74,24 @@ def _node() -> str:
 
 
 def _hold_for_test(unit: tuple[Job, ...]) -> Callable[[str], None]:
-    """The log of a training task. Under TEST_HOLD, the first task of the sweep to finish an epoch's checkpoint
-    claims TEST_HOLD/worker.pid (its unit and pid) and waits there: the test kills that worker."""
+    """The log of a training task. Under TEST_HOLD, each task that finishes its first epoch's checkpoint writes
+    TEST_HOLD/epoch1-<run> (its pid and node); the first of them also claims TEST_HOLD/worker.pid and waits there
+    (up to 200 s) while holding its node's CPU, so the next task to reach that point ran on another node: the test
+    kills the held worker once a second task has reached it."""
     folder = os.environ.get(TEST_HOLD)
 
     def log(line: str) -> None:
         print(line, flush=True)
         if folder and " epoch 1/" in line:
+            slug, mark = unit[0].layout(Path()).slug, f"{os.getpid()} {_node()}"
+            (Path(folder) / f"epoch1-{slug}").write_text(mark)
             try:
                 fd = os.open(Path(folder) / "worker.pid", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
                 return
-            os.write(fd, f"{unit[0].layout(Path()).slug} {os.getpid()}".encode())
+            os.write(fd, f"{slug} {mark}".encode())
             os.close(fd)
-            time.sleep(120)
+            time.sleep(200)
 
     return log
 
