@@ -16,12 +16,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from arena.manifest import MANIFEST
+from arena.records import MANIFEST, METRICS_FILE
 
 REPLICATES = "_replicates"
 CHECKPOINT = "checkpoint.npz"
 STATUS = "status.json"  # a few bytes a running job rewrites each epoch (epoch, seconds per epoch)
-METRICS = "metrics.json"
 FAILED = ".failed.json"
 JOB_FILES = "sweep"  # WORKDIR/sweep/: each job's log and result file
 RUN_DIR = re.compile(r"^(?P<profile>[a-z]+)-seed(?P<seed>\d+)$")
@@ -86,7 +85,7 @@ class RunLayout:
 
     @property
     def metrics(self) -> Path:
-        return self.folder / METRICS
+        return self.folder / METRICS_FILE
 
     @property
     def failure(self) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 
 from arena.figures import dig
 from arena.layout import REPLICATES, RUN_DIR, failure_path, replicate_store, replicate_stores, runs_in  # noqa: F401 (the layout's names, also read from here)
-from arena.manifest import write_json_atomic
+from arena.records import MANIFEST, METRICS_FILE, RecordError, read_manifest, read_metrics, write_json_atomic
 from arena.stats import (
     DELTA_SOURCE,
     LEVEL,
@@ -57,8 +57,8 @@ def under_a_plan(run: Path, name: str) -> bool:
     """Whether the run was trained under a study's plan (its manifest records the plan): such runs answer their
     plan's questions only, and never enter the exploratory statistics."""
     try:
-        return bool(json.loads((run / name / "manifest.json").read_text()).get("study"))
-    except (OSError, ValueError):
+        return bool(read_manifest(run / name).get("study"))
+    except RecordError:
         return False
 
 
@@ -73,14 +73,18 @@ def collect(store: Path, studies: bool = False) -> dict[str, dict[str, dict[str,
             profile, {"epochs": None, "seeds": {}, "failed": {}, "trained_on": {}, "place": {}}
         )
         failure = failure_path(run, name)
-        metrics_path = run / name / "metrics.json"
+        metrics_path = run / name / METRICS_FILE
         if failure.is_file():
             f = json.loads(failure.read_text())
             slot["failed"][seed] = f"{f['stage']}: {f['error']}"
         elif not metrics_path.is_file():
             slot["failed"][seed] = "trained but not evaluated (run `deconv-arena evaluate --replicates`)"
         else:
-            row = {**summary_row(json.loads(metrics_path.read_text())), **last_epochs(run / name)}
+            try:
+                row = {**summary_row(read_metrics(run / name)), **last_epochs(run / name)}
+            except RecordError as e:  # a damaged record marks the seed failed, naming the file and the field
+                slot["failed"][seed] = f"evaluation: {e}"
+                continue
             bad = [m.key for m in METRIC.values() if row.get(m.key) is not None and not math.isfinite(row[m.key])]
             if bad:  # a NaN marks the seed failed; it never enters (or aborts) the statistics
                 slot["failed"][seed] = f"evaluation: non-finite {', '.join(bad)}"
@@ -98,8 +102,8 @@ LAST_EPOCHS = 5
 def last_epochs(run: Path, k: int = LAST_EPOCHS) -> dict[str, float]:
     """Each run's curve metrics averaged over its last k epochs (less checkpoint noise than its final epoch alone)."""
     try:
-        history = json.loads((run / "manifest.json").read_text()).get("history") or []
-    except (OSError, ValueError):
+        history = read_manifest(run).get("history") or []
+    except RecordError:
         return {}
     out = {}
     for key, curve, last in (
@@ -144,8 +148,8 @@ def _words(where: tuple[str, str, str]) -> str:
 def place(run: Path) -> tuple[str, str, str]:
     """(machine, backend, float32 precision) a run trained with, from its manifest; machine is "CPU" or the GPUs."""
     try:
-        m = json.loads((run / "manifest.json").read_text())
-    except (OSError, ValueError):
+        m = read_manifest(run)
+    except RecordError:
         return ("unknown", "?", "?")
     hw, versions = m.get("hardware") or {}, m.get("versions") or {}
     # manifests from before the JAX backend name no backend, only the TensorFlow version they trained with
@@ -405,8 +409,8 @@ def replicate_curves(store: Path, name: str, profile: str) -> dict[str, list[dic
         if n != name or prof != profile:
             continue
         try:
-            manifest = json.loads((run / name / "manifest.json").read_text())
-        except (OSError, ValueError):
+            manifest = read_manifest(run / name)
+        except RecordError:
             continue
         if manifest.get("study"):  # a plan's run: never in the exploratory bands
             continue
@@ -444,12 +448,12 @@ def epoch_jitter(store: Path, family: str, curve: str, last: int, log_scale: boo
     of a family (served and replicates), and how many epoch pairs it rests on: the basis of each declared δ."""
     changes: list[float] = []
     store = Path(store)
-    for manifest in sorted(store.glob(f"{family}_*/manifest.json")) + sorted(
-        store.glob(f"{REPLICATES}/*/{family}_*/manifest.json")
+    for manifest in sorted(store.glob(f"{family}_*/{MANIFEST}")) + sorted(
+        store.glob(f"{REPLICATES}/*/{family}_*/{MANIFEST}")
     ):
         try:
-            history = json.loads(manifest.read_text()).get("history") or []
-        except (OSError, ValueError):
+            history = read_manifest(manifest.parent).get("history") or []
+        except RecordError:
             continue
         values = [h[curve] for h in history if h.get(curve) is not None]
         if len(values) < last + 1:

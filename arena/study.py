@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from arena.records import read_manifest
 from arena.stats import METRIC, Metric, holm, seeds_for_difference, seeds_for_equivalence, tost_from
 
 EFFECT_WORDS = {
@@ -186,7 +187,6 @@ def score(metric_key: str, row: dict[str, Any]) -> float | None:
 
 def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
     """{(cell, seed): {"row", "block", "study"}} for the plan's cells and profile, from the replicate store."""
-    import json
     from pathlib import Path
 
     from arena.replicates import collect, replicate_store
@@ -197,7 +197,7 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
     for cell in cells:
         slot = (data.get(cell) or {}).get(profile) or {}
         for seed, row in slot.get("seeds", {}).items():
-            manifest = json.loads((replicate_store(store, profile, seed) / cell / "manifest.json").read_text())
+            manifest = read_manifest(replicate_store(store, profile, seed) / cell)
             out[(cell, seed)] = {
                 "row": row,
                 "block": " / ".join(map(str, slot["place"][seed])),

@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arena.records import read_manifest, read_metrics
 from arena.replicates import trained_on
 from arena.variants import VARIANTS
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON file of the store, or {} when it is missing or unreadable (a model not trained or evaluated yet)."""
+    """One of the store's summary files (summary.json, init_stats.json, replicates.json), or {} when it is missing or
+    unreadable (not computed yet); a model's own records are read through arena/records.py."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -34,7 +36,7 @@ def ablation_rows(store: Path) -> list[dict[str, Any]]:
     rows = []
     for name, v in VARIANTS.items():
         s, i = summary.get(name, {}), init.get(name, {})
-        manifest, metrics = read_json(store / name / "manifest.json"), read_json(store / name / "metrics.json")
+        manifest, metrics = read_manifest(store / name, missing_ok=True), read_metrics(store / name, missing_ok=True)
         rows.append(
             {
                 "variant": name,

@@ -6,7 +6,6 @@ only, and a grid requested alone has the same bytes from every server (the bench
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from app.core.settings import DEFAULT_BUCKETS
 from app.serving.shapes import compile_shapes, run_planned, settle_shapes
 from arena.images import png_bytes, render_grid, to_unit
 from arena.latents import latents_from_seed
-from arena.manifest import SERVED
+from arena.records import SERVED, read_manifest
 
 MODEL = "gan_transpose"
 MAX_BATCH, BATCH_WAIT_S = 64, 0.012  # the service's defaults (ARENA_MAX_BATCH, ARENA_BATCH_WINDOW_MS)
@@ -31,7 +30,7 @@ class GridDecoder:
     `threads`: each model call's intra-op threads (0: one per core, 1: as the service's decode threads)."""
 
     def __init__(self, store: Path, model: str = MODEL, threads: int = 0):
-        manifest = json.loads((Path(store) / model / "manifest.json").read_text())
+        manifest = read_manifest(Path(store) / model)
         self.latent_dim, self.output = int(manifest["latent_dim"]), manifest["output"]
         fns = compile_shapes(Path(store) / model / SERVED, self.latent_dim, set(DEFAULT_BUCKETS), threads)
         self.shapes = settle_shapes(fns, self.latent_dim).serving

@@ -18,7 +18,7 @@ os.environ.setdefault("ARENA_DECODE_THREADS", "1")  # today's route: one model c
 
 import app.serving.setup
 from app.serving.shapes import ModelUnavailable
-from arena.manifest import GENERATOR
+from arena.records import GENERATOR
 
 
 def compile_shapes_tf(path: Path, width: int, shapes: set[int], threads: int = 0) -> dict[int, Callable]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.views.findings import comparison_findings, factorial_findings, study_progress
 from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
+from arena.records import read_metrics
 from arena.stats import METRIC
 from arena.tables import ablation_rows, read_json
 from arena.variants import VARIANTS
@@ -195,7 +196,7 @@ def feature_space_line(store: Path, family: str = "gan") -> str | None:
     for name, v in VARIANTS.items():
         if v.family != family:
             continue
-        m = read_json(Path(store) / name / "metrics.json")
+        m = read_metrics(Path(store) / name, missing_ok=True)
         if m.get("frechet") and m.get("frechet_independent"):
             rows.append((name, m["frechet"]["distance"], m["frechet_independent"]["distance"]))
     if len(rows) < 2:

@@ -238,3 +238,16 @@ def pytest_collection_modifyitems(config, items):
         mark = FILE_MARKS.get(item.path.name)
         if mark:
             item.add_marker(getattr(pytest.mark, mark))
+
+
+def manifest_record(fields: dict, name: str = "vae_upsample") -> dict:
+    """A manifest as arena/records.py requires one (name, family, upsampling, latent_dim, output, files), with
+    `fields` over it: for tests that fake a run's manifest with only the fields they are about."""
+    return {
+        "name": name,
+        "family": "vae",
+        "upsampling": "resize",
+        "latent_dim": 2,
+        "output": "sigmoid",
+        "files": {},
+    } | {**fields}

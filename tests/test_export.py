@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from arena.latents import latents_from_seed
-from arena.manifest import SERVED, read_manifest, sha256_file
+from arena.records import SERVED, read_manifest, sha256_file
 
 
 def test_the_export_matches_keras_and_reads_its_weights_from_the_keras_file(tiny_store):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from arena.latents import balanced_labels, latents_from_seed, one_hot, with_labels
-from arena.manifest import read_manifest, sha256_file, verify_files
+from arena.records import read_manifest, sha256_file, verify_files
 from deconv_arena.cli import main
 from tests.conftest import make_client, wait_ready
 

@@ -13,7 +13,7 @@ from onnx import TensorProto
 from PIL import Image
 
 from arena.latents import latents_from_seed, one_hot, with_labels
-from arena.manifest import read_manifest, sha256_file, verify_files
+from arena.records import read_manifest, sha256_file, verify_files
 from deconv_arena.cli import main
 from tests.conftest import make_client, wait_ready
 from tests.onnx_generators import generator

@@ -188,7 +188,7 @@ def test_no_shipped_manifest_holds_a_path_of_the_machine_that_trained_it():
 
 
 def test_every_served_model_ships_its_checked_onnx_export():
-    from arena.manifest import GENERATOR, SERVED, read_manifest, sha256_file
+    from arena.records import GENERATOR, SERVED, read_manifest, sha256_file
 
     for folder in sorted(p.parent for p in STORE.glob("*/manifest.json") if not p.parent.name.startswith("_")):
         manifest = read_manifest(folder)

@@ -12,6 +12,7 @@ import pytest
 
 from arena.stats import ALPHA, METRIC, bootstrap_interval, explore, paired_difference, t_interval
 from deconv_arena.cli import main
+from tests.conftest import manifest_record
 
 # Student's t, 97.5th percentile, by number of values (df = n - 1), from the printed tables: a 95 % interval over n
 # values is mean ± T975[n] · sd / √n. An answer computed here, not by the code under test.
@@ -351,7 +352,9 @@ def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
     def label(hardware, backend="jax"):
         run = tmp_path / backend / str(len(list(tmp_path.glob("*/*"))))
         run.mkdir(parents=True)
-        (run / "manifest.json").write_text(json.dumps({"hardware": hardware, "versions": {"backend": backend}}))
+        (run / "manifest.json").write_text(
+            json.dumps(manifest_record({"hardware": hardware, "versions": {"backend": backend}}))
+        )
         return trained_on(run)
 
     gpu = ["gpu:NVIDIA H100 80GB HBM3"]
@@ -368,7 +371,9 @@ def test_trained_on_names_the_machine_and_how_float32_ran(tmp_path):
     assert trained_on(tmp_path / "missing") == "unknown"
     run = tmp_path / "old"
     run.mkdir()
-    (run / "manifest.json").write_text(json.dumps({"hardware": {"gpus": []}, "versions": {"tensorflow": "2.21.0"}}))
+    (run / "manifest.json").write_text(
+        json.dumps(manifest_record({"hardware": {"gpus": []}, "versions": {"tensorflow": "2.21.0"}}))
+    )
     assert trained_on(run) == "CPU, tensorflow, float32"
 
 

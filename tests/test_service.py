@@ -430,7 +430,7 @@ def test_corrupt_and_missing_models_are_isolated(damaged_store, tmp_path):
 def test_unloadable_file_with_matching_checksum_is_unavailable(tiny_store, tmp_path):
     import json
 
-    from arena.manifest import sha256_file
+    from arena.records import sha256_file
 
     store = tmp_path / "store"
     shutil.copytree(tiny_store, store)

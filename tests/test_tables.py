@@ -8,6 +8,7 @@ from pathlib import Path
 from arena.tables import ablation_rows
 from arena.variants import VARIANTS
 from deconv_arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, replicates_markdown, update_readme
+from tests.conftest import manifest_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +98,11 @@ def test_rows_cover_the_table_and_say_what_is_missing(tmp_path):
     store = tmp_path / "store"
     (store / "vae_upsample").mkdir(parents=True)
     (store / "vae_upsample" / "manifest.json").write_text(
-        json.dumps({"params": {"total": 41952}, "epochs_done": 10, "paper_epochs": 10, "seconds_per_epoch_mean": 50.0})
+        json.dumps(
+            manifest_record(
+                {"params": {"total": 41952}, "epochs_done": 10, "paper_epochs": 10, "seconds_per_epoch_mean": 50.0}
+            )
+        )
     )
     (store / "summary.json").write_text(
         json.dumps(
@@ -147,12 +152,12 @@ def test_curves_figure_needs_curves(tmp_path):
     store = tmp_path / "store"
     (store / "vae_bilinear").mkdir(parents=True)
     (store / "vae_bilinear" / "manifest.json").write_text(
-        json.dumps({"config": {"profile": "paper"}, "history": [{"epoch": 1}]})
+        json.dumps(manifest_record({"config": {"profile": "paper"}, "history": [{"epoch": 1}]}, "vae_bilinear"))
     )
     assert plot_curves(store) is None and not (store / "curves.png").exists()
     history = [{"epoch": e, "curve_checkerboard_ratio": 0.1 * e} for e in (1, 2, 3)]
     (store / "vae_bilinear" / "manifest.json").write_text(
-        json.dumps({"config": {"profile": "paper"}, "history": history})
+        json.dumps(manifest_record({"config": {"profile": "paper"}, "history": history}, "vae_bilinear"))
     )
     assert plot_curves(store) == store / "curves.png" and (store / "curves.png").stat().st_size > 1000
 

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from arena.manifest import read_manifest, sha256_file, verify_files
+from arena.records import read_manifest, sha256_file, verify_files
 from arena.variants import VARIANTS
 from deconv_arena.cli import main
 from training import runner

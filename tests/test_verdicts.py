@@ -18,6 +18,7 @@ from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statis
 from arena.stats import ALPHA, METRIC, explore, holm, p_value, seeds_for_difference, seeds_for_equivalence
 from arena.variants import VARIANTS, Factorial, Variant
 from deconv_arena.tables import findings_markdown
+from tests.conftest import manifest_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = "CPU, tensorflow, float32"
@@ -226,6 +227,7 @@ def _metrics_json(frechet: float) -> dict:
         "checkerboard": {"nyquist_ratio": 1.0, "period4_ratio": 1.0},
         "prdc": {"precision": 0.5, "recall": 0.5, "density": 1.0, "coverage": 0.5},
         "cost": {"params": 1, "ms_per_image_batch64": 1.0, "seconds_per_epoch": 1.0, "epochs_done": 10},
+        "model": "vae_upsample",
         "generator_sha256": "x",
         "samples": 10,
     }
@@ -236,7 +238,7 @@ def test_a_nan_metric_marks_its_seed_failed_instead_of_aborting(tmp_path):
         run = tmp_path / "_replicates" / f"paper-seed{seed}" / "vae_upsample"
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(json.dumps(_metrics_json(fd)))
-        (run / "manifest.json").write_text(json.dumps({"name": "vae_upsample"}))
+        (run / "manifest.json").write_text(json.dumps(manifest_record({})))
     entry = statistics(tmp_path)["models"]["vae_upsample"]["paper"]
     assert entry["seeds"] == [1, 3] and "non-finite frechet" in entry["failed"]["2"]
     assert entry["metrics"]["frechet"]["mean"] == pytest.approx(11.0)
@@ -251,7 +253,7 @@ def test_a_run_trained_under_a_plan_never_enters_the_exploratory_statistics(tmp_
         run = tmp_path / "_replicates" / f"paper-seed{seed}" / "vae_upsample"
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(json.dumps(_metrics_json(fd)))
-        (run / "manifest.json").write_text(json.dumps({"name": "vae_upsample", "study": study}))
+        (run / "manifest.json").write_text(json.dumps(manifest_record({"study": study})))
     entry = statistics(tmp_path)["models"]["vae_upsample"]["paper"]
     assert entry["seeds"] == [1, 2, 3] and entry["metrics"]["frechet"]["mean"] == pytest.approx(11.0)
     assert sorted(collect(tmp_path, studies=True)["vae_upsample"]["paper"]["seeds"]) == [1, 2, 3, 201]

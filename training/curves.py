@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.figures import log_floor
+from arena.records import read_manifest
 from arena.tables import read_json
 from arena.variants import VARIANTS
 
@@ -20,7 +21,7 @@ def _band(stats: dict[str, Any], name: str, manifest: dict[str, Any]) -> list[di
 
 def _draw_variant(ax, store: Path, stats: dict[str, Any], name: str, colour: str) -> bool:
     """One variant's curve (or, without one, its replicate mean) and band on the panel; True when anything was drawn."""
-    manifest = read_json(store / name / "manifest.json")
+    manifest = read_manifest(store / name, missing_ok=True)
     points = [
         (h["epoch"], h["curve_checkerboard_ratio"])
         for h in manifest.get("history") or []

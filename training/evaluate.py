@@ -16,16 +16,20 @@ from arena import spectra
 from arena.images import render_grid, to_unit
 from arena.latents import balanced_labels, every_digit, latents_from_seed
 from arena.layout import REPLICATES, RunLayout
-from arena.manifest import (
+from arena.records import (
+    MANIFEST,
     SERVED,
     ManifestError,
+    RecordError,
     generator_file,
     input_dim,
     read_manifest,
+    read_metrics,
     verify_files,
     write_json_atomic,
+    write_metrics,
 )
-from arena.manifest import classes as manifest_classes
+from arena.records import classes as manifest_classes
 from arena.replicates import INDEX, record_failure, runs, summary_row
 from arena.stats import bootstrap_interval
 from training import metrics, provenance
@@ -166,8 +170,7 @@ def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndar
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
-    path = model_dir / "metrics.json"
-    result = json.loads(path.read_text())
+    result = read_metrics(model_dir)
     if result.get("generator_sha256") != manifest["files"][generator_file(manifest)]:
         raise EvaluationError(f"{model_dir.name}: metrics.json is of another generator; evaluate it again")
     served = REPLICATES not in model_dir.parts  # the spectral pictures are drawn for served models only
@@ -179,7 +182,7 @@ def rescore_artefacts(model_dir: Path, store: Path, n: int = 2000, real: np.ndar
     latents = latents_from_seed(int(result.get("seed", EVAL_SEED)), n, manifest["latent_dim"])
     samples = _generate(fn, every_digit(latents, manifest_classes(manifest)), manifest["output"])
     result.update(sample_sections(Drawn(samples, reference, real, Path(store), served), missing))
-    write_json_atomic(path, result)
+    write_metrics(model_dir, result, keep_version=True)
     return [k for k in missing if k in result]
 
 
@@ -187,7 +190,7 @@ def independent_frechet(store: Path, samples: np.ndarray) -> dict[str, Any] | No
     """The Fréchet distance in the independent classifier's features (None when the store has no such classifier)."""
     from training.evaluator import INDEPENDENT
 
-    if not (Path(store) / INDEPENDENT / "manifest.json").is_file():
+    if not (Path(store) / INDEPENDENT / MANIFEST).is_file():
         return None
     ev, manifest, ref = load_evaluator_once(store, INDEPENDENT)
     fm = feature_measures()
@@ -403,7 +406,7 @@ def _write_report(model_dir: Path, result: dict[str, Any], samples: np.ndarray, 
         report.rename(old)
     tmp.rename(report)
     shutil.rmtree(old, ignore_errors=True)
-    write_json_atomic(model_dir / "metrics.json", result)
+    write_metrics(model_dir, result)
 
 
 def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=print) -> dict[str, Any]:
@@ -431,18 +434,17 @@ def evaluate_all(names: list[str], store: Path, data, n: int = N_SAMPLES, log=pr
 def refresh_summary(store: Path, names: list[str]) -> None:
     """Merge the named models' metrics.json into summary.json (one writer, after jobs that ran side by side or on
     other nodes each wrote their own model's metrics), then redraw the comparison figure."""
-    import json
 
     from training.evaluator import NAME
 
     results = {}
     for name in names:
         try:
-            results[name] = json.loads((Path(store) / name / "metrics.json").read_text())
-        except (OSError, ValueError):
+            results[name] = read_metrics(Path(store) / name)
+        except RecordError:
             continue
     if results:
-        ev_manifest = json.loads((Path(store) / NAME / "manifest.json").read_text())
+        ev_manifest = read_manifest(Path(store) / NAME)
         plot_comparison(store, _update_summary(store, results, ev_manifest))
 
 
@@ -536,7 +538,7 @@ def evaluate_replicates(
     real_features = evaluator.features(real)
     failed = []
     for name, profile, seed, run in runs(store):
-        if (only is not None and (name, profile, seed) not in only) or not (run / name / "manifest.json").is_file():
+        if (only is not None and (name, profile, seed) not in only) or not (run / name / MANIFEST).is_file():
             continue
         try:
             r = evaluate_model(

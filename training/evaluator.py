@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,17 @@ import numpy as np
 from keras import layers
 
 from arena import spectra
-from arena.manifest import (
+from arena.records import (
     MANIFEST,
     ManifestError,
     install_dir,
+    read_manifest,
     sha256_file,
     staging_dir,
+    update_manifest,
     verify_files,
     write_bytes_atomic,
-    write_json_atomic,
+    write_manifest,
 )
 from training import metrics, provenance
 from training.data import Mnist
@@ -115,7 +116,7 @@ def train_evaluator(
             "created_at": provenance.now_iso(),
         }
         manifest["files"] = {MODEL_FILE: sha256_file(staging / MODEL_FILE), REFERENCE: sha256_file(staging / REFERENCE)}
-        write_json_atomic(staging / MANIFEST, manifest)
+        write_manifest(staging, manifest)
         install_dir(staging, Path(store) / name)
     except BaseException:
         import shutil
@@ -172,7 +173,7 @@ def extend_reference(store: Path, data: Mnist, n: int = 10000, name: str = NAME)
     """Add the reference figures an evaluator installed before them lacks (they need only the test digits, not the
     classifier), rewriting reference.npz and its checksum atomically; returns the keys added (none: nothing written)."""
     folder = Path(store) / name
-    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest = read_manifest(folder)
     verify_files(folder, manifest)
     with np.load(folder / REFERENCE) as f:
         reference = {k: f[k] for k in f.files}
@@ -183,10 +184,12 @@ def extend_reference(store: Path, data: Mnist, n: int = 10000, name: str = NAME)
     buffer = io.BytesIO()
     np.savez(buffer, **reference, **new)
     write_bytes_atomic(folder / REFERENCE, buffer.getvalue())
-    manifest["files"][REFERENCE] = sha256_file(folder / REFERENCE)
     note = f"{', '.join(new)} of the {n:,} test digits added on {provenance.now_iso()[:10]}"
-    manifest["reference_added"] = "; ".join(x for x in (manifest.get("reference_added"), note) if x)
-    write_json_atomic(folder / MANIFEST, manifest)
+    changes = {
+        "files": {**manifest["files"], REFERENCE: sha256_file(folder / REFERENCE)},
+        "reference_added": "; ".join(x for x in (manifest.get("reference_added"), note) if x),
+    }
+    update_manifest(folder, changes)
     return list(new)
 
 
@@ -214,9 +217,9 @@ def load_evaluator(store: Path, name: str = NAME) -> tuple[Evaluator, dict[str, 
     if not (folder / MANIFEST).is_file():
         raise EvaluatorError(f"no evaluator in {folder}; run `deconv-arena train-evaluator` first")
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = read_manifest(folder)
         verify_files(folder, manifest)
-    except (ManifestError, ValueError) as e:
+    except ManifestError as e:
         raise EvaluatorError(
             f"evaluator in {folder} is damaged ({e}); run `deconv-arena train-evaluator` again"
         ) from None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from arena.latents import CLASSES, class_grid, latents_from_seed
-from arena.manifest import GENERATOR, MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.records import GENERATOR, SERVED, install_dir, sha256_file, staging_dir, write_manifest
 from arena.variants import VARIANTS
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -213,7 +213,7 @@ def import_generator(file: Path, name: str, family: str, output: str, store: Pat
                 f"the file's two-input model (inputs {list(checked.input_shapes)}) is installed wrapped into one input "
                 f"row: the latent ({d}) followed by the one-hot label ({classes}); layers and params are the original's"
             )
-        write_json_atomic(staging / MANIFEST, manifest)
+        write_manifest(staging, manifest)
         if (Path(store) / name).exists():  # taken while we checked
             raise ImportError_(
                 f"--name {name!r} is taken ({Path(store) / name} appeared meanwhile); choose another name"

@@ -17,7 +17,7 @@ import numpy as np
 
 from arena.images import to_unit
 from arena.latents import every_digit, latents_from_seed
-from arena.manifest import write_json_atomic
+from arena.records import write_json_atomic
 from arena.stats import t_interval
 from arena.variants import VARIANTS, Variant
 from training import metrics

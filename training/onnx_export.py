@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from arena.latents import latents_from_seed
-from arena.manifest import GENERATOR, SERVED, sha256_file, write_bytes_atomic
+from arena.records import GENERATOR, SERVED, sha256_file, write_bytes_atomic
 
 OPSET = 17
 CHECK_SEED, CHECK_ROWS = 0xC0FFEE, 64
@@ -205,21 +205,20 @@ def _weight_runs(keras_file: Path) -> dict[bytes, int]:
 def export_installed(model_dir: Path) -> dict[str, Any]:
     """Export an installed model in place (a store's existing models, runs unpacked from a GPU machine): the ONNX
     file first, then the manifest that lists it, each written atomically; return the `onnx` record."""
-    from arena.manifest import MANIFEST, read_manifest, verify_files, write_json_atomic
+    from arena.records import read_manifest, update_manifest, verify_files
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     verify_files(model_dir, {**manifest, "files": {GENERATOR: manifest["files"][GENERATOR]}})
     record = export_onnx(model_dir)
-    manifest["onnx"] = record
-    manifest["files"] = {**manifest["files"], SERVED: sha256_file(model_dir / SERVED)}
-    write_json_atomic(model_dir / MANIFEST, manifest)
+    files = {**manifest["files"], SERVED: sha256_file(model_dir / SERVED)}
+    update_manifest(model_dir, {"onnx": record, "files": files})
     return record
 
 
 def is_current(model_dir: Path) -> bool:
     """The model's ONNX file exists, is the one its manifest lists, and was exported from its present `.keras`."""
-    from arena.manifest import ManifestError, read_manifest
+    from arena.records import ManifestError, read_manifest
 
     try:
         manifest = read_manifest(model_dir)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from arena.latents import CLASSES, class_grid, latents_from_seed
-from arena.manifest import MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.records import SERVED, install_dir, sha256_file, staging_dir, write_manifest
 from training.importer import CONDITIONAL, PROGRESS_SEED, ImportError_, check_name
 
 IMAGE_LAYOUTS = {(28, 28, 1): "NHWC", (1, 28, 28): "NCHW", (28, 28): "HW", (784,): "flat"}
@@ -377,7 +377,7 @@ def import_onnx(file: Path, name: str, family: str, output: str, store: Path, no
             "onnx": {"imported": record},
         }
         manifest["files"] = {p: sha256_file(staging / p) for p in (SERVED, "fixed_latents.npy")}
-        write_json_atomic(staging / MANIFEST, manifest)
+        write_manifest(staging, manifest)
         if (Path(store) / name).exists():  # taken while we checked
             raise ImportError_(
                 f"--name {name!r} is taken ({Path(store) / name} appeared meanwhile); choose another name"

@@ -17,6 +17,7 @@ import tarfile
 from fnmatch import fnmatch
 from pathlib import Path
 
+from arena.records import MANIFEST, METRICS_FILE
 from arena.replicates import REPLICATES
 
 LEFT_OUT = (f"{REPLICATES}/*/*gan_*/generator.keras", f"{REPLICATES}/*/*/progress/*", f"{REPLICATES}/*/*/progress.gif")
@@ -26,7 +27,7 @@ def files_to_pack(store: Path, since: float) -> list[Path]:
     """Files of `store` modified after `since` (a timestamp), less what the module docstring leaves out."""
     store = Path(store)
     unevaluated = {
-        p.parent for p in store.glob(f"{REPLICATES}/*/*/manifest.json") if not (p.parent / "metrics.json").is_file()
+        p.parent for p in store.glob(f"{REPLICATES}/*/*/{MANIFEST}") if not (p.parent / METRICS_FILE).is_file()
     }
     out = []
     for path in sorted(p for p in store.rglob("*") if p.is_file()):

@@ -16,7 +16,7 @@ import numpy as np
 from arena.images import render_grid, save_gif, to_unit
 from arena.latents import latents_from_seed
 from arena.layout import CHECKPOINT, STATUS
-from arena.manifest import GENERATOR, MANIFEST, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic
+from arena.records import GENERATOR, SERVED, install_dir, sha256_file, staging_dir, write_json_atomic, write_manifest
 from arena.variants import Variant
 from training import provenance
 from training.config import TrainConfig
@@ -339,7 +339,7 @@ def export(
         manifest["files"] = {
             p: sha256_file(staging / p) for p in [GENERATOR, *served, "fixed_latents.npy", *extra.get("files", [])]
         }
-        write_json_atomic(staging / MANIFEST, manifest)
+        write_manifest(staging, manifest)
         install_dir(staging, store / variant.name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from arena.layout import REPLICATES
+from arena.records import RecordError, read_manifest
 from arena.replicates import record_failure
 from arena.variants import VARIANTS
 from training.plan import Job, Plan, unit_label
@@ -58,8 +59,8 @@ def state(job: Job, store: Path, workdir: Path) -> str:
     checkpoint to continue from) or "new"."""
     layout = job.layout(store, workdir)
     try:
-        manifest = json.loads(layout.manifest.read_text())
-    except (OSError, ValueError):
+        manifest = read_manifest(layout.folder)
+    except RecordError:
         manifest = None
     config = job.config()
     if manifest and manifest.get("config") == config.as_dict() and manifest.get("epochs_done", 0) >= config.epochs:

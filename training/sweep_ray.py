@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from arena.manifest import install_dir, staging_dir
+from arena.records import install_dir, staging_dir
 from training.plan import Job, Plan, unit_label
 from training.sweep import (
     EVALUATOR,

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from arena.manifest import write_json_atomic
+from arena.records import write_json_atomic
 from training.plan import Job
 from training.sweep import Policy, limit_threads, run_unit
 

@@ -27,7 +27,7 @@ from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
 from arena.figures import HISTORY_WORDS, LOSSES, training_curves
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
-from arena.manifest import generator_file
+from arena.records import MANIFEST, METRICS_FILE, generator_file
 from arena.stats import METRIC
 from arena.tables import ablation_rows
 from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
@@ -62,7 +62,7 @@ GROUPS = tuple(
 )
 LABEL_CHOICES = tuple(range(CLASSES))
 # Files of a model folder that pages may link to; nothing else in the store is served.
-SERVABLE = {"progress.gif", "metrics.json", "manifest.json"}
+SERVABLE = {"progress.gif", METRICS_FILE, MANIFEST}
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:

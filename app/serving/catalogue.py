@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from app.serving.decoder import Decoder
-from arena.manifest import SERVED, classes, input_dim
+from arena.records import SERVED, classes, input_dim
 from arena.variants import VARIANTS
 
 KNOWN_MODELS = tuple(VARIANTS)

@@ -28,11 +28,13 @@ from app.serving.shapes import (
     join_shapes,
     split_rows,
 )
-from arena.manifest import (
+from arena.records import (
     SERVED,
     ManifestError,
+    RecordError,
     generator_file,
     read_manifest,
+    read_metrics,
     verify_files,
 )
 
@@ -181,7 +183,11 @@ class Registry:
                 f"its manifest lists no {SERVED} (the served ONNX export); run `deconv-arena export {entry.name}` "
                 "where TensorFlow is installed"
             )
-        metrics = _read_optional_json(model_dir / "metrics.json")
+        try:
+            metrics = read_metrics(model_dir, missing_ok=True)
+        except RecordError as e:  # served without its figures, and the log says why
+            log.warning("%s: its metrics are not shown: %s", entry.name, e)
+            metrics = {}
         entry.metrics = (
             metrics
             if metrics

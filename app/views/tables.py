@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from arena.records import read_manifest, read_metrics
 from arena.replicates import trained_on
 from arena.stats import wilson_interval
-from arena.tables import read_json
 from arena.variants import VARIANTS
 
 COLUMNS = (
@@ -52,7 +52,7 @@ def conditional_rows(store: Path) -> list[list[str]]:
     checkerboard index and of within-class diversity."""
     rows = []
     for name in [n for n, v in VARIANTS.items() if v.classes]:
-        c = read_json(Path(store) / name / "metrics.json").get("conditional")
+        c = read_metrics(Path(store) / name, missing_ok=True).get("conditional")
         if not c:
             rows.append([name, "not trained or not evaluated yet"] + ["–"] * (len(COND_COLUMNS) - 2))
             continue
@@ -63,7 +63,7 @@ def conditional_rows(store: Path) -> list[list[str]]:
             f"{min(v for v in per[k] if v is not None):.2f} – {max(v for v in per[k] if v is not None):.2f}"
             for k in ("checkerboard_ratio", "diversity_ratio")
         ]
-        epochs = read_json(Path(store) / name / "manifest.json").get("epochs_done")
+        epochs = read_manifest(Path(store) / name, missing_ok=True).get("epochs_done")
         rows.append(
             [
                 name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from arena.records import MANIFEST, METRICS_FILE
 from arena.variants import FAMILIES
 from deconv_arena.args import UserError, add_data, add_store, positive_int
 
@@ -64,7 +65,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from arena.manifest import MANIFEST, ManifestError, read_manifest
+    from arena.records import ManifestError, read_manifest
 
     try:
         from training.onnx_export import ExportError, export_installed, is_current
@@ -163,12 +164,12 @@ def _real_test_digits(args: argparse.Namespace):
 
 
 def _rescore_artefacts(args: argparse.Namespace) -> None:
-    from arena.manifest import generator_file, read_manifest
+    from arena.records import generator_file, read_manifest
     from arena.replicates import REPLICATES
     from training.evaluate import EvaluationError, rescore_artefacts, write_statistics
 
     _extend_reference(args)
-    pattern = f"{REPLICATES}/*/*/metrics.json" if args.replicates else "*/metrics.json"
+    pattern = f"{REPLICATES}/*/*/{METRICS_FILE}" if args.replicates else f"*/{METRICS_FILE}"
     folders = sorted(p.parent for p in args.store.glob(pattern) if not p.parent.name.startswith((".", "_")))
     if args.variant:
         folders = [f for f in folders if f.name == args.variant]
@@ -208,15 +209,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.all:
         imported = sorted(
             p.parent.name
-            for p in args.store.glob("*/manifest.json")
+            for p in args.store.glob(f"*/{MANIFEST}")
             if not p.parent.name.startswith((".", "_")) and p.parent.name not in VARIANTS
         )
-        names = [n for n in VARIANTS if (args.store / n / "manifest.json").is_file()] + imported
+        names = [n for n in VARIANTS if (args.store / n / MANIFEST).is_file()] + imported
         if not names:
             raise UserError(f"no trained models in {args.store}; run `deconv-arena train --all` first")
     else:
         names = [args.variant]
-        if not (args.store / args.variant / "manifest.json").is_file():
+        if not (args.store / args.variant / MANIFEST).is_file():
             how = (
                 f"train it first (`deconv-arena train --variant {args.variant}`)"
                 if args.variant in VARIANTS

@@ -111,7 +111,7 @@ def _add_campaign(sub: argparse._SubParsersAction) -> None:
 
 def _served_names(store: Path) -> list[str]:
     """The models a server on this store would serve: its model folders with a manifest (nothing is loaded)."""
-    from arena.manifest import MANIFEST
+    from arena.records import MANIFEST
 
     return sorted(p.parent.name for p in store.glob(f"*/{MANIFEST}") if not p.parent.name.startswith((".", "_")))
 
