@@ -20,15 +20,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.api import admin, download, generate, health, models, pages, rate_pages, ratings, refusals
+from app.api import admin, download, generate, health, model_info, pages, rate_pages, rating_api, refusals
 from app.core.cache import ByteLRU
-from app.core.metrics import Metrics
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
+from app.core.prometheus import Metrics
 from app.core.settings import Settings
 from app.ratings.analysis import keep_results_fresh
 from app.ratings.raters import Ratings
 from app.serving.catalogue import KNOWN_MODELS
-from app.serving.setup import Registry
+from app.serving.registry import Registry
 
 VERSION = "0.1.0"
 
@@ -225,13 +225,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _add_routes(app: FastAPI) -> None:
     for router in (
         generate.router,
-        models.router,
-        models.replicates_router,
+        model_info.router,
+        model_info.replicates_router,
         health.router,
         pages.router,
         download.router,
         rate_pages.router,
-        ratings.router,
+        rating_api.router,
         admin.router,
     ):
         app.include_router(router)

@@ -122,5 +122,6 @@ class RunLayout:
 
     @property
     def result(self) -> Path:
-        """The result file that job process writes when it ends (its failures, by run); see training/worker.py."""
+        """The result file that job process writes when it ends (its failures, by run); see
+        training/sweeps/worker.py."""
         return Path(self.workdir) / JOB_FILES / f"{self.slug}.result.json"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 MANIFEST = "manifest.json"
 METRICS_FILE = "metrics.json"
 GENERATOR = "generator.keras"  # the trained Keras model: downloaded, imported, exported
-SERVED = "generator.onnx"  # what the service runs (training/onnx_export.py), on onnxruntime
+SERVED = "generator.onnx"  # what the service runs (training/interchange/onnx_export.py), on onnxruntime
 VERSION = "record_version"  # the field; absent: a record from before versioning (version 0)
 MANIFEST_VERSION = 1  # 1: `record_version` and `classes` (0 for an unconditional model) always written
 METRICS_VERSION = 1  # 1: `record_version` written

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from arena.figures import dig
 from arena.layout import REPLICATES, RUN_DIR, failure_path, replicate_store, replicate_stores, runs_in  # noqa: F401 (the layout's names, also read from here)
+from arena.readouts import dig
 from arena.records import MANIFEST, METRICS_FILE, RecordError, read_manifest, read_metrics, write_json_atomic
 from arena.stats import (
     DELTA_SOURCE,

@@ -1,6 +1,7 @@
 """Power spectra of a set of images, as the spectral literature on upsampling artefacts draws them (Durall et al.
 2020, "Watch your up-convolution"; Frank et al. 2020; Chandrasegaran et al. 2021): the mean 2-D power spectrum and
-its azimuthal average. NumPy only; evaluation computes them (training/evaluate.py) and the service draws them.
+its azimuthal average. NumPy only; evaluation computes them (training/evaluation/evaluate.py) and the service draws
+them.
 
 Each image is cropped by CROP pixels a side (even, so the 2×2 blocks of a stride-2 layer stay aligned; the
 borders' zero padding would add energy of its own), its mean removed, and its power |FFT2|² divided by its own

@@ -58,7 +58,8 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
-# How an operator builds each ×2 stage (training/gan.py and training/vae.py build from these, never from a key).
+# How an operator builds each ×2 stage (training/families/gan.py and training/families/vae.py build from these, never
+# from a key).
 TRANSPOSED = "stride-2 transposed convolution"
 INTERPOLATED = "resize, then a 'same' convolution"
 SHUFFLED = "convolution to 4× channels, then a pixel shuffle (ICNR-initialised)"

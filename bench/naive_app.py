@@ -15,7 +15,7 @@ from fastapi import FastAPI, Response
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import training.layers  # noqa: E402,F401  (the sub-pixel generators' layer)
+import training.families.layers  # noqa: E402,F401  (the sub-pixel generators' layer)
 
 STORE = Path(os.environ.get("ARENA_MODELS_STORE", "models_store"))
 MODELS = {

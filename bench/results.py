@@ -61,7 +61,7 @@ def analysis_seconds(url: str) -> float:
     from app.core.settings import Settings
     from app.ratings.analysis import analyse
     from app.ratings.campaign import DEFAULT_PLAN, load_campaign
-    from app.serving.setup import Registry
+    from app.serving.registry import Registry
     from app.store import VoteStore
 
     settings = Settings(database_url=url, models_store=ROOT / "models_store")

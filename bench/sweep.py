@@ -33,10 +33,10 @@ import json, sys, time
 from pathlib import Path
 from arena.replicates import REPLICATES, replicate_store
 from arena.variants import VARIANTS
-from training.config import profile_config
-from training.data import load_mnist, synthetic_mnist
-from training.runner import train_variant
-from training.vmapped import train_vmapped
+from training.loop.config import profile_config
+from training.loop.data import load_mnist, synthetic_mnist
+from training.loop.epochs import train_variant
+from training.loop.vmapped import train_vmapped
 
 mode, name, k, epochs, limit, data_path, out = sys.argv[1:8]
 k, epochs, limit = int(k), int(epochs), int(limit)
@@ -100,11 +100,11 @@ def bench_vmap(args) -> list[dict]:
 
 
 def bench_ray(args) -> list[dict]:
-    from training.data import save_npz, synthetic_mnist
-    from training.engines import run_local
-    from training.evaluator import train_evaluator
-    from training.plan import plan
-    from training.sweep_ray import run_ray
+    from training.evaluation.classifier import train_evaluator
+    from training.loop.data import save_npz, synthetic_mnist
+    from training.sweeps.engines import run_local
+    from training.sweeps.planning import plan
+    from training.sweeps.ray_engine import run_ray
 
     p = plan([{"variants": ["vae_upsample", "vae_transpose"], "seeds": f"1-{args.seeds}", "profile": "smoke"}])
     rows = []

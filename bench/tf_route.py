@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("ARENA_DECODE_THREADS", "1")  # today's route: one model call at a time on all cores
 
-import app.serving.setup
+import app.serving.registry
 from app.serving.shapes import ModelUnavailable
 from arena.records import GENERATOR
 
@@ -26,7 +26,7 @@ def compile_shapes_tf(path: Path, width: int, shapes: set[int], threads: int = 0
     import keras
     import tensorflow as tf
 
-    import training.layers  # noqa: F401  (registers the custom layers a generator may use)
+    import training.families.layers  # noqa: F401  (registers the custom layers a generator may use)
 
     model = keras.saving.load_model(Path(path).with_name(GENERATOR), compile=False)
     if tuple(model.input_shape[1:]) != (width,):
@@ -37,7 +37,7 @@ def compile_shapes_tf(path: Path, width: int, shapes: set[int], threads: int = 0
 
 
 if __name__ == "__main__":
-    app.serving.setup.compile_shapes = compile_shapes_tf
+    app.serving.registry.compile_shapes = compile_shapes_tf
     from deconv_arena.cli import main
 
     sys.exit(main(["serve", "--port", sys.argv[1]]))

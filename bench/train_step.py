@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from arena.latents import latents_from_seed
 from arena.variants import VARIANTS
-from training import runner
-from training.config import profile_config
-from training.data import synthetic_mnist
+from training.loop import epochs
+from training.loop.config import profile_config
+from training.loop.data import synthetic_mnist
 
 
 def model_macs(model) -> float:
@@ -65,7 +65,7 @@ def flops_per_step(job, batch: int) -> float:
 def bench_variant(name: str, steps: int, args_repeats: int = 3) -> dict:
     variant = VARIANTS[name]
     config = profile_config("paper", variant.family)
-    job = runner.make_job(variant, config)
+    job = epochs.make_job(variant, config)
     data = job.preprocess(synthetic_mnist(n_train=config.batch_size * (steps + 2), n_test=64).x_train)
     rng = np.random.default_rng(0)
     batches = [(data[i * config.batch_size : (i + 1) * config.batch_size],) for i in range(steps + 2)]
@@ -80,14 +80,14 @@ def bench_variant(name: str, steps: int, args_repeats: int = 3) -> dict:
         [float(v) for v in out.values()]
         bare_runs.append((time.perf_counter() - t0) / steps)
         t0 = time.perf_counter()
-        runner.run_epoch(job, (data[: steps * config.batch_size],), loop_cfg, epoch=1)
+        epochs.run_epoch(job, (data[: steps * config.batch_size],), loop_cfg, epoch=1)
         loop_runs.append((time.perf_counter() - t0) / steps)
     bare, loop = min(bare_runs), min(loop_runs)
     work = Path(tempfile.mkdtemp())
     (work / "progress").mkdir()
     t0 = time.perf_counter()
-    runner._save_progress(job, latents_from_seed(1, 16, config.latent_dim), work, 1)
-    runner._save_checkpoint(job, work, config, 1, [])
+    epochs._save_progress(job, latents_from_seed(1, 16, config.latent_dim), work, 1)
+    epochs._save_checkpoint(job, work, config, 1, [])
     per_epoch_fixed = time.perf_counter() - t0
     steps_per_epoch = -(-60000 // config.batch_size)
     overhead = ((loop - bare) * steps_per_epoch + per_epoch_fixed) / (bare * steps_per_epoch)

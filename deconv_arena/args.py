@@ -55,7 +55,7 @@ def add_store(p: argparse.ArgumentParser, what: str = "models store") -> None:
 
 def add_overrides(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The training configuration's overrides of its profile (train and sweep)."""
-    from training.config import PROFILES
+    from training.loop.config import PROFILES
 
     p.add_argument(
         "--profile",

@@ -10,11 +10,11 @@ import os
 import sys
 
 from deconv_arena.args import UserError
-from deconv_arena.commands import models, service, tables, training
+from deconv_arena.commands import service, stored_models, tables, train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-GROUPS = (training, service, models, tables)
+GROUPS = (train, service, stored_models, tables)
 
 
 def build_parser() -> argparse.ArgumentParser:

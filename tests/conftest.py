@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-from training.data import Mnist, load_mnist, save_npz, synthetic_mnist
+from training.loop.data import Mnist, load_mnist, save_npz, synthetic_mnist
 
 REAL_MNIST = os.environ.get("MNIST_NPZ") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,8 +123,8 @@ def _tiny_store_key() -> str:
 
 def _build_tiny_store(store: Path, data: Mnist) -> None:
     from arena.variants import VARIANTS
-    from training.config import profile_config
-    from training.runner import train_variant
+    from training.loop.config import profile_config
+    from training.loop.epochs import train_variant
 
     work = store.parent / f".{store.name}-runs"
     for variant in VARIANTS.values():
@@ -161,7 +161,7 @@ REGISTRY_SETTINGS = ("batch_shapes", "batch_window_ms", "max_batch")
 
 def shared_registry(store: Path, settings):
     """One loaded registry per store and registry settings for the whole test run (loading traces every model)."""
-    from app.serving.setup import Registry
+    from app.serving.registry import Registry
 
     key = (str(store), *(getattr(settings, k) for k in REGISTRY_SETTINGS))
     if key not in _REGISTRIES:

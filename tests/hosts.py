@@ -32,7 +32,7 @@ def tail_kernel(fn: Callable, shape: int) -> Callable:
 
 
 def tail_kernel_compile(compile_shapes: Callable) -> Callable:
-    """A drop-in for `app.serving.shapes.compile_shapes` (patched where app.serving.setup uses it), on the simulated
+    """A drop-in for `app.serving.shapes.compile_shapes` (patched where app.serving.registry uses it), on the simulated
     CPU."""
 
     def compile(path, latent_dim: int, shapes: set[int], **options) -> dict[int, Callable]:

@@ -28,8 +28,8 @@ def _needs_jax():
 SCRIPT = r"""
 import dataclasses, sys, numpy as np, keras
 from arena.variants import VARIANTS
-from training.config import profile_config
-from training.runner import make_job
+from training.loop.config import profile_config
+from training.loop.epochs import make_job
 name, out, classes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 variant = dataclasses.replace(VARIANTS[name], classes=classes)
 config = profile_config("smoke", variant.family).replace(batch_size=8)

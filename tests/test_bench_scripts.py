@@ -77,8 +77,8 @@ def missing_names(path: Path) -> list[str]:
 
 def test_the_check_finds_a_name_that_moved(tmp_path):
     rotten = tmp_path / "rotten.py"
-    rotten.write_text("def main():\n    from training.sweep import no_such_name\n")
-    assert missing_names(rotten) == ["rotten.py:2: training.sweep has no no_such_name"]
+    rotten.write_text("def main():\n    from training.sweeps.stages import no_such_name\n")
+    assert missing_names(rotten) == ["rotten.py:2: training.sweeps.stages has no no_such_name"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import altair as alt
 
 from app.views import charts
-from app.views.spectra import profile_chart
+from app.views.spectrum_pictures import profile_chart
 from arena.stats import METRIC
 
 try:

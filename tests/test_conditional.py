@@ -12,10 +12,10 @@ import pytest
 
 from arena.latents import balanced_labels, class_grid, one_hot, with_labels
 from arena.variants import VARIANTS
-from training import metrics
-from training.config import profile_config
-from training.data import synthetic_mnist
-from training.runner import make_job, run_epoch
+from training.evaluation import measures as metrics
+from training.loop.config import profile_config
+from training.loop.data import synthetic_mnist
+from training.loop.epochs import make_job, run_epoch
 
 
 def test_label_inputs_are_the_latent_then_the_one_hot_code():
@@ -133,9 +133,9 @@ def test_per_class_measures_find_the_collapsed_class():
 def test_a_conditional_run_is_exported_and_evaluated_with_its_label_measures(tiny_data, tmp_path):
     """Trained (smoke), installed with its input width in the manifest, and evaluated: every digit asked in turn,
     conditional accuracy with its interval, per-class Fréchet, checkerboard, diversity and accuracy."""
-    from training.evaluate import evaluate_all
-    from training.evaluator import train_evaluator
-    from training.runner import train_variant
+    from training.evaluation.classifier import train_evaluator
+    from training.evaluation.evaluate import evaluate_all
+    from training.loop.epochs import train_variant
 
     variant = dataclasses.replace(VARIANTS["vae_upsample"], name="cvae_probe", classes=10)
     store = tmp_path / "store"
@@ -160,12 +160,12 @@ def test_the_served_label_7_grids_are_read_as_7_as_often_as_the_readme_says(tmp_
     import re
     from pathlib import Path
 
-    from app.views.tables import SHOWN_DIGIT
+    from app.views.about_tables import SHOWN_DIGIT
     from arena.latents import latents_from_seed
     from tests.conftest import make_client, wait_ready
     from tests.test_service import tiles
-    from training.evaluate import EVAL_SEED, N_SAMPLES
-    from training.evaluator import load_evaluator
+    from training.evaluation.classifier import load_evaluator
+    from training.evaluation.evaluate import EVAL_SEED, N_SAMPLES
 
     root = Path(__file__).resolve().parents[1]
     store, readme = root / "models_store", (root / "README.md").read_text()

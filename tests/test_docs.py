@@ -33,7 +33,8 @@ def test_configuration_doc_is_generated_from_settings():
 
 
 def test_every_arena_variable_in_the_docs_exists():
-    from training import metrics_jax, sweep
+    from training.evaluation import measures_jax as metrics_jax
+    from training.sweeps import stages as sweep
 
     known = {f"ARENA_{name.upper()}" for name in Settings.model_fields} | {metrics_jax.SETTING, sweep.THREADS}
     for path in [ROOT / "README.md", *DOCS]:

@@ -10,7 +10,7 @@ import pytest
 
 from arena.variants import VARIANTS
 from deconv_arena.cli import main
-from training.evaluator import NAME, load_evaluator, train_evaluator
+from training.evaluation.classifier import NAME, load_evaluator, train_evaluator
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ class FakeClock:
 
 def frechet_by_eigenvalues(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> float:
     """‖μ − μ_r‖² + tr Σ + tr Σ_r − 2 Σ √λ_i(Σ Σ_r): the eigenvalues of the product (real and ≥ 0, as those of
-    Σ^½ Σ_r Σ^½), not the symmetric square roots training/metrics.py takes."""
+    Σ^½ Σ_r Σ^½), not the symmetric square roots training/evaluation/measures.py takes."""
     f = np.asarray(features, np.float64)
     m, cov = f.mean(axis=0), np.cov(f, rowvar=False, ddof=1)
     roots = np.sqrt(np.clip(np.linalg.eigvals(cov @ sigma).real, 0.0, None))
@@ -99,8 +99,8 @@ def test_one_models_figures_match_an_independent_computation(evaluated_store, ti
     as the mean top probability; timings from a clock that advances 0.5 s per reading (known answers)."""
     from types import SimpleNamespace
 
-    import training.evaluate as evaluate
-    from training import metrics
+    import training.evaluation.evaluate as evaluate
+    from training.evaluation import measures as metrics
 
     store = tmp_path / "store"
     shutil.copytree(evaluated_store, store)
@@ -217,10 +217,11 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
 
     from app.api.pages import model_curves
     from app.views.charts import curve_chart
-    from arena.figures import training_curves
-    from training import metrics, runner
-    from training.config import profile_config
-    from training.runner import CURVE_SAMPLES, train_variant
+    from arena.readouts import training_curves
+    from training.evaluation import measures as metrics
+    from training.loop import epochs as runner
+    from training.loop.config import profile_config
+    from training.loop.epochs import CURVE_SAMPLES, train_variant
 
     variant = VARIANTS["vae_subpixel"]
     monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=FakeClock(0.5)))
@@ -265,7 +266,7 @@ def test_training_curves_every_epoch_and_on_the_pages(evaluated_store, tiny_data
 
 
 def test_an_evaluator_below_its_accuracy_is_refused_and_nothing_is_installed(tmp_path, tiny_data):
-    from training.evaluator import INDEPENDENT, EvaluatorError
+    from training.evaluation.classifier import INDEPENDENT, EvaluatorError
 
     with pytest.raises(EvaluatorError, match="nothing installed"):
         train_evaluator(tiny_data, tmp_path, epochs=1, log=lambda _: None, name=INDEPENDENT, min_accuracy=0.9999)

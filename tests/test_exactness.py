@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-import app.serving.setup
+import app.serving.registry
 from app.serving.shapes import (
     ModelUnavailable,
     ShapeCheck,
@@ -102,7 +102,9 @@ def mixed_requests(seed: int, count: int, models: list[str]) -> list[dict]:
 def uncached_client(request, tiny_store, tmp_path, monkeypatch):
     """A service with no grid cache, on this CPU or on a simulated one whose kernels depend on row position."""
     if request.param == "tail_kernel_cpu":
-        monkeypatch.setattr(app.serving.setup, "compile_shapes", tail_kernel_compile(app.serving.setup.compile_shapes))
+        monkeypatch.setattr(
+            app.serving.registry, "compile_shapes", tail_kernel_compile(app.serving.registry.compile_shapes)
+        )
     with make_client(
         tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS, decode_threads=2
     ) as client:  # two decode threads whatever this host's cores: a lone batch is cut in two, as on a 2-core host
@@ -149,8 +151,10 @@ def test_concurrent_mixed_requests_give_the_bytes_of_each_request_alone(uncached
 @pytest.mark.slow  # loads the models without the shared registry
 def test_without_the_check_the_simulated_cpu_changes_bytes(tiny_store, tmp_path, monkeypatch):
     """The test above has teeth: serving through every compiled shape on that CPU does change a grid's bytes."""
-    monkeypatch.setattr(app.serving.setup, "compile_shapes", tail_kernel_compile(app.serving.setup.compile_shapes))
-    monkeypatch.setattr(app.serving.setup, "check_shapes", lambda fns, dim, **_: ShapeCheck(tuple(sorted(fns)), {}))
+    monkeypatch.setattr(
+        app.serving.registry, "compile_shapes", tail_kernel_compile(app.serving.registry.compile_shapes)
+    )
+    monkeypatch.setattr(app.serving.registry, "check_shapes", lambda fns, dim, **_: ShapeCheck(tuple(sorted(fns)), {}))
     with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, batch_shapes=WITH_TAILS) as client:
         wait_ready(client)
         requests = mixed_requests(7, 40, client.app.state.registry.available())
@@ -334,7 +338,7 @@ def test_the_service_is_ready_before_its_larger_shapes_are_checked_and_their_byt
         assert gate.wait(60)
         return app.serving.shapes.join_shapes(fns, dim, check)
 
-    monkeypatch.setattr(app.serving.setup, "join_shapes", gated_join)
+    monkeypatch.setattr(app.serving.registry, "join_shapes", gated_join)
     with make_client(tiny_store, tmp_path, shared=False, cache_bytes=0, decode_threads=2) as client:
         try:
             wait_ready(client, settled=False)

@@ -16,8 +16,8 @@ from arena.records import SERVED, read_manifest, sha256_file
 def test_the_export_matches_keras_and_reads_its_weights_from_the_keras_file(tiny_store):
     import keras
 
-    import training.layers  # noqa: F401
-    from training.onnx_export import TOLERANCE, run_onnx
+    import training.families.layers  # noqa: F401
+    from training.interchange.onnx_export import TOLERANCE, run_onnx
 
     for name in ("gan_transpose", "vae_upsample"):
         folder = tiny_store / name
@@ -35,7 +35,7 @@ def test_the_export_matches_keras_and_reads_its_weights_from_the_keras_file(tiny
 
 
 def test_an_export_that_disagrees_with_keras_is_refused_and_leaves_nothing(tiny_store, tmp_path, monkeypatch):
-    from training import onnx_export
+    from training.interchange import onnx_export
 
     folder = tmp_path / "vae_upsample"
     shutil.copytree(tiny_store / "vae_upsample", folder)
@@ -48,7 +48,7 @@ def test_an_export_that_disagrees_with_keras_is_refused_and_leaves_nothing(tiny_
 
 
 def test_an_export_is_current_only_while_made_from_the_keras_file_beside_it(tiny_store, tmp_path):
-    from training.onnx_export import export_installed, is_current
+    from training.interchange.onnx_export import export_installed, is_current
 
     folder = tmp_path / "vae_upsample"
     shutil.copytree(tiny_store / "vae_upsample", folder)
@@ -92,7 +92,7 @@ def _run(proto, x):
 def test_a_stride_one_transposed_convolution_is_exported_as_the_convolution_it_equals():
     import onnx
 
-    from training.onnx_export import stride_one_as_conv
+    from training.interchange.onnx_export import stride_one_as_conv
 
     spec = [
         (1, 5, [2, 2, 2, 2], 0),  # the DCGAN's first layer: same size

@@ -22,7 +22,9 @@ from tests.test_browser import _free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(store: Path, db: Path, port: int, **extra_env: str) -> subprocess.Popen:
+def start_server(
+    store: Path, db: Path, port: int, serve: tuple[str, ...] = ("deconv_arena.cli", "serve"), **extra_env: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "ARENA_MODELS_STORE": str(store),
@@ -37,7 +39,7 @@ def start_server(store: Path, db: Path, port: int, **extra_env: str) -> subproce
         **extra_env,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deconv_arena.cli", "serve", "--log-level", "warning"],
+        [sys.executable, "-m", *serve, "--log-level", "warning"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -114,11 +116,11 @@ def test_sigkill_during_votes_loses_no_acknowledged_vote(tiny_store, tmp_path):
 
 
 def test_sigterm_drains_in_flight_requests(tiny_store, tmp_path):
-    """Six requests are held inside the server by an explicit gate (ARENA_TEST_DECODE_GATE: decodes wait until the
-    gate file exists), so none can finish before SIGTERM. After SIGTERM the server takes no new connection but keeps
+    """Six requests are held inside the server by an explicit gate (tests/hooks/gated_serve.py: decodes wait until
+    the gate file exists), so none can finish before SIGTERM. After SIGTERM the server takes no new connection but keeps
     running while they wait; once the gate opens, every one of them is answered 200, then the process exits."""
     port, gate = _free_port(), tmp_path / "decode-gate"
-    proc = start_server(tiny_store, tmp_path / "d.db", port, ARENA_TEST_DECODE_GATE=str(gate))
+    proc = start_server(tiny_store, tmp_path / "d.db", port, serve=("tests.hooks.gated_serve", str(gate)))
     base = f"http://127.0.0.1:{port}"
     results: dict[int, tuple[int | str, bytes]] = {}
 

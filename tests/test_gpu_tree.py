@@ -58,7 +58,7 @@ def test_the_lean_tree_fits_and_keeps_what_a_plan_run_reads(clone, tmp_path):
             "models_store/_evaluator/classifier.keras",
             "models_store/_evaluator/reference.npz",
             "arena/variants.py",
-            "training/sweep.py",
+            "training/sweeps/stages.py",
             "deconv_arena/cli.py",
             "pyproject.toml",
         ):

@@ -1,8 +1,8 @@
 """The layers, checked by walking every import (those inside functions too): the shared layer `arena` imports
 neither the trainer nor the service nor their frameworks (no Keras, no plotting: facts and statistics only);
 `training` and the service `app` import only `arena` and themselves; the command line `deconv_arena` sits above
-both; and no module imports itself back through others. The generators' own Keras layer lives in training/layers.py,
-and every shipped .keras file that uses it loads with that module alone."""
+both; and no module imports itself back through others. The generators' own Keras layer lives in
+training/families/layers.py, and every shipped .keras file that uses it loads with that module alone."""
 
 from __future__ import annotations
 
@@ -204,22 +204,49 @@ def test_shipped_files_name_the_layer_by_its_registered_name():
 
 @pytest.mark.slow
 def test_each_shipped_subpixel_generator_loads_after_importing_only_training_layers():
-    """In a fresh interpreter: plain Keras plus training.layers, no other project module, loads every shipped file
-    with the layer and runs it on one latent."""
+    """In a fresh interpreter: plain Keras plus training.families.layers, no other project module, loads every shipped
+    file with the layer and runs it on one latent."""
     script = f"""
 import sys
 import keras
 import numpy as np
-import training.layers
+import training.families.layers
 for path in {[str(f) for f in SUBPIXEL_FILES]!r}:
     model = keras.saving.load_model(path, compile=False)
     out = np.asarray(model(np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32")))
     assert out.shape[1:] == (28, 28, 1), (path, out.shape)
 ours = sorted(m for m in sys.modules if m.split(".")[0] in ("arena", "app", "training", "deconv_arena"))
-assert ours == ["training", "training.layers"], ours
+assert ours == ["training", "training.families", "training.families.layers"], ours
 print("loaded", len({[str(f) for f in SUBPIXEL_FILES]!r}))
 """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1] == f"loaded {len(SUBPIXEL_FILES)}"
+
+
+def test_no_module_or_package_name_is_used_twice_in_the_product():
+    """A name says what a module holds: no two product modules (or a module and a package) share one, and each
+    package's opening line says what lives in it. The build file (setup.py) counts as a name in use."""
+    seen: dict[str, list[str]] = {"setup": ["setup.py"]}
+    for package in ("arena", "training", "app", "deconv_arena"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:  # Alembic's files: env.py and revisions, named by Alembic
+                continue
+            rel = path.relative_to(ROOT)
+            if path.name == "__init__.py":
+                doc = ast.get_docstring(ast.parse(path.read_text()))
+                assert doc, f"{rel} does not say what lives in its folder"
+                if rel.parent != Path(package):
+                    seen.setdefault(rel.parent.name, []).append(str(rel.parent))
+                continue
+            seen.setdefault(path.stem, []).append(str(rel))
+    twice = {name: where for name, where in seen.items() if len(where) > 1}
+    assert twice == {}, twice
+
+
+def test_training_is_in_rooms():
+    """training/ holds its rooms only, each a package; no module lies loose at its top."""
+    loose = sorted(p.name for p in (ROOT / "training").glob("*.py") if p.name != "__init__.py")
+    rooms = sorted(p.name for p in (ROOT / "training").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert loose == [] and rooms == ["evaluation", "families", "interchange", "loop", "sweeps"], (loose, rooms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import metrics
+from training.evaluation import measures as metrics
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_legibility_and_coverage():
 
 
 def _digits(n=400, seed=0):
-    from training.data import synthetic_mnist
+    from training.loop.data import synthetic_mnist
 
     return synthetic_mnist(n, 10, seed).x_train.astype(np.float64) / 255
 

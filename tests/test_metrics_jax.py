@@ -1,7 +1,7 @@
-"""The accelerator's measures (training/metrics_jax.py, float32) against the reference (training/metrics.py, NumPy
-float64), on JAX's CPU here: the tolerances its docstring states. Features are drawn from two Gaussians with
-different means and scales, 2,000 each, so that KID and PRDC are far from their trivial values (PRDC in 16
-dimensions, where precision, recall and coverage all lie inside (0, 1))."""
+"""The accelerator's measures (training/evaluation/measures_jax.py, float32) against the reference
+(training/evaluation/measures.py, NumPy float64), on JAX's CPU here: the tolerances its docstring states. Features are
+drawn from two Gaussians with different means and scales, 2,000 each, so that KID and PRDC are far from their trivial
+values (PRDC in 16 dimensions, where precision, recall and coverage all lie inside (0, 1))."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_jax
-from training import metrics
+from training.evaluation import measures as metrics
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def features():
 
 
 def test_gaussian_stats_and_frechet_match_the_reference(features):
-    from training import metrics_jax
+    from training.evaluation import measures_jax as metrics_jax
 
     real, fake = features
     mu, cov = metrics_jax.gaussian_stats(fake)
@@ -39,7 +39,7 @@ def test_gaussian_stats_and_frechet_match_the_reference(features):
 
 
 def test_kid_matches_the_reference_subset_by_subset(features):
-    from training import metrics_jax
+    from training.evaluation import measures_jax as metrics_jax
 
     real, fake = features
     got = metrics_jax.kid(real, fake, subsets=20, subset_size=500, seed=4)
@@ -51,7 +51,7 @@ def test_kid_matches_the_reference_subset_by_subset(features):
 
 
 def test_prdc_matches_the_reference(features):
-    from training import metrics_jax
+    from training.evaluation import measures_jax as metrics_jax
 
     rng = np.random.default_rng(3)  # 16 dimensions: precision and recall away from 0 and 1
     real = rng.standard_normal((2000, 16)).astype(np.float32)
@@ -63,7 +63,7 @@ def test_prdc_matches_the_reference(features):
 
 
 def test_eval_on_setting_is_checked(monkeypatch):
-    from training import metrics_jax
+    from training.evaluation import measures_jax as metrics_jax
 
     monkeypatch.setenv("ARENA_EVAL_ON", "gpu")
     with pytest.raises(ValueError, match="ARENA_EVAL_ON='gpu': choose one of auto, jax, numpy"):

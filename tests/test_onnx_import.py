@@ -17,7 +17,7 @@ from arena.records import read_manifest, sha256_file, verify_files
 from deconv_arena.cli import main
 from tests.conftest import make_client, wait_ready
 from tests.onnx_generators import generator
-from training.onnx_import import session
+from training.interchange.onnx_import import session
 
 
 def install(tmp_path, store, name="my_gan", family="gan", output="tanh", **kw):
@@ -153,8 +153,8 @@ def test_onnx_generators_are_evaluated_served_shown_with_their_spectrum_and_rate
     """Two generators from another framework, one with a planted (−1)^(i+j) checkerboard: evaluation finds the
     checkerboard at the Nyquist corner of the spectrum and in the transposed kernels read from the graph; the pages
     draw it; raters are asked to compare the two."""
-    from app.views.spectra import VIRIDIS
-    from training.evaluator import train_evaluator
+    from app.views.spectrum_pictures import VIRIDIS
+    from training.evaluation.classifier import train_evaluator
 
     store = tmp_path / "store"
     assert install(tmp_path, store, "onnx_clean", seed=1)[0] == 0

@@ -46,7 +46,7 @@ def test_a_new_operator_is_one_entry(monkeypatch):
     """A bicubic resize-convolution, declared by its entry alone, builds GAN and VAE generators with bicubic
     UpSampling2D layers where the nearest-neighbour ones have nearest."""
     from arena import variants
-    from training import gan, vae
+    from training.families import gan, vae
 
     monkeypatch.setitem(
         variants.OPERATORS, "bicubic", variants.Operator("bicubic resize", "bicubic", INTERPOLATED, "bicubic")

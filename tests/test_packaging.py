@@ -204,7 +204,7 @@ def test_the_service_never_imports_tensorflow_or_the_training_libraries():
     script = """
 import sys
 from app.main import create_app
-from app.serving.setup import Registry
+from app.serving.registry import Registry
 registry = Registry(sys.argv[1])
 registry.load_all()
 assert registry.available(), registry.entries
@@ -229,7 +229,7 @@ def test_no_package_registry_host_is_named_in_the_repository():
 
 
 def test_a_run_names_its_data_by_file_name_not_by_path(tmp_path, tiny_data):
-    from training.data import load_mnist, save_npz
+    from training.loop.data import load_mnist, save_npz
 
     (tmp_path / "deep").mkdir()
     save_npz(tiny_data, tmp_path / "deep" / "mnist.npz")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from arena.variants import VARIANTS
-from training import provenance
-from training.config import profile_config
-from training.runner import train_variant
+from training.loop import provenance
+from training.loop.config import profile_config
+from training.loop.epochs import train_variant
 
 
 def test_a_resumed_run_and_its_uncommitted_code_are_recorded(tiny_data, tmp_path, monkeypatch):

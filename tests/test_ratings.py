@@ -625,7 +625,7 @@ def test_people_vs_numbers_uses_means_over_seeds_where_replicates_exist():
 
 
 def test_a_conditional_task_shows_both_models_the_same_digit_and_names_it(rating_client, monkeypatch):
-    import app.api.ratings as api
+    import app.api.rating_api as api
     from arena.variants import VARIANTS
 
     c = rating_client

@@ -89,7 +89,7 @@ def test_a_failed_run_is_refused_not_averaged():
 
 @pytest.fixture(scope="module")
 def replicated_store(tiny_store, tiny_data, tiny_npz, tmp_path_factory):
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
     store = tmp_path_factory.mktemp("replicates") / "store"
     shutil.copytree(tiny_store, store)
@@ -168,7 +168,7 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
         assert row["verdict"] is None and row["kind"] == "exploratory" and "p" not in row, (key, row)
     # where each seed trained is recorded, and a seed from another machine is named apart in the README table
     assert entry["trained_on"] == {str(s): "CPU, tensorflow, float32" for s in (1, 2, 3)}
-    from deconv_arena.tables import _places
+    from deconv_arena.generated_docs import _places
 
     assert _places(entry) == "CPU, tensorflow, float32"
     mixed = {
@@ -184,12 +184,12 @@ def test_replicates_are_trained_evaluated_and_summarised(replicated_store):
 
 
 def test_a_failed_replicate_is_listed_as_failed(replicated_store, tiny_npz, monkeypatch, capsys):
-    import training.runner
+    import training.loop.epochs
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated out-of-memory in epoch 1")
 
-    monkeypatch.setattr(training.runner, "train_variant", broken)  # the front door's training stage calls it there
+    monkeypatch.setattr(training.loop.epochs, "train_variant", broken)  # the front door's training stage calls it there
     code = main(
         [
             "train",
@@ -221,7 +221,7 @@ def test_a_replicate_whose_evaluation_fails_is_listed_as_failed_and_never_averag
     """Seed 2 of vae_transpose was evaluated before; evaluating it again fails. Its earlier metrics.json is still on
     disk, but the seed is listed as failed (with the stage and the error), and the mean, interval and paired
     comparison are those of seeds 1 and 3 alone."""
-    import training.evaluate as evaluate
+    import training.evaluation.evaluate as evaluate
     from arena.replicates import replicate_store
 
     store = tmp_path / "store"
@@ -401,12 +401,12 @@ def test_an_interval_never_leaves_the_range_its_measure_can_take():
 
 
 def test_a_new_metric_is_its_declaration_and_its_computation(replicated_store, tmp_path, monkeypatch):
-    """A metric added by its declaration (arena/stats.py METRIC) and its computation (training/evaluate.py
+    """A metric added by its declaration (arena/stats.py METRIC) and its computation (training/evaluation/evaluate.py
     SECTIONS) alone: re-scoring the runs writes it, replicates.json carries its intervals, and the comparison page
     draws its replicate chart."""
     from arena.stats import METRIC, Metric
     from tests.conftest import make_client, wait_ready
-    from training import evaluate
+    from training.evaluation import evaluate
 
     store = tmp_path / "store"
     shutil.copytree(replicated_store, store)

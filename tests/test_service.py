@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.core.settings import DEFAULT_BUCKETS
-from app.serving.setup import Registry
+from app.serving.registry import Registry
 from app.serving.shapes import plan
 from arena.images import png_bytes, render_grid
 from arena.latents import latents_from_seed
@@ -568,7 +568,7 @@ def test_a_models_check_runs_while_the_next_model_loads(tiny_store, monkeypatch)
     import threading
     import time
 
-    import app.serving.setup as registry_module
+    import app.serving.registry as registry_module
 
     real_compile, real_check = registry_module.compile_shapes, registry_module.check_shapes
     loads: list[str] = []  # models in the order their loading (compile_shapes) began

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from training import gold_noise
+from training.interchange import gold_noise
 
 
 def test_gold_noise_images_are_what_the_untrained_generator_makes():
-    """The rating's gold "noise" side: app/data/gold_noise.npz equals `python -m training.gold_noise` (to one grey level
-    of 255, the rounding a CPU with other float kernels may move), and is noise, not digits."""
+    """The rating's gold "noise" side: app/data/gold_noise.npz equals `python -m training.interchange.gold_noise` (to
+    one grey level of 255, the rounding a CPU with other float kernels may move), and is noise, not digits."""
     with np.load(gold_noise.PATH) as f:
         shipped = f["images"]
     made = gold_noise.make()

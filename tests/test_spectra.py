@@ -69,8 +69,9 @@ def test_contrast_changes_nothing_and_blank_images_are_left_out():
 
 
 def section(images: np.ndarray, real: np.ndarray) -> dict:
-    """A metrics.json spectrum section as evaluation writes it, without the evaluator (training/evaluate.py)."""
-    from training.evaluate import spectrum_section
+    """A metrics.json spectrum section as evaluation writes it, without the evaluator
+    (training/evaluation/evaluate.py)."""
+    from training.evaluation.evaluate import spectrum_section
 
     return spectrum_section(images, {"mean_spectrum": spectra.mean_spectrum(real)})
 

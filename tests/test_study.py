@@ -164,9 +164,10 @@ def test_pre_registered_only_when_committed_before_the_first_run():
 def test_a_study_run_is_never_resumed_and_records_its_plan(tmp_path, monkeypatch):
     """Under a study (`sweep --study` sets the policy's study), a checkpoint left by a cut-off run is discarded: the
     unit trains from epoch 0 instead of resuming, and the run is trained with the plan's record for its manifest."""
-    from training import runner, sweep
+    from training.loop import epochs as runner
+    from training.sweeps import stages as sweep
 
-    job = sweep.Job("vae_upsample", "smoke", 1)
+    job = sweep.PlannedRun("vae_upsample", "smoke", 1)
     monkeypatch.setattr(sweep, "state", lambda j, store, workdir: "resume")
     seen = {}
     monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.update(resume=a[5], study=k.get("study")))
@@ -245,9 +246,10 @@ def _copy_plan(tmp_path, version):
 
 
 def test_the_vae_plan_resumes_a_cut_off_run_and_the_gan_plan_v1_does_not(tmp_path, monkeypatch):
-    from training import runner, sweep
+    from training.loop import epochs as runner
+    from training.sweeps import stages as sweep
 
-    job = sweep.Job("vae_upsample", "smoke", 201)
+    job = sweep.PlannedRun("vae_upsample", "smoke", 201)
     monkeypatch.setattr(sweep, "state", lambda j, store, workdir: "resume")
     seen = {}
     monkeypatch.setattr(runner, "train_variant", lambda *a, **k: seen.update(resume=a[5], study=k.get("study")))

@@ -14,9 +14,9 @@ import pytest
 
 from arena.variants import VARIANTS, comparisons, factorials
 from deconv_arena.cli import main
-from training.engines import Children, run_local
-from training.plan import Job, Plan, PlanError, plan, read_plan
-from training.sweep import state
+from training.sweeps.engines import JobProcesses, run_local
+from training.sweeps.planning import Plan, PlanError, PlannedRun, plan, read_plan
+from training.sweeps.stages import state
 
 
 def test_plans_come_from_the_variant_table():
@@ -30,7 +30,7 @@ def test_plans_come_from_the_variant_table():
     assert [j.variant for j in served.jobs] == [n for n, v in VARIANTS.items() if v.family == "vae"]
     assert all(j.seed is None and j.config().seed == 1234 for j in served.jobs)
     twice = plan([{"variants": ["vae_upsample"], "seeds": "1-2"}, {"family": "vae", "seeds": [2]}])
-    assert sum(j == Job("vae_upsample", "paper", 2) for j in twice.jobs) == 1  # the same run is planned once
+    assert sum(j == PlannedRun("vae_upsample", "paper", 2) for j in twice.jobs) == 1  # the same run is planned once
     # --vmap groups the replicates of one variant and settings; served runs stay alone
     units = Plan(p.jobs + served.jobs).units(vmap=True)
     assert sorted(len(u) for u in units) == [1] * len(served.jobs) + [2] * 4
@@ -44,7 +44,7 @@ def test_plan_file_groups_and_overrides(tmp_path):
         '[[group]]\nvariants = ["vae_upsample"]\nserved = true\nprofile = "smoke"\n'
     )
     p = read_plan(f)
-    assert len(p.jobs) == 13 and p.jobs[-1] == Job("vae_upsample", "smoke", None)
+    assert len(p.jobs) == 13 and p.jobs[-1] == PlannedRun("vae_upsample", "smoke", None)
     gan = p.jobs[0]
     assert gan.config().epochs == 5 and gan.precision == "highest" and gan.config().seed == gan.seed
 
@@ -90,7 +90,7 @@ def test_sweep_cli_refuses_in_one_line(tmp_path, capsys):
 
 def test_dry_run_shows_each_runs_state(tmp_path, capsys):
     work = tmp_path / "runs"
-    ckpt = Job("vae_upsample", "smoke", 2).layout(tmp_path / "store", work).run_dir / "checkpoint.npz"
+    ckpt = PlannedRun("vae_upsample", "smoke", 2).layout(tmp_path / "store", work).run_dir / "checkpoint.npz"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"x")
     code = main(
@@ -116,12 +116,12 @@ def test_dry_run_shows_each_runs_state(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_local_sweep_runs_side_by_side_skips_finished_runs_and_records_a_failure(tiny_data, tiny_npz, tmp_path):
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
     store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
     p = plan([{"variants": ["vae_upsample", "vae_bilinear"], "seeds": "1-2", "profile": "smoke"}])
-    broken = Job("vae_bilinear", "smoke", 2)  # a corrupt checkpoint: its resume fails, the others go on
+    broken = PlannedRun("vae_bilinear", "smoke", 2)  # a corrupt checkpoint: its resume fails, the others go on
     broken.layout(store, work).run_dir.mkdir(parents=True)
     (broken.layout(store, work).run_dir / "checkpoint.npz").write_bytes(b"not a checkpoint")
     lines: list[str] = []
@@ -144,13 +144,13 @@ def test_local_sweep_runs_side_by_side_skips_finished_runs_and_records_a_failure
 
 @pytest.mark.slow
 def test_a_deadline_stops_the_jobs_and_a_rerun_resumes_them(tiny_data, tiny_npz, tmp_path):
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
     store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
-    job = Job("gan_upsample", "smoke", 1, (("epochs", 4),))
+    job = PlannedRun("gan_upsample", "smoke", 1, (("epochs", 4),))
     ckpt = job.layout(store, work).run_dir / "checkpoint.npz"
-    children = Children()
+    children = JobProcesses()
 
     def stop_after_first_checkpoint():
         while not ckpt.is_file():
@@ -171,7 +171,7 @@ def test_pack_takes_what_the_session_wrote_less_what_the_repository_keeps_out(tm
     import os
     import tarfile
 
-    from training.pack import files_to_pack, pack
+    from training.interchange.pack import files_to_pack, pack
 
     monkeypatch.chdir(tmp_path)
     store = Path("models_store")
@@ -223,7 +223,7 @@ def test_stopping_the_sweep_stops_its_own_jobs_only():
     started stay unstarted."""
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        children = Children()
+        children = JobProcesses()
         proc = children.start([sys.executable, "-c", "import time; time.sleep(60)"], subprocess.DEVNULL, None)
         threading.Timer(0.5, children.stop).start()
         assert children.finish(proc) < 0  # terminated by a signal
@@ -240,7 +240,7 @@ def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_
     comes out as its own evaluated replicate that records the program it shared."""
     import os
 
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
     store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
@@ -252,7 +252,7 @@ def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_
     assert "sweep: 2 done, 0 failed" in done.stdout
     assert [p.name for p in (work / "sweep").glob("*.log")] == ["vae_upsample-smoke-seed1.log"]  # one job
     for seed in (1, 2):
-        job = Job("vae_upsample", "smoke", seed)
+        job = PlannedRun("vae_upsample", "smoke", seed)
         assert state(job, store, work) == "done"
         manifest = json.loads((job.layout(store).folder / "manifest.json").read_text())
         assert manifest["config"]["seed"] == seed and manifest["history"][-1]["seeds_in_step"] == 2
@@ -267,7 +267,7 @@ def test_vmapped_sweep_installs_one_replicate_per_seed(tiny_data, tiny_npz, tmp_
 def test_served_runs_side_by_side_each_keep_their_summary_row(tiny_data, tiny_npz, tmp_path):
     """Two served runs evaluated in processes side by side: summary.json (one file for all served models) gets both
     rows, written once by the sweep after the jobs, not raced by the jobs."""
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
     store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)
@@ -305,10 +305,10 @@ def test_only_the_run_layout_spells_where_a_run_lives():
 
 def test_the_run_layout_of_a_served_run_and_of_a_replicate(tmp_path):
     store, work = tmp_path / "store", tmp_path / "runs"
-    served = Job("vae_upsample", "smoke", None).layout(store, work)
+    served = PlannedRun("vae_upsample", "smoke", None).layout(store, work)
     assert served.folder == store / "vae_upsample" and served.manifest == store / "vae_upsample" / "manifest.json"
     assert served.checkpoint == work / "vae_upsample" / "checkpoint.npz"
-    rep = Job("vae_upsample", "smoke", 3).layout(store, work)
+    rep = PlannedRun("vae_upsample", "smoke", 3).layout(store, work)
     assert rep.store_root == store / "_replicates" / "smoke-seed3" and rep.folder == rep.store_root / "vae_upsample"
     assert rep.failure == store / "_replicates" / "smoke-seed3" / "vae_upsample.failed.json"
     assert rep.run_dir == work / "_replicates" / "smoke-seed3" / "vae_upsample"
@@ -324,18 +324,18 @@ def test_the_run_layout_of_a_served_run_and_of_a_replicate(tmp_path):
 def test_a_job_hands_back_a_result_file_and_one_that_died_without_it_is_recorded_failed(tmp_path):
     """The local engine reads each job process's result file; a process that ended without writing one (killed, out
     of memory) failed its jobs, recorded as failed replicates — even where an earlier sitting left a result file."""
-    from training.engines import Local
-    from training.sweep import Policy, run
+    from training.sweeps.engines import Local
+    from training.sweeps.stages import Policy, run
 
     store, work = tmp_path / "store", tmp_path / "runs"
-    ok, evaluation_failed, died = (Job("vae_upsample", "smoke", s) for s in (1, 2, 3))
+    ok, evaluation_failed, died = (PlannedRun("vae_upsample", "smoke", s) for s in (1, 2, 3))
 
     class Scripted(Local):
         def _argv(self, unit, layout):
             failed = (
                 {evaluation_failed.label: "evaluation failed (see the log)"} if unit == (evaluation_failed,) else {}
             )
-            write = f"from training.worker import write_result; write_result({str(layout.result)!r}, {failed!r})"
+            write = f"from training.sweeps.worker import write_result; write_result({str(layout.result)!r}, {failed!r})"
             return [sys.executable, "-c", "import sys; sys.exit(3)" if unit == (died,) else write]
 
     stale = died.layout(store, work).result
@@ -358,16 +358,16 @@ def test_a_job_hands_back_a_result_file_and_one_that_died_without_it_is_recorded
 
 
 def test_train_seeds_walks_the_front_doors_stages(monkeypatch, tiny_npz, tmp_path):
-    """`train --seeds` is a plan of one job per seed through the same stages as a sweep's jobs (training/sweep.py):
-    each seed trained again (the train policy), then evaluated."""
-    from training import sweep
+    """`train --seeds` is a plan of one job per seed through the same stages as a sweep's jobs
+    (training/sweeps/stages.py): each seed trained again (the train policy), then evaluated."""
+    from training.sweeps import stages as sweep
 
     trained, evaluated = [], []
     monkeypatch.setattr(sweep, "train_unit", lambda unit, *a, **k: trained.append((unit, a[-1] if a else k)))
     monkeypatch.setattr(sweep, "evaluate_unit", lambda unit, *a, **k: evaluated.append(unit) or [])
     argv = ["train", "--variant", "vae_upsample", "--profile", "smoke", "--seeds", "1-2", "--epochs", "3"]
     assert main([*argv, "--data", str(tiny_npz), "--store", str(tmp_path / "s"), "--workdir", str(tmp_path / "w")]) == 0
-    assert [u for u, _ in trained] == [(Job("vae_upsample", "smoke", s, (("epochs", 3),)),) for s in (1, 2)]
+    assert [u for u, _ in trained] == [(PlannedRun("vae_upsample", "smoke", s, (("epochs", 3),)),) for s in (1, 2)]
     assert all(policy.redo and policy.resume is False for _, policy in trained)
     assert evaluated == [u for u, _ in trained]
 
@@ -379,8 +379,8 @@ def test_a_study_sweep_records_its_plan_in_every_manifest_through_the_job_proces
     import hashlib
 
     from tests.conftest import ROOT
-    from training import sweep
-    from training.engines import Local
+    from training.sweeps import stages as sweep
+    from training.sweeps.engines import Local
 
     store, work = tmp_path / "store", tmp_path / "runs"
     study = ROOT / "studies" / "gan-operator-network-v1.toml"

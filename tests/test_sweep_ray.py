@@ -25,6 +25,7 @@ from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).parent / "ray"
+HOOKED = f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'hooks'}"  # the product, and the hold's sitecustomize
 
 
 def _free_port() -> int:
@@ -46,7 +47,9 @@ def _session_pids(sids: set[int]) -> list[int]:
 
 
 @pytest.fixture
-def two_nodes():
+def two_nodes(tmp_path):
+    """A two-node cluster whose processes import tests/hooks/sitecustomize.py, which holds the first training task
+    to finish its first epoch (the product has no such switch); yields the address and the hold folder."""
     require(
         "ray",
         None if importlib.util.find_spec("ray") and RAY.is_file() else "Ray is not installed (pip install '.[ray]')",
@@ -54,7 +57,10 @@ def two_nodes():
     port, temp = _free_port(), tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are capped
     # RAY_AUTH_MODE=disabled: a ~/.ray/auth_token left by an earlier local Ray turns token auth on for `ray start`,
     # which the probe and the sweep would then have to present; this cluster is on localhost and lives for one test.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": HOOKED}
+    env["ARENA_SWEEP_TEST_HOLD"] = str(hold)
     common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
     procs = [
         subprocess.Popen(
@@ -87,7 +93,7 @@ def two_nodes():
             )
         )
         _wait_nodes(address, 2, env)
-        yield address
+        yield address, hold
     finally:
         sids = {p.pid for p in procs}  # each `ray start` leads its own session: the head's or the node's processes
         for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
@@ -124,15 +130,15 @@ def _wait_nodes(address: str, n: int, env: dict, timeout: float = 90) -> None:
 
 
 def test_sweep_spreads_over_two_ray_nodes_and_survives_a_killed_worker(two_nodes, tiny_data, tiny_npz, tmp_path):
-    from training.evaluator import train_evaluator
+    from training.evaluation.classifier import train_evaluator
 
-    store, work, hold = tmp_path / "store", tmp_path / "runs", tmp_path / "hold"
+    address, hold = two_nodes
+    store, work = tmp_path / "store", tmp_path / "runs"
     train_evaluator(tiny_data, store, epochs=1, log=lambda _: None)  # the curves and the evaluation need one
-    hold.mkdir()
     broken = work / "_replicates" / "smoke-seed2" / "vae_transpose"  # a corrupt checkpoint: that job fails, alone
     broken.mkdir(parents=True)
     (broken / "checkpoint.npz").write_bytes(b"not a checkpoint")
-    env = {**os.environ, "ARENA_SWEEP_TEST_HOLD": str(hold), "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
     env["RAY_AUTH_MODE"] = "disabled"
     argv = [
         sys.executable,
@@ -142,7 +148,7 @@ def test_sweep_spreads_over_two_ray_nodes_and_survives_a_killed_worker(two_nodes
         "--engine",
         "ray",
         "--address",
-        two_nodes,
+        address,
         "--variant",
         "vae_upsample",
         "--variant",

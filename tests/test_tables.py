@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arena.tables import ablation_rows
+from arena.ablation import ablation_rows
 from arena.variants import VARIANTS
-from deconv_arena.tables import BEGIN, END, REP_BEGIN, REP_END, ablation_markdown, replicates_markdown, update_readme
+from deconv_arena.generated_docs import (
+    BEGIN,
+    END,
+    REP_BEGIN,
+    REP_END,
+    ablation_markdown,
+    replicates_markdown,
+    update_readme,
+)
 from tests.conftest import manifest_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +155,7 @@ def test_about_page_has_the_ablation_table(client):
 
 
 def test_curves_figure_needs_curves(tmp_path):
-    from training.curves import plot_curves
+    from training.evaluation.curves_figure import plot_curves
 
     store = tmp_path / "store"
     (store / "vae_bilinear").mkdir(parents=True)
@@ -163,7 +171,7 @@ def test_curves_figure_needs_curves(tmp_path):
 
 
 def test_the_readme_findings_are_one_short_table_after_the_commands():
-    from deconv_arena.tables import STUDY_BEGIN, STUDY_END, STUDY_ROWS_MAX
+    from deconv_arena.generated_docs import STUDY_BEGIN, STUDY_END, STUDY_ROWS_MAX
 
     text = (ROOT / "README.md").read_text()
     block = text.split(STUDY_BEGIN, 1)[1].split(STUDY_END, 1)[0]

@@ -13,11 +13,11 @@ import pytest
 from arena.records import read_manifest, sha256_file, verify_files
 from arena.variants import VARIANTS
 from deconv_arena.cli import main
-from training import runner
-from training.config import profile_config
-from training.data import DataError, load_mnist
-from training.gan import build_discriminator, build_generator
-from training.vae import build_decoder, build_encoder
+from training.families.gan import build_discriminator, build_generator
+from training.families.vae import build_decoder, build_encoder
+from training.loop import epochs as runner
+from training.loop.config import profile_config
+from training.loop.data import DataError, load_mnist
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_icnr_subpixel_starts_as_nearest_neighbour_upsampling():
 def test_depth_to_space_matches_tensorflow():
     import tensorflow as tf
 
-    from training.layers import DepthToSpace
+    from training.families.layers import DepthToSpace
 
     x = np.random.default_rng(1).standard_normal((2, 3, 5, 12)).astype(np.float32)
     assert np.array_equal(np.asarray(DepthToSpace(2)(x)), tf.nn.depth_to_space(x, 2).numpy())
@@ -443,7 +443,7 @@ def test_cli_resume_with_other_settings_is_refused(capsys, tmp_path, tiny_npz):
 
 def test_train_all_runs_every_vae_kind_before_every_gan_kind():
     from arena.variants import VARIANTS
-    from deconv_arena.commands.training import all_in_training_order
+    from deconv_arena.commands.train import all_in_training_order
 
     order = all_in_training_order()
     kinds = [VARIANTS[n].facts.kind for n in order]
@@ -452,11 +452,11 @@ def test_train_all_runs_every_vae_kind_before_every_gan_kind():
 
 
 def test_every_family_job_states_the_training_interface():
-    """GanJob and VaeJob (conditional variants included) implement training.job.TrainingJob, with the shared methods
-    written once in JobBase (not redefined per family)."""
+    """GanJob and VaeJob (conditional variants included) implement training.families.interface.TrainingJob, with the
+    shared methods written once in JobBase (not redefined per family)."""
     from arena.variants import VARIANTS
-    from training.families import JOBS
-    from training.job import JobBase, TrainingJob
+    from training.families.dispatch import JOBS
+    from training.families.interface import JobBase, TrainingJob
 
     for name in ("gan_upsample", "vae_upsample", "cgan_upsample", "cvae_upsample"):
         v = VARIANTS[name]

@@ -17,7 +17,7 @@ from arena import replicates
 from arena.replicates import _adjust, _compare, _factorial, epoch_jitter, statistics
 from arena.stats import ALPHA, METRIC, explore, holm, p_value, seeds_for_difference, seeds_for_equivalence
 from arena.variants import VARIANTS, Factorial, Variant
-from deconv_arena.tables import findings_markdown
+from deconv_arena.generated_docs import findings_markdown
 from tests.conftest import manifest_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +289,7 @@ def test_shipped_replicates_json_recomputes_from_the_per_run_files(plan_commit_t
     from arena.study import with_studies
 
     assert json.loads(json.dumps(with_studies(ROOT / "models_store"))) == shipped, (
-        "run `deconv-arena evaluate --replicates` or training.evaluate.write_statistics"
+        "run `deconv-arena evaluate --replicates` or training.evaluation.evaluate.write_statistics"
     )
 
 
@@ -410,7 +410,7 @@ def test_replicates_module_keeps_its_run_layout():
 
 def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tmp_path):
     """`train --factorial gan --seeds 1-10`: the four cells at the report's protocol, ten seeds each, no name typed."""
-    import training.replicates as training_replicates
+    import training.sweeps.train_plans as training_replicates
     from deconv_arena.cli import main
 
     calls = []
@@ -435,7 +435,7 @@ def test_the_factorial_study_is_planned_from_the_table(monkeypatch, tiny_npz, tm
 def test_every_generated_block_is_what_the_store_says(doc, tmp_path, plan_commit_times):
     """The study, findings, ablation, replicate and initialisation blocks: rewriting them from models_store changes
     nothing (the README holds the study's table, docs/evaluation.md the exploratory sentences)."""
-    from deconv_arena.tables import FINDINGS_BEGIN, STUDY_BEGIN, update_readme
+    from deconv_arena.generated_docs import FINDINGS_BEGIN, STUDY_BEGIN, update_readme
 
     copy = tmp_path / "doc.md"
     copy.write_text((ROOT / doc).read_text())

@@ -1,4 +1,5 @@
-"""k seeds as one compiled JAX program (training/vmapped.py) must train what k separate runs with those seeds train.
+"""k seeds as one compiled JAX program (training/loop/vmapped.py) must train what k separate runs with those seeds
+train.
 
 A JAX process trains k = 3 seeds of a variant on tiny data (2 epochs, 2 steps each) separately, as one vmapped
 program and as one unrolled program, and a fourth time (vmapped) as 1 epoch then `--resume` to 2. Seed by seed,
@@ -34,10 +35,10 @@ import sys
 from pathlib import Path
 from arena.replicates import REPLICATES, replicate_store
 from arena.variants import VARIANTS
-from training.config import profile_config
-from training.data import load_mnist
-from training.runner import train_variant
-from training.vmapped import train_vmapped
+from training.loop.config import profile_config
+from training.loop.data import load_mnist
+from training.loop.epochs import train_variant
+from training.loop.vmapped import train_vmapped
 
 name, npz, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 seeds = [int(s) for s in sys.argv[4].split(",")]

@@ -9,10 +9,10 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from app.core.cache import ByteLRU
-from app.core.metrics import Metrics
+from app.core.prometheus import Metrics
 from app.core.settings import Settings
 from app.serving.catalogue import ModelEntry
-from app.serving.setup import Registry
+from app.serving.registry import Registry
 
 
 # Accessors are `async def`: FastAPI runs a plain `def` dependency on its thread pool, one hop each.

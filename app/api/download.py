@@ -14,7 +14,7 @@ from app.api.deps import ServiceDep, errors
 from app.api.pages import class_columns, families_shown, parse_models
 from app.serving.predict import make_grid
 from app.serving.specs import ClassGrid, SeedGrid
-from app.views.figures import figures_for
+from app.views.key_figures import figures_for
 from arena.latents import MAX_SEED
 
 router = APIRouter(tags=["pages"], responses=errors(422, 503))

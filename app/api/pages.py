@@ -18,18 +18,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api.deps import RegistryDep, SettingsDep
 from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
+from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
 from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
-from app.views.figures import figures_for, legend
 from app.views.findings import comparison_findings, factorial_findings, study_progress
-from app.views.spectra import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
+from app.views.key_figures import figures_for, legend
+from app.views.spectrum_pictures import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.strip import strip_rows
-from app.views.tables import COLUMNS, COND_COLUMNS, conditional_rows
-from arena.figures import HISTORY_WORDS, LOSSES, training_curves
+from arena.ablation import ablation_rows
 from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
+from arena.readouts import HISTORY_WORDS, LOSSES, training_curves
 from arena.records import MANIFEST, METRICS_FILE, generator_file
 from arena.stats import METRIC
-from arena.tables import ablation_rows
 from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
 
 APP = Path(__file__).resolve().parents[1]

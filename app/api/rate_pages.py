@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.api.deps import MetricsDep, RegistryDep, errors
 from app.api.pages import render
 from app.api.rater_session import RatingsDep, rater_id, set_rater_cookie
-from app.api.ratings import VoteIn, cast, issue_task, undo
+from app.api.rating_api import VoteIn, cast, issue_task, undo
 from app.api.refusals import REFUSALS, as_http
 from app.ratings.analysis import cached_results
 from app.ratings.ranking import MIN_COMPARISONS, MIN_MODELS_FOR_CORRELATION, MIN_RATERS

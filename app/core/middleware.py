@@ -9,7 +9,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.cache import ByteLRU
-from app.core.metrics import Metrics
+from app.core.prometheus import Metrics
 
 access_log = logging.getLogger("arena.access")
 

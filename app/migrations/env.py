@@ -5,7 +5,7 @@ import zlib
 from alembic import context
 
 from app.store.engine import make_engine
-from app.store.models import Base
+from app.store.schema import Base
 
 # Instances that start together on one PostgreSQL database take turns: the first creates the schema, the
 # others wait on this lock inside their migration transaction and then find it at head.

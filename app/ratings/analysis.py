@@ -18,7 +18,7 @@ from app.ratings.ranking import (
 )
 from app.ratings.raters import Ratings
 from app.store import QUESTIONS
-from arena.figures import dig
+from arena.readouts import dig
 from arena.stats import METRIC
 
 # The metrics people's ratings are set beside (arena.stats.METRIC says where each is and how it is scored).

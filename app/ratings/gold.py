@@ -13,7 +13,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def gold_images(file: str, key: str) -> np.ndarray:
-    """Shipped gold images as floats in [0, 1]: real test digits, or untrained-GAN samples (training/gold_noise.py)."""
+    """Shipped gold images as floats in [0, 1]: real test digits, or untrained-GAN samples
+    (training/interchange/gold_noise.py)."""
     with np.load(DATA / file) as f:
         return f[key].astype(np.float32) / 255.0
 

@@ -1,6 +1,6 @@
 """A served model's decoder: its compiled calls (one onnxruntime session, a callable per batch shape), which of
 those shapes it serves through (app/serving/shapes.py), and its batcher (app/serving/predict.py). The registry
-(app/serving/setup.py) makes one once a model's shapes are checked; its catalogue record
+(app/serving/registry.py) makes one once a model's shapes are checked; its catalogue record
 (app/serving/catalogue.py) holds it."""
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ requests for one model batched into calls on the decode threads, off the event l
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,27 +12,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from app.core.cache import ByteLRU
-from app.core.metrics import Metrics
+from app.core.prometheus import Metrics
 from app.serving.specs import GridSpec, etag_of
 from arena.artefacts import artefact_picture
 from arena.images import png_bytes, render_grid
 
 if TYPE_CHECKING:
     from app.serving.catalogue import ModelEntry
-
-# Tests only (tests/test_faults.py): while the file this names does not exist, every decode waits for it (at most two
-# minutes), so a test holds requests in flight for as long as it needs. Unset in production: nothing is wrapped.
-TEST_DECODE_GATE = os.environ.get("ARENA_TEST_DECODE_GATE")
-
-
-def _gated(decode_now: Callable[[np.ndarray], np.ndarray], gate: str) -> Callable[[np.ndarray], np.ndarray]:
-    def decode(latents: np.ndarray) -> np.ndarray:
-        deadline = time.monotonic() + 120
-        while not os.path.exists(gate) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return decode_now(latents)
-
-    return decode
 
 
 class Batcher:
@@ -64,7 +49,7 @@ class Batcher:
         decoders: int = 1,
         split: Callable[[int, int], list[int]] | None = None,
     ):
-        self.decode_now = _gated(decode_now, TEST_DECODE_GATE) if TEST_DECODE_GATE else decode_now
+        self.decode_now = decode_now
         self.executor, self.render_executor = executor, render_executor
         self.window_s, self.max_batch, self.observe = window_s, max_batch, observe
         self.in_flight = in_flight  # decodes running on the shared decode threads, all models

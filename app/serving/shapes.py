@@ -224,7 +224,8 @@ def serving_cost(shapes: tuple[int, ...], largest_request: int = 64) -> int:
 
 
 def compile_shapes(path: Path, width: int, shapes: set[int], threads: int = 0) -> dict[int, Callable]:
-    """The exported generator (generator.onnx, training/onnx_export.py) on onnxruntime, one callable per batch shape.
+    """The exported generator (generator.onnx, training/interchange/onnx_export.py) on onnxruntime, one callable per
+    batch shape.
 
     One session serves every shape: onnxruntime plans its kernels per input shape, and `check_shapes` keeps only the
     shapes whose rows are exact for this thread count. `threads` is each call's intra-op threads (0: one per core);

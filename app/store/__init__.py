@@ -14,8 +14,8 @@ from app.store.errors import (
     UnknownRater,
     UnknownTask,
 )
-from app.store.models import QUESTIONS, Base, Rater, Setting, Task, Vote, utcnow
 from app.store.operations import GOLD_FLAG_SHARE, IssuedTask, VoteStore, gold_flag
+from app.store.schema import QUESTIONS, Base, Rater, Setting, Task, Vote, utcnow
 
 __all__ = [
     "QUESTIONS",

@@ -22,7 +22,7 @@ from app.store.errors import (
     UnknownRater,
     UnknownTask,
 )
-from app.store.models import Rater, Setting, Task, Vote, utcnow
+from app.store.schema import Rater, Setting, Task, Vote, utcnow
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 import altair as alt
 
-from arena.figures import dig, log_floor
+from arena.readouts import dig, log_floor
 from arena.stats import METRIC
 from arena.variants import FACTORS, OPERATORS, Factorial
 

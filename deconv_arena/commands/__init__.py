@@ -1,0 +1,1 @@
+"""The command line's groups: training, the stored models, the service, the generated documentation."""

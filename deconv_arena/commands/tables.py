@@ -24,8 +24,8 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd(args: argparse.Namespace) -> None:
-    from deconv_arena.tables import update_readme
-    from training.curves import plot_curves
+    from deconv_arena.generated_docs import update_readme
+    from training.evaluation.curves_figure import plot_curves
 
     for target in DOCUMENTS:
         print(f"{target}: {'updated' if update_readme(target, args.store) else 'already up to date'}")

@@ -1,0 +1,2 @@
+"""Interchange: generators in and out — Keras and ONNX import, the ONNX export the service runs, the pack of runs
+for the trip back from a GPU machine, and the rating's shipped gold-noise images."""
