@@ -270,7 +270,7 @@ def test_seed_lists_are_checked(capsys):
 
 
 def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, monkeypatch):
-    from app.api import ratings as ratings_api
+    from app.api import rating_api as ratings_api
     from tests.conftest import make_client, wait_ready
     from tests.test_ratings import answer, join
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.views import spectra as views
+from app.views import spectrum_pictures as views
 from arena import spectra
 from tests.onnx_generators import checkerboard
 from tests.test_pages import layer_values
