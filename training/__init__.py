@@ -1,2 +1,3 @@
-"""Offline jobs: train every variant of the table (arena/variants.py), evaluate it, export it to ONNX, import a
-generator from elsewhere, and run sweeps of replicate seeds and studies."""
+"""Offline jobs, in five rooms: the families (GAN, VAE) and the epoch loop that trains every variant of the table
+(arena/variants.py), evaluation, interchange (import a generator from elsewhere, export to ONNX) and sweeps of
+replicate seeds and studies."""
