@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.api import admin, download, generate, health, model_info, pages, rate_pages, rating_api, refusals
+from app.api import admin, download, generate, health, model_info, pages, rate_pages, rating_api, refusals, study_pages
 from app.core.cache import ByteLRU
 from app.core.middleware import BodyLimit, ImmutableResponses, Observe
 from app.core.prometheus import Metrics
@@ -232,6 +232,7 @@ def _add_routes(app: FastAPI) -> None:
         download.router,
         rate_pages.router,
         rating_api.router,
+        study_pages.router,
         admin.router,
     ):
         app.include_router(router)

@@ -4,7 +4,9 @@ Votes of one rater are not independent (a rater has tastes, a screen, a level of
 resampled votes is too narrow when raters differ. Each resample draws raters with replacement and then, for every
 drawn rater, that rater's units (votes, answers) with replacement; a unit's weight is how often it was drawn. Any
 statistic that takes weighted units (a Bradley–Terry fit, a share, a mean) gets a rater-respecting interval from
-these weights. The one helper the pairwise ratings and the crowd's absolute measures share.
+these weights (the pairwise ratings). Where units are crossed — a rater answers many images, an image is answered by
+many raters — `cluster_weights` of the raters times those of the images is the pigeonhole bootstrap (the crowd's
+"real or generated?" shares).
 """
 
 from __future__ import annotations
@@ -37,14 +39,20 @@ def rater_weights(raters: Sequence[Hashable], resamples: int = RESAMPLES, seed: 
         picks = order[starts[who] + rng.integers(0, sizes[who])]
         out[i] = np.bincount(picks, minlength=n_units)
     return out
-    units_of = [np.flatnonzero(rater_of == k) for k in range(n_raters)]
-    sizes = np.array([len(u) for u in units_of])
-    for i in range(resamples):
-        drawn = np.bincount(rng.integers(0, n_raters, n_raters), minlength=n_raters)
-        for k in np.flatnonzero(drawn):
-            picks = rng.integers(0, sizes[k], sizes[k] * drawn[k])
-            out[i] += np.bincount(units_of[k][picks], minlength=n_units)
-    return out
+
+
+def cluster_weights(clusters: Sequence[Hashable], resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """(resamples, units) weights of a one-stage bootstrap of clusters: each cluster (a rater, an image) drawn with
+    replacement keeps all its units, so a unit's weight is how often its cluster was drawn. Crossed designs multiply
+    two of these (raters × images: Owen's pigeonhole bootstrap, conservative for the crossed variance)."""
+    rng = np.random.default_rng(seed)
+    _, cluster_of = np.unique(np.asarray([str(c) for c in clusters], dtype=object), return_inverse=True)
+    n = int(cluster_of.max()) + 1 if len(cluster_of) else 0
+    if n == 0:
+        return np.zeros((resamples, 0))
+    picks = rng.integers(0, n, (resamples, n)) + n * np.arange(resamples)[:, None]
+    counts = np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n)
+    return counts[:, cluster_of].astype(float)
 
 
 def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

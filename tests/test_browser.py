@@ -365,3 +365,73 @@ def test_every_table_can_be_taken_away_as_csv(shipped_server, page):
         page.locator("main a.table-csv").first.click()
     rows = list(csvlib.reader(io.StringIO(Path(download.value.path()).read_text())))
     assert [" ".join(h.split()) for h in header] == rows[0] and len(rows) == first.locator("tr").count()
+
+
+def test_a_participant_walks_a_crowd_study_from_the_platform_link_to_the_completion_redirect(
+    tiny_store, tmp_path, browser
+):
+    """A Prolific participant: the link, consent with time and pay, a "real or generated?" image answered by key, a
+    pair by keys, a known-answer check failed and one passed (one failure does not screen out), the completion code,
+    and the platform's completion URL five seconds later (answered here by the test: no request leaves 127.0.0.1).
+    The consent page, an image task and the completion page are read at 1366 and 390 px."""
+    from app.store import VoteStore
+    from tests.test_crowd import crowd_file
+
+    campaign = crowd_file(tmp_path, pairs=1, checks=2, real_or_generated=2, screen_out_failures=2,
+                          completion_url="http://127.0.0.1:9/complete?cc={code}")  # fmt: skip
+    db = tmp_path / "walk.db"
+    secret = "walk-secret-0123456789abcdef0123"
+    with _serving(tiny_store, db, crowd_campaigns=str(campaign), secret_key=secret) as base:
+        store = VoteStore(f"sqlite:///{db}")
+        for width in (1366, 390):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("response", lambda r: errors.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+            page.route(
+                "http://127.0.0.1:9/**", lambda route: route.fulfill(status=200, body="completed on the platform")
+            )
+            pid = f"W{width}"
+            page.goto(f"{base}/study/pilot?PROLIFIC_PID={pid}&STUDY_ID=STUDY1&SESSION_ID=s1")
+            text = page.inner_text("main")
+            assert "£0.80" in text and "5 short tasks" in text and "about 4 minutes" in text, text
+            page.screenshot(path=str(ARTIFACTS / f"study-consent-{width}.png"))
+            widths = [page.evaluate("document.documentElement.scrollWidth")]  # no sideways scrolling on any page
+            page.check("input[name=consent]")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            checks = []
+            for _ in range(8):
+                page.wait_for_load_state("load")
+                widths.append(page.evaluate("document.documentElement.scrollWidth"))
+                if page.locator("#real-form").count():
+                    if not checks and not (ARTIFACTS / f"study-real-{width}.png").exists():
+                        page.screenshot(path=str(ARTIFACTS / f"study-real-{width}.png"))
+                    assert page.locator("img.single").evaluate("i => i.complete && i.naturalWidth") == 224
+                    with page.expect_navigation():
+                        page.keyboard.press("r")
+                    continue
+                if not page.locator("#vote-form").count():
+                    break
+                task = page.locator("input[name=task_id]").get_attribute("value")
+                models = store.task(task).models
+                answer = "A"
+                if "real_mnist" in models:
+                    right = "AB"[models.index("real_mnist")]
+                    answer = right if checks else ("B" if right == "A" else "A")  # the first check failed
+                    checks.append(answer == right)
+                for _ in range(3):
+                    page.keyboard.press(answer.lower())
+                with page.expect_navigation():
+                    page.keyboard.press("Enter")
+            assert checks == [False, True], checks
+            text = page.inner_text("main")
+            assert "Your completion code" in text and "DONE42" in text, text
+            page.screenshot(path=str(ARTIFACTS / f"study-done-{width}.png"))
+            page.wait_for_url("http://127.0.0.1:9/complete?cc=DONE42", timeout=15000)
+            assert "completed on the platform" in page.inner_text("body")
+            assert errors == [] and max(widths) <= width, (errors, widths)
+            row = store.participant("pilot", pid)
+            assert row.status == "completed" and store.rater(row.rater_id).gold_failed == 1
+            context.close()

@@ -367,7 +367,7 @@ def test_schema_is_made_by_alembic(tmp_path):
     migrate(url)
     migrate(url)  # idempotent
     con = sqlite3.connect(tmp_path / "m.db")
-    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0002"
     assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 

@@ -1,4 +1,5 @@
-"""The organisers' routes, behind ARENA_ADMIN_TOKEN: export every vote, delete a rater, pause collection."""
+"""The organisers' routes, behind ARENA_ADMIN_TOKEN: export every vote and every crowd participant, delete a rater or
+a participant on request, pause collection."""
 
 from __future__ import annotations
 
@@ -99,3 +100,102 @@ def admin_pause(
 ) -> dict[str, bool]:
     ratings.store.set_paused(paused)
     return {"paused": paused}
+
+
+PARTICIPANT_FIELDS = (
+    "campaign",
+    "platform",
+    "participant_id",
+    "study_id",
+    "session_id",
+    "assignment_id",
+    "status",
+    "started_at",
+    "finished_at",
+    "tasks_planned",
+    "tasks_done",
+    "time_on_task_s",
+    "checks_passed",
+    "checks_failed",
+    "included",
+    "why",
+)
+
+
+def participant_rows(ratings, campaign: str | None) -> list[dict[str, Any]]:
+    """One row per participant, for paying and for the methods section: ids, progress, time on task (the answers'
+    own timings), known-answer checks, and whether their answers count and why not."""
+    store = ratings.store
+    raters = {r.id: r for r in store.raters()}
+    on_task = store.time_on_task_ms()
+    rows = []
+    for p in store.participants(campaign):
+        rater = raters[p.rater_id]
+        why = rater.excluded or (
+            "flagged: too many known-answer checks failed" if rater.flagged and ratings.settings.exclude_flagged else ""
+        )
+        rows.append(
+            {
+                "campaign": p.campaign,
+                "platform": p.platform,
+                "participant_id": p.participant_id,
+                "study_id": p.study_id or "",
+                "session_id": p.session_id or "",
+                "assignment_id": p.assignment_id or "",
+                "status": p.status,
+                "started_at": p.started_at.isoformat() + "Z",
+                "finished_at": p.finished_at.isoformat() + "Z" if p.finished_at else "",
+                "tasks_planned": len(p.steps),
+                "tasks_done": store.answered_tasks(p.rater_id),
+                "time_on_task_s": round(on_task.get(p.rater_id, 0) / 1000, 1),
+                "checks_passed": rater.gold_passed,
+                "checks_failed": rater.gold_failed,
+                "included": not why,
+                "why": why,
+            }
+        )
+    return rows
+
+
+@router.get(
+    "/api/admin/participants",
+    summary="Every crowd participant: ids, progress, time on task, checks, included or not and why (CSV or JSON)",
+    responses={**ADMIN_ERRORS, 200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+def admin_participants(
+    _: AdminDep,
+    ratings: RatingsDep,
+    campaign: Annotated[str | None, Query(max_length=64, description="one campaign's id; all when omitted")] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> Response:
+    if campaign is not None and campaign not in ratings.crowds:
+        known = ", ".join(sorted(ratings.crowds)) or "none (set ARENA_CROWD_CAMPAIGNS)"
+        raise HTTPException(404, f"campaign={campaign!r} is not a crowd campaign here; known: {known}")
+    rows = participant_rows(ratings, campaign)
+    if format == "json":
+        return JSONResponse({"participants": rows})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, PARTICIPANT_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    name = f"participants-{campaign}.csv" if campaign else "participants.csv"
+    return Response(
+        buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"}
+    )
+
+
+@router.post(
+    "/api/admin/participants/{campaign}/{participant}/delete",
+    summary="Delete a crowd participant on request: their ids, answers and tasks",
+    responses={**ADMIN_ERRORS, **errors(404)},
+)
+def admin_delete_participant(
+    _: AdminDep,
+    ratings: RatingsDep,
+    campaign: Annotated[str, PathParam(max_length=64)],
+    participant: Annotated[str, PathParam(max_length=64)],
+) -> dict[str, Any]:
+    found = ratings.store.participant(campaign, participant)
+    if found is None:
+        raise HTTPException(404, f"no participant {participant!r} in campaign {campaign!r}")
+    return {"deleted_answers": ratings.store.delete_rater(found.rater_id)}

@@ -13,14 +13,18 @@ from app.api.deps import CacheDep, MetricsDep, RegistryDep, errors, resolve_mode
 from app.api.rater_session import RatingsDep, require_rater
 from app.api.refusals import REFUSALS, as_http
 from app.ratings.analysis import cached_campaign, cached_results
-from app.ratings.gold import GOLD
+from app.ratings.crowd import REAL
+from app.ratings.gold import GOLD, real_digits
 from app.ratings.raters import Ratings, ua_family
 from app.ratings.scheduling import answers_for, choose_task, task_digit
 from app.serving.predict import make_grid
 from app.serving.specs import SeedGrid
 from app.store import QUESTIONS
+from arena.images import png_bytes, render_grid
 
 router = APIRouter(tags=["rating"], responses=errors(401, 413, 422, 503))
+REAL_ANSWERS = ("real", "generated")  # a "real or generated?" task's answers
+REAL_SCALE = 8  # one 28-pixel digit shown at 224 pixels
 Answer = Literal["A", "B", "C", "D", "tie", "both_bad", "all_bad"]
 
 
@@ -49,6 +53,26 @@ def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
         campaign = cached_campaign(ratings, registry) if ratings.settings.scheduler == "adaptive" else None
         kind, models, seed = choose_task(ratings, registry, rid, campaign)
         task = ratings.store.issue(rid, kind, models, seed, ratings.settings.rate_n, ratings.settings.task_ttl_s)
+    return task_view(ratings, registry, rid, task)
+
+
+def task_view(ratings: Ratings, registry, rid: str, task) -> dict[str, Any]:
+    """A stored task as the API and the pages show it: a pair or four grids to compare, or one image to call real
+    or generated (its source never shown)."""
+    if task.kind == "real":
+        named = task.digit is not None
+        return {
+            "task_id": task.id,
+            "kind": "real",
+            "n": 1,
+            "digit": task.digit,
+            "prompt": f"This image should show a {task.digit}." if named else None,
+            "images": [{"label": "A", "src": f"/rate/tasks/{task.id}/A.png", "alt": "one handwritten digit"}],
+            "answers": list(REAL_ANSWERS),
+            "questions": ["real"],
+            "expires_at": task.expires_at.isoformat() + "Z",
+            "votes_so_far": ratings.store.vote_count(rid),
+        }
     kind, models, seed = task.kind, list(task.models), task.seed
     labels = "ABCD"[: len(models)]
     digit = task_digit(registry, models, seed)
@@ -77,12 +101,20 @@ def issue_task(ratings: Ratings, registry, rid: str) -> dict[str, Any]:
     }
 
 
+def real_png(index: int, scale: int) -> bytes:
+    """One shipped real digit as a PNG, at the scale a generated image of a real task is shown."""
+    images, _ = real_digits()
+    return png_bytes(render_grid(images[index : index + 1], 1, scale, 0))
+
+
 def cast(request: Request, ratings: Ratings, metrics, body: VoteIn) -> VoteOut:
     """Store the vote of the rater in the cookie; the store's refusals are counted by status, then passed on."""
     rid = require_rater(request, ratings)
     if ratings.store.paused():
         raise HTTPException(503, "vote collection is paused by the organisers; your vote was not stored")
     task = ratings.store.task(body.task_id)
+    if task is not None and task.rater_id == rid and task.kind == "real":
+        raise HTTPException(422, "this task asks 'real or generated?': answer it at POST /api/study/<id>/real")
     if task is not None and task.rater_id == rid:
         allowed = answers_for(task.kind)
         for q in QUESTIONS:
@@ -129,13 +161,20 @@ async def task_image(
         raise HTTPException(404, "no such image in your tasks")
     model = task.models[labels.index(label)]
     headers = {"Cache-Control": "private, max-age=3600"}
+    if model == REAL:
+        png = await run_in_threadpool(real_png, task.seed, REAL_SCALE)
+        return Response(png, media_type="image/png", headers=headers)
     if model in GOLD:
         # Sampling and encoding are CPU work: never on the event loop.
         png = await run_in_threadpool(ratings.gold_png, model, task.seed, task.n)
         return Response(png, media_type="image/png", headers=headers)
     entry = resolve_model(registry, model)
-    spec = SeedGrid(task.seed, task.n, nrow=3, scale=3, padding=2)
-    if entry.classes:  # both sides of a conditional task: the same digit from the same seed
+    if task.kind == "real":  # one image, large; a conditional model's asked for the digit the task names
+        spec = SeedGrid(task.seed, 1, nrow=1, scale=REAL_SCALE, padding=0)
+        spec = spec.labelled(task.digit) if entry.classes else spec
+    else:
+        spec = SeedGrid(task.seed, task.n, nrow=3, scale=3, padding=2)
+    if entry.classes and task.kind != "real":  # both sides of a conditional task: the same digit from the same seed
         spec = spec.labelled(task_digit(registry, task.models, task.seed))
     grid = await make_grid(entry, spec, cache, metrics)
     return Response(grid.png, media_type="image/png", headers=headers)

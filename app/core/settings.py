@@ -120,6 +120,13 @@ class Settings(BaseSettings):
             "app/ratings/plans/served-pairs-v1.toml"
         ),
     )
+    crowd_campaigns: str = Field(
+        "",
+        description=(
+            "crowd campaign files (TOML; comma-separated, or a folder of them), each served at /study/<id> for "
+            "participants a recruitment platform sends; unset = none (docs/operations.md)"
+        ),
+    )
     exclude_flagged: bool = Field(True, description="leave raters who fail gold tasks out of the ranking")
     results_ttl_s: float = Field(
         10.0,

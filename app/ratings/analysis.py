@@ -17,6 +17,8 @@ from app.ratings.ranking import (
     win_matrix,
 )
 from app.ratings.raters import Ratings
+from app.ratings.realness import METHOD as REALNESS_METHOD
+from app.ratings.realness import realness_table
 from app.store import QUESTIONS
 from arena.readouts import dig
 from arena.stats import METRIC
@@ -41,7 +43,14 @@ def refresh_results(ratings: Ratings, registry) -> dict[str, Any]:
         marker = ratings.store.marker()
         if ratings._results is not None and ratings._results["as_of"] == marker:
             return ratings._results
-        result = analyse(ratings.store.votes(), ratings.store.raters(), registry, ratings.settings, ratings.campaign)
+        result = analyse(
+            ratings.store.votes(),
+            ratings.store.raters(),
+            registry,
+            ratings.settings,
+            ratings.campaign,
+            ratings.store.real_answers(),
+        )
         result["as_of"] = marker
         ratings._results = result
         ratings._campaign, ratings._campaign_at = result["campaign"], time.monotonic()
@@ -76,8 +85,7 @@ def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
         return cached  # another thread is recomputing: concurrent tasks take the standing of a few seconds ago
     try:
         votes, raters = ratings.store.votes(), ratings.store.raters()
-        flagged = {r.id for r in raters if r.flagged}
-        counted = counted_votes(votes, flagged, ratings.settings.exclude_flagged)
+        counted = counted_votes(votes, left_out(raters, ratings.settings.exclude_flagged))
         ratings._campaign = campaign_standing(ratings.campaign, counted, registry)
         ratings._campaign_at = time.monotonic()
         return ratings._campaign
@@ -85,11 +93,13 @@ def cached_campaign(ratings: Ratings, registry) -> dict[str, Any]:
         ratings._campaign_lock.release()
 
 
-def analyse(votes: list, raters: list, registry, settings, campaign) -> dict[str, Any]:
-    """Everything /api/results and /results show, from the stored votes and raters and the campaign's plan."""
+def analyse(votes: list, raters: list, registry, settings, campaign, answers: list = ()) -> dict[str, Any]:
+    """Everything /api/results and /results show, from the stored votes, "real or generated?" answers and raters
+    and the campaign's plan."""
     by_id = {r.id: r for r in raters}
     flagged = {rid for rid, r in by_id.items() if r.flagged}
-    counted = counted_votes(votes, flagged, settings.exclude_flagged)
+    out = left_out(raters, settings.exclude_flagged)
+    counted = counted_votes(votes, out)
     models = rated_models(registry, counted)
     per_question = ratings_by_question(
         counted,
@@ -107,12 +117,15 @@ def analyse(votes: list, raters: list, registry, settings, campaign) -> dict[str
             "counted_votes": len(counted),
             "flagged_raters": len(flagged),
             "excluded_flagged": settings.exclude_flagged,
+            "excluded_raters": sum(r.excluded is not None for r in raters),
+            "real_answers": len(answers),
             **gold_counts(by_id.values()),
             "shared_items": len(shared),
         },
         "agreement": agreement(shared),
         "human_vs_metrics": human_vs_metrics(overall, registry, len(counted)),
         "campaign": campaign_standing(campaign, counted, registry),
+        "realness": realness(answers, out, registry, settings.bootstrap_resamples),
         "position": side_a_share(counted),
         "method": method(settings.bootstrap_resamples),
     }
@@ -128,9 +141,31 @@ def campaign_standing(plan, counted: list, registry) -> dict[str, Any]:
     )
 
 
-def counted_votes(votes: list, flagged: set[str], exclude_flagged: bool) -> list:
-    """The votes that enter the ratings: not gold tasks, and not by flagged raters when they are excluded."""
-    return [v for v in votes if v.kind != "gold" and not (exclude_flagged and v.rater_id in flagged)]
+def left_out(raters: list, exclude_flagged: bool) -> set[str]:
+    """The raters whose answers never count: excluded ones (screened out of a crowd campaign, a researcher's
+    preview), and flagged ones (too many failed known-answer checks) when they are excluded."""
+    return {r.id for r in raters if r.excluded is not None or (exclude_flagged and r.flagged)}
+
+
+def counted_votes(votes: list, left: set[str]) -> list:
+    """The votes that enter the ratings: not gold tasks, and not by raters left out."""
+    return [v for v in votes if v.kind != "gold" and v.rater_id not in left]
+
+
+def realness(answers: list, left: set[str], registry, resamples: int) -> dict[str, Any]:
+    """HYPE∞ per served model (the share of its images taken for real) beside real digits' own, from the counted
+    "real or generated?" answers; a model's row says what it still needs where the display rule withholds it."""
+    counted = [
+        {"rater": a.rater_id, "source": a.source, "image": a.image, "said_real": a.said_real}
+        for a in answers
+        if a.rater_id not in left
+    ]
+    models = [m for m in registry.available() if any(a["source"] == m for a in counted)]
+    return {
+        "rows": realness_table(counted, models, resamples=resamples) if counted else [],
+        "answers": len(counted),
+        "method": REALNESS_METHOD,
+    }
 
 
 def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.ratings.campaign import DEFAULT_PLAN, load_campaign
+from app.ratings.crowd import load_crowds
 from app.ratings.gold import gold_images, gold_png
 from app.store import VoteStore
 
@@ -38,6 +39,7 @@ class Ratings:
         self.gold_digits = gold_images("gold_digits.npz", "digits")
         self.gold_noise = gold_images("gold_noise.npz", "images")
         self.campaign = load_campaign(settings.campaign_plan or DEFAULT_PLAN)
+        self.crowds = load_crowds(settings.crowd_campaigns)
         self._campaign: dict[str, Any] | None = None
         self._campaign_at = 0.0
         self._campaign_lock = threading.Lock()

@@ -107,15 +107,22 @@ def fewest_per_weight(rng: random.Random, s, families: dict[str, list[str]], cou
     return rng.choice([p for p in pairs if need[p] == fewest])
 
 
-def choose_task(ratings, registry, rid: str, campaign: dict | None = None) -> tuple[str, list[str], int]:
-    """The next task for this rater from the store's counts and the campaign's standing (see `next_task`)."""
+def choose_task(
+    ratings, registry, rid: str, campaign: dict | None = None, pairs_only: bool = False
+) -> tuple[str, list[str], int]:
+    """The next task for this rater from the store's counts and the campaign's standing (see `next_task`);
+    `pairs_only`: a pair or a repeat, never a known-answer check or a best-of-four (a crowd participant's planned
+    pair step: their checks are planned steps of their own)."""
     ready = registry.available()
     if len(ready) < 2:
         raise NoTaskPossible(f"rating needs at least two ready models; ready: {', '.join(ready) or 'none'}")
     ready_set = set(ready)
+    settings = (
+        ratings.settings.model_copy(update={"gold_rate": 0.0, "four_rate": 0.0}) if pairs_only else ratings.settings
+    )
     return next_task(
         RANDOM,
-        ratings.settings,
+        settings,
         families_of(registry, ready),
         ratings.store.pair_counts,
         lambda: [(m, seed, n) for m, seed, n in ratings.store.items_seen_by_others(rid) if set(m) <= ready_set],

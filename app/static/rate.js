@@ -2,8 +2,22 @@
 // without it. Keys and mouse submit the same way: answer the three questions, then Enter or the Submit button.
 (function () {
   "use strict";
+  var real = document.getElementById("real-form");
+  if (real) {  // one image, real or generated: R and G answer, the time spent goes with the answer
+    var shown = performance.now();
+    real.addEventListener("submit", function () {
+      document.getElementById("elapsed").value = Math.round(performance.now() - shown);
+    });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      var button = { r: "answer-real", g: "answer-generated" }[ev.key.toLowerCase()];
+      if (button) { ev.preventDefault(); document.getElementById(button).click(); }
+    });
+    return;
+  }
   var form = document.getElementById("vote-form");
   if (!form) return;
+  var study = form.dataset.next;  // a crowd study: after each vote the study says what comes next
   var started = performance.now();
   var status = document.getElementById("rate-status");
   var questions = ["overall", "legibility", "noise"];
@@ -97,6 +111,7 @@
     questions.forEach(function (q) { body[q] = form.querySelector("input[name=" + q + "]:checked").value; });
     post("/api/rate/votes", body).then(function (r) {
       if (!r.ok) { say("Not stored: " + (typeof r.body.detail === "string" ? r.body.detail : JSON.stringify(r.body.detail))); return; }
+      if (study) { window.location.assign(study); return; }
       return next("Vote saved.");
     });
   }
@@ -107,7 +122,8 @@
     });
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); submit(); });
-  document.getElementById("undo-form").addEventListener("submit", function (ev) { ev.preventDefault(); undo(); });
+  var undoForm = document.getElementById("undo-form");
+  if (undoForm) undoForm.addEventListener("submit", function (ev) { ev.preventDefault(); undo(); });
   form.addEventListener("change", function () { say(""); highlight(); });
   document.getElementById("grids").addEventListener("click", function (ev) {
     if (ev.target.tagName === "IMG") ev.target.closest("figure").classList.toggle("zoomed");
@@ -117,7 +133,7 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey || /TEXTAREA|SELECT/.test(tag) || (tag === "INPUT" && ev.target.type !== "radio")) return;
     var k = ev.key.toLowerCase();
     if (k === "enter") { ev.preventDefault(); submit(); return; }
-    if (k === "u") { ev.preventDefault(); undo(); return; }
+    if (k === "u" && undoForm) { ev.preventDefault(); undo(); return; }
     var value = { a: "A", b: "B", c: "C", d: "D", t: "tie" }[k] || (k === "x" ? (answers.indexOf("all_bad") >= 0 ? "all_bad" : "both_bad") : null);
     if (value) { ev.preventDefault(); answer(value); }
   });

@@ -15,7 +15,7 @@ from app.store.errors import (
     UnknownTask,
 )
 from app.store.operations import GOLD_FLAG_SHARE, IssuedTask, VoteStore, gold_flag
-from app.store.schema import QUESTIONS, Base, Rater, Setting, Task, Vote, utcnow
+from app.store.schema import QUESTIONS, Base, Participant, Rater, RealAnswer, Setting, Task, Vote, utcnow
 
 __all__ = [
     "QUESTIONS",
@@ -25,8 +25,10 @@ __all__ = [
     "IssuedTask",
     "NoVoteToUndo",
     "NotYourTask",
+    "Participant",
     "RateLimited",
     "Rater",
+    "RealAnswer",
     "Setting",
     "StoreError",
     "StoreUnavailable",

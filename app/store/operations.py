@@ -22,7 +22,7 @@ from app.store.errors import (
     UnknownRater,
     UnknownTask,
 )
-from app.store.schema import Rater, Setting, Task, Vote, utcnow
+from app.store.schema import Participant, Rater, RealAnswer, Setting, Task, Vote, utcnow
 
 
 @dataclass
@@ -33,6 +33,7 @@ class IssuedTask:
     seed: int
     n: int
     expires_at: dt.datetime
+    digit: int | None = None
 
 
 class VoteStore:
@@ -57,20 +58,25 @@ class VoteStore:
             return s.get(Rater, rater_id)
 
     def delete_rater(self, rater_id: str) -> int:
+        """Delete a rater with every vote, answer, task and participant record of theirs; returns the votes and
+        answers deleted."""
         with self._write() as s:
-            votes = s.scalars(select(Vote).where(Vote.rater_id == rater_id)).all()
-            for v in votes:
-                s.delete(v)
-            for t in s.scalars(select(Task).where(Task.rater_id == rater_id)).all():
-                s.delete(t)
             rater = s.get(Rater, rater_id)
             if rater is None:
                 raise UnknownRater(f"no rater {rater_id!r}")
+            gone = 0
+            for table in (Vote, RealAnswer, Task, Participant):
+                for row in s.scalars(select(table).where(table.rater_id == rater_id)).all():
+                    gone += table in (Vote, RealAnswer)
+                    s.delete(row)
+            s.flush()
             s.delete(rater)
-            return len(votes)
+            return gone
 
     # tasks ------------------------------------------------------------------
-    def issue(self, rater_id: str, kind: str, models: list[str], seed: int, n: int, ttl_s: int) -> IssuedTask:
+    def issue(
+        self, rater_id: str, kind: str, models: list[str], seed: int, n: int, ttl_s: int, digit: int | None = None
+    ) -> IssuedTask:
         task = Task(
             id=secrets.token_hex(16),
             rater_id=rater_id,
@@ -78,11 +84,12 @@ class VoteStore:
             models=models,
             seed=seed,
             n=n,
+            digit=digit,
             expires_at=utcnow() + dt.timedelta(seconds=ttl_s),
         )
         with self._write() as s:
             s.add(task)
-        return IssuedTask(task.id, kind, models, seed, n, task.expires_at)
+        return IssuedTask(task.id, kind, models, seed, n, task.expires_at, digit)
 
     def pending_task(self, rater_id: str) -> Task | None:
         """The rater's oldest task that is neither answered nor expired: a reload shows it again, and an undone
@@ -150,6 +157,146 @@ class VoteStore:
             s.flush()
         return vote
 
+    def answer_real(self, rater_id: str, task_id: str, said_real: bool, elapsed_ms: int) -> RealAnswer:
+        """Store one "real or generated?" answer to an issued, unexpired, unanswered real task of this rater."""
+        with self._write() as s:
+            task = s.get(Task, task_id)
+            if task is None or task.kind != "real":
+                raise UnknownTask(f"task {task_id[:40]!r} was never issued as a real-or-generated task")
+            if task.rater_id != rater_id:
+                raise NotYourTask("this task was issued to another rater")
+            if task.answered:
+                raise DuplicateVote("this image already has your answer (one answer per image)")
+            if task.expires_at < utcnow():
+                raise TaskExpired("this task expired; fetch a new one")
+            answer = RealAnswer(
+                task_id=task.id,
+                rater_id=rater_id,
+                source=task.models[0],
+                image=task.seed,
+                digit=task.digit,
+                said_real=said_real,
+                elapsed_ms=elapsed_ms,
+            )
+            task.answered = True
+            s.add(answer)
+            s.flush()
+        return answer
+
+    def real_answers(self) -> list[RealAnswer]:
+        with self.session() as s:
+            return list(s.scalars(select(RealAnswer).order_by(RealAnswer.id)).all())
+
+    def shown(self, rater_id: str, kind: str) -> list[tuple[list[str], int]]:
+        """(models, seed) of every task of this kind issued to the rater: what they have seen."""
+        with self.session() as s:
+            return [
+                (list(m), seed)
+                for m, seed in s.execute(
+                    select(Task.models, Task.seed).where(Task.rater_id == rater_id, Task.kind == kind)
+                )
+            ]
+
+    def answered_tasks(self, rater_id: str) -> int:
+        """How many of the rater's tasks have their answer: a participant's progress."""
+        with self.session() as s:
+            return s.scalar(select(func.count(Task.id)).where(Task.rater_id == rater_id, Task.answered.is_(True))) or 0
+
+    # participants -----------------------------------------------------------
+    def join(
+        self, campaign: str, platform: str, ids: dict[str, str | None], steps: list[str], status: str = "active"
+    ) -> Participant:
+        """A new participant with a rater of their own, in one transaction; a participant id already in the campaign
+        (two first visits at once) gets the stored record back."""
+        rater_id = secrets.token_hex(16)
+        record = Participant(
+            campaign=campaign,
+            platform=platform,
+            participant_id=ids["participant"],
+            study_id=ids.get("study"),
+            session_id=ids.get("session"),
+            assignment_id=ids.get("assignment"),
+            rater_id=rater_id,
+            status=status,
+            steps=steps,
+        )
+        try:
+            with self._write() as s:
+                s.add(Rater(id=rater_id, display_name=None))
+                s.flush()
+                s.add(record)
+        except DuplicateVote:  # the unique (campaign, participant) constraint: the other visit made the record
+            found = self.participant(campaign, ids["participant"])
+            if found is None:
+                raise
+            return found
+        return record
+
+    def participant(self, campaign: str, participant_id: str) -> Participant | None:
+        with self.session() as s:
+            return s.scalars(
+                select(Participant).where(
+                    Participant.campaign == campaign, Participant.participant_id == participant_id
+                )
+            ).first()
+
+    def participant_of(self, rater_id: str) -> Participant | None:
+        with self.session() as s:
+            return s.scalars(select(Participant).where(Participant.rater_id == rater_id)).first()
+
+    def participants(self, campaign: str | None = None) -> list[Participant]:
+        with self.session() as s:
+            q = select(Participant).order_by(Participant.id)
+            return list(s.scalars(q if campaign is None else q.where(Participant.campaign == campaign)).all())
+
+    def seen(self, participant: Participant, session_id: str | None = None) -> None:
+        """The participant is here now (and, returning, under this session id)."""
+        with self._write() as s:
+            row = s.get(Participant, participant.id)
+            row.last_seen_at = utcnow()
+            if session_id:
+                row.session_id = session_id
+
+    def exclude(self, rater_id: str, why: str) -> None:
+        """Leave a rater's answers out of every result from now on, saying why."""
+        with self._write() as s:
+            s.get(Rater, rater_id).excluded = why
+
+    def settle(self, participant: Participant, status: str, excluded: str | None = None) -> None:
+        """A participant finishes (completed) or is screened out; `excluded` says why their answers never count."""
+        with self._write() as s:
+            row = s.get(Participant, participant.id)
+            row.status, row.finished_at = status, utcnow()
+            if excluded:
+                s.get(Rater, row.rater_id).excluded = excluded
+
+    def places_taken(self, campaign: str, timeout_s: float) -> int:
+        """Participants holding a place: completed, or active and seen within the session timeout (an abandoned
+        session frees its place; screened-out and preview participants hold none)."""
+        with self.session() as s:
+            return (
+                s.scalar(
+                    select(func.count(Participant.id)).where(
+                        Participant.campaign == campaign,
+                        (Participant.status == "completed")
+                        | (
+                            (Participant.status == "active")
+                            & (Participant.last_seen_at > utcnow() - dt.timedelta(seconds=timeout_s))
+                        ),
+                    )
+                )
+                or 0
+            )
+
+    def time_on_task_ms(self) -> dict[str, int]:
+        """Per rater, the milliseconds their answered tasks took (votes and real-or-generated answers)."""
+        out: dict[str, int] = {}
+        with self.session() as s:
+            for table in (Vote, RealAnswer):
+                for rid, ms in s.execute(select(table.rater_id, func.sum(table.elapsed_ms)).group_by(table.rater_id)):
+                    out[rid] = out.get(rid, 0) + int(ms or 0)
+        return out
+
     def undo_last(self, rater_id: str, window_s: int) -> Vote:
         with self._write() as s:
             vote = s.scalars(select(Vote).where(Vote.rater_id == rater_id).order_by(Vote.id.desc()).limit(1)).first()
@@ -170,18 +317,21 @@ class VoteStore:
             return list(s.scalars(select(Vote).order_by(Vote.id)).all())
 
     def marker(self) -> list[int]:
-        """A cheap fingerprint of everything the results rest on: votes (count, last id) and raters (count, flagged,
-        gold answers). It changes with every vote, undo, deletion and gold answer."""
+        """A cheap fingerprint of everything the results rest on: votes and real-or-generated answers (count, last
+        id) and raters (count, flagged, excluded, gold answers). It changes with every vote, answer, undo, deletion,
+        exclusion and gold answer."""
         with self.session() as s:
             votes = s.execute(select(func.count(Vote.id), func.max(Vote.id))).one()
+            answers = s.execute(select(func.count(RealAnswer.id), func.max(RealAnswer.id))).one()
             raters = s.execute(
                 select(
                     func.count(Rater.id),
                     func.sum(case((Rater.flagged, 1), else_=0)),
+                    func.sum(case((Rater.excluded.is_not(None), 1), else_=0)),
                     func.sum(Rater.gold_passed + Rater.gold_failed),
                 )
             ).one()
-            return [int(x or 0) for x in (*votes, *raters)]
+            return [int(x or 0) for x in (*votes, *answers, *raters)]
 
     def raters(self) -> list[Rater]:
         with self.session() as s:

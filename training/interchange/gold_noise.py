@@ -14,7 +14,7 @@ from arena.images import to_unit
 from arena.variants import VARIANTS
 from training.families.dispatch import build_generator
 
-PATH = Path(__file__).resolve().parents[1] / "app" / "data" / "gold_noise.npz"
+PATH = Path(__file__).resolve().parents[2] / "app" / "data" / "gold_noise.npz"
 COUNT = 256
 
 

@@ -74,7 +74,7 @@ def _float32_matmul(gpus: list[str]) -> str:
 
 def git_commit() -> str | None:
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]  # the checkout: training/loop/ is two below it
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -102,7 +102,7 @@ def source_diff() -> str | None:
     """`git diff HEAD` of the tracked source files when the tree is dirty (so a run from uncommitted code can be
     recovered); None when clean or not a git checkout. The models store and binary files are left out: a run's code is
     its provenance, not the other runs' weights and PNGs (which made single diffs 1.6 MB)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "diff", "HEAD", "--no-color", "--", ".", *SOURCE_DIFF_EXCLUDES],

@@ -1,0 +1,163 @@
+"""HYPE∞ shares and their pigeonhole (raters × images) bootstrap intervals: exact small cases, the display rule shared
+with the pairwise ratings, and a coverage simulation with known true shares."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.special import expit, logit
+
+from app.ratings.ranking import MIN_COMPARISONS, MIN_RATERS, missing
+from app.ratings.realness import METHOD, REAL, realness_table
+from arena.resample import RESAMPLES, percentile_interval
+
+KEYS = {"source", "answers", "raters", "images", "share_real", "low", "high", "hype", "error_rate", "missing"}
+
+
+def answers_of(source: str, raters: list[str], said_real: list[bool]) -> list[dict]:
+    """One answer per entry, rater by rater in turn, each about its own image."""
+    return [
+        {"rater": raters[i % len(raters)], "source": source, "image": i, "said_real": said}
+        for i, said in enumerate(said_real)
+    ]
+
+
+def small_case() -> list[dict]:
+    return (
+        answers_of("shown", ["r1", "r2"], [True] * 5 + [False] * 15)  # 20 answers, 2 raters: shown, share 1/4
+        + answers_of("few_answers", ["r1", "r2", "r3"], [True] * 8)  # 12 more answers needed
+        + answers_of("one_rater", ["r1"], [False] * 30)  # 1 more rater needed
+        + answers_of(REAL, ["r1", "r2", "r3", "r4"], [True] * 18 + [False] * 2)
+        + answers_of("not_in_the_table", ["r1", "r2"], [True] * 40)
+    )
+
+
+MODELS = ["shown", "few_answers", "one_rater", "unanswered"]
+
+
+def test_rows_count_answers_raters_and_images_and_give_shares_only_where_the_rule_allows():
+    rows = realness_table(small_case(), MODELS, resamples=200)
+    assert [r["source"] for r in rows] == [*MODELS, REAL] and all(set(r) == KEYS for r in rows)
+    by = {r["source"]: r for r in rows}
+    assert [(by[s]["answers"], by[s]["raters"], by[s]["images"]) for s in [*MODELS, REAL]] == [
+        (20, 2, 20),
+        (8, 3, 8),
+        (30, 1, 30),
+        (0, 0, 0),
+        (20, 4, 20),
+    ]
+    assert by["shown"]["share_real"] == 0.25 and by["shown"]["hype"] == 25.0 and by["shown"]["error_rate"] is None
+    assert by["shown"]["missing"] is None
+    assert by["few_answers"]["missing"] == "needs 12 more answers" == missing(8, 3, unit="answer")
+    assert by["one_rater"]["missing"] == "needs 1 more rater"
+    assert by["unanswered"]["missing"] == f"needs {MIN_COMPARISONS} more answers and {MIN_RATERS} more raters"
+    for source in ("few_answers", "one_rater", "unanswered"):
+        assert [by[source][k] for k in ("share_real", "low", "high", "hype", "error_rate")] == [None] * 5
+
+
+def test_the_real_row_gives_real_digits_taken_for_real_and_the_error_rate():
+    real = realness_table(small_case(), MODELS, resamples=200)[-1]
+    assert real["source"] == REAL and real["share_real"] == 0.9 and real["hype"] is None
+    assert abs(real["error_rate"] - 0.1) < 1e-12
+
+
+def test_the_interval_holds_the_estimate_and_is_the_same_for_the_same_seed():
+    rng = np.random.default_rng(0)
+    answers = [
+        {"rater": int(r), "source": s, "image": int(i), "said_real": bool(y)}
+        for s in ("a", "b", REAL)
+        for r, i, y in zip(rng.integers(0, 12, 300), rng.integers(0, 30, 300), rng.random(300) < 0.4)
+    ]
+    rows = realness_table(answers, ["a", "b"], resamples=300, seed=3)
+    for row in rows:
+        assert 0 <= row["low"] < row["share_real"] < row["high"] <= 1
+    assert realness_table(answers, ["a", "b"], resamples=300, seed=3) == rows
+    assert realness_table(answers, ["a", "b"], resamples=300, seed=4) != rows
+    narrow = realness_table(answers, ["a", "b"], resamples=300, seed=3, level=0.5)
+    assert all(w["low"] > r["low"] and w["high"] < r["high"] for w, r in zip(narrow, rows))
+
+
+def test_answers_may_be_objects_and_unanimous_answers_give_a_point_interval():
+    answers = [SimpleNamespace(**a) for a in answers_of("a", ["r1", "r2", "r3"], [True] * 24)]
+    row = realness_table(answers, ["a"], resamples=100)[0]
+    assert (row["share_real"], row["low"], row["high"], row["hype"]) == (1.0, 1.0, 1.0, 100.0)
+
+
+def test_the_method_names_the_interval_and_what_it_resamples():
+    assert "95 %" in METHOD and "raters and images" in METHOD and f"{RESAMPLES:,}" in METHOD
+
+
+# --- Coverage: simulated raters with a bias of their own, images with an effect of their own ---------------------
+# P(said real | model m, rater r, image i) = expit(logit p_m + b_r + e_i), b_r ~ N(0, rater_sd²), e_i ~ N(0, 0.3²);
+# each repetition draws new raters and new images, so the estimand is the population share
+# E[expit(logit p_m + b + e)], b + e ~ N(0, rater_sd² + 0.3²).
+TRUE_P = {"model_10": 0.1, "model_25": 0.25, "model_40": 0.4, "model_60": 0.6, REAL: 0.8}
+GENERATED = [s for s in TRUE_P if s != REAL]
+RATERS, IMAGES, PER_RATER, IMAGE_SD = 30, 20, 40, 0.3
+REPETITIONS = 200
+SIM_RESAMPLES = 500  # fewer than RESAMPLES, to keep 2 × 200 analyses inside a minute; enough for 95 % percentiles
+
+
+def population_share(p: float, sd: float) -> float:
+    """E[expit(logit p + z)], z ~ N(0, sd²), by Gauss–Hermite quadrature (probabilists' weights)."""
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    return float(w @ expit(logit(p) + sd * x) / np.sqrt(2 * np.pi))
+
+
+def simulate(rng: np.random.Generator, rater_sd: float) -> list[dict]:
+    """Answers of RATERS raters, each to PER_RATER distinct images drawn from all sources' pools of IMAGES."""
+    sources = list(TRUE_P)
+    base = logit(np.array([TRUE_P[s] for s in sources]))
+    bias = rng.normal(0, rater_sd, RATERS)
+    effect = rng.normal(0, IMAGE_SD, (len(sources), IMAGES))
+    seen = np.argsort(rng.random((RATERS, len(sources) * IMAGES)), axis=1)[:, :PER_RATER]  # distinct, per rater
+    source, image = np.divmod(seen, IMAGES)
+    said = rng.random(seen.shape) < expit(base[source] + bias[:, None] + effect[source, image])
+    return [
+        {"rater": r, "source": sources[source[r, k]], "image": int(image[r, k]), "said_real": bool(said[r, k])}
+        for r in range(RATERS)
+        for k in range(PER_RATER)
+    ]
+
+
+def naive_interval(answers: list[dict], source: str, rng: np.random.Generator) -> tuple[float, float]:
+    """The interval this module must not give: answers resampled as if independent (raters and images ignored)."""
+    said = np.array([a["said_real"] for a in answers if a["source"] == source], float)
+    low, high = percentile_interval(said[rng.integers(0, len(said), (SIM_RESAMPLES, len(said)))].mean(1))
+    return float(low), float(high)
+
+
+def coverages(rater_sd: float, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Per source, the share of repetitions whose pigeonhole interval, and whose naive one, holds the true share."""
+    sd = float(np.hypot(rater_sd, IMAGE_SD))
+    truth = {s: population_share(p, sd) for s, p in TRUE_P.items()}
+    rng = np.random.default_rng(seed)
+    pigeonhole, naive = {s: 0 for s in TRUE_P}, {s: 0 for s in TRUE_P}
+    for rep in range(REPETITIONS):
+        answers = simulate(rng, rater_sd)
+        for row in realness_table(answers, GENERATED, resamples=SIM_RESAMPLES, seed=rep):
+            s = row["source"]
+            pigeonhole[s] += row["low"] <= truth[s] <= row["high"]
+            low, high = naive_interval(answers, s, rng)
+            naive[s] += low <= truth[s] <= high
+    return {s: n / REPETITIONS for s, n in pigeonhole.items()}, {s: n / REPETITIONS for s, n in naive.items()}
+
+
+def test_the_pigeonhole_interval_covers_the_population_share_for_every_model():
+    start = time.perf_counter()
+    pigeonhole, naive = coverages(rater_sd=0.5, seed=0)
+    print(f"rater sd 0.5: pigeonhole {pigeonhole}, naive {naive} ({time.perf_counter() - start:.1f} s)")
+    assert all(c >= 0.90 for c in pigeonhole.values()), pigeonhole
+
+
+def test_intervals_from_answers_as_if_independent_miss_when_raters_differ():
+    """The simulation has teeth: with a large rater bias, resampling answers covers clearly less than resampling
+    raters and images."""
+    start = time.perf_counter()
+    pigeonhole, naive = coverages(rater_sd=1.0, seed=1)
+    print(f"rater sd 1.0: pigeonhole {pigeonhole}, naive {naive} ({time.perf_counter() - start:.1f} s)")
+    assert np.mean(list(naive.values())) < np.mean(list(pigeonhole.values())) - 0.05
+    assert all(n < t for n, t in zip(naive.values(), pigeonhole.values())), (naive, pigeonhole)
+    assert all(c >= 0.90 for c in pigeonhole.values()), pigeonhole
