@@ -233,3 +233,22 @@ def simulated_votes(store, raters: int, each: int, seed: int = 1) -> None:
                 models = [a, b] if rng.random() < 0.5 else [b, a]
                 p = 1 / (1 + 10 ** (taste[models[1]] - taste[models[0]]))
                 store_vote(store, rid, "pair", models, seed_k, "A" if rng.random() < p else "B")
+
+
+def simulated_real_answers(store, raters: int, each: int, seed: int = 2) -> None:
+    """Raters answering "real or generated?" on single images, half of them real digits, the rest from every variant
+    (its seeds 0-99), each model taken for real at a rate of its own and each rater with a bias of their own."""
+    from app.ratings.realness import REAL
+
+    rng = np.random.default_rng(seed)
+    rate = {n: float(rng.uniform(0.1, 0.6)) for n in VARIANTS} | {REAL: 0.8}
+    names = list(VARIANTS)
+    for r in range(raters):
+        rid = store.new_rater(f"real{r}")
+        bias = rng.normal(0, 0.5)
+        for k in range(each):
+            source = REAL if k % 2 else names[int(rng.integers(len(names)))]
+            image = int(rng.integers(0, 1000 if source == REAL else 100))
+            task = store.issue(rid, "real", [source], image, 1, 3600)
+            p = 1 / (1 + math.exp(-(math.log(rate[source] / (1 - rate[source])) + bias)))
+            store.answer_real(rid, task.id, bool(rng.random() < p), 1500)

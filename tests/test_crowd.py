@@ -250,6 +250,21 @@ def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, databas
         assert float(by_id["P1"]["time_on_task_s"]) >= 0.9 * 5  # five votes of 900 ms each
         assert c.get("/api/admin/participants?format=csv").status_code in (401, 403)
 
+        summary = c.get("/api/admin/participants", headers=ADMIN).json()["summary"]["pilot"]
+        assert (
+            summary["participants"] == 4 and summary["completed"] == summary["preview"] == summary["screened_out"] == 1
+        )
+        assert summary["places"] == 5 and summary["places_taken"] == 2  # P1 completed, P3 in a live session
+
+        # excluded by hand: P3's answers leave the results and the export says why
+        r = c.post("/api/admin/participants/pilot/P3/exclude", params={"why": "answered in 0.2 s each"}, headers=ADMIN)
+        assert r.status_code == 200
+        assert c.get("/api/results").json()["realness"]["answers"] == counted["P1"]
+        row = {r["participant_id"]: r for r in c.get("/api/admin/participants", headers=ADMIN).json()["participants"]}
+        assert (
+            row["P3"]["included"] is False and row["P3"]["why"] == "excluded by the organisers: answered in 0.2 s each"
+        )
+
         # deleted on request: the participant, their answers and their tasks
         r = c.post("/api/admin/participants/pilot/P1/delete", headers=ADMIN)
         assert r.status_code == 200 and r.json()["deleted_answers"] == 11
@@ -351,3 +366,14 @@ def test_study_pages_read_as_a_participant_sees_them(tiny_store, tmp_path):
         end = c.get("/study/pilot/next")
         assert "Your completion code" in end.text and "DONE42" in end.text
         assert 'href="https://app.prolific.com/submissions/complete?cc=DONE42"' in end.text
+
+
+def test_the_crowd_command_checks_a_file_and_prints_the_platform_link(capsys, tmp_path):
+    from deconv_arena.cli import main
+
+    assert main(["crowd", str(EXAMPLE), "--host", "https://arena.example.org"]) == 0
+    out = capsys.readouterr().out
+    link = "https://arena.example.org/study/example-prolific?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
+    assert link in out and "55 tasks — 12 pairs, 3 known-answer checks" in out and "£1.20" in out
+    assert main(["crowd", str(crowd_file(tmp_path, places=0))]) == 2
+    assert "pilot.toml: [crowd] places = 0" in capsys.readouterr().err

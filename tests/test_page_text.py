@@ -15,7 +15,7 @@ import pytest
 from app.ratings.gold import GOLD
 from app.store import VoteStore
 from arena.variants import VARIANTS
-from tests.simraters import simulated_votes, store_vote
+from tests.simraters import simulated_real_answers, simulated_votes, store_vote
 from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, _serving  # noqa: F401 (the same live server)
 
 pytestmark = pytest.mark.browser
@@ -191,8 +191,10 @@ def test_every_page_reads_clean_at_both_widths_with_0_1_and_hundreds_of_votes(se
     found = _read_everything(browser, base, store, "0-votes")
     rid = store.new_rater("one")
     store_vote(store, rid, "pair", ["gan_upsample", "gan_transpose"], 7, "A")
+    simulated_real_answers(store, raters=1, each=1)  # one "real or generated?" answer: the section says what it needs
     found += _read_everything(browser, base, store, "1-vote")
     simulated_votes(store, raters=30, each=12)
+    simulated_real_answers(store, raters=30, each=40)
     assert len(store.votes()) >= 300
     found += _read_everything(browser, base, store, "hundreds")
     assert not found, "\n".join(found)

@@ -173,7 +173,20 @@ def admin_participants(
         raise HTTPException(404, f"campaign={campaign!r} is not a crowd campaign here; known: {known}")
     rows = participant_rows(ratings, campaign)
     if format == "json":
-        return JSONResponse({"participants": rows})
+        summary: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts = summary.setdefault(row["campaign"], {"participants": 0, "included": 0})
+            counts["participants"] += 1
+            counts["included"] += row["included"]
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        for cid, counts in summary.items():
+            crowd = ratings.crowds.get(cid)
+            if crowd is not None:
+                counts["places"], counts["places_taken"] = (
+                    crowd.places,
+                    ratings.store.places_taken(cid, crowd.timeout_s),
+                )
+        return JSONResponse({"summary": summary, "participants": rows})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, PARTICIPANT_FIELDS)
     writer.writeheader()
@@ -199,3 +212,22 @@ def admin_delete_participant(
     if found is None:
         raise HTTPException(404, f"no participant {participant!r} in campaign {campaign!r}")
     return {"deleted_answers": ratings.store.delete_rater(found.rater_id)}
+
+
+@router.post(
+    "/api/admin/participants/{campaign}/{participant}/exclude",
+    summary="Leave a crowd participant's answers out of every result, saying why (they stay stored and exported)",
+    responses={**ADMIN_ERRORS, **errors(404)},
+)
+def admin_exclude_participant(
+    _: AdminDep,
+    ratings: RatingsDep,
+    campaign: Annotated[str, PathParam(max_length=64)],
+    participant: Annotated[str, PathParam(max_length=64)],
+    why: Annotated[str, Query(min_length=3, max_length=100, description="the reason, shown in the export")],
+) -> dict[str, Any]:
+    found = ratings.store.participant(campaign, participant)
+    if found is None:
+        raise HTTPException(404, f"no participant {participant!r} in campaign {campaign!r}")
+    ratings.store.exclude(found.rater_id, f"excluded by the organisers: {why}")
+    return {"excluded": participant, "why": why}

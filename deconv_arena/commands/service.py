@@ -1,4 +1,4 @@
-"""Commands of the service: serve, campaign."""
+"""Commands of the service: serve, campaign, crowd."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     }
     settings = _settings(overrides)
     _campaign_plan(settings)
+    _crowds(settings.crowd_campaigns)
     why = settings.needs_secret_key()
     if why:
         raise UserError(
@@ -93,6 +94,55 @@ def _campaign_plan(settings):
         raise UserError(f"ARENA_CAMPAIGN_PLAN: {e}") from None
 
 
+def _crowds(spec: str, source: str = "ARENA_CROWD_CAMPAIGNS: ") -> dict:
+    from app.ratings.crowd import CrowdError, load_crowds
+
+    try:
+        return load_crowds(spec)
+    except CrowdError as e:
+        raise UserError(f"{source}{e}") from None
+
+
+def _add_crowd(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "crowd",
+        help="check a crowd campaign file and print what it asks of each participant and the link for the platform",
+        description="Reads crowd campaign files (TOML; the [crowd] table of app/ratings/crowds/example.toml), checks "
+        "them as the service will, and prints per campaign the study link to paste into the platform, the steps each "
+        "participant walks, and the answers the campaign collects when every place is taken.",
+    )
+    p.add_argument("files", nargs="+", type=Path, help="campaign files (or folders of them)")
+    p.add_argument("--host", default="https://YOUR-HOST", help="the public address the link starts with")
+    p.set_defaults(run=cmd_crowd)
+
+
+def cmd_crowd(args: argparse.Namespace) -> None:
+    from app.ratings.crowd import PLATFORMS
+
+    for crowd in _crowds(",".join(str(f) for f in args.files), source="").values():
+        names = PLATFORMS[crowd.platform]
+        # the platforms' own placeholders: Prolific fills {{%NAME%}}, Mechanical Turk's ExternalQuestion appends ids
+        fill = {"prolific": "{{%NAME%}}", "mturk": "", "generic": "<NAME>"}[crowd.platform]
+        query = "&".join(f"{param}={fill.replace('NAME', param)}" for param in names.values()) if fill else ""
+        link = f"{args.host.rstrip('/')}/study/{crowd.id}" + (f"?{query}" if query else "")
+        generated = crowd.real_or_generated - crowd.real_digits
+        print(f"{crowd.id} (version {crowd.version}, {crowd.platform}): {crowd.title}")
+        print(f"  study link: {link}")
+        print(f"  preview:    {args.host.rstrip('/')}/study/{crowd.id}/preview (nothing answered there counts)")
+        print(
+            f"  each participant: {crowd.steps_total} tasks — {crowd.pairs} pairs, {crowd.checks} known-answer checks "
+            f"(screened out at {crowd.screen_out_failures} failed), {crowd.real_digits} real and {generated} generated "
+            f"images to call real or generated; about {crowd.expected_minutes:g} minutes for {crowd.pay}"
+        )
+        print(
+            f"  at {crowd.places} places: {crowd.places * crowd.pairs} pair votes, "
+            f"{crowd.places * crowd.real_or_generated} real-or-generated answers "
+            f"({crowd.places * generated} on generated images, shared among the served models)"
+        )
+        print(f"  codes: completion {crowd.completion_code}, screen-out {crowd.screen_out_code}; end: "
+              f"{crowd.completion_url or 'the code is shown; no redirect'}")  # fmt: skip
+
+
 def _add_campaign(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "campaign",
@@ -122,7 +172,7 @@ def cmd_campaign(args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.ratings.analysis import counted_votes
+    from app.ratings.analysis import counted_votes, left_out
     from app.ratings.campaign import human_verdicts
     from app.store import StoreUnavailable, VoteStore
 
@@ -142,14 +192,13 @@ def cmd_campaign(args: argparse.Namespace) -> None:
                 f"{str(e).splitlines()[0]}"
             ) from None
         source = f"{len(votes)} votes from {len(raters)} raters in {make_url(url).render_as_string()}"
-    flagged = {r.id for r in raters if r.flagged}
-    counted = counted_votes(votes, flagged, settings.exclude_flagged)
+    counted = counted_votes(votes, left_out(raters, settings.exclude_flagged))
     served = _served_names(settings.models_store)
     standing = human_verdicts(plan, counted, served)
     if args.json:
         print(json.dumps(standing, indent=2))
         return
-    print(campaign_table(standing, source, len(flagged), settings.exclude_flagged))
+    print(campaign_table(standing, source, sum(r.flagged for r in raters), settings.exclude_flagged))
 
 
 def campaign_table(standing: dict, source: str, flagged: int, excluded: bool) -> str:
@@ -183,5 +232,5 @@ def campaign_table(standing: dict, source: str, flagged: int, excluded: bool) ->
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    for adder in (_add_serve, _add_campaign):
+    for adder in (_add_serve, _add_campaign, _add_crowd):
         adder(sub)
