@@ -20,10 +20,12 @@ from app.ratings.crowd import (
     REAL,
     CrowdError,
     LinkError,
+    generated_image,
     link_ids,
     load_crowd,
     load_crowds,
     plan_steps,
+    real_image,
 )
 from tests.conftest import make_client, require, wait_ready
 
@@ -113,17 +115,47 @@ def test_each_platform_s_ids_are_read_and_bad_links_get_their_own_words(tmp_path
         "study": "HIT1",
         "assignment": "A1",
     }
+    assert link_ids(prolific, {"PROLIFIC_PID": "P1"})["study"] is None  # a link without a study id is accepted
     generic = load_crowd(crowd_file(tmp_path, platform="generic", study_id=None))
     assert link_ids(generic, {"pid": "student-07"})["participant"] == "student-07"
     for crowd, query, status, title in (
         (prolific, {}, 400, "Your participant id is missing"),
         (prolific, {"PROLIFIC_PID": "P1", "STUDY_ID": "OTHER"}, 409, "This link is for another study"),
         (prolific, {"PROLIFIC_PID": "<script>"}, 400, "This link is damaged"),
+        (prolific, {"PROLIFIC_PID": "x" * 65}, 400, "This link is damaged"),  # the store keeps 64 characters
         (mturk, {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "HIT1"}, 409, "Accept the HIT to begin"),
     ):
         with pytest.raises(LinkError) as e:
             link_ids(crowd, query)
         assert (e.value.status, e.value.title) == (status, title)
+
+
+def test_the_real_share_fixes_exact_counts_and_images_are_fresh_and_named_fairly(tmp_path):
+    crowd = load_crowd(crowd_file(tmp_path, real_or_generated=8, real_share=0.25))
+    steps = plan_steps(crowd, random.Random(3))
+    assert crowd.real_digits == 2 and steps.count("real_digit") == 2 and steps.count("generated") == 6
+    rng = random.Random(0)
+    assert generated_image(rng, crowd, {"m": 0}, [("m", s) for s in range(19)]) == ("m", 19, None)  # the unseen one
+    model, seed, digit = generated_image(rng, crowd, {"c": 10}, [])
+    assert digit == seed % 10  # a conditional model's image is asked for the digit its seed names
+    labels = [i % 10 for i in range(30)]
+    assert real_image(rng, labels, {}, [(REAL, i) for i in range(29)])[1] == 29
+    for _ in range(20):  # all served models conditional: every real digit named, by its own class
+        _, index, digit = real_image(rng, labels, {"c": 10}, [])
+        assert digit is not None and labels[index] == digit
+        assert real_image(rng, labels, {"u": 0}, [])[2] is None  # none conditional: none named
+
+
+def test_two_first_visits_at_once_make_one_participant(tmp_path):
+    from app.store import VoteStore, migrate
+
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    migrate(url)
+    store = VoteStore(url)
+    first = store.join("pilot", "prolific", {"participant": "P1", "session": "a"}, ["pair"])
+    again = store.join("pilot", "prolific", {"participant": "P1", "session": "b"}, ["pair", "gold"])
+    assert again.rater_id == first.rater_id and again.steps == ["pair"]
+    assert len(store.participants("pilot")) == 1 and len(store.raters()) == 1
 
 
 # ---- the walk through the service ---------------------------------------------------------------------------------
@@ -148,13 +180,13 @@ def database(request, tmp_path):
     return PG
 
 
-def crowd_client(tiny_store, tmp_path, database, **over):
+def crowd_client(tiny_store, tmp_path, database, also: tuple[Path, ...] = (), **over):
     path = crowd_file(tmp_path, **over)
     return make_client(
         tiny_store,
         tmp_path,
         database_url=database,
-        crowd_campaigns=str(path),
+        crowd_campaigns=",".join(str(p) for p in (path, *also)),
         secret_key="crowd-test-secret-0123456789abcdef",
         admin_token="crowd-admin-token",
         votes_per_minute=1000,
@@ -180,7 +212,8 @@ def walk(c, pid: str, session: str = "s1", fail_checks: bool = False, limit: int
         if task["kind"] == "real":
             source = store.task(task["task_id"]).models[0]
             said = "real" if source == REAL else "generated"
-            assert c.post("/api/study/pilot/real", json={"task_id": task["task_id"], "answer": said}).status_code == 201
+            answer = {"task_id": task["task_id"], "answer": said, "elapsed_ms": 700}
+            assert c.post("/api/study/pilot/real", json=answer).status_code == 201
             continue
         models = store.task(task["task_id"]).models
         if "real_mnist" in models:  # a known-answer check: the real digits' side is the right answer
@@ -194,7 +227,9 @@ def walk(c, pid: str, session: str = "s1", fail_checks: bool = False, limit: int
 
 
 def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, database):
-    with crowd_client(tiny_store, tmp_path, database) as c:
+    (tmp_path / "other").mkdir()
+    second = crowd_file(tmp_path / "other", id="second", study_id="STUDY2", places=1)
+    with crowd_client(tiny_store, tmp_path, database, also=(second,)) as c:
         wait_ready(c)
         store = c.app.state.ratings.store
         done = walk(c, "P1")
@@ -204,6 +239,12 @@ def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, databas
         assert kinds.count("real") == 6 and kinds.count("gold") == 2 and kinds.count("pair") == 3
         sources = [t.models[0] for t in _tasks(store, "P1") if t.kind == "real"]
         assert sources.count(REAL) == 3 and len(set(sources) - {REAL}) == 3  # 1 : 1, one image per served model
+        p1 = store.participant("pilot", "P1")
+        for step, t in zip(p1.steps, _tasks(store, "P1")):  # each task is the step the plan put there
+            assert {"gold": "gold", "pair": "pair"}.get(step, "real") == t.kind
+            assert t.kind != "real" or (t.models[0] == REAL) == (step == "real_digit")
+        mine = [a for a in store.real_answers() if a.rater_id == p1.rater_id]
+        assert len(mine) == 6 and all(a.said_real == (a.source == REAL) for a in mine)  # stored as answered
 
         # the same link again, in another session: the completion code again, and no new task
         issued = len(_tasks(store, "P1"))
@@ -225,6 +266,18 @@ def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, databas
         c.cookies.clear()
         back = c.get("/study/pilot", params={"PROLIFIC_PID": "P3", "STUDY_ID": "STUDY1", "SESSION_ID": "later"})
         assert back.status_code == 200 and c.get("/api/study/pilot/next").json()["task"]["task_id"] == first
+        assert store.participant("pilot", "P3").session_id == "later"
+
+        # the other campaign: P3's session is not a session there, P1 is nobody there, pilot's places are not its own
+        assert c.get("/api/study/second/next").status_code == 401
+        c.cookies.clear()
+        other = c.get("/study/second", params={"PROLIFIC_PID": "P1", "STUDY_ID": "STUDY2"})
+        assert other.status_code == 200 and "Start" in other.text and "DONE42" not in other.text
+
+        # answers the store refuses: a pair task, another's task, an expired one, a second answer; and a pause
+        c.cookies.clear()
+        c.get("/study/pilot", params={"PROLIFIC_PID": "P3", "STUDY_ID": "STUDY1", "SESSION_ID": "later"})
+        _refusals(c, store)
 
         # a researcher's preview walks the campaign, sees no code, and counts nowhere
         c.cookies.clear()
@@ -247,14 +300,29 @@ def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, databas
             assert row["study_id"] == (p.study_id or "") and row["session_id"] == (p.session_id or "")
         assert by_id["P1"]["included"] == "True" and by_id["P1"]["why"] == "" and by_id["P1"]["tasks_planned"] == "11"
         assert by_id["P2"]["included"] == "False" and by_id["P2"]["why"].startswith("screened out: 2 of")
-        assert float(by_id["P1"]["time_on_task_s"]) >= 0.9 * 5  # five votes of 900 ms each
+        assert float(by_id["P1"]["time_on_task_s"]) == round((5 * 900 + 6 * 700) / 1000, 1)  # votes and answers
+        assert (by_id["P1"]["checks_passed"], by_id["P2"]["checks_passed"], by_id["P2"]["checks_failed"]) == (
+            "2",
+            "0",
+            "2",
+        )
+        assert by_id["P2"]["session_id"] == "s1" and by_id["P1"]["session_id"] == "s2"
         assert c.get("/api/admin/participants?format=csv").status_code in (401, 403)
+        assert c.get("/api/admin/participants?campaign=nosuch", headers=ADMIN).status_code == 404
+        assert c.get("/api/admin/participants?campaign=second", headers=ADMIN).json()["participants"] == []
 
         summary = c.get("/api/admin/participants", headers=ADMIN).json()["summary"]["pilot"]
         assert (
             summary["participants"] == 4 and summary["completed"] == summary["preview"] == summary["screened_out"] == 1
         )
         assert summary["places"] == 5 and summary["places_taken"] == 2  # P1 completed, P3 in a live session
+        assert summary["included"] == 2  # P1 and P3; the screened-out P2 and the preview are out
+        for action in ("exclude?why=nothing", "delete"):  # the organisers' actions need the admin token
+            assert c.post(f"/api/admin/participants/pilot/P3/{action}").status_code == 401
+        assert (
+            store.participant("pilot", "P3") is not None
+            and store.rater(store.participant("pilot", "P3").rater_id).excluded is None
+        )
 
         # excluded by hand: P3's answers leave the results and the export says why
         r = c.post("/api/admin/participants/pilot/P3/exclude", params={"why": "answered in 0.2 s each"}, headers=ADMIN)
@@ -270,6 +338,27 @@ def test_a_crowd_campaign_runs_through_the_service(tiny_store, tmp_path, databas
         assert r.status_code == 200 and r.json()["deleted_answers"] == 11
         assert store.participant("pilot", "P1") is None
         assert c.post("/api/admin/participants/pilot/P1/delete", headers=ADMIN).status_code == 404
+
+
+def _refusals(c, store) -> None:
+    """With P3's session: real-or-generated answers the store refuses, each leaving the task as it was."""
+    p3, p1 = store.participant("pilot", "P3"), store.participant("pilot", "P1")
+    pair = store.issue(p3.rater_id, "pair", ["gan_upsample", "gan_transpose"], 5, 9, 600)
+    theirs = store.issue(p1.rater_id, "real", [REAL], 3, 1, 600)
+    expired = store.issue(p3.rater_id, "real", [REAL], 4, 1, -1)
+    for task, status in ((pair.id, 404), (theirs.id, 403), (expired.id, 410)):
+        r = c.post("/api/study/pilot/real", json={"task_id": task, "answer": "real"})
+        assert r.status_code == status and not store.task(task).answered, (task, r.status_code, r.text)
+    fresh = store.issue(p3.rater_id, "real", [REAL], 6, 1, 600)
+    assert c.post("/api/study/pilot/real", json={"task_id": fresh.id, "answer": "real"}).status_code == 201
+    again = c.post("/api/study/pilot/real", json={"task_id": fresh.id, "answer": "generated"})
+    assert again.status_code == 409 and "one answer per image" in again.json()["detail"]
+    assert c.post("/api/admin/pause", params={"paused": "true"}, headers=ADMIN).status_code == 200
+    paused = store.issue(p3.rater_id, "real", [REAL], 7, 1, 600)
+    assert c.get("/api/study/pilot/next").status_code == 503
+    assert c.post("/api/study/pilot/real", json={"task_id": paused.id, "answer": "real"}).status_code == 503
+    assert c.post("/api/admin/pause", params={"paused": "false"}, headers=ADMIN).status_code == 200
+    assert c.post("/api/study/pilot/real", json={"task_id": paused.id, "answer": "real"}).status_code == 201
 
 
 def _tasks(store, pid: str) -> list:
@@ -328,6 +417,10 @@ def test_bad_links_a_full_study_and_an_abandoned_place_get_clear_pages(tiny_stor
         c.cookies.clear()
         r = c.get("/study/pilot", params={"PROLIFIC_PID": "P2", "STUDY_ID": "STUDY1"})
         assert r.status_code == 409 and "This study is full" in r.text  # P1's live session holds the one place
+        late = {"PROLIFIC_PID": "P2", "STUDY_ID": "STUDY1", "consent": "yes"}  # consented on a page opened earlier
+        r = c.post("/study/pilot/start", data=late)
+        assert r.status_code == 409 and "This study is full" in r.text
+        assert c.app.state.ratings.store.participant("pilot", "P2") is None
         time.sleep(0.8)  # P1 leaves for longer than the session timeout (0.6 s here): the place frees
         r = c.get("/study/pilot", params={"PROLIFIC_PID": "P2", "STUDY_ID": "STUDY1"})
         assert r.status_code == 200 and "Start" in r.text
@@ -377,3 +470,19 @@ def test_the_crowd_command_checks_a_file_and_prints_the_platform_link(capsys, tm
     assert link in out and "55 tasks — 12 pairs, 3 known-answer checks" in out and "£1.20" in out
     assert main(["crowd", str(crowd_file(tmp_path, places=0))]) == 2
     assert "pilot.toml: [crowd] places = 0" in capsys.readouterr().err
+
+
+def test_a_mechanical_turk_worker_returns_with_the_assignment_id(tiny_store, tmp_path):
+    submit = "https://www.mturk.com/mturk/externalSubmit?assignmentId={assignment}&code={code}"
+    db = f"sqlite:///{tmp_path / 'mturk.db'}"
+    over = {"platform": "mturk", "study_id": "HIT1", "completion_url": submit}
+    with crowd_client(tiny_store, tmp_path, db, pairs=0, checks=0, real_or_generated=1, **over) as c:
+        wait_ready(c)
+        ids = {"workerId": "W1", "hitId": "HIT1", "assignmentId": "A1"}
+        assert c.get("/study/pilot", params=ids).status_code == 200
+        c.post("/study/pilot/start", data={**ids, "consent": "yes"})
+        task = c.get("/api/study/pilot/next").json()["task"]
+        c.post("/api/study/pilot/real", json={"task_id": task["task_id"], "answer": "real"})
+        end = c.get("/api/study/pilot/next").json()
+        assert end["redirect"] == "https://www.mturk.com/mturk/externalSubmit?assignmentId=A1&code=DONE42"
+        assert c.app.state.ratings.store.participant("pilot", "W1").assignment_id == "A1"

@@ -161,3 +161,49 @@ def test_intervals_from_answers_as_if_independent_miss_when_raters_differ():
     assert np.mean(list(naive.values())) < np.mean(list(pigeonhole.values())) - 0.05
     assert all(n < t for n, t in zip(naive.values(), pigeonhole.values())), (naive, pigeonhole)
     assert all(c >= 0.90 for c in pigeonhole.values()), pigeonhole
+
+
+def test_cluster_weights_draw_whole_clusters_as_many_as_there_are():
+    from arena.resample import cluster_weights
+
+    units = ["a", "b", "a", "c"]
+    w = cluster_weights(units, 500, seed=1)
+    assert w.shape == (500, 4) and (w[:, 0] == w[:, 2]).all()  # one cluster's units share its weight
+    assert (w[:, [0, 1, 3]].sum(1) == 3).all()  # each resample draws as many clusters as there are
+    assert w[:, 3].max() > 0 and abs(w[:, [0, 1, 3]].mean() - 1) < 0.1  # every cluster drawn, once on average
+    assert not np.array_equal(w, cluster_weights(units, 500, seed=2))
+
+
+def test_repeated_images_count_once_and_the_image_stage_moves_the_interval():
+    raters = [f"r{k}" for k in range(12)]
+    answers = [  # every rater answers both images alike: image 0 always real, image 1 never
+        {"rater": r, "source": "m", "image": i, "said_real": i == 0} for r in raters for i in (0, 1)
+    ]
+    (row, _) = realness_table(answers, ["m"], resamples=400, seed=3)
+    assert (row["answers"], row["raters"], row["images"]) == (24, 12, 2)
+    assert row["share_real"] == 0.5 and row["low"] <= 0.25 and row["high"] >= 0.75  # raters agree: images vary
+    many = [{"rater": r, "source": "m", "image": i, "said_real": i < 7} for r in raters for i in range(20)]
+    ends = {tuple(realness_table(many, ["m"], resamples=200, seed=s)[0][k] for k in ("low", "high")) for s in range(4)}
+    assert len(ends) > 1, ends  # the raters agree, so only the image draws move the interval: they follow the seed
+
+
+def test_the_service_analysis_counts_only_included_answers_of_answered_sources():
+    from app.ratings.analysis import counted_votes, left_out, realness
+
+    answers = [
+        SimpleNamespace(rater_id=r, source=s, image=i, said_real=s == REAL)
+        for r in ("r1", "r2")
+        for s in ("m", REAL)
+        for i in range(10)
+    ] + [SimpleNamespace(rater_id="out", source="m", image=0, said_real=True)]
+    registry = SimpleNamespace(available=lambda: ["m", "unused"])
+    table = realness(answers, {"out"}, registry, 200)
+    rows = {row["source"]: row for row in table["rows"]}
+    assert list(rows) == ["m", REAL] and table["answers"] == 40
+    assert rows[REAL]["share_real"] == 1.0 and rows["m"]["hype"] == 0.0
+    flagged = SimpleNamespace(id="f", flagged=True, excluded=None)
+    excluded = SimpleNamespace(id="x", flagged=False, excluded="preview")
+    assert left_out([flagged, excluded], exclude_flagged=True) == {"f", "x"}
+    assert left_out([flagged, excluded], exclude_flagged=False) == {"x"}
+    votes = [SimpleNamespace(kind="gold", rater_id="a"), SimpleNamespace(kind="pair", rater_id="a")]
+    assert [v.kind for v in counted_votes(votes, set())] == ["pair"] and counted_votes(votes, {"a"}) == []

@@ -59,6 +59,7 @@ def test_an_edit_keeps_the_version_a_record_was_written_at(model):
     after = update_manifest(model, {"role": "report, edited"})
     on_disk = json.loads((model / MANIFEST).read_text())
     assert on_disk == after and "record_version" not in on_disk  # still version 0: never rewritten as version 1
+    assert on_disk["role"] == after["role"] == "report, edited"  # the change wins over the field it replaces
     assert {k: v for k, v in on_disk.items() if k != "role"} == {k: v for k, v in before.items() if k != "role"}
 
 
@@ -74,6 +75,30 @@ def test_a_new_record_is_written_at_the_current_version_and_must_carry_its_field
     assert read_manifest(new) == written  # the refused write left the record as it was
     metrics = write_metrics(new, read_metrics(model))
     assert record_version(read_metrics(new)) == METRICS_VERSION == metrics["record_version"]
+    stale = write_manifest(new, {**manifest, "classes": 0, "record_version": 0})  # a new record is the current version
+    assert stale["record_version"] == MANIFEST_VERSION == record_version(read_manifest(new))
+
+
+def test_sections_added_to_old_metrics_keep_their_version_and_a_bad_edit_writes_nothing(model):
+    write_metrics(model, {**read_metrics(model), "periodic": {"relative": 0.1}}, keep_version=True)
+    assert record_version(read_metrics(model)) == 0 and "record_version" not in json.loads(
+        (model / METRICS_FILE).read_text()
+    )
+    before = (model / MANIFEST).read_bytes()
+    with pytest.raises(ManifestError, match=r"field 'latent_dim'"):
+        update_manifest(model, {"latent_dim": "x"})
+    assert (model / MANIFEST).read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("reader", "error", "name"), [(read_manifest, ManifestError, MANIFEST), (read_metrics, MetricsError, METRICS_FILE)]
+)
+def test_a_record_that_is_not_an_object_or_is_missing_is_refused(tmp_path, reader, error, name):
+    with pytest.raises(error, match=f"no {re.escape(name)} in"):
+        reader(tmp_path)
+    (tmp_path / name).write_text("[1, 2]")
+    with pytest.raises(error, match="holds list, not a JSON object"):
+        reader(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -81,6 +106,7 @@ def test_a_new_record_is_written_at_the_current_version_and_must_carry_its_field
     [
         ({"latent_dim": "100"}, r"field 'latent_dim': Input should be a valid integer"),
         ({"latent_dim": 0}, r"field 'latent_dim': Input should be greater than or equal to 1"),
+        ({"classes": -1}, r"field 'classes': Input should be greater than or equal to 0"),
         ({"files": {"generator.onnx": 5}}, r"field 'files\.generator\.onnx': Input should be a valid string"),
         ({"history": {"epoch": 1}}, r"field 'history': Input should be a valid list"),
         ({"record_version": 9}, r"field 'record_version': 9 is newer than this deconv-arena reads \(up to 1\)"),
