@@ -486,3 +486,19 @@ def test_a_mechanical_turk_worker_returns_with_the_assignment_id(tiny_store, tmp
         end = c.get("/api/study/pilot/next").json()
         assert end["redirect"] == "https://www.mturk.com/mturk/externalSubmit?assignmentId=A1&code=DONE42"
         assert c.app.state.ratings.store.participant("pilot", "W1").assignment_id == "A1"
+
+
+def test_a_preview_that_fails_the_checks_stays_a_preview_and_sees_no_code(tiny_store, tmp_path):
+    db = f"sqlite:///{tmp_path / 'preview.db'}"
+    with crowd_client(tiny_store, tmp_path, db, pairs=0, checks=2, real_or_generated=0, screen_out_failures=2) as c:
+        wait_ready(c)
+        store = c.app.state.ratings.store
+        assert c.get("/study/pilot/preview").status_code == 200
+        for _ in range(2):
+            task = c.get("/api/study/pilot/next").json()["task"]
+            wrong = "AB"[1 - store.task(task["task_id"]).models.index("real_mnist")]
+            vote = {"task_id": task["task_id"], "overall": wrong, "legibility": wrong, "noise": wrong}
+            assert c.post("/api/rate/votes", json=vote).status_code == 201
+        end = c.get("/api/study/pilot/next").json()
+        assert end["step"] == "completed" and end["code"] is None and end["preview"]
+        assert [p.status for p in store.participants("pilot")] == ["preview"]
