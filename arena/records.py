@@ -120,6 +120,13 @@ def _schemas(record: Any) -> tuple[type[_Record], type[_Record]]:
     return (_GeneratorManifest, _GeneratorManifestV1) if generator else (_Manifest, _ManifestV1)
 
 
+def _write_valid(path: Path, record: dict[str, Any], schemas, error: type[RecordError]) -> None:
+    """Validate the record as it will read back (its JSON text, serialised once), then write that text atomically."""
+    text = _dumps(record)
+    _validate(path, json.loads(text), schemas, error)
+    write_bytes_atomic(path, text.encode())
+
+
 def record_version(record: dict[str, Any]) -> int:
     """The version a record was written at (0: before versioning)."""
     return int(record.get(VERSION, 0))
@@ -141,8 +148,7 @@ def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     before anything is written); returns what was written."""
     record = {VERSION: MANIFEST_VERSION, **{k: v for k, v in manifest.items() if k != VERSION}}
     path = Path(model_dir) / MANIFEST
-    _validate(path, json.loads(_dumps(record)), _schemas(record), ManifestError)
-    write_json_atomic(path, record)
+    _write_valid(path, record, _schemas(record), ManifestError)
     return record
 
 
@@ -150,8 +156,7 @@ def update_manifest(model_dir: Path, changes: dict[str, Any]) -> dict[str, Any]:
     """Change fields of an existing manifest, keeping the version it was written at; returns the new record."""
     path = Path(model_dir) / MANIFEST
     record = {**read_manifest(model_dir), **changes}
-    _validate(path, json.loads(_dumps(record)), _schemas(record), ManifestError)
-    write_json_atomic(path, record)
+    _write_valid(path, record, _schemas(record), ManifestError)
     return record
 
 
@@ -174,8 +179,7 @@ def write_metrics(model_dir: Path, metrics: dict[str, Any], keep_version: bool =
     else:
         record = {VERSION: METRICS_VERSION, **{k: v for k, v in metrics.items() if k != VERSION}}
     path = Path(model_dir) / METRICS_FILE
-    _validate(path, json.loads(_dumps(record)), (_Metrics, _MetricsV1), MetricsError)
-    write_json_atomic(path, record)
+    _write_valid(path, record, (_Metrics, _MetricsV1), MetricsError)
     return record
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from app.api.deps import MetricsDep, RegistryDep, errors
 from app.api.pages import render
+from app.api.rate_pages import QUESTION_WORDS
 from app.api.rater_session import RatingsDep, rater_id, set_rater_cookie
 from app.api.rating_api import VoteIn, cast, task_view
 from app.api.refusals import REFUSALS, as_http
@@ -204,8 +205,6 @@ def study_next(request: Request, ratings: RatingsDep, registry: RegistryDep, cid
 
 
 def question_words() -> dict[str, Any]:
-    from app.api.rate_pages import QUESTION_WORDS
-
     return {"questions_pair": QUESTION_WORDS["pair"], "questions_four": QUESTION_WORDS["four"]}
 
 
@@ -229,13 +228,8 @@ def study_vote(
         _me(request, ratings, crowd)
         body = VoteIn(task_id=task_id, overall=overall, legibility=legibility, noise=noise, elapsed_ms=elapsed_ms)
         cast(request, ratings, metrics, body)
-    except ValidationError as e:
-        return _page(request, crowd, "Your answer was not stored", _words(e), 422, next=f"/study/{cid}/next")
-    except (HTTPException, *REFUSALS) as e:
-        err = as_http(e)
-        return _page(
-            request, crowd, "Your answer was not stored", err.detail, err.status_code, next=f"/study/{cid}/next"
-        )
+    except (ValidationError, HTTPException, *REFUSALS) as e:
+        return _not_stored(request, crowd, e)
     return RedirectResponse(f"/study/{cid}/next", status_code=303)
 
 
@@ -268,14 +262,15 @@ def study_real(
         return _no_study(request, e)
     try:
         answer_real(request, ratings, crowd, RealIn(task_id=task_id, answer=answer, elapsed_ms=elapsed_ms))
-    except ValidationError as e:
-        return _page(request, crowd, "Your answer was not stored", _words(e), 422, next=f"/study/{cid}/next")
-    except (HTTPException, *REFUSALS) as e:
-        err = as_http(e)
-        return _page(
-            request, crowd, "Your answer was not stored", err.detail, err.status_code, next=f"/study/{cid}/next"
-        )
+    except (ValidationError, HTTPException, *REFUSALS) as e:
+        return _not_stored(request, crowd, e)
     return RedirectResponse(f"/study/{cid}/next", status_code=303)
+
+
+def _not_stored(request: Request, crowd: Crowd, e: Exception) -> Response:
+    """The page a form answer the study refused gets: why, and the way back to the participant's next step."""
+    status, why = (422, _words(e)) if isinstance(e, ValidationError) else (as_http(e).status_code, as_http(e).detail)
+    return _page(request, crowd, "Your answer was not stored", why, status, next=f"/study/{crowd.id}/next")
 
 
 def _words(e: ValidationError) -> str:
