@@ -251,8 +251,8 @@ def _estimates(q, plan, runs: dict, cells: tuple[str, ...], factors: dict, key: 
     r = _factorial_rows(runs, cells, factors, key)
     if len({x["seed"] for x in r}) < 2:
         raise ValueError(
-            f"{len({x['seed'] for x in r})} seeds with all four cells measured on {key} (runs whose weights were "
-            "not kept carry only the metrics of their time)"
+            f"{len({x['seed'] for x in r})} seeds with all four cells measured: runs whose weights were not kept "
+            "carry only the metrics of their time"
         )
     return {k: v for k, v in factorial_fit(r, plan.alpha).items() if k in q.family}
 

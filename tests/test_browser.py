@@ -196,6 +196,30 @@ def test_works_without_javascript(live_server, browser):
     context.close()
 
 
+TASK_WORDS = """() => ({
+    keys: [...document.querySelectorAll('#keys-hint kbd')].map(k => k.textContent.trim()).filter(k => /^[A-Z]$/.test(k)
+        && !['T', 'X'].includes(k)),
+    grids: [...document.querySelectorAll('#grids figcaption')].map(f => f.textContent.trim()),
+    title: document.getElementById('task-title').textContent.trim(),
+    wording: document.getElementById('task-wording').textContent.trim(),
+})"""
+COUNT_WORD = {2: ("Which looks better?", "Two"), 4: ("Which looks best?", "Four")}
+
+
+def task_words(page) -> list[str]:
+    """A task's words match what it shows: the keys offered are its grids' letters, the question and the wording
+    count its grids (a 2-way task never offers C or D, a 4-way one never asks which of two is better)."""
+    shown = page.evaluate(TASK_WORDS)
+    n = len(shown["grids"])
+    found = [] if shown["keys"] == shown["grids"] else [f"keys {shown['keys']} offered for grids {shown['grids']}"]
+    title, count = COUNT_WORD.get(n, ("?", "?"))
+    if shown["title"] != title:
+        found.append(f"{n} grids under the question {shown['title']!r}")
+    if not shown["wording"].startswith(count):
+        found.append(f"{n} grids described as {shown['wording'][:40]!r}")
+    return found
+
+
 def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server, page):
     page.goto(live_server + "/rate")
     page.check("input[name=consent]")
@@ -206,6 +230,7 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
             "() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)"
         )
         before = page.get_attribute("#vote-form", "data-task")
+        assert not task_words(page), task_words(page)  # the hint and question follow each task, 2-way or 4-way
         # a best-of-four task (10 % of tasks where a family has four models) has no tie: answer C there instead
         four = page.locator("#vote-form input[value=all_bad]").count() > 0
         for key in ("a", "b", "c" if four else "t"):

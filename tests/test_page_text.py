@@ -14,9 +14,11 @@ import pytest
 
 from app.ratings.gold import GOLD
 from app.store import VoteStore
+from arena.readouts import HISTORY_WORDS
+from arena.stats import METRIC
 from arena.variants import VARIANTS
 from tests.simraters import simulated_real_answers, simulated_votes, store_vote
-from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, _serving  # noqa: F401 (the same live server)
+from tests.test_browser import ARTIFACTS, CHROMIUM, FLAGS, ROOT, _serving, task_words  # noqa: F401 (the same server)
 
 pytestmark = pytest.mark.browser
 
@@ -27,12 +29,18 @@ WORDS = re.compile(r"(?<![\w-])(None|nan|NaN|inf|-inf|Infinity)(?![\w-])")
 NUMBER = r"[-−]?\d[\d,]*(?:\.\d+)?"
 BRACKETED = re.compile(rf"\[\s*({NUMBER})\s*[,–]\s*({NUMBER})\s*\]")
 SPELLED = re.compile(rf"interval[^\n\d]{{0,30}}({NUMBER})\s*(?:–|to)\s*({NUMBER})")
+COUNTED = "votes|raters|seeds|runs|comparisons|answers|models|images|tasks|samples|epochs|checks|participants"
+ONE_PLURAL = re.compile(rf"(?<![\d.,])1 ({COUNTED})\b")
+# the names records and code give their fields (snake_case): a reader sees them in words, never raw
+FIELDS = sorted({k for k in (*HISTORY_WORDS, *METRIC) if "_" in k}, key=len, reverse=True)
+FIELD = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FIELDS)) + r")(?![\w-])")
 
 
 def problems(text: str) -> list[str]:
     """What a reader must never see in a page's visible text."""
     found = [f"Python repr {r!r}" for r in REPRS if r in text]
     found += [f"{m.group(1)!r} in {text[max(0, m.start() - 60) : m.end() + 20]!r}" for m in WORDS.finditer(text)]
+    found += [f"a plural after one: {text[max(0, m.start() - 40) : m.end()]!r}" for m in ONE_PLURAL.finditer(text)]
     for pattern in (BRACKETED, SPELLED):
         for m in pattern.finditer(text):
             if m.group(1) == m.group(2):
@@ -45,7 +53,16 @@ def test_the_text_rules_catch_what_they_are_for():
     assert problems("0 votes on <built-in method items of dict object at 0x7fa2> seeds")
     assert problems("rating None") and problems("ρ = nan") and problems("up to inf")
     assert problems("95 % interval 1095.4 – 1095.4") and problems("share 100 % [100, 100]")
+    assert problems("1 votes … not settled with 0 votes") and problems("rests on 1 seeds")
     assert not problems("95 % interval 1095.4 – 1101.0; share 60 % [45, 75]; not settled; Nonetheless; infinite")
+    assert not problems("21 votes, 0.1 seeds, 1 vote, 11 raters")
+    assert field_names("per epoch: curve_checkerboard_ratio 0.3") and field_names("frechet_last5 of gan_upsample")
+    assert not field_names("Fréchet distance of gan_upsample and vae_transpose; test ELBO")
+
+
+def field_names(text: str) -> list[str]:
+    """Record and metric field names (curve_checkerboard_ratio, frechet_last5) shown raw outside code."""
+    return [f"a raw field name: {text[max(0, m.start() - 40) : m.end() + 20]!r}" for m in FIELD.finditer(text)]
 
 
 def _sign(rid: str) -> str:
@@ -123,6 +140,11 @@ def _complaint(message) -> bool:
     return message.type == "error" or (message.type == "warning" and message.text.startswith("WARN"))
 
 
+EMPTY_SCREENS = 1.5  # /results with no votes: at most this many screens high
+UNCODED_TEXT = """() => { document.querySelectorAll('code, pre, kbd, samp').forEach(e => e.remove());
+    return document.body.innerText; }"""
+
+
 def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: str) -> list[str]:
     context = browser.new_context(viewport=WIDTHS[width])
     if cookie:
@@ -143,6 +165,13 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 1:
         found.append(f"the page scrolls sideways by {overflow} px")
+    if path == "/rate" and cookie:
+        found += task_words(page)
+    if path == "/results" and shot.startswith("0-votes"):  # the empty state is one short screen
+        height, screen = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight]")
+        if height > EMPTY_SCREENS * screen:
+            found.append(f"the empty state is {height} px high, over {EMPTY_SCREENS} screens of {screen} px")
+    found += field_names(page.evaluate(UNCODED_TEXT))  # last: it takes code, pre and kbd out of the page
     context.close()
     return [f"{path} at {width} ({shot}): {f}" for f in found]
 
@@ -198,3 +227,93 @@ def test_every_page_reads_clean_at_both_widths_with_0_1_and_hundreds_of_votes(se
     assert len(store.votes()) >= 300
     found += _read_everything(browser, base, store, "hundreds")
     assert not found, "\n".join(found)
+
+
+def test_the_task_words_follow_each_task_from_four_to_two_grids_and_back(served, browser):
+    """The defect a fresh page cannot show: after a 4-way task the next 2-way one, drawn by the page's script, still
+    offered A B C D and asked which looks best. Three pending tasks in a row — four, pair, four — walked with keys."""
+    base, store = served
+    rid = store.new_rater("four-then-two")
+    four = ["vae_transpose", "vae_upsample", "vae_bilinear", "vae_subpixel"]
+    for kind, models in (("four", four), ("pair", ["gan_upsample", "gan_transpose"]), ("four", four)):
+        store.issue(rid, kind, models, 4321, 9, 3600)
+    context = browser.new_context(viewport=WIDTHS["desktop"])
+    context.add_cookies([{"name": "arena_rater", "value": _sign(rid), "url": base}])
+    page = context.new_page()
+    page.goto(base + "/rate", wait_until="networkidle")
+    for grids in (4, 2, 4):
+        assert page.locator("#grids figure").count() == grids
+        assert not task_words(page), task_words(page)
+        before = page.get_attribute("#vote-form", "data-task")
+        for key in ("a", "b", "c" if grids == 4 else "t"):
+            page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.getElementById('vote-form').dataset.task !== '{before}'")
+    context.close()
+
+
+def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, browser):
+    """Click a grid's cell: the zoom panel shows that cell of every shown grid at 8×, nearest neighbour — each
+    canvas pixel is the served tile's pixel, read back from the PNG the page loaded. Escape closes it."""
+    import io
+
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    from arena.images import TILE
+
+    base, _ = served
+    models, seed, n, zoom = ["gan_transpose", "gan_upsample", "vae_transpose"], 17, 4, 3
+    context = browser.new_context(viewport=WIDTHS["phone"])
+    page = context.new_page()
+    page.goto(f"{base}/?seed={seed}&n={n}&zoom={zoom}&models={','.join(models)}", wait_until="networkidle")
+    assert page.locator("#zoom-panel").is_hidden()
+    grid = page.locator("[data-model] img.grid").first
+    grid.scroll_into_view_if_needed()
+    box, natural = (
+        grid.bounding_box(),
+        page.evaluate("() => document.querySelector('[data-model] img.grid').naturalWidth"),
+    )
+    step, row, col = TILE * zoom + 2, 1, 0  # the cell at row 2, column 1
+    k = box["width"] / natural
+    page.mouse.click(box["x"] + (2 + col * step + step / 2) * k, box["y"] + (2 + row * step + step / 2) * k)
+    panel = page.locator("#zoom-panel")
+    assert panel.is_visible() and "Row 2, column 1" in panel.inner_text()
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('#zoom-panel figure')].map(f => {
+            const c = f.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const px = []; for (let y = 4; y < c.height; y += 8) for (let x = 4; x < c.width; x += 8)
+                px.push(d[(y * c.width + x) * 4]);
+            return {model: f.querySelector('figcaption').textContent, size: c.width, pixels: px};
+        })"""
+    )
+    assert [s["model"] for s in shown] == models and {s["size"] for s in shown} == {TILE * 8}
+    for s in shown:
+        png = httpx.get(f"{base}/models/{s['model']}/grid.png?seed={seed}&n={n}&scale={zoom}").content
+        served_grid = np.asarray(Image.open(io.BytesIO(png)))
+        top, left = 2 + row * step, 2 + col * step
+        tile = served_grid[top : top + TILE * zoom : zoom, left : left + TILE * zoom : zoom]
+        assert np.array_equal(np.array(s["pixels"]).reshape(TILE, TILE), tile), s["model"]
+    page.keyboard.press("Escape")
+    assert panel.is_hidden()
+    context.close()
+
+
+def test_the_progress_slider_shows_the_frame_it_names(served, browser):
+    """The model page's progress picture is the still frame of the epoch its slider reads, on load and after a
+    move; never the looping animation."""
+    base, _ = served
+    context = browser.new_context(viewport=WIDTHS["desktop"])
+    page = context.new_page()
+    page.goto(base + "/models/gan_upsample", wait_until="networkidle")
+    reads = "() => [document.getElementById('frame').src, document.getElementById('frame-label').textContent]"
+    for position in (None, "0", "7"):
+        if position is not None:
+            page.locator("#frame-range").fill(position)
+        src, label = page.evaluate(reads)
+        assert src.endswith(f"/progress/epoch_{int(label):04d}.png"), (position, src, label)
+        page.wait_for_function("() => document.getElementById('frame').complete")
+        assert page.evaluate("() => document.getElementById('frame').naturalWidth") > 0
+    assert label == "7"
+    context.close()

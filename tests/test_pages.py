@@ -249,8 +249,24 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
     rows = strip_rows(stats)
     assert [r["what"] for r in rows] == ["plan g v2", "vae_upsample − vae_transpose"]
     assert rows[0]["word"].startswith("3 of 80 runs in") and rows[1]["word"] == "exploratory, 10 seeds"
-    assert rows[1]["value"] == "-9 [-16, -2]" and "<svg" in rows[1]["mark"]
+    assert rows[1]["value"] == "−9 [−16, −2]" and "<svg" in rows[1]["mark"]
+    assert rows[1]["metric"].endswith("lower is better")
     assert not any("better" in r["word"] for r in rows)
+
+
+def test_a_forest_mark_shows_an_arrow_where_its_values_run_past_the_axis():
+    """The mark's axis is ±MARK_SPAN δ; an estimate or interval beyond it is drawn at the edge with an arrowhead on
+    that side, and none where everything fits."""
+    from app.views.strip import MARK_SPAN, forest_mark
+
+    arrows = lambda svg: svg.count('class="past"')  # noqa: E731
+    d = 5.0
+    assert arrows(forest_mark(-1.0, -2.0, 1.0, d, "fits")) == 0
+    left = forest_mark(-17.3, -22.1, -12.5, d, "far left")
+    assert arrows(left) == 1 and 'points="0,' in left
+    right = forest_mark(2.0, -1.0, (MARK_SPAN + 1) * d, d, "right end past")
+    assert arrows(right) == 1 and 'points="120,' in right
+    assert arrows(forest_mark(0.0, -20.0, 20.0, d, "both sides")) == 2
 
 
 def test_large_pages_travel_gzipped_and_read_the_same(client):

@@ -676,3 +676,23 @@ def test_a_reload_shows_the_same_pending_task_and_undo_brings_its_task_back(rati
     assert second != first
     assert c.post("/api/rate/undo").status_code == 200
     assert shown() == first
+
+
+def test_a_second_instance_shows_a_vote_from_the_first_once_its_background_analysis_runs(tiny_store, tmp_path):
+    """Two instances on one database, each with its background analysis (results_ttl_s > 0): a page read serves the
+    latest analysis without recomputing, and a vote cast on one instance appears on the other within the stated bound
+    (30 s; here the refresh runs every second) without anyone asking the other instance to recompute."""
+    import time
+
+    settings = dict(secret_key="two-instances-" + "k" * 20, results_ttl_s=1.0, gold_rate=0.0, four_rate=0.0)
+    with make_client(tiny_store, tmp_path, **settings) as a, make_client(tiny_store, tmp_path, **settings) as b:
+        wait_ready(a), wait_ready(b)
+        before = b.get("/api/results").json()["counts"]["votes"]
+        assert a.post("/rate/start", data={"consent": "yes"}).status_code in (200, 303)
+        task = a.post("/api/rate/tasks").json()["task_id"]
+        answer = {"overall": "A", "legibility": "B", "noise": "tie"}
+        assert a.post("/api/rate/votes", json={"task_id": task, **answer}).status_code == 201
+        deadline = time.monotonic() + 30
+        while (seen := b.get("/api/results").json()["counts"]["votes"]) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert seen == before + 1

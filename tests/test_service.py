@@ -696,3 +696,23 @@ def test_hypothesis_draws_the_same_cases_in_ci_and_explores_only_when_asked():
     assert (
         current().derandomize == current.get_profile(hypothesis_profile()).derandomize
     )  # this run's profile is loaded
+
+
+def test_the_artefact_view_is_the_artefact_picture_of_the_very_images_the_samples_view_serves(client):
+    """?view=artefacts draws arena/artefacts.artefact_picture (the measure's own function) of the 8-bit images the
+    samples view of the same seed serves: its tiles, drawn as that picture, are the same bytes."""
+    from arena.artefacts import artefact_picture
+    from arena.images import TILE, grid_shape
+
+    for name in ("gan_transpose", "vae_upsample"):
+        url = f"/models/{name}/grid.png?seed=31&n=9&scale=2"
+        samples = np.asarray(Image.open(io.BytesIO(client.get(url).content)))
+        rows, cols = grid_shape(9, None)
+        pad, scale = 2, 2
+        step, size = TILE * scale + pad, TILE * scale
+        cut = lambda r, c: samples[pad + r * step :][:size:scale, pad + c * step :][:, :size:scale]  # noqa: E731
+        tiles = np.stack([cut(r, c) for r in range(rows) for c in range(cols)])
+        expected = png_bytes(render_grid(artefact_picture(tiles / 255.0), None, scale, pad))
+        shown = client.get(url + "&view=artefacts")
+        assert shown.status_code == 200 and shown.content == expected, name
+        assert not np.all(tiles == tiles[0])  # the samples differ, so the comparison is not of two blank grids

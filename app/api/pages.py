@@ -321,6 +321,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "plots": plots,
         "history_keys": history_keys,
         "history_words": HISTORY_WORDS,
+        "metric_words": {k: m.label for k, m in METRIC.items()},
         "frame_epochs": [int(f[len("epoch_") : -len(".png")]) for f in frames],
         "seed": seed,
         "seed_a": seed_a,

@@ -16,9 +16,11 @@ MARK_SPAN = 3.0  # the mark's axis runs from −3δ to +3δ; an interval past it
 
 def forest_mark(mean: float, low: float | None, high: float | None, delta: float, label: str) -> str:
     """A 120×16 inline SVG: the ±δ band shaded, zero dashed, the 95 % interval as a bar and the estimate as a dot,
-    in units of δ (so every metric shares the scale)."""
-    w, h, pad = 120, 16, 4
-    px = lambda v: pad + (max(-MARK_SPAN, min(MARK_SPAN, v / delta)) + MARK_SPAN) / (2 * MARK_SPAN) * (w - 2 * pad)  # noqa: E731
+    in units of δ (so every metric shares the scale); whatever lies past ±MARK_SPAN δ is drawn at the edge, and an
+    arrowhead there says the interval (or the estimate) runs on beyond it."""
+    w, h, pad = 120, 16, 8
+    span = lambda v: max(-MARK_SPAN, min(MARK_SPAN, v / delta))  # noqa: E731
+    px = lambda v: pad + (span(v) + MARK_SPAN) / (2 * MARK_SPAN) * (w - 2 * pad)  # noqa: E731
     parts = [
         f'<svg class="mark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{escape(label)}">',
         f'<rect x="{px(-delta):.1f}" y="2" width="{px(delta) - px(-delta):.1f}" height="{h - 4}" fill="#2471a3" '
@@ -30,6 +32,15 @@ def forest_mark(mean: float, low: float | None, high: float | None, delta: float
             f'<line x1="{px(low):.1f}" x2="{px(high):.1f}" y1="{h / 2}" y2="{h / 2}" stroke="currentColor" '
             'stroke-width="2"/>'
         )
+    ends = [v for v in (low, high, mean) if v is not None]
+    for side, past in ((-1, min(ends) / delta < -MARK_SPAN), (1, max(ends) / delta > MARK_SPAN)):
+        if past:  # an arrowhead at the edge the values run past
+            tip = 0 if side < 0 else w
+            base = tip - side * 6
+            parts.append(
+                f'<polygon class="past" points="{tip},{h / 2} {base},{h / 2 - 4} {base},{h / 2 + 4}" '
+                'fill="currentColor"/>'
+            )
     parts.append(f'<circle cx="{px(mean):.1f}" cy="{h / 2}" r="3.5" fill="currentColor"/></svg>')
     return "".join(parts)
 
@@ -93,10 +104,11 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
 def _row(what: str, metric: str, e: dict[str, Any], delta: float | None, verdict: str | None, st) -> dict[str, Any]:
     low, high = e["interval"]
     value = f"{e['estimate']:+.3g}" + (f" [{low:+.3g}, {high:+.3g}]" if low is not None else " (one seed)")
+    value = value.replace("-", "−")  # a minus sign, as the rest of the page writes it
     label = f"{what}: {value} on {METRIC[metric].score_label}"
     return {
         "what": what,
-        "metric": METRIC[metric].score_label,
+        "metric": f"{METRIC[metric].score_label}, {METRIC[metric].direction}",
         "value": value,
         "mark": forest_mark(e["estimate"], low, high, delta, label) if delta else "",
         "word": f"{verdict} (plan {st['plan']})" if verdict else f"exploratory, {e['seeds']} seeds",
