@@ -140,6 +140,20 @@ def _complaint(message) -> bool:
     return message.type == "error" or (message.type == "warning" and message.text.startswith("WARN"))
 
 
+OLD_GRID = 260  # px: a task's grid before issue 44; a pair's grids are now at least twice that on a desktop
+
+
+def grid_sizes(page, width: str) -> list[str]:
+    """A task's grids are large enough to judge artefacts: on a phone each takes the column's full width, on a
+    desktop a pair's are each at least twice the old 260 px (a 4-way task's four share one row there)."""
+    sizes, column = page.evaluate(
+        "() => [[...document.querySelectorAll('#grids img.grid')].map(i => i.getBoundingClientRect().width),"
+        " document.getElementById('grids').clientWidth]"
+    )
+    least = column - 1 if width == "phone" else 2 * OLD_GRID if len(sizes) == 2 else 0
+    return [f"a task grid {w:.0f} px wide, under {least} px" for w in sizes if w < least]
+
+
 EMPTY_SCREENS = 1.5  # /results with no votes: at most this many screens high
 UNCODED_TEXT = """() => { document.querySelectorAll('code, pre, kbd, samp').forEach(e => e.remove());
     return document.body.innerText; }"""
@@ -166,7 +180,7 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     if overflow > 1:
         found.append(f"the page scrolls sideways by {overflow} px")
     if path == "/rate" and cookie:
-        found += task_words(page)
+        found += task_words(page) + grid_sizes(page, width)
     if path == "/results" and shot.startswith("0-votes"):  # the empty state is one short screen
         height, screen = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight]")
         if height > EMPTY_SCREENS * screen:
@@ -254,7 +268,7 @@ def test_the_task_words_follow_each_task_from_four_to_two_grids_and_back(served,
 
 def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, browser):
     """Click a grid's cell: the zoom panel shows that cell of every shown grid at 8×, nearest neighbour — each
-    canvas pixel is the served tile's pixel, read back from the PNG the page loaded. Escape closes it."""
+    canvas pixel is its served tile's pixel repeated 8×8, read back from the PNG the page loaded. Escape closes it."""
     import io
 
     import httpx
@@ -283,8 +297,7 @@ def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, b
     shown = page.evaluate(
         """() => [...document.querySelectorAll('#zoom-panel figure')].map(f => {
             const c = f.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            const px = []; for (let y = 4; y < c.height; y += 8) for (let x = 4; x < c.width; x += 8)
-                px.push(d[(y * c.width + x) * 4]);
+            const px = []; for (let i = 0; i < d.length; i += 4) px.push(d[i]);
             return {model: f.querySelector('figcaption').textContent, size: c.width, pixels: px};
         })"""
     )
@@ -294,7 +307,8 @@ def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, b
         served_grid = np.asarray(Image.open(io.BytesIO(png)))
         top, left = 2 + row * step, 2 + col * step
         tile = served_grid[top : top + TILE * zoom : zoom, left : left + TILE * zoom : zoom]
-        assert np.array_equal(np.array(s["pixels"]).reshape(TILE, TILE), tile), s["model"]
+        eightfold = tile.repeat(8, axis=0).repeat(8, axis=1)  # every canvas pixel: nearest neighbour, no smoothing
+        assert np.array_equal(np.array(s["pixels"]).reshape(TILE * 8, TILE * 8), eightfold), s["model"]
     page.keyboard.press("Escape")
     assert panel.is_hidden()
     context.close()
