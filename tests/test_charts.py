@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import altair as alt
+import pytest
 
 from app.views import charts
 from app.views.spectrum_pictures import profile_chart
@@ -143,3 +144,17 @@ def test_a_chart_is_built_once_per_distinct_data():
     calls = []
     twice = charts.memoized(lambda x: calls.append(x) or len(calls))
     assert twice({1, 2}) == 1 and twice({1, 2}) == 2  # not JSON: built every time, never wrongly shared
+
+
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (1e-4, 10.0, [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]),  # decades where there are enough
+        (0.008, 0.13, [0.01, 0.02, 0.05, 0.1]),  # a band within about a decade: 1-2-5 (one tick before, at 0.1)
+        (0.03, 0.09, [0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]),
+        (0.9, 1.8, [0.9, 0.95, 1.0, 1.5]),
+    ],
+)
+def test_a_log_axis_gets_at_least_three_round_ticks_inside_its_range(low, high, expected):
+    ticks = charts.log_ticks(low, high)
+    assert ticks == pytest.approx(expected) and all(low <= t <= high for t in ticks)

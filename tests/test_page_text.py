@@ -135,6 +135,21 @@ def _small_chart_text(page) -> list[str]:
     )
 
 
+def _cut_chart_text(page) -> list[str]:
+    """Chart text that runs past the edge of its drawing, where the reader sees it cut off (a long axis title)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('figure.chart svg')].flatMap(svg => {
+            const box = svg.getBoundingClientRect();
+            if (box.width === 0) return [];
+            return [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).flatMap(t => {
+                const r = t.getBoundingClientRect();
+                return r.width > 0 && (r.right > box.right + 1 || r.left < box.left - 1)
+                    ? [`chart text ${JSON.stringify(t.textContent)} cut at the chart's edge`] : [];
+            });
+        }).slice(0, 5)"""
+    )
+
+
 def _complaint(message) -> bool:
     """A console error, or a warning Vega logs about a chart (an empty field, a bad scale)."""
     return message.type == "error" or (message.type == "warning" and message.text.startswith("WARN"))
@@ -174,6 +189,7 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / f"{shot}-{width}.png"))
     found += _draw_every_chart(page) + _axes_outside_their_measure(page) + _small_chart_text(page)
+    found += _cut_chart_text(page)
     text = page.inner_text("body")
     found += problems(text) + errors
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")

@@ -252,6 +252,13 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
     assert rows[1]["value"] == "−9 [−16, −2]" and "<svg" in rows[1]["mark"]
     assert rows[1]["metric"].endswith("lower is better")
     assert not any("better" in r["word"] for r in rows)
+    assert "trained on" not in rows[1]["metric"]  # one row of the pair: no machine needed to tell it apart
+    elsewhere = {**comparison, "trained_on": "NVIDIA H200, jax, TF32 (jax default)"}
+    twice = strip_rows({**stats, "comparisons": [comparison, elsewhere]})[1:]
+    assert [r["metric"].rsplit("; trained on ", 1)[1] for r in twice] == [
+        "CPU, tensorflow, float32",
+        elsewhere["trained_on"],
+    ]
 
 
 def test_a_forest_mark_shows_an_arrow_where_its_values_run_past_the_axis():

@@ -44,6 +44,8 @@ COLOURS = (
 CONFIG = {
     "font": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
     "axis": {"labelFontSize": FONT, "titleFontSize": FONT, "labelLimit": 180, "titleFontWeight": "normal"},
+    # room on the right for a tick label or axis title centred near the plot's right end (vega's fit-x leaves none)
+    "padding": {"left": 5, "top": 5, "bottom": 5, "right": 24},
     "legend": {
         "labelFontSize": FONT,
         "titleFontSize": FONT,
@@ -268,6 +270,18 @@ def replicate_view(stats: dict[str, Any] | None, names: list[str]) -> list[dict[
     return out
 
 
+def log_ticks(low: float, high: float, least: int = 3) -> list[float]:
+    """Round ticks for a log axis from `low` to `high`: the decades, else 1-2-5 in each decade, else every digit, else
+    every half digit — the first of these that gives `least` ticks (a band within one decade still gets a readable
+    axis)."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for steps in ((1,), (1, 2, 5), tuple(range(1, 10)), tuple(x / 2 for x in range(2, 20))):
+        ticks = [float(f"{m}e{e}") for e in decades for m in steps if low <= m * 10.0**e <= high]
+        if len(ticks) >= least:
+            break
+    return ticks
+
+
 # Curves against epoch ------------------------------------------------------------------------------------------------
 @memoized
 def curve_chart(
@@ -295,8 +309,7 @@ def curve_chart(
         values = [max(y, floor) for y in values]
         domain = [min(values) / 1.3, max(values) * 1.3]
         scale = alt.Scale(type="log", domain=domain, nice=False)
-        decades = range(math.ceil(math.log10(domain[0])), math.floor(math.log10(domain[1])) + 1)
-        ticks = alt.Axis(values=[10.0**e for e in decades], format="~g")
+        ticks = alt.Axis(values=log_ticks(*domain), format="~g")
     else:
         scale = alt.Scale(domain=padded(values, lowest, None), nice=False, zero=False)
         ticks = alt.Axis()
@@ -393,7 +406,7 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
     chart = alt.layer(
         alt.Chart(alt.Data(values=[{"from": -1, "to": 1}]))
         .mark_rect(color="#2471a3", opacity=0.12)
-        .encode(x=alt.X("from:Q", scale=x, title="A − B in units of δ"), x2="to:Q"),
+        .encode(x=alt.X("from:Q", scale=x, title=["A − B", "in units of δ"]), x2="to:Q"),
         alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(strokeDash=[3, 3], color="#888").encode(x="zero:Q"),
         base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", scale=x), x2="high:Q", y=y),
         base.mark_point(filled=True, size=60, color="#555").encode(

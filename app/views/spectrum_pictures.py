@@ -145,7 +145,7 @@ def profile_chart(sections: dict[str, dict[str, Any]], title: str) -> Chart | No
         alt.Chart(alt.Data(values=rows))
         .mark_line(strokeWidth=1.6)
         .encode(
-            x=alt.X("frequency:Q", title="radial frequency (cycles per pixel; 0.71 at the corner)"),
+            x=alt.X("frequency:Q", title=["radial frequency (cycles per pixel;", "0.71 at the corner)"]),
             y=alt.Y("power:Q", scale=alt.Scale(type="log"), title="power (share of non-DC energy)"),
             color=alt.Color(
                 "model:N",

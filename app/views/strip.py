@@ -97,7 +97,13 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
         t = f["test"]
         iv = t["score_difference"]
         e = {"estimate": iv["mean"], "interval": [iv["low"], iv["high"]], "seeds": t["n"]}
-        rows.append({**_row(what, f["metric"], e, t.get("delta"), None, None), "report": report})
+        rows.append(
+            {**_row(what, f["metric"], e, t.get("delta"), None, None), "report": report, "on": f.get("trained_on")}
+        )
+    twice = {r["what"] for r in rows if sum(o["what"] == r["what"] for o in rows) > 1}
+    for r in rows:  # one pair measured on two machines is two rows: each says where its runs trained
+        if r["what"] in twice and r.get("on"):
+            r["metric"] += f"; trained on {r['on']}"
     return sorted(rows, key=lambda r: not r["report"])
 
 
