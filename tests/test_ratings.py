@@ -696,3 +696,17 @@ def test_a_second_instance_shows_a_vote_from_the_first_once_its_background_analy
         while (seen := b.get("/api/results").json()["counts"]["votes"]) == before and time.monotonic() < deadline:
             time.sleep(0.2)
         assert seen == before + 1
+
+
+def test_what_the_metrics_say_names_the_machine_of_each_estimate():
+    """One pair measured on two machines gives two estimates beside people's verdict: each says where it trained."""
+    from app.ratings.analysis import metric_verdicts
+
+    iv = {"mean": -3.9, "low": -5.9, "high": -1.9}
+    row = {"a": "cvae_upsample", "b": "cvae_transpose", "primary": "frechet", "profile": "paper", "seeds": [1, 2, 3]}
+    machines = ["NVIDIA H200, jax, TF32 (jax default)", "CPU, tensorflow, float32"]
+    stats = {
+        "comparisons": [{**row, "trained_on": m, "metrics": {"frechet": {"score_difference": iv}}} for m in machines]
+    }
+    said = metric_verdicts(stats)[frozenset(("cvae_upsample", "cvae_transpose"))]
+    assert [s["rests_on"] for s in said] == [f"3 seeds, paper budget, trained on {m}; exploratory" for m in machines]

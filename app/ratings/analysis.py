@@ -187,7 +187,9 @@ def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]
                     "metric": METRIC[r["primary"]].score_label if r["primary"] in METRIC else r["primary"],
                     "verdict": estimate(r["a"], r["b"], iv["mean"], iv["low"], iv["high"]),
                     "kind": "exploratory",
-                    "rests_on": f"{len(r.get('seeds') or [])} seeds, {r.get('profile')} budget; exploratory",
+                    "rests_on": f"{len(r.get('seeds') or [])} seeds, {r.get('profile')} budget"
+                    + (f", trained on {r['trained_on']}" if r.get("trained_on") else "")
+                    + "; exploratory",
                 }
             )
     for st in (stats or {}).get("studies") or []:
