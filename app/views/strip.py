@@ -4,6 +4,7 @@ The long sentences stay in the findings section and on /about; this is the answe
 
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 from typing import Any
 
@@ -100,9 +101,9 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
         rows.append(
             {**_row(what, f["metric"], e, t.get("delta"), None, None), "report": report, "on": f.get("trained_on")}
         )
-    twice = {r["what"] for r in rows if sum(o["what"] == r["what"] for o in rows) > 1}
+    count = Counter(r["what"] for r in rows)
     for r in rows:  # one pair measured on two machines is two rows: each says where its runs trained
-        if r["what"] in twice and r.get("on"):
+        if count[r["what"]] > 1 and r.get("on"):
             r["metric"] += f"; trained on {r['on']}"
     return sorted(rows, key=lambda r: not r["report"])
 
