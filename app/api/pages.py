@@ -63,6 +63,7 @@ GROUPS = tuple(
 LABEL_CHOICES = tuple(range(CLASSES))
 # Files of a model folder that pages may link to; nothing else in the store is served.
 SERVABLE = {"progress.gif", METRICS_FILE, MANIFEST}
+METRIC_WORDS = {k: m.label for k, m in METRIC.items()}  # a metric key as the model page names it
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -321,7 +322,7 @@ def model_page(request: Request, name: str, registry: RegistryDep, settings: Set
         "plots": plots,
         "history_keys": history_keys,
         "history_words": HISTORY_WORDS,
-        "metric_words": {k: m.label for k, m in METRIC.items()},
+        "metric_words": METRIC_WORDS,
         "frame_epochs": [int(f[len("epoch_") : -len(".png")]) for f in frames],
         "seed": seed,
         "seed_a": seed_a,
