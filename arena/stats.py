@@ -5,7 +5,7 @@ runs, whose percentiles are too narrow with 3-5 values). Comparisons are paired 
 both variants the same data order and noise) on each metric's score (its direction declared once, in METRICS),
 tested with paired t-tests whose p-values are Holm-adjusted over the family of tests a page shows; a verdict is
 one of "A better", "B better", "equivalent within ±δ" (two one-sided tests against the declared δ) or
-"inconclusive with n seeds".
+"not settled". `estimate_text` writes an estimate and its interval the one way every page, table and README shows it.
 """
 
 from __future__ import annotations
@@ -177,6 +177,38 @@ class Interval:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MINUS = "\u2212"  # the minus sign a reader sees; data files keep ASCII numbers
+
+
+def estimate_text(mean: float, low: float | None = None, high: float | None = None, signed: bool = True) -> str:
+    """An estimate and its 95 % interval as every page, table and the README write it: the three numbers to one
+    number of decimals, set by the estimate's nearer distance to an end of its interval (the interval of a bounded
+    measure is not symmetric) to two significant digits, so the ends of a narrow interval never print equal and a
+    wide one claims no digits it lacks; an end that would print as 0 but is not, to two significant digits; a minus
+    sign rather than a hyphen, and a + on a difference (`signed`). Without an interval, the estimate alone to three
+    significant digits; an interval of no width (every seed the same) is said in words."""
+    sign = "+" if signed else ""
+    spec = sign + ".3g"
+    if low is not None and high is not None:
+        near = min(mean - low, high - mean) if low < mean < high else (high - low) / 2
+        decimals = max(0, 1 - math.floor(math.log10(near))) if near > 0 else 3
+        spec = sign + (f".{decimals}f" if decimals <= 6 else ".3g")
+
+    def one(x: float, end: bool = True) -> str:
+        text = f"{x:{spec}}"
+        if float(text) == 0 and x != 0 and end:  # a tiny end is not a zero: say how small it is
+            text = f"{x:{sign}.2g}"
+        if float(text) == 0:  # no "−0.0" or "+0.0": a zero has no sign
+            text = text.lstrip("+-")
+        return text.replace("-", MINUS)
+
+    if low is None or high is None:
+        return one(mean)
+    if low == high:  # every seed gave the same value (a clamped measure at 0): an interval would claim a width
+        return f"{estimate_text(mean, signed=signed)} (every seed the same: no interval)"
+    return f"{one(mean, end=False)} [{one(low)}, {one(high)}]"
 
 
 def t_interval(values: list[float] | np.ndarray, level: float = LEVEL) -> Interval:

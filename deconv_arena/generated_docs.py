@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
-from app.views.findings import comparison_findings, factorial_findings, study_progress
+from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
 from arena.ablation import ablation_rows, read_json
 from arena.records import read_metrics
-from arena.stats import METRIC
+from arena.stats import METRIC, estimate_text
 from arena.variants import VARIANTS
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
@@ -80,12 +80,11 @@ REP_METRICS = ("frechet", "kid", "legibility", "checkerboard_ratio", "recall", "
 ARROW = {"lower": "↓", "higher": "↑", "real": "→ 1×"}
 
 
-def _iv(iv: dict[str, Any] | None, digits: int = 3) -> str:
+def _iv(iv: dict[str, Any] | None, signed: bool = False) -> str:
     if not iv:
         return "–"
-    if iv.get("low") is None:
-        return f"{iv['mean']:.{digits}g} (one seed)"
-    return f"{iv['mean']:.{digits}g} [{iv['low']:.{digits}g}, {iv['high']:.{digits}g}]"
+    text = estimate_text(iv["mean"], iv.get("low"), iv.get("high"), signed=signed)
+    return text if iv.get("low") is not None else f"{text} (one seed)"
 
 
 def replicates_markdown(store: Path) -> str:
@@ -143,7 +142,7 @@ def replicates_markdown(store: Path) -> str:
                 lines.append(
                     f"| `{c['a']}` vs `{c['b']}` | {c['profile']} | "
                     f"{c['trained_on']} | {', '.join(map(str, c['seeds']))} | {METRIC[k].score_label} | {t['role']} | "
-                    f"{_iv(t['score_difference'])} | {need} |"
+                    f"{_iv(t['score_difference'], signed=True)} | {need} |"
                 )
     return "\n".join(lines)
 
@@ -211,10 +210,6 @@ def feature_space_line(store: Path, family: str = "gan") -> str | None:
     )
 
 
-def _num(x: float) -> str:
-    return f"{x:+.3g}" if abs(x) < 1000 else f"{x:+.0f}"
-
-
 def study_markdown(stats: dict[str, Any]) -> str:
     """One table per plan, one row per question and effect on its primary metric, from replicates.json's `studies`:
     the plan's verdicts from its own runs once all are in; before that the earlier runs of the same cells, marked
@@ -227,8 +222,9 @@ def study_markdown(stats: dict[str, Any]) -> str:
             lines.append("")
         if own:
             lines += [
-                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
-                f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: this study's runs, judged "
+                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
+                f"{st['standing']}; {st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: this "
+                "study's runs, judged "
                 "by the plan's metric, δ, Holm family and n.",
                 "",
                 "| question | effect | seeds | estimate [95 % interval] | Holm p | verdict |",
@@ -236,14 +232,15 @@ def study_markdown(stats: dict[str, Any]) -> str:
             ]
         else:
             lines += [
-                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) ({st['standing']}; "
-                f"{st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: exploratory, from runs made "
+                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
+                f"{st['standing']}; {st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: "
+                "exploratory, from runs made "
                 "before the plan and never pooled with it: estimates with intervals, no verdict.",
                 "",
                 "| question | effect | seeds | estimate [95 % interval] |",
                 "| --- | --- | --- | --- |",
             ]
-        rows = 0
+        rows, notes = 0, []
         for q in answers:
             if not q["effects"]:
                 tail = " — | — |" if own else ""
@@ -252,16 +249,17 @@ def study_markdown(stats: dict[str, Any]) -> str:
                 continue
             for e in q["effects"]:
                 label = e.get("contrast") or e["effect"]
-                cells = f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | {_num(e['estimate'])} "
-                cells += f"[{_num(e['interval'][0])}, {_num(e['interval'][1])}] |"
+                cells = f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | "
+                cells += f"{estimate_text(e['estimate'], *e['interval'])} |"
                 if own:
                     p = e["p_holm"]
                     cells += f" {'< 0.001' if p < 0.001 else f'{p:.3f}'} | {e['verdict']} |"
+                    notes.append(f"{label} ({q['id']}): {study_effect_note(e)}")
                 lines.append(cells)
                 rows += 1
         if rows > STUDY_ROWS_MAX:
             raise ValueError(f"{st['plan']}: {rows} rows; the findings table holds at most {STUDY_ROWS_MAX}")
-        lines += ["", study_progress(st)]
+        lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else []) + [study_progress(st)]
     return "\n".join(lines) if lines else "No analysis plan under studies/ yet."
 
 

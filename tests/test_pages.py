@@ -249,7 +249,7 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
     rows = strip_rows(stats)
     assert [r["what"] for r in rows] == ["plan g v2", "vae_upsample − vae_transpose"]
     assert rows[0]["word"].startswith("3 of 80 runs in") and rows[1]["word"] == "exploratory, 10 seeds"
-    assert rows[1]["value"] == "−9 [−16, −2]" and "<svg" in rows[1]["mark"]
+    assert rows[1]["value"] == "−9.0 [−16.0, −2.0]" and "<svg" in rows[1]["mark"]
     assert rows[1]["metric"].endswith("lower is better")
     assert not any("better" in r["word"] for r in rows)
     assert "trained on" not in rows[1]["metric"]  # one row of the pair: no machine needed to tell it apart

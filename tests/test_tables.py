@@ -91,10 +91,10 @@ def test_replicates_table_shows_intervals_seeds_and_no_verdicts(tmp_path):
     assert "| `vae_upsample` | paper, 10 epochs | 1 | not recorded | 180 (one seed) |" in table
     assert (
         "| `vae_upsample` vs `vae_transpose` | paper | CPU, tensorflow, float32 | 1, 2, 3 | Fréchet "
-        "distance (classifier features) | primary | -20 [-30, -10] | – |" in table
+        "distance (classifier features) | primary | −20 [−30, −10] | – |" in table
     )
     assert (
-        "| KID (classifier features) | secondary | -1 [-3, 1] | 12 / – seeds (difference of 0.5 / equivalence) |"
+        "| KID (classifier features) | secondary | −1.0 [−3.0, +1.0] | 12 / – seeds (difference of 0.5 / equivalence) |"
         in (table)
     )
     assert "better" not in table and "Holm" not in table  # exploratory: no verdict, no adjusted p
@@ -179,3 +179,29 @@ def test_the_readme_findings_are_one_short_table_after_the_commands():
     assert 0 < len(rows) <= STUDY_ROWS_MAX and len(block) <= 4000
     assert text.index("make run") < text.index(STUDY_BEGIN)
     assert "findings-begin" not in text  # the long sentences live in docs/evaluation.md
+
+
+def test_an_estimate_and_its_interval_are_written_one_way_with_digits_its_interval_supports():
+    """arena.stats.estimate_text, which every page, table and the README use: known answers, then over random
+    intervals (distances 1e-5 to 1e4 on each side, as asymmetric as a bounded measure's) the estimate prints strictly
+    between its printed ends, and no hyphen stands for a minus."""
+    import numpy as np
+
+    from arena.stats import estimate_text
+
+    assert estimate_text(-8.98, -9.97, -7.9957) == "−8.98 [−9.97, −8.00]"  # not "−8": one precision for all three
+    assert estimate_text(-17.3, -22.1, -12.5) == "−17.3 [−22.1, −12.5]"
+    assert estimate_text(0.0191, 1.52e-05, 0.636, signed=False) == "0.019 [1.5e−05, 0.636]"  # a tiny end is not 0
+    assert estimate_text(-0.01, -3, 3) == "0.0 [−3.0, +3.0]"  # no signed zero
+    assert estimate_text(3.21) == "+3.21" and estimate_text(180, signed=False) == "180"
+    assert estimate_text(0.0, 0.0, 0.0) == "0 (every seed the same: no interval)"  # never "[0, 0]"
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        mean = rng.normal(0, 10 ** rng.uniform(-3, 3))
+        below, above = 10 ** rng.uniform(-5, 4, size=2)
+        text = estimate_text(mean, mean - below, mean + above)
+        assert "-" not in text, text
+        shown = [float(x) for x in text.replace("−", "-").replace("[", " ").replace("]", " ").split(",")[0].split()]
+        shown.append(float(text.replace("−", "-").split(",")[1].strip(" ]")))
+        m, lo, hi = shown
+        assert lo < m < hi, (mean, below, above, text)  # the estimate never prints on an end of its interval

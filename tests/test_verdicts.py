@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +305,8 @@ def _verdict_words() -> re.Pattern:
 
 def verdicts_outside_plans(stats: dict, texts: dict[str, str]) -> list[str]:
     """Verdict words anywhere but a plan's own answer: replicates.json outside `studies[*].study`, and the generated
-    text given (paragraphs of a study's own runs start 'Rows: this study's runs' and are allowed)."""
+    text given (a study's own section — from its heading that says 'Rows: this study's runs' to its closing line,
+    'the rows above are the plan's answer', its table and notes between — is allowed)."""
     words, found = _verdict_words(), []
 
     def walk(node, path):
@@ -323,8 +325,14 @@ def verdicts_outside_plans(stats: dict, texts: dict[str, str]) -> list[str]:
 
     walk(stats, "")
     for name, text in texts.items():
+        own = False
         for para in re.split(r"\n\s*\n", text):
             if "Rows: this study's runs" in para:
+                own = True
+            elif "— plan [" in para:  # another plan's heading: its rows are exploratory
+                own = False
+            if own:
+                own = "the rows above are the plan's answer" not in para
                 continue
             found += [
                 f"{name}: {m.group(0)!r} in {para[max(0, m.start() - 80) : m.end() + 40]!r}"
@@ -441,3 +449,94 @@ def test_every_generated_block_is_what_the_store_says(doc, tmp_path, plan_commit
     copy.write_text((ROOT / doc).read_text())
     assert not update_readme(copy, ROOT / "models_store"), f"run `deconv-arena tables` to rewrite {doc}"
     assert (STUDY_BEGIN if doc == "README.md" else FINDINGS_BEGIN) in copy.read_text()
+
+
+class _TextOutsidePlans(HTMLParser):
+    """A page's text outside its plan-backed regions (elements marked `data-plan-answer`), scripts and styles."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[bool] = []  # per open element: does it hide its contents?
+        self.parts: list[str] = []
+        self.answers: list[str] = []  # the text inside plan-backed regions
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag in ("script", "style") or any(k == "data-plan-answer" for k, _ in attrs))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        (self.answers if any(self.stack) else self.parts).append(data)
+
+
+def _pages_outside_plans(stats: dict, tmp_path: Path) -> tuple[str, str]:
+    """The comparison page, /about and /results of a service whose store holds `stats` as its replicates.json: their
+    text outside plan-backed regions, and inside them."""
+    from tests.conftest import make_client
+
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "replicates.json").write_text(json.dumps(stats))
+    outside, inside = [], []
+    with make_client(store, tmp_path, shared=False) as client:
+        for path in ("/", "/about", "/results"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            parser = _TextOutsidePlans()
+            parser.feed(response.text)
+            outside.append(re.sub(r"\s+", " ", " ".join(parser.parts)))
+            inside.append(re.sub(r"\s+", " ", " ".join(parser.answers)))
+    return "\n".join(outside), "\n".join(inside)
+
+
+def _completed_vae_study(monkeypatch) -> dict:
+    """The shipped statistics with the VAE study answered from 80 simulated runs under its plan's hash (a known
+    difference of −9 on its primary): what the pages and README show on the day its last run is in."""
+    from arena import plans, study
+    from tests.test_study import VAE_PLAN, _pair_runs
+
+    plan = plans.load_plan(VAE_PLAN)
+    runs = _pair_runs(plan, lambda s: plan.sha256)
+    for r in runs.values():
+        r["created_at"] = "2027-01-01T00:00:00+00:00"
+    monkeypatch.setattr(study, "_runs_of", lambda store, p, cells: runs)
+    full = study.analyse(plan, ROOT / "models_store")
+    assert full["study"], "80 of 80 runs must give the plan's answer"
+    shipped = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    shipped["studies"] = [full if s["plan"] == full["plan"] else s for s in shipped["studies"]]
+    return json.loads(json.dumps(shipped))
+
+
+def test_the_rendered_pages_show_no_verdict_outside_a_plan(tmp_path):
+    """The comparison page, /about and /results, rendered from the shipped replicates.json, read as HTML text: no
+    verdict word outside an element marked as a plan's answer (there is none yet: every study still runs)."""
+    outside, inside = _pages_outside_plans(
+        json.loads((ROOT / "models_store" / "replicates.json").read_text()), tmp_path
+    )
+    assert "vae-operator v1" in outside and "planned runs" in outside
+    assert not _verdict_words().search(outside), _verdict_words().search(outside)
+    assert not _verdict_words().search(inside)
+
+
+def test_a_completed_study_shows_its_verdict_hash_and_secondaries_only_in_its_own_sections(tmp_path, monkeypatch):
+    """The day the VAE study's 80th run is in: the pages and the README's generated study block show the plan's
+    verdict with its SHA-256, its seeds, its sensitivity and its secondary measures — each inside the plan's own
+    section — and still no verdict word outside one."""
+    from deconv_arena.generated_docs import study_markdown
+
+    stats = _completed_vae_study(monkeypatch)
+    sha = next(s["sha256"] for s in stats["studies"] if s["plan"] == "vae-operator v1")[:12]
+    outside, inside = _pages_outside_plans(stats, tmp_path)
+    assert not _verdict_words().search(outside), _verdict_words().search(outside)
+    assert "vae_upsample better (plan vae-operator v1, 40 seeds)" in inside  # the strip's row
+    assert "−9" in inside and "Holm p" in inside and "The same verdict at 0.5δ and 2δ" in inside
+    assert f"SHA-256 {sha}" in outside  # the study's heading names the version it judged
+    readme = study_markdown(stats) + "\n\n" + findings_markdown(stats)
+    assert verdicts_outside_plans(stats, {"README": readme}) == []
+    assert f"SHA-256 `{sha}`" in readme and "| 40 | −" in readme and "| vae_upsample better |" in readme
+    assert "Secondary measures, Holm over 2: KID" in readme

@@ -20,7 +20,7 @@ from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
 from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
-from app.views.findings import comparison_findings, factorial_findings, study_progress
+from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
 from app.views.key_figures import figures_for, legend
 from app.views.spectrum_pictures import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.strip import strip_rows
@@ -29,7 +29,7 @@ from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
 from arena.readouts import HISTORY_WORDS, LOSSES, training_curves
 from arena.records import MANIFEST, METRICS_FILE, generator_file
-from arena.stats import METRIC
+from arena.stats import METRIC, estimate_text
 from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
 
 APP = Path(__file__).resolve().parents[1]
@@ -51,6 +51,8 @@ def as_text(value: Any) -> str:
 
 
 templates.env.filters["text"] = as_text
+templates.env.filters["estimate"] = estimate_text
+templates.env.filters["effect_note"] = study_effect_note
 router = APIRouter(include_in_schema=False)
 
 N_CHOICES = (4, 9, 16, 25, 36, 64)

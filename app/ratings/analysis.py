@@ -21,7 +21,7 @@ from app.ratings.realness import METHOD as REALNESS_METHOD
 from app.ratings.realness import realness_table
 from app.store import QUESTIONS
 from arena.readouts import dig
-from arena.stats import METRIC
+from arena.stats import METRIC, estimate_text
 
 # The metrics people's ratings are set beside (arena.stats.METRIC says where each is and how it is scored).
 AGAINST_PEOPLE = ("legibility", "checkerboard_ratio", "frechet")
@@ -175,8 +175,7 @@ def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]
     out: dict[frozenset, list[dict[str, Any]]] = {}
 
     def estimate(a: str, b: str, mean: float, low: float | None, high: float | None) -> str:
-        iv = f" [{low:+.3g}, {high:+.3g}]" if low is not None else " (one seed: no interval)"
-        return f"{a} − {b} = {mean:+.3g}{iv}"
+        return f"{a} − {b} = {estimate_text(mean, low, high)}" + (" (one seed: no interval)" if low is None else "")
 
     for r in (stats or {}).get("comparisons") or []:
         t = (r.get("metrics") or {}).get(r.get("primary")) or {}

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.stats import METRIC
+from arena.stats import METRIC, estimate_text
 from arena.variants import FACTORS, FAMILIES, VARIANTS, factorials
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
 
 
-def _num(x: float | None) -> str:
-    return "–" if x is None else f"{x:+.3g}"
-
-
 def _iv(iv: dict[str, Any] | None) -> str:
-    if not iv or iv.get("low") is None:
-        return f"{_num((iv or {}).get('mean'))} (one seed: no interval)"
-    return f"{_num(iv['mean'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
+    if not iv or iv.get("mean") is None:
+        return "–"
+    text = estimate_text(iv["mean"], iv.get("low"), iv.get("high"))
+    return text if iv.get("low") is not None else f"{text} (one seed: no interval)"
 
 
 def _budget(row: dict[str, Any]) -> str:
@@ -136,6 +133,34 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
             ]
             out.append({**head, "profile": d["profile"], "design": d, "sentence": " ".join(lines) + " " + factor.note})
     return out
+
+
+def study_effect_note(e: dict[str, Any]) -> str:
+    """What a plan's verdict row rests on beyond its primary, in one sentence: the verdict at δ/2 and 2δ
+    (sensitivity) and its secondary measures (Holm over them, tested only where the primary found a difference)."""
+    sens = e.get("sensitivity") or {}
+    others = {k: v for k, v in sens.items() if k != "1δ"}
+    if others and all(v == e["verdict"] for v in others.values()):
+        parts = [f"The same verdict at {' and '.join(others)}."]
+    else:
+        parts = [f"At {k}: {v}." for k, v in others.items()]
+    tested = e.get("secondaries") or {}
+    if e.get("secondaries_note"):
+        parts.append(f"Secondary measures {e['secondaries_note']}.")
+    elif tested:
+        said = []
+        for key, s in tested.items():
+            label = METRIC[key].label if key in METRIC else key
+            if s.get("estimate") is None:
+                said.append(f"{label}: {s['verdict']}")
+                continue
+            p = s["p_holm"]
+            said.append(
+                f"{label} {estimate_text(s['estimate'], *s['interval'])} "
+                f"(Holm p {'< 0.001' if p < 0.001 else f'{p:.3f}'}): {s['verdict']}"
+            )
+        parts.append(f"Secondary measures, Holm over {len(tested)}: {'; '.join(said)}.")
+    return " ".join(parts)
 
 
 def study_progress(st: dict[str, Any]) -> str:

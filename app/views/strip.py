@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from app.views.findings import comparison_findings
-from arena.stats import METRIC
+from arena.stats import METRIC, estimate_text
 from arena.variants import VARIANTS
 
 MARK_SPAN = 3.0  # the mark's axis runs from −3δ to +3δ; an interval past it ends in an arrow
@@ -110,15 +110,14 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def _row(what: str, metric: str, e: dict[str, Any], delta: float | None, verdict: str | None, st) -> dict[str, Any]:
     low, high = e["interval"]
-    value = f"{e['estimate']:+.3g}" + (f" [{low:+.3g}, {high:+.3g}]" if low is not None else " (one seed)")
-    value = value.replace("-", "−")  # a minus sign, as the rest of the page writes it
+    value = estimate_text(e["estimate"], low, high) + (" (one seed)" if low is None else "")
     label = f"{what}: {value} on {METRIC[metric].score_label}"
     return {
         "what": what,
         "metric": f"{METRIC[metric].score_label}, {METRIC[metric].direction}",
         "value": value,
         "mark": forest_mark(e["estimate"], low, high, delta, label) if delta else "",
-        "word": f"{verdict} (plan {st['plan']})" if verdict else f"exploratory, {e['seeds']} seeds",
+        "word": f"{verdict} (plan {st['plan']}, {e['seeds']} seeds)" if verdict else f"exploratory, {e['seeds']} seeds",
         "kind": "verdict" if verdict else "exploratory",
         "report": True,
     }
