@@ -710,3 +710,39 @@ def test_what_the_metrics_say_names_the_machine_of_each_estimate():
     }
     said = metric_verdicts(stats)[frozenset(("cvae_upsample", "cvae_transpose"))]
     assert [s["rests_on"] for s in said] == [f"3 seeds, paper budget, trained on {m}; exploratory" for m in machines]
+
+
+def test_what_the_metrics_say_lists_the_same_runs_numbers_once():
+    """A plan's exploratory row computed from the very runs of a replicate comparison (same metric, same numbers) is
+    not listed a second time beside people's verdict; one from other numbers (another metric) is."""
+    from app.ratings.analysis import metric_verdicts
+
+    iv = {"mean": -17.3, "low": -22.1, "high": -12.5}
+    comparison = {
+        "a": "gan_upsample",
+        "b": "gan_transpose",
+        "primary": "frechet",
+        "profile": "paper",
+        "seeds": [1, 2, 3],
+    }
+    same = {"effect": "pair", "contrast": "gan_upsample − gan_transpose", "estimate": -17.3, "interval": [-22.1, -12.5]}
+    other = {**same, "estimate": -16.9, "interval": [-23.0, -10.7]}
+    plan = {"plan": "p v1", "study": [], "exploratory": [{"primary_label": "Fréchet distance (classifier features)"}]}
+    stats = {
+        "comparisons": [
+            {**comparison, "trained_on": "CPU, tensorflow, float32", "metrics": {"frechet": {"score_difference": iv}}}
+        ],
+        "studies": [
+            {**plan, "exploratory": [{**plan["exploratory"][0], "effects": [{**same, "seeds": 3}]}]},
+            {
+                **plan,
+                "plan": "p v2",
+                "exploratory": [{"primary_label": "Fréchet, last 10", "effects": [{**other, "seeds": 3}]}],
+            },
+        ],
+    }
+    said = metric_verdicts(stats)[frozenset(("gan_upsample", "gan_transpose"))]
+    assert [s["rests_on"].split(";")[-1].strip() for s in said] == [
+        "exploratory",
+        "plan p v2, exploratory runs from before the plan",
+    ]

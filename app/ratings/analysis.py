@@ -171,7 +171,7 @@ def realness(answers: list, left: set[str], registry, resamples: int) -> dict[st
 def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]:
     """What the metrics say about each pair, by pair: a study's verdict where its plan's own runs are all in; else
     the exploratory estimate (A − B with its interval, no verdict) from the replicate comparisons per budget and from
-    a plan's earlier runs."""
+    a plan's earlier runs, each set of numbers once."""
     out: dict[frozenset, list[dict[str, Any]]] = {}
 
     def estimate(a: str, b: str, mean: float, low: float | None, high: float | None) -> str:
@@ -196,16 +196,20 @@ def metric_verdicts(stats: dict | None) -> dict[frozenset, list[dict[str, Any]]]
         for q in st.get("study") or st.get("exploratory") or []:
             for e in q.get("effects") or []:
                 pair = (e.get("contrast") or "").split(" − ")
-                if e.get("effect") == "pair" and len(pair) == 2:
-                    out.setdefault(frozenset(pair), []).append(
-                        {
-                            "metric": q.get("primary_label") or q.get("primary"),
-                            "verdict": e["verdict"] if own else estimate(*pair, e["estimate"], *e["interval"]),
-                            "kind": e.get("kind"),
-                            "rests_on": f"{e.get('seeds')} seeds; plan {st['plan']}, "
-                            + ("its own runs" if own else "exploratory runs from before the plan"),
-                        }
-                    )
+                if e.get("effect") != "pair" or len(pair) != 2:
+                    continue
+                said = {
+                    "metric": q.get("primary_label") or q.get("primary"),
+                    "verdict": e["verdict"] if own else estimate(*pair, e["estimate"], *e["interval"]),
+                    "kind": e.get("kind"),
+                    "rests_on": f"{e.get('seeds')} seeds; plan {st['plan']}, "
+                    + ("its own runs" if own else "exploratory runs from before the plan"),
+                }
+                listed = out.setdefault(frozenset(pair), [])
+                # a plan's rows from earlier runs that a comparison above already gave (same runs, same metric, same
+                # numbers) are not a second piece of evidence: listed once
+                if own or not any((x["metric"], x["verdict"]) == (said["metric"], said["verdict"]) for x in listed):
+                    listed.append(said)
     return out
 
 
