@@ -282,14 +282,40 @@ def test_the_task_words_follow_each_task_from_four_to_two_grids_and_back(served,
     context.close()
 
 
-def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, browser):
-    """Click a grid's cell: the zoom panel shows that cell of every shown grid at 8×, nearest neighbour — each
-    canvas pixel is its served tile's pixel repeated 8×8, read back from the PNG the page loaded. Escape closes it."""
+def _zoom_matches_the_served_grids(page, base, models, seed, n, zoom, row, col) -> None:
+    """Every canvas of the zoom panel is its model's served tile at (row, col), each pixel repeated 8×8 (nearest
+    neighbour, no smoothing), read back from the PNG the service serves for this seed."""
     import io
 
     import httpx
     import numpy as np
     from PIL import Image
+
+    from arena.images import TILE
+
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('#zoom-panel figure')].map(f => {
+            const c = f.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const px = []; for (let i = 0; i < d.length; i += 4) px.push(d[i]);
+            return {model: f.querySelector('figcaption').textContent, size: c.width, pixels: px};
+        })"""
+    )
+    assert [s["model"] for s in shown] == models and {s["size"] for s in shown} == {TILE * 8}
+    step = TILE * zoom + 2
+    for s in shown:
+        png = httpx.get(f"{base}/models/{s['model']}/grid.png?seed={seed}&n={n}&scale={zoom}").content
+        served_grid = np.asarray(Image.open(io.BytesIO(png)))
+        top, left = 2 + row * step, 2 + col * step
+        tile = served_grid[top : top + TILE * zoom : zoom, left : left + TILE * zoom : zoom]
+        eightfold = tile.repeat(8, axis=0).repeat(8, axis=1)
+        assert np.array_equal(np.array(s["pixels"]).reshape(TILE * 8, TILE * 8), eightfold), (s["model"], seed)
+
+
+def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, browser):
+    """Click a grid's cell: the zoom panel shows that cell of every shown grid at 8×, nearest neighbour — each
+    canvas pixel is its served tile's pixel repeated 8×8. The cell goes into the address: a link with it opens the
+    page on the same panel, a new seed redraws the panel from the new grids, and Escape closes it and drops it."""
+    from urllib.parse import parse_qs, urlsplit
 
     from arena.images import TILE
 
@@ -310,23 +336,29 @@ def test_a_clicked_cell_is_shown_8x_beside_the_same_cell_of_every_grid(served, b
     page.mouse.click(box["x"] + (2 + col * step + step / 2) * k, box["y"] + (2 + row * step + step / 2) * k)
     panel = page.locator("#zoom-panel")
     assert panel.is_visible() and "Row 2, column 1" in panel.inner_text()
-    shown = page.evaluate(
-        """() => [...document.querySelectorAll('#zoom-panel figure')].map(f => {
-            const c = f.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            const px = []; for (let i = 0; i < d.length; i += 4) px.push(d[i]);
-            return {model: f.querySelector('figcaption').textContent, size: c.width, pixels: px};
-        })"""
-    )
-    assert [s["model"] for s in shown] == models and {s["size"] for s in shown} == {TILE * 8}
-    for s in shown:
-        png = httpx.get(f"{base}/models/{s['model']}/grid.png?seed={seed}&n={n}&scale={zoom}").content
-        served_grid = np.asarray(Image.open(io.BytesIO(png)))
-        top, left = 2 + row * step, 2 + col * step
-        tile = served_grid[top : top + TILE * zoom : zoom, left : left + TILE * zoom : zoom]
-        eightfold = tile.repeat(8, axis=0).repeat(8, axis=1)  # every canvas pixel: nearest neighbour, no smoothing
-        assert np.array_equal(np.array(s["pixels"]).reshape(TILE * 8, TILE * 8), eightfold), s["model"]
+    _zoom_matches_the_served_grids(page, base, models, seed, n, zoom, row, col)
+    link = page.url
+    assert parse_qs(urlsplit(link).query)["cell"] == ["2,1"]
+
+    shared = context.new_page()  # the link, opened afresh: the same panel, drawn once the grids are in
+    shared.goto(link, wait_until="networkidle")
+    shared.wait_for_selector("#zoom-panel figure canvas")
+    assert "Row 2, column 1" in shared.locator("#zoom-panel").inner_text()
+    _zoom_matches_the_served_grids(shared, base, models, seed, n, zoom, row, col)
+    shared.fill("#seed", "18")
+    shared.click("#seed-form button[type=submit]:not(#random)")
+    shared.wait_for_function("() => new URLSearchParams(location.search).get('seed') === '18'")
+    shared.wait_for_load_state("networkidle")
+    shared.wait_for_timeout(300)
+    assert parse_qs(urlsplit(shared.url).query)["cell"] == ["2,1"]
+    _zoom_matches_the_served_grids(shared, base, models, 18, n, zoom, row, col)  # the new seed's cell, not the old
+
     page.keyboard.press("Escape")
-    assert panel.is_hidden()
+    assert panel.is_hidden() and "cell" not in parse_qs(urlsplit(page.url).query)
+    off = context.new_page()  # a cell off the grid (a 2×2 grid has no row 9): no panel, no error
+    off.goto(f"{base}/?seed={seed}&n={n}&zoom={zoom}&models={','.join(models)}&cell=9,1", wait_until="networkidle")
+    off.wait_for_timeout(300)
+    assert off.locator("#zoom-panel").is_hidden()
     context.close()
 
 

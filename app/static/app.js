@@ -26,10 +26,13 @@
         img.alt = n.value + (viewParam() ? " artefact maps of samples from " : " samples from ") + model + " for seed " + s;
       });
       var chosen = form.querySelector("input[name=models]");
-      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + viewParam() + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "");
+      var cell = new URLSearchParams(location.search).get("cell"), panel = document.getElementById("zoom-panel");
+      var url = "/?seed=" + s + "&n=" + n.value + "&zoom=" + zoom.value + viewParam() + (chosen ? "&models=" + encodeURIComponent(chosen.value) : "") +
+        (cell && panel && !panel.hidden ? "&cell=" + encodeURIComponent(cell) : "");  // a zoomed cell stays open on the new grids
       var note = document.getElementById("artefact-note");
       if (note) note.hidden = !viewParam();
       if (push) history.pushState({ seed: s }, "", url);
+      document.dispatchEvent(new Event("grids-changed"));
     }
 
     form.addEventListener("submit", function (ev) {
@@ -50,37 +53,61 @@
   }
 
   // Click a cell of any grid: that cell of every grid on the page, 8 times larger, nearest neighbour, side by side
-  // (the same latent in every model: a checkerboard is seen pixel by pixel).
+  // (the same latent in every model: a checkerboard is seen pixel by pixel). The cell is in the address (cell=ROW,COL,
+  // from 1), so a link opens the page on it, and a new seed redraws it from the new grids.
   function cellZoom() {
     var panel = document.getElementById("zoom-panel");
     if (!panel) return;
     var TILE = 28, PAD = 2;
-    document.addEventListener("click", function (ev) {
-      var img = ev.target;
-      if (!(img.tagName === "IMG" && img.classList.contains("grid") && img.closest("[data-model]"))) return;
-      var scale = Number(new URLSearchParams(img.src.split("?")[1] || "").get("scale")) || 3;
-      var rect = img.getBoundingClientRect(), k = img.naturalWidth / rect.width;
-      var x = (ev.clientX - rect.left) * k, y = (ev.clientY - rect.top) * k, step = TILE * scale + PAD;
-      var col = Math.floor((x - PAD) / step), row = Math.floor((y - PAD) / step);
-      if (col < 0 || row < 0) return;
+    function grids() { return [].slice.call(document.querySelectorAll("[data-model] img.grid")); }
+    function scaleOf(img) { return Number(new URLSearchParams(img.src.split("?")[1] || "").get("scale")) || 3; }
+    function address(cell) {
+      var q = new URLSearchParams(location.search);
+      if (cell) q.set("cell", (cell[0] + 1) + "," + (cell[1] + 1)); else q.delete("cell");
+      history.replaceState(history.state, "", location.pathname + (q.toString() ? "?" + q.toString() : ""));
+    }
+    function hide() { panel.hidden = true; panel.innerHTML = ""; }
+    function show(row, col) {
       panel.innerHTML = "";
       var title = document.createElement("p");
       title.textContent = "Row " + (row + 1) + ", column " + (col + 1) + " of every grid, 8× (click a cell again to change it; Escape closes):";
       panel.appendChild(title);
-      document.querySelectorAll("[data-model] img.grid").forEach(function (other) {
+      grids().forEach(function (other) {
         var fig = document.createElement("figure"), canvas = document.createElement("canvas"), cap = document.createElement("figcaption");
         canvas.width = canvas.height = TILE * 8;
         var ctx = canvas.getContext("2d");
         ctx.imageSmoothingEnabled = false;
-        var s = Number(new URLSearchParams(other.src.split("?")[1] || "").get("scale")) || 3, st = TILE * s + PAD;
+        var s = scaleOf(other), st = TILE * s + PAD;
         ctx.drawImage(other, PAD + col * st, PAD + row * st, TILE * s, TILE * s, 0, 0, TILE * 8, TILE * 8);
         cap.textContent = other.closest("[data-model]").dataset.model;
         fig.appendChild(canvas); fig.appendChild(cap); panel.appendChild(fig);
       });
       panel.hidden = false;
+    }
+    function fromAddress() {  // the cell the address names, once every grid has its pixels; none (or off the grid): closed
+      var m = /^(\d+),(\d+)$/.exec(new URLSearchParams(location.search).get("cell") || "");
+      if (!m) { hide(); return; }
+      Promise.all(grids().map(function (img) { return img.decode().catch(function () {}); })).then(function () {
+        var first = grids()[0], row = Number(m[1]) - 1, col = Number(m[2]) - 1;
+        var st = first ? TILE * scaleOf(first) + PAD : 0;
+        if (!first || row < 0 || col < 0 || PAD + (col + 1) * st > first.naturalWidth || PAD + (row + 1) * st > first.naturalHeight) { hide(); return; }
+        show(row, col);
+      });
+    }
+    document.addEventListener("click", function (ev) {
+      var img = ev.target;
+      if (!(img.tagName === "IMG" && img.classList.contains("grid") && img.closest("[data-model]"))) return;
+      var rect = img.getBoundingClientRect(), k = img.naturalWidth / rect.width, step = TILE * scaleOf(img) + PAD;
+      var x = (ev.clientX - rect.left) * k, y = (ev.clientY - rect.top) * k;
+      var col = Math.floor((x - PAD) / step), row = Math.floor((y - PAD) / step);
+      if (col < 0 || row < 0) return;
+      show(row, col);
+      address([row, col]);
       panel.scrollIntoView({ block: "nearest" });
     });
-    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") panel.hidden = true; });
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && !panel.hidden) { hide(); address(null); } });
+    document.addEventListener("grids-changed", fromAddress);
+    fromAddress();
   }
 
   function scrubber() {
