@@ -211,6 +211,11 @@ def estimate_text(mean: float, low: float | None = None, high: float | None = No
     return f"{one(mean, end=False)} [{one(low)}, {one(high)}]"
 
 
+def p_text(p: float) -> str:
+    """A p-value as the tables write it: three decimals, or "< 0.001"."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def t_interval(values: list[float] | np.ndarray, level: float = LEVEL) -> Interval:
     """Mean with a Student-t interval; NaNs are not allowed (a failed run must be reported, not averaged away)."""
     from scipy import stats as sps  # imported when used: the service imports this module for METRIC

@@ -11,7 +11,7 @@ from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
 from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
 from arena.ablation import ablation_rows, read_json
 from arena.records import read_metrics
-from arena.stats import METRIC, estimate_text
+from arena.stats import METRIC, estimate_text, p_text
 from arena.variants import VARIANTS
 
 BEGIN, END = "<!-- ablation-table-begin -->", "<!-- ablation-table-end -->"
@@ -252,8 +252,7 @@ def study_markdown(stats: dict[str, Any]) -> str:
                 cells = f"| {q['text']} (δ {q['delta']:g}) | {label} | {e['seeds']} | "
                 cells += f"{estimate_text(e['estimate'], *e['interval'])} |"
                 if own:
-                    p = e["p_holm"]
-                    cells += f" {'< 0.001' if p < 0.001 else f'{p:.3f}'} | {e['verdict']} |"
+                    cells += f" {p_text(e['p_holm'])} | {e['verdict']} |"
                     notes.append(f"{label} ({q['id']}): {study_effect_note(e)}")
                 lines.append(cells)
                 rows += 1

@@ -29,7 +29,7 @@ from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
 from arena.readouts import HISTORY_WORDS, LOSSES, training_curves
 from arena.records import MANIFEST, METRICS_FILE, generator_file
-from arena.stats import METRIC, estimate_text
+from arena.stats import METRIC, estimate_text, p_text
 from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
 
 APP = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ def as_text(value: Any) -> str:
 
 templates.env.filters["text"] = as_text
 templates.env.filters["estimate"] = estimate_text
+templates.env.filters["p"] = p_text
 templates.env.filters["effect_note"] = study_effect_note
 router = APIRouter(include_in_schema=False)
 

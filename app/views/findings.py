@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.stats import METRIC, estimate_text
+from arena.stats import METRIC, estimate_text, p_text
 from arena.variants import FACTORS, FAMILIES, VARIANTS, factorials
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
@@ -154,10 +154,8 @@ def study_effect_note(e: dict[str, Any]) -> str:
             if s.get("estimate") is None:
                 said.append(f"{label}: {s['verdict']}")
                 continue
-            p = s["p_holm"]
             said.append(
-                f"{label} {estimate_text(s['estimate'], *s['interval'])} "
-                f"(Holm p {'< 0.001' if p < 0.001 else f'{p:.3f}'}): {s['verdict']}"
+                f"{label} {estimate_text(s['estimate'], *s['interval'])} (Holm p {p_text(s['p_holm'])}): {s['verdict']}"
             )
         parts.append(f"Secondary measures, Holm over {len(tested)}: {'; '.join(said)}.")
     return " ".join(parts)
