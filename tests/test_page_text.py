@@ -169,6 +169,29 @@ def grid_sizes(page, width: str) -> list[str]:
     return [f"a task grid {w:.0f} px wide, under {least} px" for w in sizes if w < least]
 
 
+def strip_rows_a_reader_cannot_read(page) -> list[str]:
+    """Every estimate the comparison page's strip shows names, in visible text on its row, the measure it is on and
+    which way is better (a phone's layout once hid that line, leaving "−17.3 [−22.1, −12.5]" to mean nothing), and
+    no cell runs past the window's edge — read as the page opens and again with every comparison shown (its "more
+    comparisons" link; on a phone those rows were once laid out as a wide table cut off at the edge)."""
+    found = []
+    for state in ("", " with every comparison shown"):
+        if state:
+            page.evaluate("() => { location.hash = 'strip'; }")
+            page.wait_for_function("() => document.querySelector('.strip:target') !== null")
+        rows = page.evaluate(
+            """() => [...document.querySelectorAll('.strip-table tbody tr')].filter(r => r.offsetParent !== null)
+            .map(r => [r.cells[1].innerText.trim(), r.innerText,
+                       Math.max(...[...r.cells].map(c => c.getBoundingClientRect().right)) - window.innerWidth])"""
+        )
+        for value, row, past in rows:
+            if value not in ("", "–") and not re.search(r"\S, (lower|higher|closer to real .*) is better", row):
+                found.append(f"the strip's estimate {value} shows no measure and direction{state}")
+            if past > 1:
+                found.append(f"a strip row ({row.splitlines()[0]}) runs {past:.0f} px past the window{state}")
+    return found
+
+
 EMPTY_SCREENS = 1.5  # /results with no votes: at most this many screens high
 UNCODED_TEXT = """() => { document.querySelectorAll('code, pre, kbd, samp').forEach(e => e.remove());
     return document.body.innerText; }"""
@@ -195,6 +218,8 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 1:
         found.append(f"the page scrolls sideways by {overflow} px")
+    if path == "/":
+        found += strip_rows_a_reader_cannot_read(page)
     if path == "/rate" and cookie:
         found += task_words(page) + grid_sizes(page, width)
     if path == "/results" and shot.startswith("0-votes"):  # the empty state is one short screen
