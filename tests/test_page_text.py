@@ -192,6 +192,24 @@ def strip_rows_a_reader_cannot_read(page) -> list[str]:
     return found
 
 
+def cut_off_once_opened(page) -> list[str]:
+    """With every disclosure open, nothing but a wide table's own rows (which scroll inside it) or a chart lies past
+    the window's edge: a replicate table's caption was once as wide as its table and cut off on a phone."""
+    page.evaluate("() => document.querySelectorAll('main details').forEach(d => { d.open = true; })")
+    page.wait_for_timeout(300)
+    past = page.evaluate(
+        """() => [...document.querySelectorAll('main *')]
+        .filter(e => e.offsetParent !== null && !e.closest('tr, pre, figure.chart'))
+        .map(e => [e.tagName.toLowerCase(), (e.innerText || '').trim().slice(0, 50),
+                   e.getBoundingClientRect().right - window.innerWidth])
+        .filter(([tag, text, over]) => over > 1 && tag !== 'table' && tag !== 'tbody' && tag !== 'thead')"""
+    )
+    return [
+        f"<{tag}> runs {over:.0f} px past the window once every disclosure is open: {text!r}"
+        for tag, text, over in past
+    ]
+
+
 EMPTY_SCREENS = 1.5  # /results with no votes: at most this many screens high
 UNCODED_TEXT = """() => { document.querySelectorAll('code, pre, kbd, samp').forEach(e => e.remove());
     return document.body.innerText; }"""
@@ -226,6 +244,7 @@ def _read(browser, base: str, path: str, width: str, cookie: str | None, shot: s
         height, screen = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight]")
         if height > EMPTY_SCREENS * screen:
             found.append(f"the empty state is {height} px high, over {EMPTY_SCREENS} screens of {screen} px")
+    found += cut_off_once_opened(page)
     found += field_names(page.evaluate(UNCODED_TEXT))  # last: it takes code, pre and kbd out of the page
     context.close()
     return [f"{path} at {width} ({shot}): {f}" for f in found]
