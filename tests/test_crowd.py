@@ -180,6 +180,29 @@ def database(request, tmp_path):
     return PG
 
 
+def test_no_vote_or_answer_id_is_handed_out_twice(database):
+    """The results' fingerprint (VoteStore.marker: counts and largest ids) changes with every write only if a deleted
+    row's id never returns: a vote undone and cast again, a rater deleted and another answering, on each backend."""
+    from app.store import VoteStore, migrate
+
+    migrate(database)
+    store = VoteStore(database)
+    rid = store.new_rater("r")
+    task = store.issue(rid, "pair", ["a", "b"], 1, 9, 3600)
+    answers = {"overall": "A", "legibility": "A", "noise": "A"}
+    store.cast(rid, task.id, answers, 4000, "chrome", "t", 10**6)
+    first, marker = store.votes()[-1].id, store.marker()
+    store.undo_last(rid, 60)
+    store.cast(rid, task.id, {q: "B" for q in answers}, 4000, "chrome", "t", 10**6)
+    assert store.votes()[-1].id > first and store.marker() != marker
+    gone = store.new_rater("gone")
+    store.answer_real(gone, store.issue(gone, "real", ["real_mnist"], 2, 1, 3600).id, True, 900)
+    last = store.real_answers()[-1].id
+    store.delete_rater(gone)
+    store.answer_real(rid, store.issue(rid, "real", ["real_mnist"], 3, 1, 3600).id, False, 900)
+    assert store.real_answers()[-1].id > last
+
+
 def crowd_client(tiny_store, tmp_path, database, also: tuple[Path, ...] = (), **over):
     path = crowd_file(tmp_path, **over)
     return make_client(

@@ -204,6 +204,24 @@ def test_one_vote_per_task_undo_and_ownership(rating_client):
     assert answer(c, task["task_id"], "B").status_code == 201
 
 
+def test_results_follow_a_vote_undone_and_answered_again(tiny_store, tmp_path):
+    """Undo, then answer the same task the other way: the results count the new answer. On SQLite a new row once took
+    the undone vote's id, so the results' fingerprint (count, largest id) did not change and /results kept showing
+    the undone answer (a reviewer of the pages found it: "the left grid won 100 %" after that vote was taken back)."""
+    with make_client(tiny_store, tmp_path, secret_key="k" * 32, results_ttl_s=0, **PLAIN) as c:
+        wait_ready(c)
+        join(c)
+        task = c.post("/api/rate/tasks").json()
+        assert answer(c, task["task_id"], "A").status_code == 201
+        assert c.get("/api/results").json()["position"]["left_share"] == 1.0
+        undone = c.app.state.ratings.store.votes()[0].id
+        assert c.post("/api/rate/undo").status_code == 200
+        assert c.post("/api/rate/tasks").json()["task_id"] == task["task_id"]  # the undone task, back
+        assert answer(c, task["task_id"], "B").status_code == 201
+        assert c.app.state.ratings.store.votes()[0].id != undone
+        assert c.get("/api/results").json()["position"]["left_share"] == 0.0
+
+
 def test_undo_only_within_the_window(tiny_store, tmp_path):
     with make_client(tiny_store, tmp_path, undo_window_s=0, **PLAIN) as c:
         wait_ready(c)
@@ -367,8 +385,46 @@ def test_schema_is_made_by_alembic(tmp_path):
     migrate(url)
     migrate(url)  # idempotent
     con = sqlite3.connect(tmp_path / "m.db")
-    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0002"
+    assert con.execute("select version_num from alembic_version").fetchone()[0] == "0003"
     assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_from_before_0003_keeps_its_votes_and_stops_reusing_ids(tmp_path):
+    """Migration 0003 rebuilds SQLite's votes and real_answers with AUTOINCREMENT: every row, key and index kept, and
+    the largest id, once deleted, never handed out again."""
+    from alembic import command
+    from alembic.config import Config
+
+    from app.store.engine import MIGRATIONS
+    from tests.simraters import store_vote
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0002")
+    store = VoteStore(url)
+    rid = store.new_rater("r")
+    for seed, said in ((1, "A"), (2, "B"), (3, "tie")):
+        store_vote(store, rid, "pair", ["a", "b"], seed, said)
+    before = [(v.id, v.task_id, v.overall) for v in store.votes()]
+    store.engine.dispose()
+    migrate(url)
+    con = sqlite3.connect(tmp_path / "old.db")
+    schema = dict(con.execute("select name, sql from sqlite_master where tbl_name in ('votes', 'real_answers')"))
+    assert "AUTOINCREMENT" in schema["votes"] and "AUTOINCREMENT" in schema["real_answers"]
+    assert {"ix_votes_rater_id", "ix_votes_created_at", "ix_real_answers_rater_id"} <= set(schema)
+    store = VoteStore(url)
+    assert [(v.id, v.task_id, v.overall) for v in store.votes()] == before
+    with pytest.raises(sqlite3.IntegrityError):  # one vote per task still
+        con.execute(
+            "insert into votes select null, task_id, rater_id, kind, models, seed, n, overall, legibility, "
+            "noise, elapsed_ms, user_agent, app_version, created_at from votes limit 1"
+        )
+    con.close()
+    store.undo_last(rid, 60)
+    store_vote(store, rid, "pair", ["a", "b"], 4, "A")
+    assert store.votes()[-1].id == before[-1][0] + 1
 
 
 def test_200_concurrent_votes_from_20_raters(tiny_store, tmp_path):

@@ -43,8 +43,13 @@ class Task(Base):
     digit: Mapped[int | None] = mapped_column(Integer)  # the digit a real task's image is named as (None: not named)
 
 
+# An id is never handed out twice, even after its row is deleted (an undone vote): VoteStore.marker rests on it.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 class Vote(Base):
     __tablename__ = "votes"
+    __table_args__ = NEVER_REUSED
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
     rater_id: Mapped[str] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
@@ -92,6 +97,7 @@ class RealAnswer(Base):
     """One answer to "real or generated?": which source the image came from and what the rater said."""
 
     __tablename__ = "real_answers"
+    __table_args__ = NEVER_REUSED
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
     rater_id: Mapped[str] = mapped_column(ForeignKey("raters.id", ondelete="CASCADE"), index=True)
