@@ -256,6 +256,46 @@ def test_rate_three_tasks_with_the_keyboard_undo_one_and_see_results(live_server
     page.screenshot(path=str(ARTIFACTS / "results.png"), full_page=True)
 
 
+def test_a_rater_on_a_phone_sees_the_open_question_the_messages_and_each_new_task_from_its_top(live_server, browser):
+    """A pair's grids stack and fill a phone's screen: the bar at the window's bottom names the open question while
+    it lies below, a message (an early Enter) shows in the window, a vote brings the next task in from its title
+    (the page once stayed scrolled down on the new task's questions), the keyboard's words give way to the undo
+    window's, and Enter on a focused link follows the link (it once tried to submit the vote)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = context.new_page()
+    pg.goto(live_server + "/rate")
+    pg.check("input[name=consent]")
+    pg.click("text=Start rating")
+    pg.wait_for_selector("#vote-form")
+    pg.wait_for_load_state("networkidle")
+    in_window = (
+        "s => { const r = document.querySelector(s).getBoundingClientRect(); "
+        "return r.top >= 0 && r.bottom <= innerHeight; }"
+    )
+    assert pg.inner_text("#rate-next") == "Below: " + pg.inner_text(".question[data-question=overall] legend")
+    assert pg.is_hidden("#keys-hint") and "can be undone within" in pg.inner_text("main p.note")
+    pg.keyboard.press("Enter")
+    assert pg.inner_text("#rate-status").startswith("Answer all three questions first")
+    assert pg.evaluate(f"({in_window})('#rate-status')")
+    four = pg.locator("#vote-form input[value=all_bad]").count() > 0
+    for q in ("overall", "legibility", "noise"):
+        pg.check(f"#vote-form input[name={q}][value={'C' if four else 'A'}]")
+    assert pg.inner_text("#rate-next") == ""
+    pg.click("#submit-vote")
+    pg.wait_for_function("() => document.getElementById('progress').textContent === '1'")
+    pg.wait_for_function(
+        "() => [...document.querySelectorAll('#grids img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    pg.wait_for_timeout(200)
+    assert pg.evaluate(f"({in_window})('#task-title')") and pg.inner_text("#rate-status") == "Vote saved."
+    assert pg.inner_text("#rate-next").startswith("Below: 1.")
+    pg.focus("nav a[href='/results']")
+    with pg.expect_navigation():
+        pg.keyboard.press("Enter")
+    assert pg.url.endswith("/results")
+    context.close()
+
+
 def test_conditional_grids_follow_the_image_count_and_the_digit_chooser_at_phone_width(live_server, browser):
     cgan = next(n for n, v in VARIANTS.items() if v.classes and v.facts.kind == "gan")
     context = browser.new_context(viewport={"width": 375, "height": 800})

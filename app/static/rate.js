@@ -38,7 +38,17 @@
     var q = current();
     form.querySelectorAll(".question").forEach(function (el) { el.classList.toggle("active", el.dataset.question === q); });
     if (!q) document.getElementById("submit-vote").focus();
+    below();
   }
+  // The open question, named in the bar at the window's bottom while it lies below the window.
+  var nextLine = document.getElementById("rate-next");
+  function below() {
+    var q = current(), el = q && form.querySelector(".question[data-question=" + q + "]");
+    var hidden = el && el.getBoundingClientRect().top > window.innerHeight - nextLine.parentElement.offsetHeight - 30;
+    nextLine.textContent = hidden ? "Below: " + el.querySelector("legend").textContent : "";
+  }
+  window.addEventListener("scroll", below, { passive: true });
+  window.addEventListener("resize", below);
   function answer(value) {
     var q = current();
     if (!q || answers.indexOf(value) < 0) return;  // a key this task does not offer does nothing, visibly below
@@ -71,11 +81,14 @@
     var digit = document.getElementById("digit");
     if (digit) { digit.textContent = task.prompt || ""; digit.hidden = !task.prompt; }
     var grids = document.getElementById("grids");
+    var old = grids.querySelector("img.grid");  // the new grids take the old ones' size before they load: no jump
+    var size = old ? [old.getAttribute("width"), old.getAttribute("height")] : null;
     grids.className = "rate-grids" + (kind === "four" ? " four" : "");
     grids.innerHTML = "";
     task.images.forEach(function (img) {
       var fig = document.createElement("figure"), cap = document.createElement("figcaption"), strong = document.createElement("strong"), el = document.createElement("img");
       strong.textContent = img.label; cap.appendChild(strong); el.className = "grid"; el.src = img.src; el.alt = img.alt;
+      if (size && size[0]) { el.setAttribute("width", size[0]); el.setAttribute("height", size[1]); }
       fig.appendChild(cap); fig.appendChild(el); grids.appendChild(fig);
     });
     form.querySelectorAll(".question fieldset").forEach(function (fs, i) {
@@ -103,6 +116,8 @@
       if (!r.ok) { say(r.body.detail); return; }
       show(r.body);
       say(message);
+      var top = document.getElementById("task-title");
+      if (top.getBoundingClientRect().top < 0) { top.scrollIntoView(); below(); }  // the new task from its grids
     });
   }
   function submit() {
@@ -132,7 +147,10 @@
     var tag = ev.target.tagName || "";
     if (ev.ctrlKey || ev.metaKey || ev.altKey || /TEXTAREA|SELECT/.test(tag) || (tag === "INPUT" && ev.target.type !== "radio")) return;
     var k = ev.key.toLowerCase();
-    if (k === "enter") { ev.preventDefault(); submit(); return; }
+    if (k === "enter") {  // a focused link or other button keeps its own Enter
+      if (/^(A|BUTTON|SUMMARY)$/.test(tag) && ev.target.id !== "submit-vote") return;
+      ev.preventDefault(); submit(); return;
+    }
     if (k === "u" && undoForm) { ev.preventDefault(); undo(); return; }
     var value = { a: "A", b: "B", c: "C", d: "D", t: "tie" }[k] || (k === "x" ? (answers.indexOf("all_bad") >= 0 ? "all_bad" : "both_bad") : null);
     if (value) { ev.preventDefault(); answer(value); }
