@@ -250,7 +250,7 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
     assert [r["what"] for r in rows] == ["plan g v2", "vae_upsample − vae_transpose"]
     assert rows[0]["word"].startswith("3 of 80 runs in") and rows[1]["word"] == "exploratory, 10 seeds"
     assert rows[1]["value"] == "−9.0 [−16.0, −2.0]" and "<svg" in rows[1]["mark"]
-    assert rows[1]["metric"].endswith("lower is better")
+    assert rows[1]["metric"].endswith("lower is better") and rows[1]["delta"] == 4.7  # the mark's unit, shown
     assert not any("better" in r["word"] for r in rows)
     assert "trained on" not in rows[1]["metric"]  # one row of the pair: no machine needed to tell it apart
     elsewhere = {**comparison, "trained_on": "NVIDIA H200, jax, TF32 (jax default)"}
@@ -287,3 +287,22 @@ def test_large_pages_travel_gzipped_and_read_the_same(client):
     assert "content-encoding" not in client.get("/rate/start", headers={"Accept-Encoding": "gzip"}).headers
     grid = client.get("/models/gan_upsample/grid.png?seed=1&n=4", headers={"Accept-Encoding": "gzip"})
     assert grid.status_code == 200 and "content-encoding" not in grid.headers  # PNG: never recompressed
+
+
+def test_each_card_says_what_its_figures_rest_on(tmp_path):
+    """A card's figures are one served run's: the card says which run (its seed) and how many samples, so its
+    number is never read as the across-seed answer (a cVAE card's single run once read against the findings)."""
+    import json
+
+    from tests.conftest import make_client, wait_ready
+
+    store = ROOT / "models_store"
+    with make_client(store, tmp_path, shared=False) as c:
+        wait_ready(c)
+        page = c.get("/").text
+    cards = dict(re.findall(r'<article class="card" data-model="([a-z0-9_]+)">(.*?)</article>', page, re.S))
+    assert set(cards) == set(VARIANTS)
+    for name, card in cards.items():
+        seed = json.loads((store / name / "manifest.json").read_text())["seeds"]["init_and_order"]
+        samples = json.loads((store / name / "metrics.json").read_text())["samples"]
+        assert f"one training run (seed {seed}); its metrics on {samples:,} samples" in card, name

@@ -311,6 +311,8 @@ def test_pages_and_api_show_intervals_and_verdicts(replicated_store, tmp_path, m
         said = findings[findings.index("People say:") :][:400]
         assert "People say: not settled (vae_upsample won 100 % [" in findings, said
         assert "of 3 votes on the served runs; open, 327 more planned" in findings
+        about = c.get("/about").text  # the same findings on /about say what people say too (once "not asked")
+        assert said[: said.index("</span>")] in about and "not asked of raters" not in about
         model = c.get("/models/vae_upsample").text
         assert "Is the difference real?" in model and "bootstrap over its" in model
         assert "No replicate runs of this model yet" in c.get("/models/gan_upsample").text

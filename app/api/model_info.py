@@ -29,7 +29,7 @@ replicates_router = APIRouter(prefix="/api", tags=["models"], responses=errors(4
 
 @replicates_router.get(
     "/replicates",
-    summary="Across training seeds: each metric's mean with a 95 % interval, and verdicts per comparison",
+    summary="Across training seeds: each metric's mean (95 % interval), each comparison's estimate, a plan's verdict",
     responses=errors(404),
 )
 def replicate_statistics(registry: RegistryDep) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
 from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
 from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
-from app.views.key_figures import figures_for, legend
+from app.views.key_figures import figures_for, legend, rests_on
 from app.views.spectrum_pictures import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.strip import strip_rows
 from arena.ablation import ablation_rows
@@ -169,6 +169,7 @@ def model_card(name: str, e) -> dict[str, Any]:
         "upsampling": e.manifest.get("upsampling") or VARIANTS[name].upsampling,
         "architecture": architecture(name, e.manifest),
         "figures": figures_for(e.manifest, e.metrics) if e.manifest else [],
+        "rests_on": rests_on(e.manifest, e.metrics) if e.manifest else None,
         "classes": e.classes if e.manifest else 0,
     }
 
@@ -486,7 +487,7 @@ def about(request: Request, registry: RegistryDep) -> Response:
             "columns": COLUMNS,
             "conditional": conditional_rows(registry.store),
             "conditional_columns": COND_COLUMNS,
-            **findings_context(registry.replicate_statistics),
+            **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),
         },
     )
 

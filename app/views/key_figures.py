@@ -92,6 +92,15 @@ def figures_for(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> lis
     return out
 
 
+def rests_on(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> str | None:
+    """What a card's figures rest on: one training run (its seed) and its evaluation's sample count."""
+    seed, samples = dig(manifest, "seeds.init_and_order"), dig(metrics, "samples")
+    if samples is None:
+        return None
+    run = f"one training run (seed {seed})" if seed is not None else "one training run"
+    return f"{run}; its metrics on {samples:,} samples"
+
+
 def machine(manifest: dict[str, Any]) -> str:
     """The machine a run trained on, in a few words: its GPU if it had one, else its CPU's name."""
     hardware = manifest.get("hardware") or {}

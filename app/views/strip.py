@@ -117,6 +117,7 @@ def _row(what: str, metric: str, e: dict[str, Any], delta: float | None, verdict
         "metric": f"{METRIC[metric].score_label}, {METRIC[metric].direction}",
         "value": value,
         "mark": forest_mark(e["estimate"], low, high, delta, label) if delta else "",
+        "delta": delta,  # the mark's unit: the plan's δ, else the metric's declared one (arena.stats.METRIC)
         "word": f"{verdict} (plan {st['plan']}, {e['seeds']} seeds)" if verdict else f"exploratory, {e['seeds']} seeds",
         "kind": "verdict" if verdict else "exploratory",
         "report": True,
