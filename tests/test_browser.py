@@ -368,6 +368,19 @@ def test_the_spectral_pictures_load_on_the_comparison_and_model_pages(shipped_se
         assert len(sizes) >= least and all(ok and w == h == 144 for ok, w, h in sizes), (path, sizes)
         pg.wait_for_selector(".spectra figure.chart.drawn g.mark-line path")
         assert pg.locator(".spectra figure.chart.drawn g.mark-line path").count() >= 2, path
+        if path == "/":  # each model's difference stands under its own spectrum (it once sat one column left)
+            misplaced = pg.evaluate(
+                """() => [...document.querySelectorAll('.spectra')].flatMap(sp => {
+                    const left = {};
+                    sp.querySelectorAll('img').forEach(i => {
+                        const m = i.getAttribute('src').match(/models\/([a-z0-9_]+)\/spectrum\.png(\?of=(\w+))?/);
+                        if (m && m[3] !== 'real') left[m[1] + (m[3] || '')] = i.getBoundingClientRect().left;
+                    });
+                    return Object.keys(left).filter(k => k.endsWith('difference'))
+                        .filter(k => Math.abs(left[k] - left[k.replace('difference', '')]) > 1);
+                })"""
+            )
+            assert not misplaced, misplaced
     context.close()
 
 
