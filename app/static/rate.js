@@ -48,7 +48,7 @@
     nextLine.textContent = hidden ? "Below: " + el.querySelector("legend").textContent : "";
   }
   window.addEventListener("scroll", below, { passive: true });
-  window.addEventListener("resize", below);
+  window.onresize = below;  // the window's height decides what lies below it
   function answer(value) {
     var q = current();
     if (!q || answers.indexOf(value) < 0) return;  // a key this task does not offer does nothing, visibly below
