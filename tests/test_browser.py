@@ -336,6 +336,40 @@ def test_shipped_pages_fit_a_phone_without_sideways_scrolling(shipped_server, br
     context.close()
 
 
+def test_the_forest_plot_names_every_question_in_full_and_gives_the_bars_the_width(shipped_server, browser):
+    """The forest plot once kept its names in a 260-px column beside the bars: on a 390-px phone the bars had
+    40 px and the names were cut ("cvae_upsample − cvae_transpose (pape…", twice, for two machines). Each name now
+    stands above its bar, whole, inside the chart, and the axis spans the chart's width."""
+    figure = "figure[data-name=findings-forest-plot]"
+    for width in (1366, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        pg = context.new_page()
+        pg.goto(shipped_server + "/about")
+        pg.wait_for_selector(f"{figure}.drawn svg g.role-axis")
+        names = pg.eval_on_selector_all(
+            f"{figure} table.data tbody tr td:first-child", "tds => tds.map(t => t.textContent)"
+        )
+        seen = pg.evaluate(
+            """sel => {
+                const svg = document.querySelector(sel + ' svg').getBoundingClientRect();
+                const texts = [...document.querySelectorAll(sel + ' svg g.mark-text.role-mark text')]
+                    .filter(t => t.textContent.trim())
+                    .map(t => { const r = t.getBoundingClientRect(); return [r.top, t.textContent, r.left, r.right]; })
+                    .sort((a, b) => a[0] - b[0]);
+                const axis = document.querySelector(sel + ' svg g.role-axis').getBoundingClientRect();
+                return {texts, left: svg.left, right: svg.right, axis: axis.width, width: svg.width};
+            }""",
+            figure,
+        )
+        assert len(names) >= 2, names
+        shown = " ".join(t for _, t, _, _ in seen["texts"])
+        assert shown.split() == " ".join(names).split(), (width, shown, names)
+        outside = [t for _, t, lo, hi in seen["texts"] if lo < seen["left"] - 0.5 or hi > seen["right"] + 0.5]
+        assert not outside, (width, outside)
+        assert seen["axis"] >= 0.8 * seen["width"], (width, seen["axis"], seen["width"])
+        context.close()
+
+
 def test_the_comparison_page_opens_on_the_grids_and_one_models_menu(shipped_server, browser):
     """At 1366×900 the first grid starts within 1,200 px of the top (the findings follow the grids); the navigation
     is one models menu, not fourteen links, on a phone too."""

@@ -27,6 +27,9 @@ from arena.variants import FACTORS, OPERATORS, Factorial
 
 HEIGHT = 220  # px; the width follows the page's column (Vega-Lite "container")
 ROW = 28  # px a row in the charts with one row per model or question
+FOREST_ROW = 46  # px a row of the forest plot: the question's name above its bar
+LINE = 15  # px a line of text in a chart
+CHAR_PX = 7.5  # px a character of FONT-px text takes at most, on average over a name (measured: 6.8)
 TITLE_CHARS = 42  # a title line's length: the chart's width on a 390 px phone
 FONT = 12  # px: axis labels, titles and legends stay legible on a 390 px phone
 COLOURS = (
@@ -383,13 +386,19 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
         return None
     same = Counter((f["a"], f["b"], f["profile"]) for f, *_ in scaled)
 
-    def label(f: dict[str, Any]) -> str:  # a pair measured on two machines is two rows, each naming its machine
+    def parts(f: dict[str, Any]) -> tuple[str, str]:  # a pair measured on two machines: a row per machine, named
         where = f", {str(f.get('trained_on')).split(',')[0]}" if same[f["a"], f["b"], f["profile"]] > 1 else ""
-        return f"{f['a']} − {f['b']} ({f['profile']}{where})"
+        return f"{f['a']} − {f['b']}", f"({f['profile']}{where})"
+
+    def lines(pair: str, qualifier: str) -> list[str]:  # one line where a phone's width holds it, else two or more
+        whole = f"{pair} {qualifier}"
+        return [whole] if len(whole) <= TITLE_CHARS else textwrap.wrap(pair, TITLE_CHARS) + [qualifier]
 
     rows = [
         {
-            "question": label(f),
+            "question": " ".join(parts(f)),
+            # its name's lines from the last (next to the bar) up: line0 the last, line1 the one above it, ...
+            **{f"line{i}": line for i, line in enumerate(reversed(lines(*parts(f))))},
             "mean": m,
             "low": lo,
             "high": hi,
@@ -398,9 +407,15 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
         }
         for f, m, lo, hi in scaled
     ]
+    depth = max(sum(k.startswith("line") for k in r) for r in rows)  # the most lines a name takes
+    for r in rows:
+        r.update({f"line{i}": r.get(f"line{i}", "") for i in range(depth)})
     xs = [x for r in rows for x in (r["mean"], r["low"], r["high"], -1.0, 1.0) if x is not None]
-    x = alt.Scale(domain=padded(xs, None, None, 0.05), nice=False, zero=False)
-    y = alt.Y("question:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
+    domain = padded(xs, None, None, 0.05)
+    x = alt.Scale(domain=domain, nice=False, zero=False)
+    # each question's name stands on its own line above its bar, across the plot's whole width: a label column
+    # beside the bars left a phone 40 px of axis and cut the longer names short ("…pape…")
+    y = alt.Y("question:N", title=None, sort=None, axis=None)
     base = alt.Chart(alt.Data(values=rows))
     title = "A − B on the primary metric, in units of δ (shaded: ±δ)"
     chart = alt.layer(
@@ -408,6 +423,20 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
         .mark_rect(color="#2471a3", opacity=0.12)
         .encode(x=alt.X("from:Q", scale=x, title=["A − B", "in units of δ"]), x2="to:Q"),
         alt.Chart(alt.Data(values=[{"zero": 0}])).mark_rule(strokeDash=[3, 3], color="#888").encode(x="zero:Q"),
+        *(
+            base.mark_text(
+                align="left",
+                baseline="bottom",
+                dy=-7 - LINE * i,
+                fontSize=FONT,
+                # the whole name on one line where the chart's width holds it, else its lines
+                text=alt.ExprRef(
+                    f"length(datum.question) * {CHAR_PX} <= width ? {'datum.question' if i == 0 else repr('')}"
+                    f" : datum.line{i}"
+                ),
+            ).encode(x=alt.X(datum=domain[0], type="quantitative", scale=x), y=y)
+            for i in range(depth)
+        ),
         base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", scale=x), x2="high:Q", y=y),
         base.mark_point(filled=True, size=60, color="#555").encode(
             x=alt.X("mean:Q", scale=x),
@@ -422,7 +451,7 @@ def forest_chart(findings: list[dict[str, Any]]) -> Chart | None:
     return Chart(
         name="findings-forest-plot",
         title=title,
-        spec=vega_spec(chart, title, height=ROW * len(rows) + 40),
+        spec=vega_spec(chart, title, height=(FOREST_ROW + LINE * (depth - 1)) * len(rows)),
         columns=("question", "δ", "A − B", "A − B in δ", "95 % low in δ", "95 % high in δ"),
         rows=[
             (r["question"], r["delta"], *(rounded(r[k]) for k in ("difference", "mean", "low", "high"))) for r in rows
