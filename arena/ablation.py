@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.records import read_manifest, read_metrics
-from arena.replicates import trained_on
+from arena.replicates import place, trained_on
 from arena.variants import VARIANTS
 
 
@@ -56,6 +56,7 @@ def ablation_rows(store: Path) -> list[dict[str, Any]]:
                 "params": (manifest.get("params") or {}).get("total"),
                 "seconds_per_epoch": manifest.get("seconds_per_epoch_mean"),
                 "trained_on": trained_on(store / name) if manifest else None,
+                "machine": place(store / name)[0] if manifest else None,
                 "epochs": f"{manifest['epochs_done']} of {manifest.get('paper_epochs')}"
                 if manifest.get("epochs_done") is not None
                 else None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
+from app.views.about_tables import COLUMNS, COND_COLUMNS, column_label, conditional_rows
 from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
 from arena.ablation import ablation_rows, read_json
 from arena.records import read_metrics
@@ -35,9 +35,9 @@ def _cell(key: str, value: Any) -> str:
 
 def ablation_markdown(store: Path) -> str:
     rows = ablation_rows(store)
-    lines = ["| " + " | ".join(label for _, label in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines = ["| " + " | ".join(column_label(g, label) for _, g, label in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for r in rows:
-        cells = [_cell(k, r[k]) for k, _ in COLUMNS]
+        cells = [_cell(k, r[k]) for k, _, _ in COLUMNS]
         if not r["trained"]:
             cells[2] = "not trained yet"
         elif not r["evaluated"]:

@@ -370,6 +370,37 @@ def test_the_forest_plot_names_every_question_in_full_and_gives_the_bars_the_wid
         context.close()
 
 
+def test_the_ablation_table_fits_its_box_on_a_laptop_and_says_each_machines_setup_once(shipped_server, browser):
+    """At 1366 px the ablation table was 1,412 px in a 1,168-px box: s/epoch, trained on and epochs lay off to the
+    side, and every GPU row repeated "NVIDIA H100 80GB HBM3, jax, TF32 (jax default)" in four lines. Now it fits;
+    each row names its machine, the note below the table gives each machine's setup once, and a control names its
+    reference beneath its own name."""
+    from arena.variants import VARIANTS
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    pg = context.new_page()
+    pg.goto(shipped_server + "/about")
+    pg.wait_for_load_state("networkidle")
+    table = pg.evaluate(
+        """() => { const t = document.querySelector('table.ablation');
+            const top = [...t.querySelectorAll('thead tr:first-child th')];
+            const before = top.slice(0, top.findIndex(h => h.textContent === 'trained on'));
+            return {scroll: t.scrollWidth, box: t.clientWidth, where: before.reduce((n, h) => n + h.colSpan, 0),
+                    rows: [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.innerText)),
+                    note: [...document.querySelectorAll('p.note')].map(p => p.textContent)
+                        .find(p => p.startsWith('Trained on: ')) || ''}; }"""
+    )
+    assert table["scroll"] <= table["box"] + 1, (table["scroll"], table["box"])
+    where = table["where"]
+    assert len(table["rows"]) == len(VARIANTS)
+    for cells, (name, v) in zip(table["rows"], VARIANTS.items()):
+        assert cells[0].split("\n")[0] == name
+        assert (f"vs {v.reference}" in cells[0]) == bool(v.reference), cells[0]
+        machine = cells[where]
+        assert machine == "–" or f"{machine}, " in table["note"] or machine.count(",") >= 2, (name, machine)
+    context.close()
+
+
 def test_the_comparison_page_opens_on_the_grids_and_one_models_menu(shipped_server, browser):
     """At 1366×900 the first grid starts within 1,200 px of the top (the findings follow the grids); the navigation
     is one models menu, not fourteen links, on a phone too."""

@@ -150,8 +150,10 @@ def test_rows_cover_the_table_and_say_what_is_missing(tmp_path):
 def test_about_page_has_the_ablation_table(client):
     r = client.get("/about")
     assert r.status_code == 200 and "Ablation" in r.text
-    for name in VARIANTS:
-        assert f"<td>{name}</td>" in r.text
+    for name, v in VARIANTS.items():  # a control names its reference beneath its own name
+        assert f"<td>{name}{'<br>' if v.reference else '</td>'}" in r.text
+        if v.reference:
+            assert f'<td>{name}<br><span class="note">vs {v.reference}</span></td>' in r.text
 
 
 def test_curves_figure_needs_curves(tmp_path):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api.deps import RegistryDep, SettingsDep
 from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
-from app.views.about_tables import COLUMNS, COND_COLUMNS, conditional_rows
+from app.views.about_tables import COND_COLUMNS, PAGE_COLUMNS, conditional_rows, header_rows, machine_notes
 from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
 from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
 from app.views.key_figures import figures_for, legend, rests_on
@@ -477,14 +477,17 @@ def test_digits(request: Request, name: str, registry: RegistryDep) -> Response:
 
 @router.get("/about", response_class=HTMLResponse)
 def about(request: Request, registry: RegistryDep) -> Response:
+    ablation, machines = machine_notes(ablation_rows(registry.store))
     return render(
         request,
         "about.html",
         {
             "nav": "about",
             "legend": legend(),
-            "ablation": ablation_rows(registry.store),
-            "columns": COLUMNS,
+            "ablation": ablation,
+            "machines": machines,
+            "columns": PAGE_COLUMNS,
+            "header": header_rows(),
             "conditional": conditional_rows(registry.store),
             "conditional_columns": COND_COLUMNS,
             **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),

@@ -10,22 +10,64 @@ from arena.replicates import trained_on
 from arena.stats import wilson_interval
 from arena.variants import VARIANTS
 
-COLUMNS = (
-    ("variant", "variant"),
-    ("reference", "compared with"),
-    ("frechet", "Fréchet ↓"),
-    ("kid", "KID ↓"),
-    ("legibility", "legibility ↑"),
-    ("recall", "recall ↑"),
-    ("checkerboard_ratio", "checkerboard trained (× real)"),
-    ("checkerboard_init", "checkerboard at init (× real)"),
-    ("cv_trained", "polyphase CV trained"),
-    ("cv_init", "polyphase CV at init"),
-    ("params", "params"),
-    ("seconds_per_epoch", "s/epoch"),
-    ("trained_on", "trained on"),
-    ("epochs", "epochs"),
+COLUMNS = (  # (key, group, label): a group's columns share a heading on the page ("group: label" in Markdown)
+    ("variant", None, "variant"),
+    ("reference", None, "compared with"),
+    ("frechet", None, "Fréchet ↓"),
+    ("kid", None, "KID ↓"),
+    ("legibility", None, "legibility ↑"),
+    ("recall", None, "recall ↑"),
+    ("checkerboard_ratio", "checkerboard (× real)", "trained"),
+    ("checkerboard_init", "checkerboard (× real)", "at init"),
+    ("cv_trained", "polyphase CV", "trained"),
+    ("cv_init", "polyphase CV", "at init"),
+    ("params", None, "params"),
+    ("seconds_per_epoch", None, "s/epoch"),
+    ("trained_on", None, "trained on"),
+    ("epochs", None, "epochs"),
 )
+
+
+# the page shows a variant's reference beneath its name ("vs gan_transpose"): its own column left "trained on" 80 px
+PAGE_COLUMNS = tuple(
+    ("variant", None, "variant (vs its reference)") if key == "variant" else (key, group, label)
+    for key, group, label in COLUMNS
+    if key != "reference"
+)
+
+
+def column_label(group: str | None, label: str) -> str:
+    """A column's heading on one line (Markdown)."""
+    return f"{group}: {label}" if group else label
+
+
+def header_rows() -> list[list[tuple[str, int, int]]]:
+    """The page's two heading rows as (text, columns spanned, rows spanned): a group's heading over its columns'.
+    (Its columns: PAGE_COLUMNS.)"""
+    top: list[tuple[str, int, int]] = []
+    below: list[tuple[str, int, int]] = []
+    for i, (_, group, label) in enumerate(PAGE_COLUMNS):
+        if group is None:
+            top.append((label, 1, 2))
+            continue
+        if i == 0 or PAGE_COLUMNS[i - 1][1] != group:
+            top.append((group, sum(g == group for _, g, _ in PAGE_COLUMNS), 1))
+        below.append((label, 1, 1))
+    return [top, below]
+
+
+def machine_notes(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The ablation rows with "trained on" cut to the machine where one machine always trained with one setup
+    (backend, precision), and those setups said once below the table: the whole setup in every row made the
+    table twice its box's width at 1366 px."""
+    setups: dict[str, set[str]] = {}
+    for r in rows:
+        if r.get("trained_on"):
+            setups.setdefault(r["machine"], set()).add(r["trained_on"])
+    short = {m for m, s in setups.items() if len(s) == 1}
+    cut = [{**r, "trained_on": r["machine"]} if r.get("machine") in short else r for r in rows]
+    return cut, [next(iter(setups[m])) for m in setups if m in short]
+
 
 SHOWN_DIGIT = 7  # the digit the README quotes on its own (the issue's `label=7`)
 
