@@ -306,3 +306,28 @@ def test_each_card_says_what_its_figures_rest_on(tmp_path):
         seed = json.loads((store / name / "manifest.json").read_text())["seeds"]["init_and_order"]
         samples = json.loads((store / name / "metrics.json").read_text())["samples"]
         assert f"one training run (seed {seed}); its metrics on {samples:,} samples" in card, name
+
+
+def test_the_comparison_page_says_what_each_count_of_comparisons_counts(tmp_path):
+    """The strip said "8 more comparisons", the findings "13" and the forest plot drew 12 rows, with nothing to say
+    why: the strip holds the report's protocol only, the findings add the quick-profile runs, and the forest plot
+    leaves out a comparison without an estimate. Each count now says what it counts, from the same data."""
+    import re
+
+    from app.views.charts import forest_chart
+    from app.views.findings import comparison_findings
+    from app.views.strip import strip_rows
+    from tests.conftest import make_client, wait_ready
+
+    with make_client(ROOT / "models_store", tmp_path) as client:  # the shipped store: quick runs beside the paper's
+        wait_ready(client, timeout=300)
+        stats = client.app.state.registry.replicate_statistics
+        page = re.sub(r"<[^>]+>", "", client.get("/").text)
+    findings = comparison_findings(stats)
+    forest = forest_chart(findings)
+    strip = [r for r in strip_rows(stats) if r["kind"] != "plan"]
+    assert {f["profile"] for f in findings} - {"paper"}, "the shipped store has quick-profile comparisons"
+    assert len(strip) == sum(f["profile"] == "paper" for f in findings) < len(findings)
+    assert f"the findings: all {len(findings)} comparisons, quick-profile runs too" in page
+    assert f"one sentence per question ({len(findings)}), the forest plot ({len(forest.rows)} with an estimate)" in page
+    assert len(forest.rows) == sum(f["test"] is not None for f in findings)
