@@ -158,3 +158,56 @@ def test_a_chart_is_built_once_per_distinct_data():
 def test_a_log_axis_gets_at_least_three_round_ticks_inside_its_range(low, high, expected):
     ticks = charts.log_ticks(low, high)
     assert ticks == pytest.approx(expected) and all(low <= t <= high for t in ticks)
+
+
+def _colours(chart: charts.Chart) -> dict[str, str]:
+    """Series → colour, from the layer whose colour encoding carries its scale."""
+    for layer in chart.spec.get("layer", [chart.spec]):
+        scale = (layer.get("encoding", {}).get("color") or {}).get("scale")
+        if scale and "range" in scale:
+            return dict(zip(scale["domain"], scale["range"]))
+    raise AssertionError(f"{chart.name}: no colour scale")
+
+
+def test_a_model_has_one_colour_on_every_chart_and_a_charts_series_are_told_apart():
+    """The same model was red on one chart and blue on the next (each chart coloured its series in its own order).
+    Now a model's colour is its place in its family: each report pair red (transposed) and blue (resize), on the
+    curves, the per-digit bars, the spectra, and the operator lines of a factorial."""
+    from arena.variants import VARIANTS
+
+    section = {"profile": {"cycles_per_pixel": [0.0, 0.5], "model": [-1.0, -2.0], "real": [-1.0, -2.5]}}
+    per_digit = {"conditional": {"per_class": {"accuracy": [0.9] * 10}}}
+    by_family: dict[str, list[str]] = {}
+    for name, v in VARIANTS.items():
+        by_family.setdefault(v.family, []).append(name)
+    seen: dict[str, set[str]] = {}
+    for family, names in by_family.items():
+        for some in (names, names[::-1], names[1:], names[:2]):  # which models a chart holds, in any order
+            made = [
+                charts.curve_chart({n: [(1, 1.0 + i), (2, 2.0)] for i, n in enumerate(some)}, "Fréchet"),
+                *charts.per_class_charts({n: per_digit for n in some}),
+                profile_chart({n: section for n in some}, "spectrum"),
+            ]
+            for chart in made:
+                colours = _colours(chart)
+                assert len(set(colours.values())) == len(colours), (chart.name, colours)  # told apart
+                for n in some:
+                    seen.setdefault(n, set()).add(colours[n])
+        assert VARIANTS[names[1]].reference == names[0]  # the family's pair: its reference first, then its partner
+        assert [charts.model_colour(n) for n in names[:2]] == list(charts.COLOURS[:2])
+    assert all(len(c) == 1 for c in seen.values()), {n: c for n, c in seen.items() if len(c) > 1}
+    design = {
+        "factor": "network",
+        "means": {
+            "frechet": {
+                f"{o}|{n}": {"mean": 1.0, "low": 0.0, "high": 2.0}
+                for o in ("transpose", "resize")
+                for n in ("tutorial", "shallow")
+            }
+        },
+    }
+    operators = _colours(charts.interaction_chart(design))
+    assert operators[charts.OPERATORS["transpose"].words] == charts.model_colour("gan_transpose")
+    assert operators[charts.OPERATORS["resize"].words] == charts.model_colour("gan_upsample")
+    loss = _colours(charts.curve_chart({"generator": [(1, 1.0)], "discriminator": [(1, 2.0)]}, "loss"))
+    assert len(set(loss.values())) == 2  # series that are not models take the palette's colours

@@ -23,7 +23,7 @@ import altair as alt
 
 from arena.readouts import dig, log_floor
 from arena.stats import METRIC
-from arena.variants import FACTORS, OPERATORS, Factorial
+from arena.variants import FACTORS, OPERATORS, VARIANTS, Factorial
 
 HEIGHT = 220  # px; the width follows the page's column (Vega-Lite "container")
 ROW = 28  # px a row in the charts with one row per model or question
@@ -44,6 +44,30 @@ COLOURS = (
     "#a93226",
     "#1f618d",
 )
+
+
+def model_colour(name: str) -> str | None:
+    """A model's colour on every chart: its place in its family in the variant table, so each family's report pair
+    is red (transposed convolution) and blue (resize-convolution) and a family's five models are five colours."""
+    v = VARIANTS.get(name)
+    if v is None:
+        return None
+    return COLOURS[[n for n, w in VARIANTS.items() if w.family == v.family].index(name) % len(COLOURS)]
+
+
+def operator_colour(key: str) -> str:
+    """An operator's colour where a chart draws one line per operator: the colour its report pair's model has."""
+    return COLOURS[list(OPERATORS).index(key) % len(COLOURS)]
+
+
+def series_colours(names: list[str], **fixed: str) -> alt.Scale:
+    """The colour scale of one chart's series: a model its own colour (model_colour), a series named in `fixed`
+    that colour, any other series the palette's first colours that no other series of the chart has."""
+    chosen = {n: fixed.get(n) or model_colour(n) for n in names}
+    spare = iter(c for c in COLOURS if c not in chosen.values())
+    return alt.Scale(domain=list(names), range=[chosen[n] or next(spare) for n in names])
+
+
 CONFIG = {
     "font": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
     "axis": {"labelFontSize": FONT, "titleFontSize": FONT, "labelLimit": 180, "titleFontWeight": "normal"},
@@ -320,7 +344,7 @@ def curve_chart(
     who = series_name
     points = [{who: m, "epoch": x, "value": y} for m, v in sorted(series.items()) for x, y in v]
     spread = [{who: m, "epoch": x, "low": lo, "high": hi} for m, v in sorted(bands.items()) for x, lo, hi in v]
-    colour = alt.Color(f"{who}:N", title=None, sort=sorted(series))
+    colour = alt.Color(f"{who}:N", title=None, sort=sorted(series), scale=series_colours(sorted(series)))
     epoch = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d"))
     layers = []
     if spread:
@@ -477,7 +501,13 @@ def interaction_chart(design: dict[str, Any], key: str = "frechet") -> Chart | N
     values = [v for r in rows for v in (r["mean"], r["low"], r["high"]) if v is not None]
     y = alt.Scale(domain=padded(values, metric.lowest, metric.highest, 0.1), nice=False, zero=False)
     x = alt.X("level:N", title=factor_name, sort=levels, axis=alt.Axis(labelAngle=0))
-    colour = alt.Color("operator:N", title=None)
+    words = [OPERATORS[o].words for o in Factorial.OPERATORS]
+    colour = alt.Color(
+        "operator:N",
+        title=None,
+        sort=words,
+        scale=alt.Scale(domain=words, range=[operator_colour(o) for o in Factorial.OPERATORS]),
+    )
     base = alt.Chart(alt.Data(values=rows))
     title = f"{metric.label} ({metric.direction}) by {factor_name} and operator"
     chart = alt.layer(
@@ -537,7 +567,7 @@ def per_class_chart(
             x=alt.X("digit:O", title="digit asked for", axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("model:N", sort=sorted(series)),
             y=alt.Y("value:Q", scale=y, title=None),
-            color=alt.Color("model:N", title=None, sort=sorted(series)),
+            color=alt.Color("model:N", title=None, sort=sorted(series), scale=series_colours(sorted(series))),
             tooltip=["model:N", "digit:O", alt.Tooltip("value:Q", format=".4g")],
         )
     ]

@@ -12,7 +12,7 @@ import altair as alt
 import numpy as np
 from PIL import Image
 
-from app.views.charts import COLOURS, Chart, memoized, rounded, slug, vega_spec
+from app.views.charts import Chart, memoized, rounded, series_colours, slug, vega_spec
 
 # Viridis (perceptually uniform, readable in grey), sampled at nine even steps; interpolated linearly between.
 VIRIDIS = (
@@ -151,7 +151,7 @@ def profile_chart(sections: dict[str, dict[str, Any]], title: str) -> Chart | No
                 "model:N",
                 title=None,
                 sort=names,
-                scale=alt.Scale(domain=names, range=[*COLOURS[: len(names) - 1], "#222"]),
+                scale=series_colours(names, **{"real digits": "#222"}),
             ),
             strokeDash=alt.StrokeDash(
                 "kind:N", legend=None, scale=alt.Scale(domain=["model", "real"], range=[[1, 0], [5, 3]])
