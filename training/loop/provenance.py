@@ -72,12 +72,25 @@ def _float32_matmul(gpus: list[str]) -> str:
     return "tensorflow default (TF32 on NVIDIA GPUs of compute capability >= 8.0)"
 
 
-def git_commit() -> str | None:
+CHECKOUT = Path(__file__).resolve().parents[2]  # the checkout: training/loop/ is two below it
+
+SOURCE_DIFF_EXCLUDES = (
+    ":(exclude)models_store",
+    ":(exclude)*.png",
+    ":(exclude)*.npy",
+    ":(exclude)*.npz",
+    ":(exclude)*.keras",
+)
+
+
+def git_commit(root: Path = CHECKOUT) -> str | None:
+    """The checkout's commit, "-dirty" when its tracked source differs from it. The models store and binary files
+    are not source (the same excludes as source_diff): a sweep that writes runs into the store left every later run
+    "-dirty" with no source diff to show for it."""
     try:
-        root = Path(__file__).resolve().parents[2]  # the checkout: training/loop/ is two below it
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".", *SOURCE_DIFF_EXCLUDES],
             capture_output=True,
             text=True,
             timeout=5,
@@ -89,20 +102,10 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-SOURCE_DIFF_EXCLUDES = (
-    ":(exclude)models_store",
-    ":(exclude)*.png",
-    ":(exclude)*.npy",
-    ":(exclude)*.npz",
-    ":(exclude)*.keras",
-)
-
-
-def source_diff() -> str | None:
+def source_diff(root: Path = CHECKOUT) -> str | None:
     """`git diff HEAD` of the tracked source files when the tree is dirty (so a run from uncommitted code can be
     recovered); None when clean or not a git checkout. The models store and binary files are left out: a run's code is
     its provenance, not the other runs' weights and PNGs (which made single diffs 1.6 MB)."""
-    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "diff", "HEAD", "--no-color", "--", ".", *SOURCE_DIFF_EXCLUDES],
