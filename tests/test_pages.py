@@ -259,6 +259,23 @@ def test_the_findings_strip_shows_plans_estimates_and_no_verdict_without_a_plan(
         "CPU, tensorflow, float32",
         elsewhere["trained_on"],
     ]
+    # a plan's verdict on the same pair is told apart by its standing; the exploratory row needs no machine for it
+    effect = {"contrast": "vae_upsample − vae_transpose", "effect": "pair", "estimate": -12.4, "seeds": 40}
+    answered = {
+        **plan,
+        "plan": "v v1",
+        "study_runs": 80,
+        "study": [
+            {
+                "primary": "frechet",
+                "delta": 5.0,
+                "effects": [{**effect, "interval": [-15.3, -9.6], "verdict": "vae_upsample better"}],
+            }
+        ],
+    }
+    both = strip_rows({"studies": [answered], "comparisons": [comparison]})
+    assert [r["kind"] for r in both] == ["verdict", "exploratory"] and both[0]["what"] == both[1]["what"]
+    assert both[0]["word"] == "vae_upsample better (plan v v1, 40 seeds)" and "trained on" not in both[1]["metric"]
 
 
 def test_a_forest_mark_shows_an_arrow_where_its_values_run_past_the_axis():

@@ -101,8 +101,10 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
         rows.append(
             {**_row(what, f["metric"], e, t.get("delta"), None, None), "report": report, "on": f.get("trained_on")}
         )
-    count = Counter(r["what"] for r in rows)
-    for r in rows:  # one pair measured on two machines is two rows: each says where its runs trained
+    # one pair measured on two machines is two exploratory rows: each says where its runs trained (a plan's row of
+    # the same pair is told apart by its standing: the plan and its seeds)
+    count = Counter(r["what"] for r in rows if r.get("on"))
+    for r in rows:
         if count[r["what"]] > 1 and r.get("on"):
             r["metric"] += f"; trained on {r['on']}"
     return sorted(rows, key=lambda r: not r["report"])
