@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.views.about_tables import COLUMNS, COND_COLUMNS, column_label, conditional_rows
-from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
+from app.views.findings import comparison_findings, factorial_findings, reading_order, study_effect_note, study_progress
 from arena.ablation import ablation_rows, read_json
 from arena.records import read_metrics
 from arena.stats import METRIC, estimate_text, p_text
@@ -215,7 +215,7 @@ def study_markdown(stats: dict[str, Any]) -> str:
     the plan's verdicts from its own runs once all are in; before that the earlier runs of the same cells, marked
     exploratory, as estimates with intervals and no verdict."""
     lines = []
-    for st in stats.get("studies", []):
+    for st in reading_order(stats.get("studies", [])):
         own = bool(st["study"])
         answers = st["study"] if own else st["exploratory"]
         if lines:

@@ -348,3 +348,24 @@ def test_the_comparison_page_says_what_each_count_of_comparisons_counts(tmp_path
     assert f"the findings: all {len(findings)} comparisons, quick-profile runs too" in page
     assert f"one sentence per question ({len(findings)}), the forest plot ({len(forest.rows)} with an estimate)" in page
     assert len(forest.rows) == sum(f["test"] is not None for f in findings)
+
+
+def test_an_answered_plan_is_read_first_then_one_under_way_then_one_awaiting_its_runs():
+    """With the VAE study answered, the pages and the README listed it after two GAN plans with no run yet."""
+    from app.views.findings import reading_order
+    from app.views.strip import strip_rows
+
+    base = {"title": "t", "study": [], "exploratory": [], "study_runs_planned": 8}
+    waiting = [{**base, "plan": f"g v{v}", "study_runs": 0} for v in (1, 2)]
+    running = {**base, "plan": "r v1", "study_runs": 3}
+    effect = {"contrast": "a − b", "effect": "pair", "estimate": -1.0, "interval": [-2.0, 0.5], "seeds": 4}
+    answered = {
+        **running,
+        "plan": "v v1",
+        "study_runs": 8,
+        "study": [{"primary": "frechet", "delta": 5.0, "effects": [{**effect, "verdict": "inconclusive"}]}],
+    }
+    studies = [*waiting, running, answered]
+    assert [st["plan"] for st in reading_order(studies)] == ["v v1", "r v1", "g v1", "g v2"]
+    shown = [r["word"] for r in strip_rows({"studies": studies, "comparisons": []})]
+    assert shown[0].startswith("inconclusive (plan v v1") and shown[1].startswith("3 of")

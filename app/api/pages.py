@@ -20,7 +20,13 @@ from app.serving.catalogue import architecture
 from app.serving.specs import CLASS_COLUMNS, MAX_CLASS_COLUMNS
 from app.views.about_tables import COND_COLUMNS, PAGE_COLUMNS, conditional_rows, header_rows, machine_notes
 from app.views.charts import curve_chart, forest_chart, interaction_chart, per_class_charts, replicate_view
-from app.views.findings import comparison_findings, factorial_findings, study_effect_note, study_progress
+from app.views.findings import (
+    comparison_findings,
+    factorial_findings,
+    reading_order,
+    study_effect_note,
+    study_progress,
+)
 from app.views.key_figures import figures_for, legend, rests_on
 from app.views.spectrum_pictures import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
 from app.views.strip import strip_rows
@@ -529,7 +535,7 @@ def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = 
         "stats_method": stats.get("method"),
         "studies": [
             {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"]), "progress": study_progress(st)}
-            for st in stats.get("studies", [])
+            for st in reading_order(stats.get("studies", []))
         ],
     }
 

@@ -161,6 +161,12 @@ def study_effect_note(e: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def reading_order(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plans as the pages and the README list them: a plan its own runs have answered first, then one under way,
+    then one awaiting its runs; in file order within each."""
+    return sorted(studies, key=lambda st: (not st.get("study"), not st.get("study_runs")))
+
+
 def study_progress(st: dict[str, Any]) -> str:
     """Where a plan's own runs stand, in one sentence: none yet, some (no look before the last), or all in."""
     if st["study"]:

@@ -8,7 +8,7 @@ from collections import Counter
 from html import escape
 from typing import Any
 
-from app.views.findings import comparison_findings
+from app.views.findings import comparison_findings, reading_order
 from arena.stats import METRIC, estimate_text
 from arena.variants import VARIANTS
 
@@ -51,7 +51,7 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
     report budget on their primary metric (exploratory), the report's pairs first."""
     stats = stats or {}
     rows = []
-    studies = stats.get("studies") or []
+    studies = reading_order(stats.get("studies") or [])
     newest = {}
     for st in studies:  # "gan-operator-network v2" -> its id's newest version
         plan_id, _, version = st["plan"].rpartition(" v")
