@@ -189,7 +189,7 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
     """{(cell, seed): {"row", "block", "study"}} for the plan's cells and profile, from the replicate store."""
     from pathlib import Path
 
-    from arena.replicates import collect, replicate_store
+    from arena.replicates import collect, replicate_store, trained_on
 
     data = collect(Path(store), studies=True)
     profile = plan.sweep.get("profile", "paper")
@@ -197,12 +197,18 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
     for cell in cells:
         slot = (data.get(cell) or {}).get(profile) or {}
         for seed, row in slot.get("seeds", {}).items():
-            manifest = read_manifest(replicate_store(store, profile, seed) / cell)
+            run = replicate_store(store, profile, seed) / cell
+            manifest = read_manifest(run)
+            hardware = manifest.get("hardware") or {}
             out[(cell, seed)] = {
                 "row": row,
                 "block": " / ".join(map(str, slot["place"][seed])),
                 "study": (manifest.get("study") or {}).get("sha256"),
                 "created_at": manifest.get("created_at"),
+                "machine": trained_on(run),
+                "cpu": f"{hardware.get('cpu')}, {hardware.get('cpu_count')} cores",
+                "commit": manifest.get("git_commit"),
+                "source_diff": bool(manifest.get("source_diff")),
             }
     return out
 
@@ -314,6 +320,19 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
     return {**base, "effects": effects}
 
 
+def _where_and_by_what(runs: dict) -> dict[str, Any]:
+    """Where the study's runs trained (machine: device, backend, precision; CPU model) and by what code (the commits
+    their manifests name, and how many recorded an uncommitted source diff), each with its count of runs."""
+    from collections import Counter
+
+    return {
+        "machines": dict(Counter(r["machine"] for r in runs.values())),
+        "cpus": dict(Counter(r["cpu"] for r in runs.values())),
+        "commits": len({(r["commit"] or "unknown").removesuffix("-dirty") for r in runs.values()}),
+        "with_source_diff": sum(r["source_diff"] for r in runs.values()),
+    }
+
+
 def analyse(plan, store) -> dict[str, Any]:
     """The plan's questions answered twice: from the study's own runs (manifests naming this plan's SHA-256), and,
     labelled exploratory, from the earlier runs of the same cells. Never pooled."""
@@ -340,6 +359,7 @@ def analyse(plan, store) -> dict[str, Any]:
         "study_runs": len(mine),
         "study_runs_planned": len(plan.seeds) * len(cells),
         "command": plan.command,
+        "trained": _where_and_by_what(mine),
         # one look: the plan's questions are answered from its runs only once every planned run is in
         "study": [_question(q, plan, mine, cells) for q in plan.questions] if complete else [],
         "exploratory": [_question(q, plan, earlier, cells, exploratory=True) for q in plan.questions],

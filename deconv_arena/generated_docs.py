@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from app.views.about_tables import COLUMNS, COND_COLUMNS, column_label, conditional_rows
-from app.views.findings import comparison_findings, factorial_findings, reading_order, study_effect_note, study_progress
+from app.views.findings import (
+    comparison_findings,
+    factorial_findings,
+    reading_order,
+    study_effect_note,
+    study_progress,
+    study_provenance,
+)
 from arena.ablation import ablation_rows, read_json
 from arena.records import read_metrics
 from arena.stats import METRIC, estimate_text, p_text
@@ -258,7 +265,8 @@ def study_markdown(stats: dict[str, Any]) -> str:
                 rows += 1
         if rows > STUDY_ROWS_MAX:
             raise ValueError(f"{st['plan']}: {rows} rows; the findings table holds at most {STUDY_ROWS_MAX}")
-        lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else []) + [study_progress(st)]
+        said = " ".join(filter(None, [study_progress(st), study_provenance(st)]))
+        lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else []) + [said]
     return "\n".join(lines) if lines else "No analysis plan under studies/ yet."
 
 

@@ -207,7 +207,16 @@ def _pair_runs(plan, sha_of_seed, a_minus_b=-9.0):
         base = 200 + rng.normal(0, 5)
         for cell, value in ((b, base), (a, base + a_minus_b + rng.normal(0, 3))):
             row = {"frechet": value, "kid": 8.0 + rng.normal(0, 0.3), "legibility": 0.9 + rng.normal(0, 0.01)}
-            runs[(cell, s)] = {"row": row, "block": "CPU", "study": sha_of_seed(s), "created_at": None}
+            runs[(cell, s)] = {
+                "row": row,
+                "block": "CPU",
+                "study": sha_of_seed(s),
+                "created_at": None,
+                "machine": "CPU, tensorflow, float32",
+                "cpu": "Intel(R) Xeon(R) Processor, 2 cores" if s % 3 else "AMD EPYC 7B13, 2 cores",
+                "commit": f"{'abc' if s < 220 else 'def'}1234" + ("-dirty" if s == 201 else ""),
+                "source_diff": s == 201,
+            }
     return runs
 
 
@@ -233,6 +242,19 @@ def test_a_study_is_answered_once_all_its_runs_are_in_never_before(tmp_path, mon
     assert complete["study_runs"] == 80
     (answer,) = complete["study"]
     assert answer["effects"][0]["verdict"] == "vae_upsample better" and answer["effects"][0]["seeds"] == 40
+    # where its runs trained and by what code, counted from their manifests and said beside the answer
+    from app.views.findings import study_provenance
+
+    amd = sum(s % 3 == 0 for s in plan.seeds) * 2
+    assert complete["trained"] == {
+        "machines": {"CPU, tensorflow, float32": 80},
+        "cpus": {"Intel(R) Xeon(R) Processor, 2 cores": 80 - amd, "AMD EPYC 7B13, 2 cores": amd},
+        "commits": 2,
+        "with_source_diff": 2,
+    }
+    said = study_provenance(complete)
+    assert said.startswith("Its 80 runs trained on CPU, tensorflow, float32 (80 runs)") and "at 2 commits" in said
+    assert f"AMD EPYC 7B13, 2 cores ({amd})" in said and "2 of them also record an uncommitted source diff" in said
     del runs[("vae_upsample", plan.seeds[-1])]
     partial = study.analyse(plan, tmp_path)
     assert partial["study_runs"] == 79 and partial["study"] == []

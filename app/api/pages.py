@@ -26,6 +26,7 @@ from app.views.findings import (
     reading_order,
     study_effect_note,
     study_progress,
+    study_provenance,
 )
 from app.views.key_figures import figures_for, legend, rests_on
 from app.views.spectrum_pictures import colour_bar_svg, colour_scale, picture, spectra_view, spectrum_of, spectrum_png
@@ -496,6 +497,7 @@ def about(request: Request, registry: RegistryDep) -> Response:
             "header": header_rows(),
             "conditional": conditional_rows(registry.store),
             "conditional_columns": COND_COLUMNS,
+            "plan_files": (registry.replicate_statistics or {}).get("studies", []),  # every version, replaced ones too
             **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),
         },
     )
@@ -534,7 +536,13 @@ def findings_context(stats: dict | None, people: dict[frozenset, dict] | None = 
         "forest": forest_chart(questions),
         "stats_method": stats.get("method"),
         "studies": [
-            {**st, "rows": st["study"] or st["exploratory"], "own": bool(st["study"]), "progress": study_progress(st)}
+            {
+                **st,
+                "rows": st["study"] or st["exploratory"],
+                "own": bool(st["study"]),
+                "progress": study_progress(st),
+                "provenance": study_provenance(st),
+            }
             for st in reading_order(stats.get("studies", []))
         ],
     }

@@ -163,8 +163,34 @@ def study_effect_note(e: dict[str, Any]) -> str:
 
 def reading_order(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The plans as the pages and the README list them: a plan its own runs have answered first, then one under way,
-    then one awaiting its runs; in file order within each."""
-    return sorted(studies, key=lambda st: (not st.get("study"), not st.get("study_runs")))
+    then one awaiting its runs; in file order within each. A version replaced by a newer one before any run of it is
+    left out (its file stays under studies/; the About page lists every plan file)."""
+    newest: dict[str, int] = {}
+    for st in studies:  # "gan-operator-network v2" -> its id's newest version
+        plan_id, _, version = st["plan"].rpartition(" v")
+        newest[plan_id] = max(newest.get(plan_id, 0), int(version) if version.isdigit() else 0)
+
+    def replaced(st: dict[str, Any]) -> bool:
+        plan_id, _, version = st["plan"].rpartition(" v")
+        return version.isdigit() and int(version) < newest[plan_id] and not st.get("study_runs")
+
+    shown = [st for st in studies if not replaced(st)]
+    return sorted(shown, key=lambda st: (not st.get("study"), not st.get("study_runs")))
+
+
+def study_provenance(st: dict[str, Any]) -> str:
+    """Where a plan's own runs trained and by what code, in one sentence; empty before its first run."""
+    t = st.get("trained") or {}
+    if not st.get("study_runs") or not t:
+        return ""
+    machines = "; ".join(f"{m} ({n} run{'' if n == 1 else 's'})" for m, n in t["machines"].items())
+    cpus = "; ".join(f"{c} ({n})" for c, n in t["cpus"].items())
+    diffs = t["with_source_diff"]
+    return (
+        f"Its {st['study_runs']} runs trained on {machines}, CPUs {cpus}, from code at {t['commits']} "
+        f"commit{'' if t['commits'] == 1 else 's'} (each run's manifest names its own)"
+        + (f"; {diffs} of them also record an uncommitted source diff beside the manifest." if diffs else ".")
+    )
 
 
 def study_progress(st: dict[str, Any]) -> str:

@@ -51,16 +51,7 @@ def strip_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
     report budget on their primary metric (exploratory), the report's pairs first."""
     stats = stats or {}
     rows = []
-    studies = reading_order(stats.get("studies") or [])
-    newest = {}
-    for st in studies:  # "gan-operator-network v2" -> its id's newest version
-        plan_id, _, version = st["plan"].rpartition(" v")
-        newest[plan_id] = max(newest.get(plan_id, 0), int(version) if version.isdigit() else 0)
-    for st in studies:
-        plan_id, _, version = st["plan"].rpartition(" v")
-        superseded = version.isdigit() and int(version) < newest[plan_id]
-        if superseded and not st.get("study_runs"):  # a version replaced before any run of it: not on the strip
-            continue
+    for st in reading_order(stats.get("studies") or []):
         if st.get("study"):
             for q in st["study"]:
                 for e in q["effects"]:
