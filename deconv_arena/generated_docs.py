@@ -56,6 +56,7 @@ def ablation_markdown(store: Path) -> str:
 REP_BEGIN, REP_END = "<!-- replicates-table-begin -->", "<!-- replicates-table-end -->"
 FINDINGS_BEGIN, FINDINGS_END = "<!-- findings-begin -->", "<!-- findings-end -->"
 STUDY_BEGIN, STUDY_END = "<!-- study-begin -->", "<!-- study-end -->"
+STUDY_DOCS_BEGIN, STUDY_DOCS_END = "<!-- study-docs-begin -->", "<!-- study-docs-end -->"
 STUDY_ROWS_MAX = 12
 INIT_BEGIN, INIT_END = "<!-- init-table-begin -->", "<!-- init-table-end -->"
 
@@ -180,6 +181,7 @@ def update_readme(readme: Path, store: Path) -> bool:
         (REP_BEGIN, REP_END, replicates_markdown),
         (FINDINGS_BEGIN, FINDINGS_END, findings_block),
         (STUDY_BEGIN, STUDY_END, study_block),
+        (STUDY_DOCS_BEGIN, STUDY_DOCS_END, study_docs_block),
         (INIT_BEGIN, INIT_END, init_markdown),
         (COND_BEGIN, COND_END, conditional_markdown),
     ):
@@ -188,6 +190,11 @@ def update_readme(readme: Path, store: Path) -> bool:
     if new != text:
         Path(readme).write_text(new)
     return new != text
+
+
+def study_docs_block(store: Path) -> str:
+    """The same study tables in docs/evaluation.md, its links one folder up."""
+    return study_markdown(read_json(Path(store) / "replicates.json"), root="../")
 
 
 def study_block(store: Path) -> str:
@@ -217,7 +224,7 @@ def feature_space_line(store: Path, family: str = "gan") -> str | None:
     )
 
 
-def study_markdown(stats: dict[str, Any]) -> str:
+def study_markdown(stats: dict[str, Any], root: str = "") -> str:
     """One table per plan, one row per question and effect on its primary metric, from replicates.json's `studies`:
     the plan's verdicts from its own runs once all are in; before that the earlier runs of the same cells, marked
     exploratory, as estimates with intervals and no verdict."""
@@ -229,7 +236,7 @@ def study_markdown(stats: dict[str, Any]) -> str:
             lines.append("")
         if own:
             lines += [
-                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
+                f"**{st['title']}** — plan [{st['plan']}]({root}{st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
                 f"{st['standing']}; {st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: this "
                 "study's runs, judged "
                 "by the plan's metric, δ, Holm family and n.",
@@ -239,7 +246,7 @@ def study_markdown(stats: dict[str, Any]) -> str:
             ]
         else:
             lines += [
-                f"**{st['title']}** — plan [{st['plan']}]({st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
+                f"**{st['title']}** — plan [{st['plan']}]({root}{st['file']}) (SHA-256 `{st['sha256'][:12]}`; "
                 f"{st['standing']}; {st['study_runs']} of {st['study_runs_planned']} planned runs). Rows: "
                 "exploratory, from runs made "
                 "before the plan and never pooled with it: estimates with intervals, no verdict.",
