@@ -254,7 +254,7 @@ def test_a_study_is_answered_once_all_its_runs_are_in_never_before(tmp_path, mon
     }
     said = study_provenance(complete)
     assert said.startswith("Its 80 runs trained on CPU, tensorflow, float32 (80 runs)") and "at 2 commits" in said
-    assert f"AMD EPYC 7B13, 2 cores ({amd})" in said and "2 of them also record an uncommitted source diff" in said
+    assert f"AMD EPYC 7B13, 2 cores ({amd})" in said and "2 of the runs also record an uncommitted source diff" in said
     del runs[("vae_upsample", plan.seeds[-1])]
     partial = study.analyse(plan, tmp_path)
     assert partial["study_runs"] == 79 and partial["study"] == []

@@ -189,7 +189,7 @@ def study_provenance(st: dict[str, Any]) -> str:
     return (
         f"Its {st['study_runs']} runs trained on {machines}, CPUs {cpus}, from code at {t['commits']} "
         f"commit{'' if t['commits'] == 1 else 's'} (each run's manifest names its own)"
-        + (f"; {diffs} of them also record an uncommitted source diff beside the manifest." if diffs else ".")
+        + (f"; {diffs} of the runs also record an uncommitted source diff beside their manifest." if diffs else ".")
     )
 
 
