@@ -189,7 +189,7 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
     """{(cell, seed): {"row", "block", "study"}} for the plan's cells and profile, from the replicate store."""
     from pathlib import Path
 
-    from arena.replicates import collect, replicate_store, trained_on
+    from arena.replicates import collect, replicate_store
 
     data = collect(Path(store), studies=True)
     profile = plan.sweep.get("profile", "paper")
@@ -205,7 +205,7 @@ def _runs_of(store, plan, cells) -> dict[tuple[str, int], dict[str, Any]]:
                 "block": " / ".join(map(str, slot["place"][seed])),
                 "study": (manifest.get("study") or {}).get("sha256"),
                 "created_at": manifest.get("created_at"),
-                "machine": trained_on(run),
+                "machine": slot["trained_on"][seed],  # collect() already read where it trained
                 "cpu": f"{hardware.get('cpu')}, {hardware.get('cpu_count')} cores",
                 "commit": manifest.get("git_commit"),
                 "source_diff": bool(manifest.get("source_diff")),
