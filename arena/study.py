@@ -322,12 +322,17 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
 
 def _where_and_by_what(runs: dict) -> dict[str, Any]:
     """Where the study's runs trained (machine: device, backend, precision; CPU model) and by what code (the commits
-    their manifests name, and how many recorded an uncommitted source diff), each with its count of runs."""
-    from collections import Counter
+    their manifests name, and how many recorded an uncommitted source diff), each with its count of runs; and the
+    seeds whose cells trained on different CPU models (a pair the design means to train on one host)."""
+    from collections import Counter, defaultdict
 
+    cpus_of_seed = defaultdict(set)
+    for (_cell, seed), r in runs.items():
+        cpus_of_seed[seed].add(r["cpu"])
     return {
         "machines": dict(Counter(r["machine"] for r in runs.values())),
         "cpus": dict(Counter(r["cpu"] for r in runs.values())),
+        "seeds_across_cpus": sorted(s for s, cpus in cpus_of_seed.items() if len(cpus) > 1),
         "commits": len({(r["commit"] or "unknown").removesuffix("-dirty") for r in runs.values()}),
         "with_source_diff": sum(r["source_diff"] for r in runs.values()),
     }

@@ -39,6 +39,7 @@ FIELD = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FIELDS)) + r")(?![\w
 def problems(text: str) -> list[str]:
     """What a reader must never see in a page's visible text."""
     found = [f"Python repr {r!r}" for r in REPRS if r in text]
+    found += [f"Markdown markup: {text[max(0, m.start() - 40) : m.end() + 20]!r}" for m in re.finditer("`", text)]
     found += [f"{m.group(1)!r} in {text[max(0, m.start() - 60) : m.end() + 20]!r}" for m in WORDS.finditer(text)]
     found += [f"a plural after one: {text[max(0, m.start() - 40) : m.end()]!r}" for m in ONE_PLURAL.finditer(text)]
     for pattern in (BRACKETED, SPELLED):
@@ -54,6 +55,7 @@ def test_the_text_rules_catch_what_they_are_for():
     assert problems("rating None") and problems("ρ = nan") and problems("up to inf")
     assert problems("95 % interval 1095.4 – 1095.4") and problems("share 100 % [100, 100]")
     assert problems("1 votes … not settled with 0 votes") and problems("rests on 1 seeds")
+    assert problems("it runs with `deconv-arena sweep --study s.toml`.")
     assert not problems("95 % interval 1095.4 – 1101.0; share 60 % [45, 75]; not settled; Nonetheless; infinite")
     assert not problems("21 votes, 0.1 seeds, 1 vote, 11 raters")
     assert field_names("per epoch: curve_checkerboard_ratio 0.3") and field_names("frechet_last5 of gan_upsample")

@@ -249,12 +249,20 @@ def test_a_study_is_answered_once_all_its_runs_are_in_never_before(tmp_path, mon
     assert complete["trained"] == {
         "machines": {"CPU, tensorflow, float32": 80},
         "cpus": {"Intel(R) Xeon(R) Processor, 2 cores": 80 - amd, "AMD EPYC 7B13, 2 cores": amd},
+        "seeds_across_cpus": [],
         "commits": 2,
         "with_source_diff": 2,
     }
     said = study_provenance(complete)
     assert said.startswith("Its 80 runs trained on CPU, tensorflow, float32 (80 runs)") and "at 2 commits" in said
     assert f"AMD EPYC 7B13, 2 cores ({amd})" in said and "2 of the runs also record an uncommitted source diff" in said
+    assert "different CPU models" not in said
+    # a seed whose partner run had to be trained again on another host: said, by seed
+    last = plan.seeds[-1]
+    runs[("vae_upsample", last)] = dict(runs[("vae_upsample", last)], cpu="AMD EPYC 9B14, 2 cores")
+    split = study.analyse(plan, tmp_path)
+    assert split["trained"]["seeds_across_cpus"] == [last] and split["study"]
+    assert study_provenance(split).endswith(f"the two cells of seed {last} trained on different CPU models.")
     del runs[("vae_upsample", plan.seeds[-1])]
     partial = study.analyse(plan, tmp_path)
     assert partial["study_runs"] == 79 and partial["study"] == []

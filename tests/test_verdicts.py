@@ -512,15 +512,28 @@ def _completed_vae_study(monkeypatch) -> dict:
     return json.loads(json.dumps(shipped))
 
 
+def _plans_verdicts(stats: dict) -> set[str]:
+    """The verdicts the answered plans in `stats` decided, primary and secondary, lower-cased."""
+    return {
+        v.lower()
+        for s in stats["studies"]
+        for question in s.get("study") or []
+        for effect in question["effects"]
+        for v in (effect.get("verdict"), *(sec.get("verdict") for sec in (effect.get("secondaries") or {}).values()))
+        if v
+    }
+
+
 def test_the_rendered_pages_show_no_verdict_outside_a_plan(tmp_path):
     """The comparison page, /about and /results, rendered from the shipped replicates.json, read as HTML text: no
-    verdict word outside an element marked as a plan's answer (there is none yet: every study still runs)."""
-    outside, inside = _pages_outside_plans(
-        json.loads((ROOT / "models_store" / "replicates.json").read_text()), tmp_path
-    )
-    assert "vae-operator v1" in outside and "planned runs" in outside
+    verdict word outside an element marked as a plan's answer, and inside those only what an answered plan decided
+    (each of its verdicts shown; none while every study still runs)."""
+    stats = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    outside, inside = _pages_outside_plans(stats, tmp_path)
+    assert "vae-operator v1" in outside
     assert not _verdict_words().search(outside), _verdict_words().search(outside)
-    assert not _verdict_words().search(inside)
+    decided = _plans_verdicts(stats)
+    assert {m.group(0).lower() for m in _verdict_words().finditer(inside)} == decided
 
 
 def test_a_completed_study_shows_its_verdict_hash_and_secondaries_only_in_its_own_sections(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import RegistryDep, SettingsDep
@@ -57,7 +58,15 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+def code_spans(text: str) -> Markup:
+    """A generated sentence shared with the Markdown docs, for a page: its `command` spans as <code>, the rest
+    escaped (a reader never sees a Markdown backtick)."""
+    parts = str(text).split("`")
+    return Markup("").join(Markup("<code>%s</code>") % p if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
 templates.env.filters["text"] = as_text
+templates.env.filters["code"] = code_spans
 templates.env.filters["estimate"] = estimate_text
 templates.env.filters["p"] = p_text
 templates.env.filters["effect_note"] = study_effect_note

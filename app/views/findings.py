@@ -186,10 +186,18 @@ def study_provenance(st: dict[str, Any]) -> str:
     machines = "; ".join(f"{m} ({n} run{'' if n == 1 else 's'})" for m, n in t["machines"].items())
     cpus = "; ".join(f"{c} ({n})" for c, n in t["cpus"].items())
     diffs = t["with_source_diff"]
+    split = t.get("seeds_across_cpus") or []
     return (
         f"Its {st['study_runs']} runs trained on {machines}, CPUs {cpus}, from code at {t['commits']} "
         f"commit{'' if t['commits'] == 1 else 's'} (each run's manifest names its own)"
-        + (f"; {diffs} of the runs also record an uncommitted source diff beside their manifest." if diffs else ".")
+        + (f"; {diffs} of the runs also record an uncommitted source diff beside their manifest" if diffs else "")
+        + (
+            f"; the two cells of seed{'' if len(split) == 1 else 's'} {', '.join(map(str, split))} trained on "
+            "different CPU models"
+            if split
+            else ""
+        )
+        + "."
     )
 
 
