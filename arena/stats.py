@@ -54,6 +54,12 @@ class Metric:
         return f"|ln {self.label}|" if self.better == "real" else self.label
 
 
+def with_note(label: str, note: str) -> str:
+    """A measure's label and how to read it in one parenthesis ("Fréchet distance (classifier features; lower is
+    better)"), never two side by side."""
+    return f"{label[:-1]}; {note})" if label.endswith(")") else f"{label} ({note})"
+
+
 # Smallest effects of interest (δ), declared once: the median change of the metric between consecutive epochs late in
 # training (the last 10 epochs of the 50-epoch GANs, the last 5 of the 10-epoch VAEs), from the per-epoch training
 # curves (2,000 samples each) of every shipped run that has them (GAN: 170 epoch pairs, VAE: 195, recomputed on

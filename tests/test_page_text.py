@@ -40,6 +40,10 @@ def problems(text: str) -> list[str]:
     """What a reader must never see in a page's visible text."""
     found = [f"Python repr {r!r}" for r in REPRS if r in text]
     found += [f"Markdown markup: {text[max(0, m.start() - 40) : m.end() + 20]!r}" for m in re.finditer("`", text)]
+    found += [  # one parenthesis per aside: "Fréchet distance (classifier features; lower is better)"
+        f"two asides side by side: {text[max(0, m.start() - 40) : m.end() + 20]!r}"
+        for m in re.finditer(r"\)[ \t]+\(", text)
+    ]
     found += [f"{m.group(1)!r} in {text[max(0, m.start() - 60) : m.end() + 20]!r}" for m in WORDS.finditer(text)]
     found += [f"a plural after one: {text[max(0, m.start() - 40) : m.end()]!r}" for m in ONE_PLURAL.finditer(text)]
     for pattern in (BRACKETED, SPELLED):
@@ -56,6 +60,9 @@ def test_the_text_rules_catch_what_they_are_for():
     assert problems("95 % interval 1095.4 – 1095.4") and problems("share 100 % [100, 100]")
     assert problems("1 votes … not settled with 0 votes") and problems("rests on 1 seeds")
     assert problems("it runs with `deconv-arena sweep --study s.toml`.")
+    assert problems("Fréchet distance (classifier features) (lower is better)")
+    assert not problems("a wrapped chart label (paper)\n(quick)")
+    assert not problems("Fréchet distance (classifier features; lower is better), 3 seeds (paired), 40 runs")
     assert not problems("95 % interval 1095.4 – 1101.0; share 60 % [45, 75]; not settled; Nonetheless; infinite")
     assert not problems("21 votes, 0.1 seeds, 1 vote, 11 raters")
     assert field_names("per epoch: curve_checkerboard_ratio 0.3") and field_names("frechet_last5 of gan_upsample")

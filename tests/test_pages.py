@@ -371,3 +371,26 @@ def test_an_answered_plan_is_read_first_then_one_under_way_then_one_awaiting_its
     assert [st["plan"] for st in reading_order(studies)] == ["v v1", "r v1", "g v2"]
     shown = [r["word"] for r in strip_rows({"studies": studies, "comparisons": []})]
     assert shown[0].startswith("inconclusive (plan v v1") and shown[1].startswith("3 of")
+
+
+def test_the_about_page_explains_a_plan_file_once_and_lists_every_one(tmp_path):
+    """/about repeated the same 60-word explanation under each plan file (three times on the shipped store); it now
+    says it once and lists each file with its hash, when it was committed, and whether a newer version replaced it
+    before any run (the version the other pages leave out)."""
+    import json
+
+    from tests.conftest import make_client
+
+    stats = json.loads((ROOT / "models_store" / "replicates.json").read_text())
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "replicates.json").write_text(json.dumps(stats))
+    with make_client(store, tmp_path, shared=False) as client:
+        page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", client.get("/about").text))
+    assert page.count("A plan file fixes its questions") == 1
+    for st in stats["studies"]:
+        item = re.split(r" studies/| Exploratory", page.split(f"{st['file']}: SHA-256 ", 1)[1])[0]
+        when = st["committed_at"]
+        assert item.startswith(f"{st['sha256'][:16]}, committed {when[:10]} {when[11:16]} UTC"), item
+        replaced = st["plan"] == "gan-operator-network v1"  # v2 replaced it before any run of it
+        assert ("replaced by a newer version before any run of it" in item) == replaced, item

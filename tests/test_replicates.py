@@ -429,4 +429,4 @@ def test_a_new_metric_is_its_declaration_and_its_computation(replicated_store, t
     with make_client(store, tmp_path, results_ttl_s=0) as c:
         wait_ready(c)
         page = c.get("/").text
-    assert 'data-name="smoke-ink-mean-replicates"' in page and "mean ink (pixel value)" in page
+    assert 'data-name="smoke-ink-mean-replicates"' in page and "mean ink (pixel value; lower is better)" in page

@@ -37,7 +37,7 @@ from arena.images import png_bytes, render_grid
 from arena.latents import CLASSES, MAX_SEED
 from arena.readouts import HISTORY_WORDS, LOSSES, training_curves
 from arena.records import MANIFEST, METRICS_FILE, generator_file
-from arena.stats import METRIC, estimate_text, p_text
+from arena.stats import METRIC, estimate_text, p_text, with_note
 from arena.variants import FAMILIES, OPERATORS, VARIANTS, Factorial
 
 APP = Path(__file__).resolve().parents[1]
@@ -69,6 +69,7 @@ templates.env.filters["text"] = as_text
 templates.env.filters["code"] = code_spans
 templates.env.filters["estimate"] = estimate_text
 templates.env.filters["p"] = p_text
+templates.env.filters["with_note"] = with_note
 templates.env.filters["effect_note"] = study_effect_note
 router = APIRouter(include_in_schema=False)
 
@@ -506,10 +507,24 @@ def about(request: Request, registry: RegistryDep) -> Response:
             "header": header_rows(),
             "conditional": conditional_rows(registry.store),
             "conditional_columns": COND_COLUMNS,
-            "plan_files": (registry.replicate_statistics or {}).get("studies", []),  # every version, replaced ones too
+            "plan_files": plan_files((registry.replicate_statistics or {}).get("studies", [])),
             **findings_context(registry.replicate_statistics, people_by_pair(request, registry)),
         },
     )
+
+
+def plan_files(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every plan file, replaced versions too, for the About page's list: its path, hash, when git shows it
+    committed (minutes, UTC) and whether a newer version replaced it before any run (the pages then leave it out)."""
+    import datetime as dt
+
+    shown = {st["plan"] for st in reading_order(studies)}
+    out = []
+    for st in studies:
+        when = st.get("committed_at")
+        stamp = dt.datetime.fromisoformat(when).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if when else None
+        out.append({**st, "committed": stamp, "replaced": st["plan"] not in shown})
+    return out
 
 
 def people_by_pair(request: Request, registry) -> dict[frozenset, dict]:

@@ -22,7 +22,7 @@ from typing import Any
 import altair as alt
 
 from arena.readouts import dig, log_floor
-from arena.stats import METRIC
+from arena.stats import METRIC, with_note
 from arena.variants import FACTORS, OPERATORS, VARIANTS, Factorial
 
 HEIGHT = 220  # px; the width follows the page's column (Vega-Lite "container")
@@ -183,7 +183,7 @@ def interval_chart(
     rows = [{**r, "low": within(r["low"], lowest, highest), "high": within(r["high"], lowest, highest)} for r in rows]
     xs = [x for r in rows for x in (r["low"], r["high"], r["mean"], *r["values"]) if x is not None]
     x = alt.Scale(domain=padded(xs, lowest, highest), nice=False, zero=False)
-    words = f"{label} ({direction})"
+    words = with_note(label, direction)
     y = alt.Y("model:N", title=None, sort=None)
     means = [{"model": r["name"], "mean": r["mean"], "low": r["low"], "high": r["high"], "n": r["n"]} for r in rows]
     seeds = [{"model": r["name"], "seed value": v} for r in rows for v in r["values"]]
@@ -509,7 +509,7 @@ def interaction_chart(design: dict[str, Any], key: str = "frechet") -> Chart | N
         scale=alt.Scale(domain=words, range=[operator_colour(o) for o in Factorial.OPERATORS]),
     )
     base = alt.Chart(alt.Data(values=rows))
-    title = f"{metric.label} ({metric.direction}) by {factor_name} and operator"
+    title = f"{with_note(metric.label, metric.direction)} by {factor_name} and operator"
     chart = alt.layer(
         base.mark_line(point=True).encode(
             x=x,
@@ -559,7 +559,7 @@ def per_class_chart(
     rows = [{"model": n, "digit": d, "value": y} for n, v in sorted(series.items()) for d, y in enumerate(v[key])]
     top = max([r["value"] for r in rows if r["value"] is not None] + ([reference] if reference else [])) * 1.08
     y = alt.Scale(domain=[0, within(top, *bounds) or 1.0], nice=False)
-    title = f"{label} ({better} is better)"
+    title = with_note(label, f"{better} is better")
     layers = [
         alt.Chart(alt.Data(values=[r for r in rows if r["value"] is not None]))
         .mark_bar()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.stats import METRIC, estimate_text, p_text
+from arena.stats import METRIC, estimate_text, p_text, with_note
 from arena.variants import FACTORS, FAMILIES, VARIANTS, factorials
 
 PROFILE_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
@@ -37,7 +37,7 @@ def test_sentence(t: dict[str, Any], metric_key: str, a: str, b: str, where: str
     """An exploratory result in words: the estimate with its interval and what it rests on, never a verdict (no
     plan fixed the question before these runs; a plan's own runs are judged in arena/study.py)."""
     m = METRIC[metric_key]
-    what = f"{m.score_label} ({'lower' if m.better != 'higher' else 'higher'} is better)"
+    what = with_note(m.score_label, f"{'lower' if m.better != 'higher' else 'higher'} is better")
     more = f" {seeds_asked_words(t)}" if seeds_asked_words(t) else ""
     return (
         f"Exploratory: {a} − {b} on {what} = {_iv(t['score_difference'])}, {t['n']} paired "
