@@ -297,6 +297,7 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
         estimates = _estimates(q, plan, runs, cells, factors, q.primary)
     except (ValueError, Confounded) as e:
         return {**base, "effects": [], "unavailable": str(e)}
+    pair = {"contrast": f"{q.contrast[0]} − {q.contrast[1]}", "means": _pair_means(q, runs)} if q.contrast else {}
     if exploratory:
         rows = [
             {
@@ -306,7 +307,7 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
                 "seeds": e.n_seeds,
                 "kind": "exploratory",
                 "verdict": None,
-                **({"contrast": f"{q.contrast[0]} − {q.contrast[1]}"} if q.contrast else {}),
+                **pair,
             }
             for e in estimates.values()
         ]
@@ -314,10 +315,22 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
     judged = judge(estimates, metric, q.delta, plan.alpha, q.contrast)
     effects = list(judged.values())
     for row in effects:
-        if q.contrast:
-            row["contrast"] = f"{q.contrast[0]} − {q.contrast[1]}"
+        row.update(pair)
         _secondaries(row, q, plan, runs, cells, factors)
     return {**base, "effects": effects}
+
+
+def _pair_means(q, runs: dict) -> dict[str, float]:
+    """Each side of a pair question: its mean primary score over the seeds the paired difference rests on (what the
+    difference is a difference of)."""
+    a, b = q.contrast
+    both = [
+        (score(q.primary, runs[(a, s)]["row"]), score(q.primary, runs[(b, s)]["row"]))
+        for (c, s) in sorted(runs)
+        if c == a and (b, s) in runs
+    ]
+    both = [(x, y) for x, y in both if x is not None and y is not None]
+    return {a: sum(x for x, _ in both) / len(both), b: sum(y for _, y in both) / len(both)} if both else {}
 
 
 def _where_and_by_what(runs: dict) -> dict[str, Any]:

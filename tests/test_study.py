@@ -242,6 +242,16 @@ def test_a_study_is_answered_once_all_its_runs_are_in_never_before(tmp_path, mon
     assert complete["study_runs"] == 80
     (answer,) = complete["study"]
     assert answer["effects"][0]["verdict"] == "vae_upsample better" and answer["effects"][0]["seeds"] == 40
+    # what the difference is a difference of: each side's mean over the same 40 seeds, said before the sensitivity
+    from app.views.findings import study_effect_note
+
+    means = answer["effects"][0]["means"]
+    assert list(means) == ["vae_upsample", "vae_transpose"]
+    assert means["vae_upsample"] - means["vae_transpose"] == pytest.approx(answer["effects"][0]["estimate"])
+    up, tr = means["vae_upsample"], means["vae_transpose"]
+    assert study_effect_note(answer["effects"][0]).startswith(
+        f"Means over the 40 seeds: vae_upsample {up:.4g}, vae_transpose {tr:.4g}."
+    )
     # where its runs trained and by what code, counted from their manifests and said beside the answer
     from app.views.findings import study_provenance
 

@@ -136,14 +136,19 @@ def factorial_findings(stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def study_effect_note(e: dict[str, Any]) -> str:
-    """What a plan's verdict row rests on beyond its primary, in one sentence: the verdict at δ/2 and 2δ
-    (sensitivity) and its secondary measures (Holm over them, tested only where the primary found a difference)."""
+    """What a plan's verdict row rests on beyond its primary, in one sentence: each side's mean (a pair's), the
+    verdict at δ/2 and 2δ (sensitivity) and its secondary measures (Holm over them, tested only where the primary
+    found a difference)."""
     sens = e.get("sensitivity") or {}
     others = {k: v for k, v in sens.items() if k != "1δ"}
+    means = e.get("means") or {}
+    parts = (
+        [f"Means over the {e['seeds']} seeds: {', '.join(f'{c} {v:.4g}' for c, v in means.items())}."] if means else []
+    )
     if others and all(v == e["verdict"] for v in others.values()):
-        parts = [f"The same verdict at {' and '.join(others)}."]
+        parts.append(f"The same verdict at {' and '.join(others)}.")
     else:
-        parts = [f"At {k}: {v}." for k, v in others.items()]
+        parts += [f"At {k}: {v}." for k, v in others.items()]
     tested = e.get("secondaries") or {}
     if e.get("secondaries_note"):
         parts.append(f"Secondary measures {e['secondaries_note']}.")
