@@ -244,13 +244,7 @@ def _estimates(q, plan, runs: dict, cells: tuple[str, ...], factors: dict, key: 
     """A question's effects on one metric: the paired difference of its contrast, or the factorial's effects in its
     family. ValueError (or Confounded) when the runs cannot estimate them."""
     if q.contrast:
-        a, b = q.contrast
-        seeds = sorted(s for (c, s) in runs if c == a and (b, s) in runs)
-        diffs = [
-            score(key, runs[(a, s)]["row"]) - score(key, runs[(b, s)]["row"])
-            for s in seeds
-            if score(key, runs[(a, s)]["row"]) is not None and score(key, runs[(b, s)]["row"]) is not None
-        ]
+        diffs = [x - y for x, y in _paired_scores(q, runs, key)]
         if len(diffs) < 2:
             raise ValueError(f"{len(diffs)} paired seeds")
         return {"pair": paired_fit(diffs, plan.alpha)}
@@ -320,16 +314,19 @@ def _question(q, plan, runs: dict, cells: tuple[str, ...], exploratory: bool = F
     return {**base, "effects": effects}
 
 
+def _paired_scores(q, runs: dict, key: str) -> list[tuple[float, float]]:
+    """A pair question's (A, B) scores on `key`, one per seed that measured both, in seed order."""
+    a, b = q.contrast
+    seeds = sorted(s for (c, s) in runs if c == a and (b, s) in runs)
+    both = [(score(key, runs[(a, s)]["row"]), score(key, runs[(b, s)]["row"])) for s in seeds]
+    return [(x, y) for x, y in both if x is not None and y is not None]
+
+
 def _pair_means(q, runs: dict) -> dict[str, float]:
     """Each side of a pair question: its mean primary score over the seeds the paired difference rests on (what the
     difference is a difference of)."""
+    both = _paired_scores(q, runs, q.primary)
     a, b = q.contrast
-    both = [
-        (score(q.primary, runs[(a, s)]["row"]), score(q.primary, runs[(b, s)]["row"]))
-        for (c, s) in sorted(runs)
-        if c == a and (b, s) in runs
-    ]
-    both = [(x, y) for x, y in both if x is not None and y is not None]
     return {a: sum(x for x, _ in both) / len(both), b: sum(y for _, y in both) / len(both)} if both else {}
 
 
